@@ -1,0 +1,1 @@
+# Placeholder: the provider's container image arrives with the packaging issue.
