@@ -18,12 +18,11 @@ where
     Fut: Future<Output = Result<T, String>>,
 {
     let start = Instant::now();
-    let mut last = None;
     loop {
-        match check().await {
+        let last = match check().await {
             Ok(v) => return Ok(v),
-            Err(seen) => last = Some(seen),
-        }
+            Err(seen) => Some(seen),
+        };
         if start.elapsed() >= timeout {
             return Err(PollError {
                 what: what.to_string(),

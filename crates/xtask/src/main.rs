@@ -1,1 +1,86 @@
-fn main() {}
+//! `cargo xtask`: the project's own commands.
+//!
+//! - `up | down | status | env`: the local test environment (real etcd, kube-apiserver,
+//!   kube-controller-manager, Cluster API managers and a Docker engine on 127.0.0.1).
+//! - `test`: brings the environment up and runs every test against it.
+//! - `demo`: brings the environment up and runs the main job.
+
+mod capi;
+mod engine;
+mod envcmd;
+mod gobuild;
+mod images;
+mod kubeapply;
+mod paths;
+mod pins;
+mod pki;
+mod plane;
+mod procs;
+mod shim;
+mod steps;
+mod testcmd;
+mod up;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::future::Future;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "capd-rs project commands")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Bring the test environment up (idempotent: keeps whatever already runs).
+    Up,
+    /// Stop every process `up` started and remove every container with the project's labels.
+    Down,
+    /// Say what is up, with versions and ports.
+    Status,
+    /// Print `export` lines for KUBECONFIG, DOCKER_HOST and PATH (`eval "$(cargo xtask env)"`).
+    Env,
+    /// Bring the environment up, check generated files, and run every test against it.
+    Test {
+        /// Extra arguments passed to `cargo test` (after `--`).
+        #[arg(last = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Bring the environment up and run the main job: a sample cluster provisioned by the provider.
+    Demo,
+}
+
+/// Runs a future to completion from synchronous step code.
+pub fn block_on<T>(f: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+fn main() {
+    if shim::invoked_as_shim() {
+        shim::run();
+    }
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let res = rt.block_on(async {
+        match cli.cmd {
+            Cmd::Up => up::up().map(|_| ()),
+            Cmd::Down => up::down(),
+            Cmd::Status => envcmd::status(),
+            Cmd::Env => envcmd::print_env(),
+            Cmd::Test { cargo_args } => testcmd::test(&cargo_args),
+            Cmd::Demo => testcmd::demo(),
+        }
+    });
+    if let Err(e) = res {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

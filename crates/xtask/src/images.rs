@@ -1,0 +1,292 @@
+//! Images built offline from Debian packages: debootstrap a root file system, add a
+//! few files, `docker import` it. Each is tagged with a hash of its recipe so it is
+//! rebuilt only when the recipe (or the suite) changes; built images are also saved
+//! as tarballs under `~/.cache/capd-rs/images` so a wiped engine reloads them fast.
+
+use crate::engine::docker;
+use crate::steps::{Outcome, StepLog};
+use anyhow::{anyhow, bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Debug, serde::Serialize)]
+pub struct Recipe {
+    pub name: &'static str,
+    pub packages: &'static [&'static str],
+    /// Files written into the root: (path, contents, mode).
+    pub files: &'static [(&'static str, &'static str, u32)],
+    /// systemd units masked (linked to /dev/null): nothing in a container to run them for.
+    pub masked_units: &'static [&'static str],
+    /// `docker import --change` instructions.
+    pub changes: &'static [&'static str],
+}
+
+const HAPROXY_CFG: &str = "\
+# Placeholder until the provider writes the real configuration and sends SIGHUP.
+global
+  log stdout format raw local0 info
+  maxconn 100000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend stats
+  mode http
+  bind *:8404
+  stats enable
+  stats uri /stats
+  http-request return status 200 content-type text/plain string ok if { path /healthz }
+";
+
+pub const HAPROXY: Recipe = Recipe {
+    name: "haproxy",
+    packages: &["haproxy", "ca-certificates"],
+    files: &[("usr/local/etc/haproxy/haproxy.cfg", HAPROXY_CFG, 0o644)],
+    masked_units: &[],
+    // Master-worker mode (-W): SIGHUP reloads the configuration without dropping the frontend.
+    changes: &[
+        r#"CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]"#,
+        "STOPSIGNAL SIGUSR1",
+    ],
+};
+
+pub const NODE: Recipe = Recipe {
+    name: "node",
+    packages: &[
+        "systemd", "systemd-sysv", "dbus", "iproute2", "containerd", "runc", "ca-certificates", "iptables",
+        "kmod", "procps", "conntrack", "ethtool", "socat", "util-linux", "mount", "e2fsprogs", "pigz", "gzip",
+        "bash", "coreutils",
+    ],
+    files: &[
+        // journald can't read the host's kmsg from inside a container.
+        ("etc/systemd/journald.conf.d/10-container.conf", "[Journal]\nReadKMsg=no\nStorage=volatile\n", 0o644),
+        ("kind/version", "capd-rs offline node image\n", 0o644),
+    ],
+    masked_units: &[
+        "systemd-udevd.service", "systemd-udevd-kernel.socket", "systemd-udevd-control.socket",
+        "systemd-modules-load.service", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
+        "getty@tty1.service", "console-getty.service", "systemd-logind.service",
+    ],
+    changes: &[
+        r#"ENTRYPOINT ["/sbin/init"]"#,
+        "ENV container=docker",
+        "STOPSIGNAL SIGRTMIN+3",
+    ],
+};
+
+pub const BASE: Recipe = Recipe {
+    name: "base",
+    packages: &["ca-certificates"],
+    files: &[],
+    masked_units: &[],
+    changes: &[],
+};
+
+/// Bumped when the build procedure itself changes.
+const PROCEDURE: &str = "1";
+
+impl Recipe {
+    pub fn tag(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(PROCEDURE);
+        h.update(crate::pins::DEBIAN_SUITE);
+        h.update(serde_json::to_vec(self).unwrap_or_default());
+        format!("capd-rs/{}:r-{}", self.name, &hex::encode(h.finalize())[..12])
+    }
+}
+
+fn present(tag: &str) -> bool {
+    docker().args(["image", "inspect", "--format", "{{.Id}}", tag]).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+fn tarball(tag: &str) -> PathBuf {
+    crate::paths::cache_dir().join("images").join(format!("{}.tar", tag.replace(['/', ':'], "_")))
+}
+
+/// Ensures the image of `recipe` is in the engine; returns its tag.
+pub fn ensure(log: &StepLog, recipe: &Recipe) -> Result<Outcome<String>> {
+    let tag = recipe.tag();
+    if present(&tag) {
+        return Ok(Outcome::Skipped(tag.clone(), format!("{tag} present")));
+    }
+    let cached = tarball(&tag);
+    if cached.exists() {
+        log.run(docker().args(["load", "-i"]).arg(&cached))?;
+        if present(&tag) {
+            return Ok(Outcome::Done(tag));
+        }
+    }
+    build(log, recipe, &tag)?;
+    if let Some(dir) = cached.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = cached.with_extension("tmp");
+    log.run(docker().args(["save", "-o"]).arg(&tmp).arg(&tag))?;
+    std::fs::rename(&tmp, &cached)?;
+    Ok(Outcome::Done(tag))
+}
+
+fn build(log: &StepLog, recipe: &Recipe, tag: &str) -> Result<()> {
+    ensure_debootstrap(log)?;
+    let mirror = debian_mirror()?;
+    let work = crate::paths::cache_dir().join("rootfs").join(recipe.name);
+    if work.exists() {
+        std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work)?;
+    let debs = crate::paths::cache_dir().join("debootstrap").join(crate::pins::DEBIAN_SUITE);
+    std::fs::create_dir_all(&debs)?;
+    log.run(
+        Command::new("debootstrap")
+            .arg("--variant=minbase")
+            .arg(format!("--include={}", recipe.packages.join(",")))
+            .arg(format!("--cache-dir={}", debs.display()))
+            .arg(crate::pins::DEBIAN_SUITE)
+            .arg(&work)
+            .arg(&mirror),
+    )?;
+    for (path, contents, mode) in recipe.files {
+        let p = work.join(path);
+        crate::steps::write_file(&p, contents)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode))?;
+    }
+    for unit in recipe.masked_units {
+        let p = work.join("etc/systemd/system").join(unit);
+        let _ = std::fs::remove_file(&p);
+        std::fs::create_dir_all(p.parent().unwrap_or(&work))?;
+        std::os::unix::fs::symlink("/dev/null", &p)?;
+    }
+    // Package caches and lists only make the image bigger.
+    for dir in ["var/cache/apt/archives", "var/lib/apt/lists"] {
+        let d = work.join(dir);
+        if let Ok(entries) = std::fs::read_dir(&d) {
+            for e in entries.flatten() {
+                if e.path().is_file() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    import(log, &work, recipe, tag)?;
+    std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+    Ok(())
+}
+
+fn import(log: &StepLog, root: &Path, recipe: &Recipe, tag: &str) -> Result<()> {
+    log.line(&format!("$ tar -C {} -c . | docker import ... - {tag}", root.display()));
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(root)
+        .args(["--numeric-owner", "-c", "."])
+        .stdout(Stdio::piped())
+        .stderr(log.file()?)
+        .spawn()
+        .context("starting tar")?;
+    let stdout = tar.stdout.take().ok_or_else(|| anyhow!("tar has no stdout"))?;
+    let mut imp = docker();
+    imp.arg("import");
+    for c in recipe.changes {
+        imp.arg("--change").arg(c);
+    }
+    imp.args(["--change", &format!("LABEL io.x-k8s.capd-rs.recipe={}", recipe.name)]);
+    let status = imp
+        .args(["-", tag])
+        .stdin(stdout)
+        .stdout(log.file()?)
+        .stderr(log.file()?)
+        .status()
+        .context("starting docker import")?;
+    let tar_status = tar.wait()?;
+    if !tar_status.success() || !status.success() {
+        bail!("importing {tag} failed (tar: {tar_status}, docker import: {status})");
+    }
+    Ok(())
+}
+
+fn ensure_debootstrap(log: &StepLog) -> Result<()> {
+    if Command::new("debootstrap").arg("--version").output().map(|o| o.status.success()).unwrap_or(false) {
+        return Ok(());
+    }
+    log.run(Command::new("apt-get").arg("update"))?;
+    log.run(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "debootstrap"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// The Debian mirror this machine's apt uses for the suite (never hard-coded).
+pub fn debian_mirror() -> Result<String> {
+    let suite = crate::pins::DEBIAN_SUITE;
+    let mut texts = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "sources" || x == "list") {
+                texts.push(std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+    }
+    texts.push(std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default());
+    for text in &texts {
+        if let Some(m) = mirror_in(text, suite) {
+            return Ok(m);
+        }
+    }
+    bail!("no Debian mirror for suite {suite} in /etc/apt/sources.list or /etc/apt/sources.list.d/")
+}
+
+/// Finds a URI serving exactly `suite` in deb822 (`.sources`) or one-line (`.list`) syntax.
+fn mirror_in(text: &str, suite: &str) -> Option<String> {
+    for stanza in text.split("\n\n") {
+        let field = |name: &str| {
+            stanza.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+        };
+        if let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:")) {
+            let is_deb = field("Types:").map(|t| t.split_whitespace().any(|x| x == "deb")).unwrap_or(true);
+            if is_deb && suites.split_whitespace().any(|s| s == suite) {
+                if let Some(u) = uris.split_whitespace().next() {
+                    return Some(u.to_string());
+                }
+            }
+        }
+    }
+    for line in text.lines() {
+        let mut parts = line.split_whitespace().filter(|p| !p.starts_with('['));
+        if parts.next() == Some("deb") {
+            if let (Some(uri), Some(s)) = (parts.next(), parts.next()) {
+                if s == suite {
+                    return Some(uri.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_from_deb822_skips_security_and_other_suites() {
+        let text = "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n\
+                    Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n";
+        assert_eq!(mirror_in(text, "bookworm").as_deref(), Some("http://mirror.example/debian"));
+    }
+
+    #[test]
+    fn mirror_from_one_line_syntax() {
+        let text = "# comment\ndeb [arch=amd64] http://m.example/debian bookworm main\n";
+        assert_eq!(mirror_in(text, "bookworm").as_deref(), Some("http://m.example/debian"));
+        assert_eq!(mirror_in(text, "trixie"), None);
+    }
+
+    #[test]
+    fn tag_changes_with_recipe() {
+        assert_ne!(HAPROXY.tag(), BASE.tag());
+        assert!(NODE.tag().starts_with("capd-rs/node:r-"));
+    }
+}

@@ -1,0 +1,187 @@
+//! The management plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager.
+//! Each is reused when an earlier `up` left it running and healthy.
+
+use crate::pki::Pki;
+use crate::procs;
+use crate::steps::{wait_for, Outcome, StepLog};
+use anyhow::{bail, Result};
+use capd_testenv::Component;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const ETCD_CLIENT_PORT: u16 = 23791;
+pub const ETCD_PEER_PORT: u16 = 23801;
+pub const APISERVER_PORT: u16 = 16443;
+pub const KCM_PORT: u16 = 16257;
+
+pub fn apiserver_url() -> String {
+    format!("https://127.0.0.1:{APISERVER_PORT}")
+}
+
+pub fn kubeconfig_path() -> PathBuf {
+    crate::paths::state_dir().join("admin.kubeconfig")
+}
+
+/// A component from the previous `up` that still runs, if any.
+pub fn running<'a>(prev: &'a [Component], name: &str, bin: &Path) -> Option<&'a Component> {
+    prev.iter().find(|c| c.name == name && procs::alive(c.pid, &bin.to_string_lossy()))
+}
+
+fn component(name: &str, pid: u32, version: &str, ports: &[(&str, u16)], log: &Path) -> Component {
+    Component {
+        name: name.to_string(),
+        pid,
+        version: version.to_string(),
+        ports: ports.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+        log: log.to_path_buf(),
+    }
+}
+
+fn log_of(name: &str) -> PathBuf {
+    crate::paths::log_dir().join(format!("{name}.log"))
+}
+
+fn etcd_healthy() -> bool {
+    matches!(procs::http_get(ETCD_CLIENT_PORT, "/health"), Ok((200, body)) if body.contains("true"))
+}
+
+/// Fails early, naming the port, when something else already listens there.
+fn port_free(port: u16, what: &str) -> Result<()> {
+    if procs::port_open(port) {
+        bail!("127.0.0.1:{port} is taken by another process; {what} needs it (stop it, or `cargo xtask down`)");
+    }
+    Ok(())
+}
+
+pub fn etcd(_log: &StepLog, bin: &Path, prev: &[Component]) -> Result<Outcome<Component>> {
+    if let Some(c) = running(prev, "etcd", bin) {
+        if etcd_healthy() {
+            return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
+        }
+    }
+    port_free(ETCD_CLIENT_PORT, "etcd")?;
+    let data = crate::paths::state_dir().join("etcd");
+    let client = format!("http://127.0.0.1:{ETCD_CLIENT_PORT}");
+    let peer = format!("http://127.0.0.1:{ETCD_PEER_PORT}");
+    let args = vec![
+        "--name=capd".to_string(),
+        format!("--data-dir={}", data.display()),
+        format!("--listen-client-urls={client}"),
+        format!("--advertise-client-urls={client}"),
+        format!("--listen-peer-urls={peer}"),
+        format!("--initial-advertise-peer-urls={peer}"),
+        format!("--initial-cluster=capd={peer}"),
+        // Test data: durability is not worth the fsync latency.
+        "--unsafe-no-fsync".to_string(),
+        "--log-level=warn".to_string(),
+    ];
+    let log = log_of("etcd");
+    let pid = procs::spawn(bin, &args, &[], &log)?;
+    let c = component("etcd", pid, crate::pins::ETCD, &[("client", ETCD_CLIENT_PORT), ("peer", ETCD_PEER_PORT)], &log);
+    wait_for("etcd /health", Duration::from_secs(60), || {
+        if !procs::alive(pid, &bin.to_string_lossy()) {
+            bail!("etcd exited; see {}", log.display());
+        }
+        Ok(etcd_healthy().then_some(()))
+    })?;
+    Ok(Outcome::Done(c))
+}
+
+/// GET `path` on an HTTPS endpoint with the admin kubeconfig's credentials.
+pub fn kube_get(kubeconfig: &Path, url: Option<&str>, insecure: bool, path: &str) -> Result<String> {
+    crate::block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+        if let Some(u) = url {
+            cfg.cluster_url = u.parse()?;
+        }
+        cfg.accept_invalid_certs = insecure;
+        cfg.connect_timeout = Some(Duration::from_secs(2));
+        cfg.read_timeout = Some(Duration::from_secs(5));
+        let client = kube::Client::try_from(cfg)?;
+        let req = http::Request::get(path).body(Vec::new())?;
+        Ok(client.request_text(req).await?)
+    })
+}
+
+pub fn apiserver(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> Result<Outcome<Component>> {
+    let kubeconfig = kubeconfig_path();
+    crate::steps::write_file(&kubeconfig, crate::pki::kubeconfig(pki, &apiserver_url())?)?;
+    if let Some(c) = running(prev, "kube-apiserver", bin) {
+        if kube_get(&kubeconfig, None, false, "/readyz").is_ok() {
+            return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
+        }
+    }
+    port_free(APISERVER_PORT, "kube-apiserver")?;
+    let p = |f: PathBuf| f.display().to_string();
+    let args = vec![
+        format!("--etcd-servers=http://127.0.0.1:{ETCD_CLIENT_PORT}"),
+        "--bind-address=127.0.0.1".into(),
+        "--advertise-address=127.0.0.1".into(),
+        format!("--secure-port={APISERVER_PORT}"),
+        format!("--cert-dir={}", crate::paths::state_dir().join("apiserver").display()),
+        format!("--tls-cert-file={}", p(pki.apiserver_crt())),
+        format!("--tls-private-key-file={}", p(pki.apiserver_key())),
+        format!("--client-ca-file={}", p(pki.ca_crt())),
+        "--service-cluster-ip-range=10.0.0.0/24".into(),
+        "--allow-privileged=true".into(),
+        // No pods run here, so nothing needs tokens mounted into them.
+        "--disable-admission-plugins=ServiceAccount".into(),
+        "--authorization-mode=RBAC".into(),
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+        format!("--service-account-key-file={}", p(pki.sa_pub())),
+        format!("--service-account-signing-key-file={}", p(pki.sa_key())),
+        // The advertise address is loopback; don't publish it as the `kubernetes` Service endpoint.
+        "--endpoint-reconciler-type=none".into(),
+        "--v=1".into(),
+    ];
+    let log = log_of("kube-apiserver");
+    let pid = procs::spawn(bin, &args, &[], &log)?;
+    let c = component("kube-apiserver", pid, crate::pins::KUBERNETES, &[("secure", APISERVER_PORT)], &log);
+    wait_for("kube-apiserver /readyz", Duration::from_secs(120), || {
+        if !procs::alive(pid, &bin.to_string_lossy()) {
+            bail!("kube-apiserver exited; see {}", log.display());
+        }
+        Ok(kube_get(&kubeconfig, None, false, "/readyz").ok().map(|_| ()))
+    })?;
+    Ok(Outcome::Done(c))
+}
+
+pub fn controller_manager(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> Result<Outcome<Component>> {
+    let kubeconfig = kubeconfig_path();
+    let url = format!("https://127.0.0.1:{KCM_PORT}");
+    let healthy = || kube_get(&kubeconfig, Some(&url), true, "/healthz").is_ok();
+    if let Some(c) = running(prev, "kube-controller-manager", bin) {
+        if healthy() {
+            return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
+        }
+    }
+    port_free(KCM_PORT, "kube-controller-manager")?;
+    let kc = kubeconfig.display().to_string();
+    let args = vec![
+        format!("--kubeconfig={kc}"),
+        format!("--authentication-kubeconfig={kc}"),
+        format!("--authorization-kubeconfig={kc}"),
+        "--bind-address=127.0.0.1".into(),
+        format!("--secure-port={KCM_PORT}"),
+        format!("--cert-dir={}", crate::paths::state_dir().join("kcm").display()),
+        "--leader-elect=false".into(),
+        format!("--service-account-private-key-file={}", pki.sa_key().display()),
+        format!("--root-ca-file={}", pki.ca_crt().display()),
+        format!("--cluster-signing-cert-file={}", pki.ca_crt().display()),
+        format!("--cluster-signing-key-file={}", pki.ca_key().display()),
+        "--use-service-account-credentials=false".into(),
+        "--v=1".into(),
+    ];
+    let log = log_of("kube-controller-manager");
+    let pid = procs::spawn(bin, &args, &[], &log)?;
+    let c = component("kube-controller-manager", pid, crate::pins::KUBERNETES, &[("secure", KCM_PORT)], &log);
+    wait_for("kube-controller-manager /healthz", Duration::from_secs(60), || {
+        if !procs::alive(pid, &bin.to_string_lossy()) {
+            bail!("kube-controller-manager exited; see {}", log.display());
+        }
+        Ok(healthy().then_some(()))
+    })?;
+    Ok(Outcome::Done(c))
+}

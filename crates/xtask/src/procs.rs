@@ -1,0 +1,92 @@
+//! Daemons the environment starts: detached from the tool (own process group, so
+//! they outlive it), output to a log file, found again by pid + command line.
+
+use anyhow::{anyhow, Context, Result};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Starts `bin args..` detached, stdout+stderr appended to `log`. Returns the pid.
+pub fn spawn(bin: &Path, args: &[String], envs: &[(&str, String)], log: &Path) -> Result<u32> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    let err = out.try_clone()?;
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
+    Ok(child.id())
+}
+
+/// True when `pid` runs and its command line starts with `bin` (guards against pid reuse).
+pub fn alive(pid: u32, bin: &str) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // A zombie (state Z) is dead for our purposes.
+        if let Some(state) = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()) {
+            if state == "Z" {
+                return false;
+            }
+        }
+    }
+    let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+    let argv0 = String::from_utf8_lossy(argv0);
+    argv0 == bin || Path::new(argv0.as_ref()).file_name() == Path::new(bin).file_name()
+}
+
+/// SIGTERM, wait up to `grace`, then SIGKILL; waits until the process is gone.
+pub fn stop(pid: u32, bin: &str, grace: Duration) -> Result<()> {
+    if !alive(pid, bin) {
+        return Ok(());
+    }
+    signal(pid, "TERM");
+    if crate::steps::wait_for("process to exit", grace, || Ok((!alive(pid, bin)).then_some(()))).is_ok() {
+        return Ok(());
+    }
+    signal(pid, "KILL");
+    crate::steps::wait_for(&format!("pid {pid} ({bin}) to exit after SIGKILL"), Duration::from_secs(10), || {
+        Ok((!alive(pid, bin)).then_some(()))
+    })
+    .map_err(|e| anyhow!("{e}"))
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+/// A TCP port on 127.0.0.1 accepts connections.
+pub fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
+}
+
+/// Plain-HTTP GET on 127.0.0.1; returns (status code, body).
+pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let code = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow!("no HTTP status in answer from 127.0.0.1:{port}{path}"))?;
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    Ok((code, body))
+}

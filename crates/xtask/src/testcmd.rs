@@ -1,0 +1,61 @@
+//! `test` and `demo`.
+
+use crate::{paths, up};
+use anyhow::{bail, Context, Result};
+use std::process::Command;
+
+fn with_env(cmd: &mut Command, s: &capd_testenv::EnvState) {
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("KUBECONFIG", &s.kubeconfig)
+        .env("DOCKER_HOST", &s.docker_host)
+        .env(capd_testenv::STATE_DIR_ENV, paths::state_dir())
+        .env("PATH", format!("{}:{path}", s.bin_dir.display()));
+}
+
+/// Generated files must match their generator (CRDs).
+fn check_generated() -> Result<()> {
+    let root = paths::workspace_root();
+    if !root.join("crates/api/src/bin/crdgen.rs").exists() {
+        return Ok(());
+    }
+    eprintln!("==> generated CRDs match `crdgen`");
+    let st = Command::new("cargo")
+        .current_dir(&root)
+        .args(["run", "-q", "-p", "capd-api", "--bin", "crdgen", "--", "--check", "manifests/crds"])
+        .status()
+        .context("running crdgen")?;
+    if !st.success() {
+        bail!("manifests/crds differ from what `cargo run -p capd-api --bin crdgen -- manifests/crds` generates; run it and commit");
+    }
+    Ok(())
+}
+
+pub fn test(extra: &[String]) -> Result<()> {
+    let state = up::up()?;
+    check_generated()?;
+    eprintln!("==> cargo test --workspace");
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(paths::workspace_root()).args(["test", "--workspace"]);
+    if !extra.is_empty() {
+        cmd.arg("--").args(extra);
+    }
+    with_env(&mut cmd, &state);
+    let st = cmd.status().context("running cargo test")?;
+    if !st.success() {
+        bail!("cargo test failed ({st})");
+    }
+    Ok(())
+}
+
+pub fn demo() -> Result<()> {
+    let state = up::up()?;
+    eprintln!("==> Cluster API CRDs on the management plane");
+    let mut cmd = Command::new(state.bin_dir.join("kubectl"));
+    cmd.args(["get", "crds", "-o", "custom-columns=NAME:.metadata.name,CONTRACT:.metadata.labels"]);
+    with_env(&mut cmd, &state);
+    let st = cmd.status().context("running kubectl")?;
+    if !st.success() {
+        bail!("kubectl get crds failed");
+    }
+    crate::envcmd::status()
+}
