@@ -1,0 +1,356 @@
+//! [`ContainerRuntime`] over the Docker Engine API (bollard), which Podman's
+//! Docker-compatible socket also speaks.
+
+mod convert;
+mod endpoint;
+mod errors;
+mod exec;
+mod files;
+mod images;
+mod transport;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptions, KillContainerOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
+};
+use bollard::Docker;
+use tokio::sync::OnceCell;
+use tracing::Instrument;
+
+pub use endpoint::{Endpoint, DEFAULT_DOCKER_HOST};
+
+use crate::error::{Error, ObjectKind, Result};
+use crate::info::{ByteStream, ContainerInfo, ContainerSummary, EngineInfo, ExecOutput, ExecRequest, LabelFilter};
+use crate::runtime::ContainerRuntime;
+use crate::spec::{ContainerSpec, NetworkSpec};
+use errors::Ctx;
+
+/// Timeouts of a [`DockerRuntime`].
+#[derive(Debug, Clone, Copy)]
+pub struct DockerOptions {
+    /// Giving up on connecting: what bounds the time to notice a missing engine.
+    pub connect_timeout: Duration,
+    /// Waiting for the response headers of one call (not for streamed bodies such as
+    /// exec output or image export). Must exceed the longest stop grace period.
+    pub request_timeout: Duration,
+}
+
+impl Default for DockerOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A Docker (or Podman) engine reached over a unix socket or plain TCP.
+///
+/// Construction never touches the network: the API version is negotiated on the
+/// first call and again after a failed negotiation, so a manager can start before
+/// the engine and survive its restarts.
+pub struct DockerRuntime {
+    endpoint: Endpoint,
+    endpoint_str: String,
+    options: DockerOptions,
+    unnegotiated: Docker,
+    negotiated: OnceCell<Docker>,
+}
+
+impl std::fmt::Debug for DockerRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerRuntime")
+            .field("endpoint", &self.endpoint_str)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl DockerRuntime {
+    /// The engine named by `$DOCKER_HOST`, else `unix:///var/run/docker.sock`.
+    pub fn from_env() -> Result<Self> {
+        Self::with_endpoint(Endpoint::from_env()?, DockerOptions::default())
+    }
+
+    /// The engine at a `DOCKER_HOST`-style address (`unix:///…`, `tcp://host:port`).
+    pub fn new(host: &str) -> Result<Self> {
+        Self::with_endpoint(Endpoint::parse(host)?, DockerOptions::default())
+    }
+
+    pub fn with_endpoint(endpoint: Endpoint, options: DockerOptions) -> Result<Self> {
+        let unnegotiated = transport::build(&endpoint, options.connect_timeout, options.request_timeout)?;
+        Ok(Self {
+            endpoint_str: endpoint.to_string(),
+            endpoint,
+            options,
+            unnegotiated,
+            negotiated: OnceCell::new(),
+        })
+    }
+
+    pub fn endpoint_info(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn endpoint_str(&self) -> &str {
+        &self.endpoint_str
+    }
+
+    /// The client, with the API version agreed with the engine.
+    async fn client(&self) -> Result<&Docker> {
+        self.negotiated
+            .get_or_try_init(|| async {
+                let docker = self
+                    .unnegotiated
+                    .clone()
+                    .negotiate_version()
+                    .await
+                    .map_err(|e| self.map(e, self.ctx("negotiate API version", ObjectKind::Container, "")))?;
+                tracing::debug!(endpoint = %self.endpoint_str, version = %docker.client_version(), "negotiated engine API version");
+                Ok(docker)
+            })
+            .await
+    }
+
+    fn ctx<'a>(&'a self, operation: &'static str, kind: ObjectKind, name: &'a str) -> Ctx<'a> {
+        Ctx {
+            endpoint: &self.endpoint_str,
+            operation,
+            kind,
+            name,
+            request_timeout: self.options.request_timeout,
+        }
+    }
+
+    fn map(&self, err: bollard::errors::Error, ctx: Ctx<'_>) -> Error {
+        errors::map(err, ctx)
+    }
+
+    async fn inspect_impl(&self, container: &str) -> Result<Option<ContainerInfo>> {
+        let docker = self.client().await?;
+        match docker.inspect_container(container, None).await {
+            Ok(c) => Ok(Some(convert::info(c))),
+            Err(e) => match self.map(e, self.ctx("inspect container", ObjectKind::Container, container)) {
+                Error::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn run_impl(&self, spec: &ContainerSpec) -> Result<String> {
+        self.ensure_image_impl(&spec.image).await?;
+        let docker = self.client().await?;
+        let options = CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..Default::default()
+        };
+        let created = docker
+            .create_container(Some(options), convert::create_body(spec))
+            .await
+            .map_err(|e| match self.map(e, self.ctx("create container", ObjectKind::Container, &spec.name)) {
+                // 404 on create means the image vanished, or the network is missing.
+                Error::NotFound { .. } => Error::NotFound {
+                    kind: ObjectKind::Network,
+                    name: spec.network.clone().unwrap_or_default(),
+                },
+                other => other,
+            })?;
+        for warning in &created.warnings {
+            tracing::warn!(container = %spec.name, %warning, "engine warning on create");
+        }
+        if let Err(start_err) = docker.start_container(&created.id, None).await {
+            let start_err = self.map(start_err, self.ctx("start container", ObjectKind::Container, &spec.name));
+            // Leave nothing half-made behind: a retry must be able to reuse the name.
+            if let Err(rm_err) = self.remove_impl(&created.id).await {
+                tracing::warn!(container = %spec.name, error = %rm_err, "could not remove container that failed to start");
+            }
+            return Err(start_err);
+        }
+        Ok(created.id)
+    }
+
+    async fn remove_impl(&self, container: &str) -> Result<()> {
+        let docker = self.client().await?;
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        match docker.remove_container(container, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) => match self.map(e, self.ctx("remove container", ObjectKind::Container, container)) {
+                Error::NotFound { .. } => Ok(()),
+                // Removal already under way counts as removed.
+                Error::Conflict { message, .. } if message.contains("already in progress") => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl ContainerRuntime for DockerRuntime {
+    fn endpoint(&self) -> &str {
+        &self.endpoint_str
+    }
+
+    async fn engine_info(&self) -> Result<EngineInfo> {
+        let docker = self.client().await?;
+        let v = docker
+            .version()
+            .await
+            .map_err(|e| self.map(e, self.ctx("engine version", ObjectKind::Container, "")))?;
+        let product = v
+            .platform
+            .map(|p| p.name)
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "unknown engine".to_string());
+        Ok(EngineInfo {
+            product,
+            version: v.version.unwrap_or_default(),
+            api_version: docker.client_version().to_string(),
+        })
+    }
+
+    async fn ensure_network(&self, spec: &NetworkSpec) -> Result<()> {
+        let span = tracing::debug_span!("ensure_network", network = %spec.name);
+        async {
+            let docker = self.client().await?;
+            let ctx = self.ctx("inspect network", ObjectKind::Network, &spec.name);
+            match docker.inspect_network(&spec.name, None).await {
+                Ok(_) => return Ok(()),
+                Err(e) => match self.map(e, ctx) {
+                    Error::NotFound { .. } => {}
+                    other => return Err(other),
+                },
+            }
+            let request = NetworkCreateRequest {
+                name: spec.name.clone(),
+                driver: Some(spec.driver.clone().unwrap_or_else(|| "bridge".to_string())),
+                enable_ipv6: Some(spec.ipv6),
+                labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                ipam: (!spec.subnets.is_empty()).then(|| Ipam {
+                    config: Some(
+                        spec.subnets
+                            .iter()
+                            .map(|s| IpamConfig {
+                                subnet: Some(s.clone()),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    ),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            match docker.create_network(request).await {
+                Ok(_) => Ok(()),
+                Err(e) => match self.map(e, self.ctx("create network", ObjectKind::Network, &spec.name)) {
+                    // Someone else created it between our inspect and create.
+                    Error::Conflict { .. } => Ok(()),
+                    other => Err(other),
+                },
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn image_present(&self, image: &str) -> Result<bool> {
+        self.image_present_impl(image).await
+    }
+
+    async fn ensure_image(&self, image: &str) -> Result<()> {
+        self.ensure_image_impl(image)
+            .instrument(tracing::debug_span!("ensure_image", image))
+            .await
+    }
+
+    async fn run_container(&self, spec: &ContainerSpec) -> Result<String> {
+        self.run_impl(spec)
+            .instrument(tracing::info_span!("run_container", container = %spec.name, image = %spec.image))
+            .await
+    }
+
+    async fn start_container(&self, container: &str) -> Result<()> {
+        let docker = self.client().await?;
+        docker
+            .start_container(container, None)
+            .await
+            .map_err(|e| self.map(e, self.ctx("start container", ObjectKind::Container, container)))
+    }
+
+    async fn inspect_container(&self, container: &str) -> Result<Option<ContainerInfo>> {
+        self.inspect_impl(container).await
+    }
+
+    async fn list_containers(&self, filter: &LabelFilter) -> Result<Vec<ContainerSummary>> {
+        let docker = self.client().await?;
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(convert::list_filters(filter)),
+            ..Default::default()
+        };
+        let list = docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| self.map(e, self.ctx("list containers", ObjectKind::Container, "")))?;
+        // Re-check client-side: engines differ in how they read name filters.
+        Ok(list
+            .into_iter()
+            .map(convert::summary)
+            .filter(|c| filter.matches(&c.name, &c.labels))
+            .collect())
+    }
+
+    async fn exec(&self, container: &str, request: ExecRequest) -> Result<ExecOutput> {
+        let span = tracing::debug_span!("exec", container, command = %request.display());
+        self.exec_impl(container, request).instrument(span).await
+    }
+
+    async fn signal(&self, container: &str, signal: &str) -> Result<()> {
+        let docker = self.client().await?;
+        let options = KillContainerOptions {
+            signal: signal.to_string(),
+        };
+        docker
+            .kill_container(container, Some(options))
+            .await
+            .map_err(|e| self.map(e, self.ctx("signal container", ObjectKind::Container, container)))
+    }
+
+    async fn stop_container(&self, container: &str, grace: Duration) -> Result<()> {
+        let docker = self.client().await?;
+        let options = StopContainerOptions {
+            t: Some(i32::try_from(grace.as_secs()).unwrap_or(i32::MAX)),
+            ..Default::default()
+        };
+        docker
+            .stop_container(container, Some(options))
+            .await
+            .map_err(|e| self.map(e, self.ctx("stop container", ObjectKind::Container, container)))
+    }
+
+    async fn remove_container(&self, container: &str) -> Result<()> {
+        self.remove_impl(container)
+            .instrument(tracing::info_span!("remove_container", container))
+            .await
+    }
+
+    async fn write_file(&self, container: &str, path: &str, contents: &[u8], mode: u32) -> Result<()> {
+        self.write_file_impl(container, path, contents, mode)
+            .instrument(tracing::debug_span!("write_file", container, path))
+            .await
+    }
+
+    async fn read_file(&self, container: &str, path: &str) -> Result<Vec<u8>> {
+        self.read_file_impl(container, path).await
+    }
+
+    async fn save_image(&self, image: &str) -> Result<ByteStream> {
+        self.save_image_impl(image).await
+    }
+}
