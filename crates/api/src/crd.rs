@@ -1,0 +1,107 @@
+//! The CustomResourceDefinitions, as kube derives them plus what the derive cannot say:
+//! Cluster API contract and clusterctl labels, CAPD's optional `spec`, and no `nullable`.
+
+use crate::consts::label;
+use crate::{DockerCluster, DockerClusterTemplate, DockerMachine, DockerMachineTemplate, Error};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
+use kube::CustomResourceExt;
+use serde_json::{json, Value};
+
+/// Labels every CRD carries.
+///
+/// - `cluster.x-k8s.io/<contract>: <our versions>`: Cluster API picks the version of our
+///   kinds to use for a contract through it. We serve only v1beta2, which also carries what
+///   v1beta1-contract controllers read (`status.ready`).
+/// - `clusterctl.cluster.x-k8s.io`: `clusterctl move` discovers kinds through it (clusterctl
+///   adds it on `init`; set here so a plain `kubectl apply` install moves too).
+/// - `cluster.x-k8s.io/provider`: which provider the component belongs to, as clusterctl sets.
+///
+/// Not `clusterctl.cluster.x-k8s.io/move`: that would move every object of a kind even
+/// outside a Cluster's owner chain; CAPD does not set it, our objects move with their Cluster.
+pub fn crd_labels() -> [(&'static str, &'static str); 4] {
+    [
+        (label::CONTRACT_V1BETA1, "v1beta2"),
+        (label::CONTRACT_V1BETA2, "v1beta2"),
+        (label::CLUSTERCTL, ""),
+        (label::PROVIDER, label::PROVIDER_VALUE),
+    ]
+}
+
+/// Every CRD of the provider, in a fixed order.
+pub fn all() -> Result<Vec<CustomResourceDefinition>, Error> {
+    Ok(vec![
+        finish(DockerCluster::crd(), SpecPresence::Optional)?,
+        finish(DockerClusterTemplate::crd(), SpecPresence::Required)?,
+        finish(DockerMachine::crd(), SpecPresence::Optional)?,
+        finish(DockerMachineTemplate::crd(), SpecPresence::Required)?,
+    ])
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SpecPresence {
+    /// CAPD's `spec` has `omitempty` and its examples write DockerClusters with no spec at all.
+    /// The schema defaults it to `{}` so stored objects (and our typed reads) always have one.
+    Optional,
+    Required,
+}
+
+fn finish(mut crd: CustomResourceDefinition, spec: SpecPresence) -> Result<CustomResourceDefinition, Error> {
+    let labels = crd.metadata.labels.get_or_insert_with(Default::default);
+    for (k, v) in crd_labels() {
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let what = crd.metadata.name.clone().unwrap_or_default();
+    for version in &mut crd.spec.versions {
+        let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) else {
+            continue;
+        };
+        let mut value = serde_json::to_value(&*schema).map_err(|source| Error::Json {
+            what: what.clone(),
+            source,
+        })?;
+        strip_nullable(&mut value);
+        if let Some(root) = value.as_object_mut() {
+            root.remove("title"); // schemars' type name, noise in `kubectl explain`
+        }
+        if spec == SpecPresence::Optional {
+            make_spec_optional(&mut value);
+        }
+        *schema = serde_json::from_value::<JSONSchemaProps>(value).map_err(|source| Error::Json {
+            what: what.clone(),
+            source,
+        })?;
+    }
+    Ok(crd)
+}
+
+/// schemars marks every `Option` field `nullable: true`; CAPD's schema has none, and without
+/// it the API server prunes an explicit `null` instead of storing it.
+fn strip_nullable(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.remove("nullable");
+            map.values_mut().for_each(strip_nullable);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nullable),
+        _ => {}
+    }
+}
+
+fn make_spec_optional(root: &mut Value) {
+    if let Some(required) = root.get_mut("required").and_then(Value::as_array_mut) {
+        required.retain(|r| r != "spec");
+        if required.is_empty() {
+            if let Some(map) = root.as_object_mut() {
+                map.remove("required");
+            }
+        }
+    }
+    if let Some(spec) = root.pointer_mut("/properties/spec").and_then(Value::as_object_mut) {
+        spec.insert("default".to_string(), json!({}));
+    }
+}
+
+#[cfg(test)]
+mod tests;
