@@ -1,0 +1,546 @@
+//! Lifecycle of a cluster's load-balancer container: create (or adopt, or replace
+//! a stale one), report address and port, reconfigure, delete.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use capd_runtime::{
+    ContainerInfo, ContainerRuntime, ContainerSpec, ContainerState, ExecRequest, LabelFilter, NetworkSpec, PortPublish,
+    Protocol, RestartPolicy,
+};
+use tracing::Instrument;
+
+use crate::config::{self, BackendServer, ConfigData, CONFIG_PATH, CONTROL_PLANE_PORT, DEFAULT_WEIGHT, STATS_PORT};
+use crate::error::{Error, Result};
+use crate::labels::{CLUSTER_LABEL, CLUSTER_UID_LABEL, ROLE_CONTROL_PLANE, ROLE_LABEL, ROLE_LOAD_BALANCER};
+
+/// CAPD v1.14's default load-balancer image.
+pub const DEFAULT_IMAGE: &str = "kindest/haproxy:v20230606-42a2262b";
+
+/// CAPD's default container network.
+pub const DEFAULT_NETWORK: &str = "kind";
+
+/// Where the last configuration HAProxy was told to load is recorded, so an
+/// unchanged configuration is not reloaded on every reconcile (each reload forks a
+/// worker that lingers while old connections such as watches stay open).
+const APPLIED_PATH: &str = "/usr/local/etc/haproxy/haproxy.cfg.applied";
+
+/// Where a custom template's output is checked before it replaces the live file.
+const CANDIDATE_PATH: &str = "/usr/local/etc/haproxy/haproxy.cfg.candidate";
+
+/// How long to wait for HAProxy's master to be ready for a reload signal.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// SIGHUP (signal 1) is bit 0 of /proc/PID/status `SigCgt`.
+const SIGHUP_MASK: u64 = 1;
+
+/// What a cluster's load balancer looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadBalancerSpec {
+    /// Cluster name; the container is `<cluster>-lb`.
+    pub cluster: String,
+    /// UID of the owning cluster object. When set, it is recorded on the container
+    /// and a container carrying another UID is never adopted or deleted.
+    pub cluster_uid: Option<String>,
+    pub image: String,
+    pub network: String,
+    /// Listen on IPv6 too and balance to the nodes' IPv6 addresses.
+    pub ipv6: bool,
+    /// Host address the control-plane and stats ports are published on.
+    pub publish_address: IpAddr,
+    /// Frontend port inside the container (`.FrontendControlPlanePort`).
+    pub frontend_port: u16,
+    /// API server port on the nodes (`.BackendControlPlanePort`).
+    pub backend_port: u16,
+    /// Extra container labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl LoadBalancerSpec {
+    pub fn new(cluster: impl Into<String>) -> Self {
+        Self {
+            cluster: cluster.into(),
+            cluster_uid: None,
+            image: DEFAULT_IMAGE.to_string(),
+            network: DEFAULT_NETWORK.to_string(),
+            ipv6: false,
+            publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            frontend_port: CONTROL_PLANE_PORT,
+            backend_port: CONTROL_PLANE_PORT,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    pub fn container_name(&self) -> String {
+        format!("{}-lb", self.cluster)
+    }
+
+    fn container_spec(&self) -> ContainerSpec {
+        let publish = |port| PortPublish {
+            container_port: port,
+            protocol: Protocol::Tcp,
+            host_ip: self.publish_address,
+            host_port: None,
+        };
+        let mut spec = ContainerSpec::new(self.container_name(), &self.image)
+            .labels(self.labels.clone())
+            .label(CLUSTER_LABEL, &self.cluster)
+            .label(ROLE_LABEL, ROLE_LOAD_BALANCER)
+            .publish(publish(self.frontend_port))
+            .publish(publish(STATS_PORT))
+            .network(&self.network)
+            // Master-worker mode: SIGHUP reloads without dropping the listener.
+            .entrypoint(["haproxy", "-W", "-db", "-f", CONFIG_PATH])
+            // Survive engine restarts and reboots (CAPD's on-failure:1 does not).
+            .restart(RestartPolicy::UnlessStopped);
+        if let Some(uid) = &self.cluster_uid {
+            spec = spec.label(CLUSTER_UID_LABEL, uid);
+        }
+        spec
+    }
+}
+
+/// Where the load balancer can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadBalancerStatus {
+    pub container_id: String,
+    pub name: String,
+    pub state: ContainerState,
+    /// Address on the cluster network (the family of the spec); `None` while stopped.
+    pub ip: Option<IpAddr>,
+    /// Host port the control-plane frontend is published on.
+    pub host_port: Option<u16>,
+    /// Host port of the HAProxy statistics page.
+    pub stats_host_port: Option<u16>,
+}
+
+/// How an existing container of our name relates to the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    /// Ours and running: use it.
+    Adopt,
+    /// Ours (same cluster UID) but stopped: start it again, keeping its config.
+    Restart,
+    /// Left from an earlier cluster, or broken: remove and create anew.
+    Replace(String),
+    /// Someone else's: never touch.
+    Foreign(String),
+}
+
+fn judge(spec: &LoadBalancerSpec, info: &ContainerInfo) -> Verdict {
+    if info.label(CLUSTER_LABEL) != Some(spec.cluster.as_str()) || info.label(ROLE_LABEL) != Some(ROLE_LOAD_BALANCER) {
+        // The name is ours by convention; a container of that name without our
+        // labels is debris (e.g. a hand-made one), not another cluster's LB.
+        return Verdict::Replace(format!(
+            "labels {}={:?}, {}={:?} are not this cluster's load balancer",
+            CLUSTER_LABEL,
+            info.label(CLUSTER_LABEL),
+            ROLE_LABEL,
+            info.label(ROLE_LABEL)
+        ));
+    }
+    let same_owner = match (&spec.cluster_uid, info.label(CLUSTER_UID_LABEL)) {
+        (Some(want), Some(have)) if want != have => {
+            return if info.state.is_running() {
+                Verdict::Foreign(format!("cluster UID {have}, not {want}"))
+            } else {
+                Verdict::Replace(format!("stopped and left by cluster UID {have}"))
+            };
+        }
+        (Some(_), Some(_)) => true,
+        _ => false,
+    };
+    match info.state {
+        ContainerState::Running => Verdict::Adopt,
+        // The engine is restarting it by policy; wait rather than fight it.
+        ContainerState::Restarting => Verdict::Adopt,
+        ContainerState::Exited | ContainerState::Created if same_owner => Verdict::Restart,
+        ref other => Verdict::Replace(format!("state {other:?} and not known to be this cluster's")),
+    }
+}
+
+/// A cluster's HAProxy load balancer, driven through any [`ContainerRuntime`].
+#[derive(Debug, Clone)]
+pub struct LoadBalancer {
+    runtime: Arc<dyn ContainerRuntime>,
+    spec: LoadBalancerSpec,
+}
+
+impl LoadBalancer {
+    pub fn new(runtime: Arc<dyn ContainerRuntime>, spec: LoadBalancerSpec) -> Self {
+        Self { runtime, spec }
+    }
+
+    pub fn spec(&self) -> &LoadBalancerSpec {
+        &self.spec
+    }
+
+    pub fn container_name(&self) -> String {
+        self.spec.container_name()
+    }
+
+    /// Makes sure the load-balancer container exists and runs. Idempotent: an
+    /// existing container of this cluster is adopted (or started again), a stale
+    /// one of an earlier cluster is replaced, another cluster's is refused.
+    pub async fn ensure(&self) -> Result<LoadBalancerStatus> {
+        let name = self.container_name();
+        async {
+            self.runtime
+                .ensure_network(&NetworkSpec {
+                    ipv6: self.spec.ipv6,
+                    ..NetworkSpec::bridge(&self.spec.network)
+                })
+                .await?;
+            if let Some(info) = self.runtime.inspect_container(&name).await? {
+                match judge(&self.spec, &info) {
+                    Verdict::Adopt => return self.status_of(&info),
+                    Verdict::Foreign(reason) => return Err(Error::Foreign { name, reason }),
+                    Verdict::Restart => {
+                        tracing::info!(container = %name, "starting this cluster's stopped load balancer");
+                        match self.runtime.start_container(&name).await {
+                            Ok(()) => return self.require_status().await,
+                            Err(e) if e.is_unreachable() => return Err(e.into()),
+                            Err(e) => {
+                                tracing::warn!(container = %name, error = %e, "could not start it; replacing it");
+                                self.runtime.remove_container(&name).await?;
+                            }
+                        }
+                    }
+                    Verdict::Replace(reason) => {
+                        tracing::info!(container = %name, %reason, "replacing stale load balancer container");
+                        self.runtime.remove_container(&name).await?;
+                    }
+                }
+            }
+            tracing::info!(container = %name, image = %self.spec.image, "creating load balancer container");
+            match self.runtime.run_container(&self.spec.container_spec()).await {
+                Ok(_) => {}
+                // Another reconcile created it between our inspect and create.
+                Err(e) if e.is_conflict() => {
+                    let info = self.runtime.inspect_container(&name).await?.ok_or(e)?;
+                    if let Verdict::Foreign(reason) = judge(&self.spec, &info) {
+                        return Err(Error::Foreign { name, reason });
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.require_status().await
+        }
+        .instrument(tracing::info_span!("ensure_load_balancer", cluster = %self.spec.cluster))
+        .await
+    }
+
+    /// Where the load balancer is, or `None` when its container does not exist.
+    pub async fn status(&self) -> Result<Option<LoadBalancerStatus>> {
+        match self.runtime.inspect_container(&self.container_name()).await? {
+            Some(info) => self.status_of(&info).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn require_status(&self) -> Result<LoadBalancerStatus> {
+        self.status().await?.ok_or_else(|| Error::Missing {
+            name: self.container_name(),
+        })
+    }
+
+    fn status_of(&self, info: &ContainerInfo) -> Result<LoadBalancerStatus> {
+        if let Verdict::Foreign(reason) = judge(&self.spec, info) {
+            return Err(Error::Foreign {
+                name: info.name.clone(),
+                reason,
+            });
+        }
+        let addrs = info
+            .addresses(Some(&self.spec.network))
+            .or_else(|| info.addresses(None));
+        let ip = addrs.and_then(|a| {
+            if self.spec.ipv6 {
+                a.ipv6.map(IpAddr::V6)
+            } else {
+                a.ipv4.map(IpAddr::V4)
+            }
+        });
+        Ok(LoadBalancerStatus {
+            container_id: info.id.clone(),
+            name: info.name.clone(),
+            state: info.state.clone(),
+            ip,
+            host_port: info.host_port(self.spec.frontend_port),
+            stats_host_port: info.host_port(STATS_PORT),
+        })
+    }
+
+    /// The address the control-plane endpoint should use: the container's IP on
+    /// the network. An error while it has none (stopped, or still starting).
+    pub async fn ip(&self) -> Result<IpAddr> {
+        let status = self.require_status().await?;
+        status.ip.ok_or_else(|| Error::NoAddress {
+            name: status.name,
+            network: self.spec.network.clone(),
+            family: if self.spec.ipv6 { "IPv6" } else { "IPv4" },
+        })
+    }
+
+    /// The backends CAPD would configure: every control-plane container of the
+    /// cluster that has an address of our family, weighted by `weights` (default 100).
+    pub async fn control_plane_backends(
+        &self,
+        weights: &BTreeMap<String, i64>,
+    ) -> Result<BTreeMap<String, BackendServer>> {
+        let filter = LabelFilter::new()
+            .with(CLUSTER_LABEL, &self.spec.cluster)
+            .with(ROLE_LABEL, ROLE_CONTROL_PLANE);
+        let mut backends = BTreeMap::new();
+        for node in self.runtime.list_containers(&filter).await? {
+            let Some(info) = self.runtime.inspect_container(&node.name).await? else {
+                continue;
+            };
+            let addrs = info.addresses(Some(&self.spec.network)).or_else(|| info.addresses(None));
+            let address = addrs.and_then(|a| {
+                if self.spec.ipv6 {
+                    a.ipv6.map(|ip| ip.to_string())
+                } else {
+                    a.ipv4.map(|ip| ip.to_string())
+                }
+            });
+            let Some(address) = address else {
+                tracing::debug!(node = %node.name, state = ?info.state, "control-plane node has no address yet; left out");
+                continue;
+            };
+            let weight = weights.get(&node.name).copied().unwrap_or(DEFAULT_WEIGHT);
+            backends.insert(node.name, BackendServer { address, weight });
+        }
+        Ok(backends)
+    }
+
+    /// Points the load balancer at `backends`: renders the configuration (from
+    /// `custom_template` when given), writes it, reads it back to be sure it landed,
+    /// then sends SIGHUP. Returns `false` when that configuration was already live.
+    pub async fn update_backends(
+        &self,
+        backends: &BTreeMap<String, BackendServer>,
+        custom_template: Option<&str>,
+    ) -> Result<bool> {
+        let name = self.container_name();
+        async {
+            let data = ConfigData {
+                frontend_control_plane_port: self.spec.frontend_port,
+                backend_control_plane_port: self.spec.backend_port,
+                backend_servers: backends.clone(),
+                ipv6: self.spec.ipv6,
+            };
+            let rendered = config::render(&data, custom_template)?;
+            let info = self
+                .runtime
+                .inspect_container(&name)
+                .await?
+                .ok_or_else(|| Error::Missing { name: name.clone() })?;
+            if let Verdict::Foreign(reason) = judge(&self.spec, &info) {
+                return Err(Error::Foreign { name, reason });
+            }
+
+            if self.already_applied(&name, &rendered).await? {
+                tracing::debug!(container = %name, "configuration unchanged; no reload");
+                return Ok(false);
+            }
+            if custom_template.is_some() {
+                self.check_config(&name, &rendered).await?;
+            }
+            self.runtime
+                .write_file(&name, CONFIG_PATH, rendered.as_bytes(), 0o644)
+                .await?;
+            // Reloading on a file that is not fully there makes HAProxy fail
+            // (CAPD issue 10356): only signal once it reads back identically.
+            let read = self.runtime.read_file(&name, CONFIG_PATH).await?;
+            if read != rendered.as_bytes() {
+                return Err(Error::ConfigNotApplied {
+                    name,
+                    written: rendered.len(),
+                    read: read.len(),
+                });
+            }
+            self.wait_reload_ready(&name).await?;
+            self.runtime.signal(&name, "SIGHUP").await?;
+            self.runtime
+                .write_file(&name, APPLIED_PATH, rendered.as_bytes(), 0o644)
+                .await?;
+            tracing::info!(container = %name, backends = backends.len(), "load balancer reconfigured");
+            Ok(true)
+        }
+        .instrument(tracing::info_span!("update_load_balancer", cluster = %self.spec.cluster))
+        .await
+    }
+
+    async fn already_applied(&self, name: &str, rendered: &str) -> Result<bool> {
+        match self.runtime.read_file(name, APPLIED_PATH).await {
+            Ok(applied) => Ok(applied == rendered.as_bytes()),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Lets HAProxy judge a configuration before it replaces the live one.
+    async fn check_config(&self, name: &str, rendered: &str) -> Result<()> {
+        self.runtime
+            .write_file(name, CANDIDATE_PATH, rendered.as_bytes(), 0o644)
+            .await?;
+        let out = self
+            .runtime
+            .exec(name, ExecRequest::new(["haproxy", "-c", "-f", CANDIDATE_PATH]))
+            .await?;
+        if out.success() {
+            return Ok(());
+        }
+        let text = format!("{}{}", out.stdout_lossy(), out.stderr_lossy());
+        Err(Error::InvalidConfig {
+            name: name.to_string(),
+            output: capd_runtime::output_tail(&text, 10, 2048),
+        })
+    }
+
+    /// Waits until PID 1 handles SIGHUP. Right after start (and during a reload's
+    /// re-exec) HAProxy's master has not installed its handler yet, and SIGHUP's
+    /// default action would kill it (CAPD issue 8641). Images whose PID 1 is not
+    /// HAProxy are signalled anyway once the wait is over.
+    async fn wait_reload_ready(&self, name: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            let out = self
+                .runtime
+                .exec(name, ExecRequest::new(["cp", "/proc/1/status", "/dev/stdout"]))
+                .await?;
+            if out.success() && catches_sighup(&out.stdout_lossy()) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(container = %name, "PID 1 does not catch SIGHUP; signalling anyway");
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Removes the load-balancer container. Succeeds when it is already gone;
+    /// refuses to remove another cluster's.
+    pub async fn delete(&self) -> Result<()> {
+        let name = self.container_name();
+        if let Some(info) = self.runtime.inspect_container(&name).await? {
+            if let Verdict::Foreign(reason) = judge(&self.spec, &info) {
+                return Err(Error::Foreign { name, reason });
+            }
+            tracing::info!(container = %name, "deleting load balancer container");
+            self.runtime.remove_container(&name).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a /proc/PID/status text shows SIGHUP caught.
+fn catches_sighup(status: &str) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & SIGHUP_MASK != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capd_runtime::NetworkAddresses;
+
+    fn info(labels: &[(&str, &str)], state: ContainerState) -> ContainerInfo {
+        ContainerInfo {
+            id: "abc".into(),
+            name: "c1-lb".into(),
+            image: DEFAULT_IMAGE.into(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            state,
+            exit_code: None,
+            restart_count: 0,
+            networks: BTreeMap::from([(
+                "kind".to_string(),
+                NetworkAddresses {
+                    ipv4: Some("172.18.0.2".parse().unwrap()),
+                    ipv6: Some("fc00::2".parse().unwrap()),
+                },
+            )]),
+            ports: Vec::new(),
+        }
+    }
+
+    const OURS: [(&str, &str); 2] = [(CLUSTER_LABEL, "c1"), (ROLE_LABEL, ROLE_LOAD_BALANCER)];
+
+    #[test]
+    fn running_container_of_the_cluster_is_adopted() {
+        let spec = LoadBalancerSpec::new("c1");
+        assert_eq!(judge(&spec, &info(&OURS, ContainerState::Running)), Verdict::Adopt);
+    }
+
+    #[test]
+    fn stopped_container_without_known_owner_is_replaced() {
+        let spec = LoadBalancerSpec::new("c1");
+        assert!(matches!(judge(&spec, &info(&OURS, ContainerState::Exited)), Verdict::Replace(_)));
+        let spec = LoadBalancerSpec {
+            cluster_uid: Some("u1".into()),
+            ..LoadBalancerSpec::new("c1")
+        };
+        assert!(matches!(judge(&spec, &info(&OURS, ContainerState::Exited)), Verdict::Replace(_)));
+    }
+
+    #[test]
+    fn stopped_container_of_the_same_cluster_object_is_restarted() {
+        let spec = LoadBalancerSpec {
+            cluster_uid: Some("u1".into()),
+            ..LoadBalancerSpec::new("c1")
+        };
+        let labels = [OURS[0], OURS[1], (CLUSTER_UID_LABEL, "u1")];
+        assert_eq!(judge(&spec, &info(&labels, ContainerState::Exited)), Verdict::Restart);
+    }
+
+    #[test]
+    fn another_cluster_objects_running_container_is_foreign() {
+        let spec = LoadBalancerSpec {
+            cluster_uid: Some("u1".into()),
+            ..LoadBalancerSpec::new("c1")
+        };
+        let labels = [OURS[0], OURS[1], (CLUSTER_UID_LABEL, "u0")];
+        assert!(matches!(judge(&spec, &info(&labels, ContainerState::Running)), Verdict::Foreign(_)));
+        assert!(matches!(judge(&spec, &info(&labels, ContainerState::Exited)), Verdict::Replace(_)));
+    }
+
+    #[test]
+    fn unlabelled_container_of_our_name_is_replaced() {
+        let spec = LoadBalancerSpec::new("c1");
+        assert!(matches!(judge(&spec, &info(&[], ContainerState::Running)), Verdict::Replace(_)));
+        let wrong_role = [(CLUSTER_LABEL, "c1"), (ROLE_LABEL, ROLE_CONTROL_PLANE)];
+        assert!(matches!(judge(&spec, &info(&wrong_role, ContainerState::Running)), Verdict::Replace(_)));
+    }
+
+    #[test]
+    fn container_spec_matches_capd_shape() {
+        let spec = LoadBalancerSpec {
+            cluster_uid: Some("u1".into()),
+            ..LoadBalancerSpec::new("c1")
+        };
+        let c = spec.container_spec();
+        assert_eq!(c.name, "c1-lb");
+        assert_eq!(c.labels[CLUSTER_LABEL], "c1");
+        assert_eq!(c.labels[ROLE_LABEL], ROLE_LOAD_BALANCER);
+        assert_eq!(c.labels[CLUSTER_UID_LABEL], "u1");
+        assert_eq!(c.ports[0], PortPublish::loopback_random(6443));
+        assert_eq!(c.ports[1], PortPublish::loopback_random(8404));
+        assert_eq!(c.network.as_deref(), Some("kind"));
+        assert!(!c.privileged);
+    }
+
+    #[test]
+    fn sighup_mask_is_read_from_proc_status() {
+        assert!(catches_sighup("Name:\thaproxy\nSigCgt:\t0000000180014a03\n"));
+        assert!(!catches_sighup("Name:\tsh\nSigCgt:\t0000000000010002\n"));
+        assert!(!catches_sighup("garbage"));
+    }
+}
