@@ -181,6 +181,17 @@ impl MachineAddress {
             address: address.into(),
         }
     }
+
+    /// CAPD's addresses of a node container: its name as Hostname, and every IP both as
+    /// InternalIP and ExternalIP.
+    pub fn for_container<'a>(name: &str, ips: impl IntoIterator<Item = &'a str>) -> Vec<Self> {
+        let mut out = vec![Self::new(MachineAddressType::Hostname, name)];
+        for ip in ips {
+            out.push(Self::new(MachineAddressType::InternalIp, ip));
+            out.push(Self::new(MachineAddressType::ExternalIp, ip));
+        }
+        out
+    }
 }
 
 /// Labels and annotations a template stamps onto the objects made from it.
@@ -252,6 +263,33 @@ pub struct DeprecatedStatus {
     pub v1beta1: Option<V1Beta1DeprecatedStatus>,
 }
 
+impl DeprecatedStatus {
+    /// The v1beta1 conditions.
+    pub fn v1beta1_conditions(&self) -> &[V1Beta1Condition] {
+        self.v1beta1.as_ref().map(|v| v.conditions.as_slice()).unwrap_or(&[])
+    }
+
+    /// Sets a v1beta1 condition, keeping `lastTransitionTime` when the status is unchanged.
+    /// `severity` is dropped unless the status is False, as v1beta1 requires.
+    pub fn set_v1beta1_condition(&mut self, mut new: V1Beta1Condition) {
+        if new.status != "False" {
+            new.severity.clear();
+        }
+        let conditions = &mut self.v1beta1.get_or_insert_with(Default::default).conditions;
+        match conditions.iter_mut().find(|c| c.type_ == new.type_) {
+            Some(existing) => {
+                if existing.status == new.status {
+                    new.last_transition_time = existing.last_transition_time.clone();
+                }
+                *existing = new;
+            }
+            None => conditions.push(new),
+        }
+        // v1beta1 order: Ready first, the rest by type.
+        conditions.sort_by(|a, b| (a.type_ != "Ready", &a.type_).cmp(&(b.type_ != "Ready", &b.type_)));
+    }
+}
+
 /// Status fields kept for the v1beta1 contract.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct V1Beta1DeprecatedStatus {
@@ -277,6 +315,44 @@ mod tests {
         assert!(ApiEndpoint::default().is_zero());
         assert!(!ApiEndpoint { host: "h".into(), port: 0 }.is_valid());
         assert!(ApiEndpoint { host: "h".into(), port: 1 }.is_valid());
+    }
+
+    #[test]
+    fn container_addresses_as_capd_reports_them() {
+        let a = MachineAddress::for_container("c-md-0", ["172.18.0.4"]);
+        let types: Vec<_> = a.iter().map(|a| a.type_).collect();
+        assert_eq!(
+            types,
+            [MachineAddressType::Hostname, MachineAddressType::InternalIp, MachineAddressType::ExternalIp]
+        );
+        assert_eq!(a[0].address, "c-md-0");
+    }
+
+    fn v1beta1(type_: &str, status: &str, at: i64) -> V1Beta1Condition {
+        V1Beta1Condition {
+            type_: type_.into(),
+            status: status.into(),
+            severity: "Warning".into(),
+            last_transition_time: Time(k8s_openapi::jiff::Timestamp::from_second(at).unwrap()),
+            reason: "R".into(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn v1beta1_conditions_keep_transition_time_and_order() {
+        let mut d = DeprecatedStatus::default();
+        d.set_v1beta1_condition(v1beta1("LoadBalancerAvailable", "False", 1));
+        d.set_v1beta1_condition(v1beta1("Ready", "False", 1));
+        d.set_v1beta1_condition(v1beta1("Ready", "False", 5));
+        let c = d.v1beta1_conditions();
+        assert_eq!(c[0].type_, "Ready");
+        assert_eq!(c[0].last_transition_time.0.as_second(), 1);
+        assert_eq!(c[1].severity, "Warning");
+        d.set_v1beta1_condition(v1beta1("Ready", "True", 9));
+        let ready = &d.v1beta1_conditions()[0];
+        assert_eq!(ready.last_transition_time.0.as_second(), 9);
+        assert_eq!(ready.severity, "", "severity only when False");
     }
 
     #[test]

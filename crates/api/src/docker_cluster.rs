@@ -1,6 +1,9 @@
 //! `DockerCluster`: the infrastructure of one Cluster API cluster, i.e. its HAProxy
 //! load-balancer container. Field names, optionality and defaults are CAPD's v1beta2.
 
+// Clippy reads the repeated `type_ = "string"` of kube's printcolumn(...) as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use crate::common::{is_false, ApiEndpoint, DeprecatedStatus, FailureDomain, Initialization};
 use crate::conditions::HasConditions;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;

@@ -11,6 +11,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// CAPD's providerID of a node container: `docker:////<container name>`.
+pub fn provider_id(container_name: &str) -> String {
+    format!("docker:////{container_name}")
+}
+
 /// How long CAPD waits for a machine to bootstrap when `bootstrapTimeout` is not set.
 pub const DEFAULT_BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -230,6 +235,11 @@ impl HasConditions for DockerMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provider_id_is_capd_format() {
+        assert_eq!(provider_id("c-md-0-x"), "docker:////c-md-0-x");
+    }
 
     #[test]
     fn parses_go_durations() {
