@@ -38,12 +38,11 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
     /// [`Error::ImageMissing`] when it is neither present nor pullable.
     async fn ensure_image(&self, image: &str) -> Result<()>;
 
-    /// Creates and starts a container; returns its ID. The image must be present or
-    /// pullable. A container left created-but-not-started is removed again, so a
-    /// failed start (e.g. a port clash) can simply be retried.
-    async fn run_container(&self, spec: &ContainerSpec) -> Result<String>;
+    /// Creates a container without starting it (files can be written into it before
+    /// it starts); returns its ID. The image must be present or pullable.
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String>;
 
-    /// Starts an existing, stopped container.
+    /// Starts a created or stopped container.
     async fn start_container(&self, container: &str) -> Result<()>;
 
     /// State, addresses and published ports; `None` when there is no such container.
@@ -74,6 +73,20 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
 
     /// The image as a `docker save` tar stream.
     async fn save_image(&self, image: &str) -> Result<ByteStream>;
+
+    /// Creates and starts a container; returns its ID. When the start fails (e.g. a
+    /// port clash) the container is removed again, so the call can simply be retried.
+    async fn run_container(&self, spec: &ContainerSpec) -> Result<String> {
+        let id = self.create_container(spec).await?;
+        if let Err(start_err) = self.start_container(&id).await {
+            // Leave nothing half-made behind: a retry must be able to reuse the name.
+            if let Err(rm_err) = self.remove_container(&id).await {
+                tracing::warn!(container = %spec.name, error = %rm_err, "could not remove container that failed to start");
+            }
+            return Err(start_err);
+        }
+        Ok(id)
+    }
 
     /// [`ContainerRuntime::exec`], turning a non-zero exit into [`Error::ExecFailed`]
     /// carrying the command and the tail of its output.

@@ -39,6 +39,7 @@ async fn every_call_is_unreachable(host: &str) {
     expect_unreachable("ensure_network", ep, rt.ensure_network(&NetworkSpec::bridge("capd-rs-x"))).await;
     expect_unreachable("image_present", ep, rt.image_present("capd-rs/none:0")).await;
     expect_unreachable("ensure_image", ep, rt.ensure_image("capd-rs/none:0")).await;
+    expect_unreachable("create_container", ep, rt.create_container(&spec)).await;
     expect_unreachable("run_container", ep, rt.run_container(&spec)).await;
     expect_unreachable("start_container", ep, rt.start_container("x")).await;
     expect_unreachable("inspect_container", ep, rt.inspect_container("x")).await;

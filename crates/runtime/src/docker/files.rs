@@ -42,18 +42,20 @@ pub fn single_file_tar(name: &str, contents: &[u8], mode: u32) -> std::io::Resul
     builder.into_inner()
 }
 
-/// The contents of the first regular file in a tar archive.
+/// The contents of the archive's first entry when it is a regular file (the
+/// engine puts the requested path first; a directory would come with its children).
 pub fn first_file_in_tar(archive: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
     let mut ar = tar::Archive::new(archive);
-    for entry in ar.entries()? {
-        let mut entry = entry?;
-        if entry.header().entry_type().is_file() {
-            let mut buf = Vec::with_capacity(entry.size() as usize);
-            entry.read_to_end(&mut buf)?;
-            return Ok(Some(buf));
-        }
+    let Some(entry) = ar.entries()?.next() else {
+        return Ok(None);
+    };
+    let mut entry = entry?;
+    if !entry.header().entry_type().is_file() {
+        return Ok(None);
     }
-    Ok(None)
+    let mut buf = Vec::with_capacity(entry.size() as usize);
+    entry.read_to_end(&mut buf)?;
+    Ok(Some(buf))
 }
 
 impl DockerRuntime {

@@ -7,12 +7,12 @@ mod errors;
 mod exec;
 mod files;
 mod images;
+mod networks;
 mod transport;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, KillContainerOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
 };
@@ -140,7 +140,7 @@ impl DockerRuntime {
         }
     }
 
-    async fn run_impl(&self, spec: &ContainerSpec) -> Result<String> {
+    async fn create_impl(&self, spec: &ContainerSpec) -> Result<String> {
         self.ensure_image_impl(&spec.image).await?;
         let docker = self.client().await?;
         let options = CreateContainerOptions {
@@ -151,7 +151,7 @@ impl DockerRuntime {
             .create_container(Some(options), convert::create_body(spec))
             .await
             .map_err(|e| match self.map(e, self.ctx("create container", ObjectKind::Container, &spec.name)) {
-                // 404 on create means the image vanished, or the network is missing.
+                // The image was checked just before: a 404 here is the network.
                 Error::NotFound { .. } => Error::NotFound {
                     kind: ObjectKind::Network,
                     name: spec.network.clone().unwrap_or_default(),
@@ -160,14 +160,6 @@ impl DockerRuntime {
             })?;
         for warning in &created.warnings {
             tracing::warn!(container = %spec.name, %warning, "engine warning on create");
-        }
-        if let Err(start_err) = docker.start_container(&created.id, None).await {
-            let start_err = self.map(start_err, self.ctx("start container", ObjectKind::Container, &spec.name));
-            // Leave nothing half-made behind: a retry must be able to reuse the name.
-            if let Err(rm_err) = self.remove_impl(&created.id).await {
-                tracing::warn!(container = %spec.name, error = %rm_err, "could not remove container that failed to start");
-            }
-            return Err(start_err);
         }
         Ok(created.id)
     }
@@ -216,47 +208,9 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<()> {
-        let span = tracing::debug_span!("ensure_network", network = %spec.name);
-        async {
-            let docker = self.client().await?;
-            let ctx = self.ctx("inspect network", ObjectKind::Network, &spec.name);
-            match docker.inspect_network(&spec.name, None).await {
-                Ok(_) => return Ok(()),
-                Err(e) => match self.map(e, ctx) {
-                    Error::NotFound { .. } => {}
-                    other => return Err(other),
-                },
-            }
-            let request = NetworkCreateRequest {
-                name: spec.name.clone(),
-                driver: Some(spec.driver.clone().unwrap_or_else(|| "bridge".to_string())),
-                enable_ipv6: Some(spec.ipv6),
-                labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-                ipam: (!spec.subnets.is_empty()).then(|| Ipam {
-                    config: Some(
-                        spec.subnets
-                            .iter()
-                            .map(|s| IpamConfig {
-                                subnet: Some(s.clone()),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    ),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            match docker.create_network(request).await {
-                Ok(_) => Ok(()),
-                Err(e) => match self.map(e, self.ctx("create network", ObjectKind::Network, &spec.name)) {
-                    // Someone else created it between our inspect and create.
-                    Error::Conflict { .. } => Ok(()),
-                    other => Err(other),
-                },
-            }
-        }
-        .instrument(span)
-        .await
+        self.ensure_network_impl(spec)
+            .instrument(tracing::debug_span!("ensure_network", network = %spec.name))
+            .await
     }
 
     async fn image_present(&self, image: &str) -> Result<bool> {
@@ -269,9 +223,9 @@ impl ContainerRuntime for DockerRuntime {
             .await
     }
 
-    async fn run_container(&self, spec: &ContainerSpec) -> Result<String> {
-        self.run_impl(spec)
-            .instrument(tracing::info_span!("run_container", container = %spec.name, image = %spec.image))
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        self.create_impl(spec)
+            .instrument(tracing::info_span!("create_container", container = %spec.name, image = %spec.image))
             .await
     }
 
