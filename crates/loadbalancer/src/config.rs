@@ -25,6 +25,9 @@ global
   log stdout format raw local0 notice
   # keeps memory use small: HAProxy sizes buffers from maxconn
   maxconn 100000
+  # hosts whose open-file limit is below what maxconn asks for get a warning
+  # instead of a load balancer that refuses to start
+  no strict-limits
 
 resolvers docker
   nameserver dns 127.0.0.11:53

@@ -56,6 +56,9 @@ pub struct LoadBalancerSpec {
     pub backend_port: u16,
     /// Extra container labels.
     pub labels: BTreeMap<String, String>,
+    /// A Go template replacing [`crate::DEFAULT_TEMPLATE`] (CAPD's
+    /// `customHAProxyConfigTemplateRef`), with the same variables.
+    pub config_template: Option<String>,
 }
 
 impl LoadBalancerSpec {
@@ -70,6 +73,7 @@ impl LoadBalancerSpec {
             frontend_port: CONTROL_PLANE_PORT,
             backend_port: CONTROL_PLANE_PORT,
             labels: BTreeMap::new(),
+            config_template: None,
         }
     }
 
@@ -215,8 +219,8 @@ impl LoadBalancer {
                 }
             }
             tracing::info!(container = %name, image = %self.spec.image, "creating load balancer container");
-            match self.runtime.run_container(&self.spec.container_spec()).await {
-                Ok(_) => {}
+            match self.runtime.create_container(&self.spec.container_spec()).await {
+                Ok(id) => self.start_configured(&id).await?,
                 // Another reconcile created it between our inspect and create.
                 Err(e) if e.is_conflict() => {
                     let info = self.runtime.inspect_container(&name).await?.ok_or(e)?;
@@ -230,6 +234,40 @@ impl LoadBalancer {
         }
         .instrument(tracing::info_span!("ensure_load_balancer", cluster = %self.spec.cluster))
         .await
+    }
+
+    /// Writes a configuration without backends into the created container, then
+    /// starts it. HAProxy thus never runs the image's placeholder configuration, and
+    /// no reload signal can reach it while it is still starting. A container that
+    /// cannot be prepared is removed so the next attempt starts clean.
+    async fn start_configured(&self, id: &str) -> Result<()> {
+        let prepared = async {
+            // Nothing runs yet that could check a custom template's output; if HAProxy
+            // rejects it the container exits, and update_backends reports why.
+            let rendered = self.render(&BTreeMap::new())?;
+            self.runtime.write_file(id, CONFIG_PATH, rendered.as_bytes(), 0o644).await?;
+            self.runtime.write_file(id, APPLIED_PATH, rendered.as_bytes(), 0o644).await?;
+            self.runtime.start_container(id).await?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = prepared {
+            if let Err(rm) = self.runtime.remove_container(id).await {
+                tracing::warn!(container = %id, error = %rm, "could not remove load balancer that failed to start");
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn render(&self, backends: &BTreeMap<String, BackendServer>) -> Result<String> {
+        let data = ConfigData {
+            frontend_control_plane_port: self.spec.frontend_port,
+            backend_control_plane_port: self.spec.backend_port,
+            backend_servers: backends.clone(),
+            ipv6: self.spec.ipv6,
+        };
+        Ok(config::render(&data, self.spec.config_template.as_deref())?)
     }
 
     /// Where the load balancer is, or `None` when its container does not exist.
@@ -316,23 +354,13 @@ impl LoadBalancer {
         Ok(backends)
     }
 
-    /// Points the load balancer at `backends`: renders the configuration (from
-    /// `custom_template` when given), writes it, reads it back to be sure it landed,
-    /// then sends SIGHUP. Returns `false` when that configuration was already live.
-    pub async fn update_backends(
-        &self,
-        backends: &BTreeMap<String, BackendServer>,
-        custom_template: Option<&str>,
-    ) -> Result<bool> {
+    /// Points the load balancer at `backends`: renders the configuration (from the
+    /// spec's template), writes it, reads it back to be sure it landed, then sends
+    /// SIGHUP. Returns `false` when that configuration was already live.
+    pub async fn update_backends(&self, backends: &BTreeMap<String, BackendServer>) -> Result<bool> {
         let name = self.container_name();
         async {
-            let data = ConfigData {
-                frontend_control_plane_port: self.spec.frontend_port,
-                backend_control_plane_port: self.spec.backend_port,
-                backend_servers: backends.clone(),
-                ipv6: self.spec.ipv6,
-            };
-            let rendered = config::render(&data, custom_template)?;
+            let rendered = self.render(backends)?;
             let info = self
                 .runtime
                 .inspect_container(&name)
@@ -346,7 +374,7 @@ impl LoadBalancer {
                 tracing::debug!(container = %name, "configuration unchanged; no reload");
                 return Ok(false);
             }
-            if custom_template.is_some() {
+            if self.spec.config_template.is_some() {
                 self.check_config(&name, &rendered).await?;
             }
             self.runtime
