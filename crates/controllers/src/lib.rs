@@ -1,1 +1,19 @@
-//! Placeholder: filled in by a later issue.
+//! The controllers of capd-rs. Each kind's reconcile flow reads top to bottom in its
+//! own module; the pieces they share (patch guard, owner lookups, pause handling,
+//! watches, metrics, backoff) live beside them.
+
+pub mod backoff;
+pub mod context;
+pub mod dockercluster;
+pub mod error;
+pub mod metrics;
+pub mod owner;
+pub mod patch;
+pub mod watches;
+
+pub use context::{Config, Context};
+
+/// Label on every container the provider creates: tells them from kind's and CAPD's
+/// (and lets the test environment's `down` find them).
+pub const PROVIDER_LABEL: &str = "io.x-k8s.capd-rs.provider";
+pub use error::Error;

@@ -145,12 +145,27 @@ impl GoSet {
         );
         for (from, to) in replaces(&upstream) {
             if to.starts_with("./") || to.starts_with("../") {
-                out.push_str(&format!("replace {from} => {from} {}\n", self.sibling_version(&from)));
+                let v = self.sibling_version(&from);
+                // Guards such as etcd's `go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY` name paths
+                // that can't carry this version; they only matter inside upstream's tree.
+                if version_fits(&from, &v) {
+                    out.push_str(&format!("replace {from} => {from} {v}\n"));
+                }
             } else {
                 out.push_str(&format!("replace {from} => {to}\n"));
             }
         }
         Ok(out)
+    }
+}
+
+/// Go's rule: a module at major version N >= 2 has a `/vN` path suffix.
+fn version_fits(path: &str, version: &str) -> bool {
+    let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    let suffix = path.rsplit('/').next().and_then(|s| s.strip_prefix('v')).and_then(|n| n.parse::<u32>().ok());
+    match suffix {
+        Some(n) if n >= 2 => n == major,
+        _ => major <= 1,
     }
 }
 
@@ -233,6 +248,15 @@ mod tests {
                 ("github.com/a/b".into(), "github.com/a/b v1.0.1".into()),
             ]
         );
+    }
+
+    #[test]
+    fn major_version_suffix_rule() {
+        assert!(version_fits("go.etcd.io/etcd/api/v3", "v3.6.14"));
+        assert!(!version_fits("go.etcd.io/etcd", "v3.6.14"));
+        assert!(version_fits("k8s.io/api", "v0.36.3"));
+        assert!(version_fits("sigs.k8s.io/cluster-api/api", "v1.14.0"));
+        assert!(!version_fits("example.com/m/v2", "v1.0.0"));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct Recipe {
     pub masked_units: &'static [&'static str],
     /// `docker import --change` instructions.
     pub changes: &'static [&'static str],
+    /// Docker 20.10's `import` can't set STOPSIGNAL; a one-line `docker build` adds it.
+    pub stop_signal: Option<&'static str>,
 }
 
 const HAPROXY_CFG: &str = "\
@@ -48,8 +50,9 @@ pub const HAPROXY: Recipe = Recipe {
     // Master-worker mode (-W): SIGHUP reloads the configuration without dropping the frontend.
     changes: &[
         r#"CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]"#,
-        "STOPSIGNAL SIGUSR1",
     ],
+    // SIGUSR1 is HAProxy's soft stop: finish open connections, then exit.
+    stop_signal: Some("SIGUSR1"),
 };
 
 pub const NODE: Recipe = Recipe {
@@ -72,8 +75,9 @@ pub const NODE: Recipe = Recipe {
     changes: &[
         r#"ENTRYPOINT ["/sbin/init"]"#,
         "ENV container=docker",
-        "STOPSIGNAL SIGRTMIN+3",
     ],
+    // systemd's "halt" signal: a clean shutdown of the units in the node.
+    stop_signal: Some("SIGRTMIN+3"),
 };
 
 pub const BASE: Recipe = Recipe {
@@ -82,10 +86,11 @@ pub const BASE: Recipe = Recipe {
     files: &[],
     masked_units: &[],
     changes: &[],
+    stop_signal: None,
 };
 
 /// Bumped when the build procedure itself changes.
-const PROCEDURE: &str = "1";
+const PROCEDURE: &str = "2";
 
 impl Recipe {
     pub fn tag(&self) -> String {
@@ -186,22 +191,47 @@ fn import(log: &StepLog, root: &Path, recipe: &Recipe, tag: &str) -> Result<()> 
         .spawn()
         .context("starting tar")?;
     let stdout = tar.stdout.take().ok_or_else(|| anyhow!("tar has no stdout"))?;
-    let mut imp = docker();
-    imp.arg("import");
-    for c in recipe.changes {
-        imp.arg("--change").arg(c);
-    }
-    imp.args(["--change", &format!("LABEL io.x-k8s.capd-rs.recipe={}", recipe.name)]);
-    let status = imp
-        .args(["-", tag])
-        .stdin(stdout)
-        .stdout(log.file()?)
-        .stderr(log.file()?)
-        .status()
-        .context("starting docker import")?;
+    let status = {
+        // Scoped: the Command holds the pipe's read end until dropped, and tar would
+        // block on a full pipe if docker import died early.
+        let mut imp = docker();
+        imp.arg("import");
+        for c in recipe.changes {
+            imp.arg("--change").arg(c);
+        }
+        imp.args(["--change", &format!("LABEL io.x-k8s.capd-rs.recipe={}", recipe.name)]);
+        imp.args(["-", tag]).stdin(stdout).stdout(log.file()?).stderr(log.file()?).status()
+    };
+    let status = status.context("starting docker import")?;
     let tar_status = tar.wait()?;
     if !tar_status.success() || !status.success() {
         bail!("importing {tag} failed (tar: {tar_status}, docker import: {status})");
+    }
+    if let Some(sig) = recipe.stop_signal {
+        add_stop_signal(log, tag, sig)?;
+    }
+    Ok(())
+}
+
+/// `FROM tag` + `STOPSIGNAL`, built from a Dockerfile on stdin (no context, no registry).
+fn add_stop_signal(log: &StepLog, tag: &str, signal: &str) -> Result<()> {
+    use std::io::Write;
+    log.line(&format!("$ docker build -t {tag} - (STOPSIGNAL {signal})"));
+    let mut child = docker()
+        .args(["build", "-q", "-t", tag, "-"])
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(Stdio::piped())
+        .stdout(log.file()?)
+        .stderr(log.file()?)
+        .spawn()
+        .context("starting docker build")?;
+    {
+        let mut stdin = child.stdin.take().ok_or_else(|| anyhow!("docker build has no stdin"))?;
+        write!(stdin, "FROM {tag}\nSTOPSIGNAL {signal}\n")?;
+    }
+    let st = child.wait()?;
+    if !st.success() {
+        bail!("adding STOPSIGNAL {signal} to {tag} failed ({st})");
     }
     Ok(())
 }

@@ -1,0 +1,47 @@
+//! Per-object exponential backoff for failed reconciles: 1s, 2s, 4s ... capped at 5
+//! minutes, reset by the next success.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Backoff {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+const MAX: Duration = Duration::from_secs(300);
+
+impl Backoff {
+    pub fn failed(&self, key: &str) -> Duration {
+        let mut m = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        let secs = 1u64.checked_shl(n.saturating_sub(1).min(16)).unwrap_or(u64::MAX);
+        Duration::from_secs(secs).min(MAX)
+    }
+
+    pub fn succeeded(&self, key: &str) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_then_caps_and_resets() {
+        let b = Backoff::default();
+        assert_eq!(b.failed("a"), Duration::from_secs(1));
+        assert_eq!(b.failed("a"), Duration::from_secs(2));
+        assert_eq!(b.failed("a"), Duration::from_secs(4));
+        assert_eq!(b.failed("b"), Duration::from_secs(1));
+        for _ in 0..20 {
+            b.failed("a");
+        }
+        assert_eq!(b.failed("a"), MAX);
+        b.succeeded("a");
+        assert_eq!(b.failed("a"), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,42 @@
+use crate::patch::PatchError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("load balancer: {0}")]
+    LoadBalancer(#[from] capd_loadbalancer::Error),
+    #[error("container runtime: {0}")]
+    Runtime(#[from] capd_runtime::Error),
+    #[error(transparent)]
+    Patch(#[from] PatchError),
+    /// The reconcile failed and writing back what it did failed too: both are reported.
+    #[error("{reconcile}; and then {patch}")]
+    ReconcileAndPatch { reconcile: Box<Error>, patch: PatchError },
+    #[error("{kind} {namespace}/{name}: {message}")]
+    Invalid { kind: &'static str, namespace: String, name: String, message: String },
+}
+
+impl Error {
+    /// A short, bounded label for the errors metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::LoadBalancer(_) => "loadbalancer",
+            Error::Runtime(_) => "runtime",
+            Error::Patch(_) => "patch",
+            Error::ReconcileAndPatch { .. } => "reconcile_and_patch",
+            Error::Invalid { .. } => "invalid",
+        }
+    }
+
+    /// Joins a reconcile result with the result of the final patch.
+    pub fn combine<T>(reconcile: Result<T, Error>, patch: Result<usize, PatchError>) -> Result<T, Error> {
+        match (reconcile, patch) {
+            (Ok(v), Ok(_)) => Ok(v),
+            (Ok(_), Err(p)) => Err(Error::Patch(p)),
+            (Err(e), Ok(_)) => Err(e),
+            (Err(e), Err(p)) => Err(Error::ReconcileAndPatch { reconcile: Box::new(e), patch: p }),
+        }
+    }
+}

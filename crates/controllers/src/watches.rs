@@ -1,0 +1,45 @@
+//! Maps events of Cluster API objects to the infrastructure objects they concern.
+
+use capd_api::capi::Cluster;
+use capd_api::consts::GROUP;
+use kube::runtime::reflector::ObjectRef;
+use kube::ResourceExt;
+
+/// A Cluster event concerns the infrastructure object its `infrastructureRef` names,
+/// when that is of `kind` in our group.
+pub fn cluster_to_infra<K>(cluster: &Cluster, kind: &str) -> Option<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let r = &cluster.spec.infrastructure_ref;
+    if r.kind != kind || r.api_group != GROUP || r.name.is_empty() {
+        return None;
+    }
+    let ns = cluster.namespace()?;
+    Some(ObjectRef::new(&r.name).within(&ns))
+}
+
+/// `cluster.x-k8s.io/watch-filter=<value>` when a filter is set.
+pub fn label_selector(watch_filter: Option<&str>) -> Option<String> {
+    watch_filter.map(|v| format!("{}={v}", capd_api::consts::label::WATCH_FILTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capd_api::DockerCluster;
+
+    #[test]
+    fn maps_only_our_kind_and_group() {
+        let mut c = Cluster::new("c", Default::default());
+        c.metadata.namespace = Some("ns".into());
+        c.spec.infrastructure_ref.api_group = GROUP.into();
+        c.spec.infrastructure_ref.kind = "DockerCluster".into();
+        c.spec.infrastructure_ref.name = "dc".into();
+        let r = cluster_to_infra::<DockerCluster>(&c, "DockerCluster").unwrap();
+        assert_eq!((r.name.as_str(), r.namespace.as_deref()), ("dc", Some("ns")));
+        assert!(cluster_to_infra::<DockerCluster>(&c, "DockerMachine").is_none());
+        c.spec.infrastructure_ref.api_group = "other.io".into();
+        assert!(cluster_to_infra::<DockerCluster>(&c, "DockerCluster").is_none());
+    }
+}
