@@ -1,0 +1,122 @@
+//! Content decoders shared by both formats: base64, gzip, `data:` URLs, modes.
+
+use std::io::Read;
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+
+use crate::{Error, MAX_FILE_SIZE};
+
+/// Standard alphabet; padding optional (Go and Python both accept what CABPK writes).
+const B64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// Decodes base64, skipping ASCII whitespace (block scalars end in a newline;
+/// long values are wrapped), as Go's and Python's decoders do.
+pub(crate) fn base64(path: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
+    let compact: Vec<u8> = input.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    B64.decode(&compact).map_err(|e| Error::InvalidBase64 { path: path.to_string(), reason: e.to_string() })
+}
+
+/// Decompresses gzip (several members are read one after the other, as Go
+/// and Python do), refusing output past [`MAX_FILE_SIZE`].
+pub(crate) fn gunzip(path: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
+    let decoder = flate2::read::MultiGzDecoder::new(input);
+    let mut out = Vec::new();
+    let limit = u64::try_from(MAX_FILE_SIZE).unwrap_or(u64::MAX).saturating_add(1);
+    decoder
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::InvalidGzip { path: path.to_string(), reason: e.to_string() })?;
+    if out.len() > MAX_FILE_SIZE {
+        return Err(Error::ContentTooLarge { path: path.to_string(), limit: MAX_FILE_SIZE });
+    }
+    Ok(out)
+}
+
+/// The URL scheme of `s` as Go's `url.Parse` would see it, if it has one:
+/// `[A-Za-z][A-Za-z0-9+.-]*` followed by `:`.
+pub(crate) fn url_scheme(s: &str) -> Option<&str> {
+    let colon = s.find(':')?;
+    let scheme = s.get(..colon)?;
+    let mut bytes = scheme.bytes();
+    let first = bytes.next()?;
+    if !first.is_ascii_alphabetic() {
+        return None;
+    }
+    if bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-')) {
+        Some(scheme)
+    } else {
+        None
+    }
+}
+
+/// Decodes an RFC 2397 `data:[<mediatype>][;base64],<data>` URL.
+/// The data is percent-decoded; with `;base64` the result is then base64-decoded.
+pub(crate) fn data_url(path: &str, url: &str) -> Result<Vec<u8>, Error> {
+    let invalid = |reason: &str| Error::InvalidDataUrl { path: path.to_string(), reason: reason.to_string() };
+    // The scheme is case-insensitive; the caller checked it is "data".
+    let rest = url.get(5..).ok_or_else(|| invalid("too short"))?;
+    let (meta, data) = rest.split_once(',').ok_or_else(|| invalid("no ',' between the media type and the data"))?;
+    let is_base64 = meta.rsplit_once(';').is_some_and(|(_, last)| last.trim().eq_ignore_ascii_case("base64"));
+    let raw: Vec<u8> = percent_encoding::percent_decode_str(data).collect();
+    if is_base64 {
+        base64(path, &raw)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Parses a cloud-init permissions string: octal digits, optionally prefixed
+/// with `0o` (Python's `int(s, 8)` accepts it), at most `0o7777`.
+pub(crate) fn octal_mode(path: &str, value: &str) -> Result<u32, Error> {
+    let bad = |reason: &str| Error::BadPermissions {
+        path: path.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let s = value.trim();
+    let digits = s.strip_prefix("0o").or_else(|| s.strip_prefix("0O")).unwrap_or(s);
+    if digits.is_empty() {
+        return Err(bad("no digits"));
+    }
+    let mut mode: u32 = 0;
+    for c in digits.chars() {
+        let d = c.to_digit(8).ok_or_else(|| bad("not an octal number"))?;
+        mode = mode.checked_mul(8).and_then(|m| m.checked_add(d)).ok_or_else(|| bad("larger than 07777"))?;
+        if mode > 0o7777 {
+            return Err(bad("larger than 07777"));
+        }
+    }
+    Ok(mode)
+}
+
+/// Replaces every `from` in `haystack` with `to`, on bytes (content need not be UTF-8).
+pub(crate) fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.is_empty() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while let Some(i) = find(rest, from) {
+        let (before, after) = rest.split_at(i);
+        out.extend_from_slice(before);
+        out.extend_from_slice(to);
+        rest = after.get(from.len()..).unwrap_or(&[]);
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// Position of the first `needle` in `haystack`.
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
