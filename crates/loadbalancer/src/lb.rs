@@ -160,7 +160,9 @@ fn judge(spec: &LoadBalancerSpec, info: &ContainerInfo) -> Verdict {
         ContainerState::Running => Verdict::Adopt,
         // The engine is restarting it by policy; wait rather than fight it.
         ContainerState::Restarting => Verdict::Adopt,
-        ContainerState::Exited | ContainerState::Created if same_owner => Verdict::Restart,
+        // Ours and stopped after running: start it again with its configuration.
+        // One stuck in Created may never have been configured; it is replaced below.
+        ContainerState::Exited if same_owner => Verdict::Restart,
         ref other => Verdict::Replace(format!("state {other:?} and not known to be this cluster's")),
     }
 }
@@ -197,7 +199,12 @@ impl LoadBalancer {
                     ..NetworkSpec::bridge(&self.spec.network)
                 })
                 .await?;
-            if let Some(info) = self.runtime.inspect_container(&name).await? {
+            let mut existing = self.runtime.inspect_container(&name).await?;
+            if existing.as_ref().is_some_and(|i| i.state == ContainerState::Created) {
+                // Probably another reconcile between create and start: let it finish.
+                existing = self.await_concurrent_create(&name).await?;
+            }
+            if let Some(info) = existing {
                 match judge(&self.spec, &info) {
                     Verdict::Adopt => return self.status_of(&info),
                     Verdict::Foreign(reason) => return Err(Error::Foreign { name, reason }),
@@ -221,9 +228,9 @@ impl LoadBalancer {
             tracing::info!(container = %name, image = %self.spec.image, "creating load balancer container");
             match self.runtime.create_container(&self.spec.container_spec()).await {
                 Ok(id) => self.start_configured(&id).await?,
-                // Another reconcile created it between our inspect and create.
+                // Another reconcile is creating it right now.
                 Err(e) if e.is_conflict() => {
-                    let info = self.runtime.inspect_container(&name).await?.ok_or(e)?;
+                    let info = self.await_concurrent_create(&name).await?.ok_or(e)?;
                     if let Verdict::Foreign(reason) = judge(&self.spec, &info) {
                         return Err(Error::Foreign { name, reason });
                     }
@@ -234,6 +241,21 @@ impl LoadBalancer {
         }
         .instrument(tracing::info_span!("ensure_load_balancer", cluster = %self.spec.cluster))
         .await
+    }
+
+    /// Waits for a container someone else is creating under our name: the engine
+    /// reserves the name before the container can be inspected, and the creator
+    /// still has to configure and start it.
+    async fn await_concurrent_create(&self, name: &str) -> Result<Option<ContainerInfo>> {
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            let info = self.runtime.inspect_container(name).await?;
+            let settled = info.as_ref().is_some_and(|i| i.state != ContainerState::Created);
+            if settled || tokio::time::Instant::now() >= deadline {
+                return Ok(info);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Writes a configuration without backends into the created container, then
@@ -527,6 +549,16 @@ mod tests {
         };
         let labels = [OURS[0], OURS[1], (CLUSTER_UID_LABEL, "u1")];
         assert_eq!(judge(&spec, &info(&labels, ContainerState::Exited)), Verdict::Restart);
+    }
+
+    #[test]
+    fn container_stuck_in_created_is_replaced() {
+        let spec = LoadBalancerSpec {
+            cluster_uid: Some("u1".into()),
+            ..LoadBalancerSpec::new("c1")
+        };
+        let labels = [OURS[0], OURS[1], (CLUSTER_UID_LABEL, "u1")];
+        assert!(matches!(judge(&spec, &info(&labels, ContainerState::Created)), Verdict::Replace(_)));
     }
 
     #[test]
