@@ -1,5 +1,190 @@
-//! Placeholder: the manager binary arrives with the controllers.
-fn main() {
-    eprintln!("capd-manager: not implemented yet");
-    std::process::exit(1);
+//! capd-manager: runs the capd-rs controllers against a management cluster.
+
+mod flags;
+mod http;
+mod leader;
+mod throttle;
+
+use anyhow::{Context as _, Result};
+use capd_api::capi::Cluster;
+use capd_api::DockerCluster;
+use capd_controllers::{dockercluster, metrics::Metrics, watches, Config, Context};
+use capd_runtime::{ContainerRuntime, DockerRuntime};
+use clap::Parser;
+use flags::{Flags, LogFormat};
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::{controller, watcher, Controller};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+fn main() -> std::process::ExitCode {
+    let flags = Flags::parse();
+    init_logging(flags.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "starting the async runtime");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(flags)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_lease_manager=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn client(flags: &Flags, requests: Counter) -> Result<kube::Client> {
+    let config = match &flags.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .with_context(|| format!("loading kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer().await.context("no kubeconfig given and no in-cluster service account")?,
+    };
+    let layer = throttle::ThrottleLayer::new(flags.kube_api_qps, flags.kube_api_burst, requests);
+    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build())
+}
+
+async fn bind(addr: &str, what: &str) -> Result<tokio::net::TcpListener> {
+    let addr = flags::listen_addr(addr);
+    tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding the {what} endpoint to {addr}"))
+}
+
+async fn run(flags: Flags) -> Result<()> {
+    let mut registry = Registry::default();
+    let requests = Counter::default();
+    registry.register("capd_kube_api_requests", "Requests made to the Kubernetes API", requests.clone());
+    let metrics = Arc::new(Metrics::register(&mut registry));
+
+    let client = client(&flags, requests).await?;
+    let runtime: Arc<dyn ContainerRuntime> = Arc::new(DockerRuntime::from_env().context("container engine (DOCKER_HOST)")?);
+    match runtime.engine_info().await {
+        Ok(info) => info!(engine = %runtime.endpoint(), ?info, "container engine answers"),
+        // Not fatal: reconciles report it per object and retry with backoff.
+        Err(e) => warn!(error = %e, "container engine does not answer yet"),
+    }
+
+    let health = Arc::new(http::Health { ready: Default::default() });
+    let health_listener = bind(&flags.health_addr, "health").await?;
+    let metrics_listener = bind(&flags.diagnostics_address, "metrics").await?;
+    tokio::spawn(http::health(health_listener, health.clone()));
+    tokio::spawn(http::metrics(metrics_listener, Arc::new(registry)));
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutting down");
+        let _ = shutdown_tx.send(true);
+    });
+    health.ready.store(true, Ordering::Relaxed);
+
+    let mut leadership = None;
+    if flags.leader_elect {
+        match leader::acquire(client.clone(), &flags.leader_election_namespace, &flags.leader_election_id, flags.leader_elect_lease_duration, shutdown_rx.clone()).await? {
+            Some(l) => leadership = Some(l),
+            None => return Ok(()),
+        }
+    }
+
+    let config = Config { network: flags.docker_network.clone(), watch_filter: flags.watch_filter.clone(), namespace: flags.namespace.clone() };
+    let ctx = Arc::new(Context::new(client.clone(), runtime, config, metrics));
+    let controllers = run_controllers(&flags, client, ctx, shutdown_rx.clone());
+
+    let lost = async {
+        match leadership.as_mut() {
+            Some(l) => l.lost().await,
+            None => futures::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = controllers => {}
+        _ = lost => {
+            if let Some(l) = leadership.take() { l.release().await; }
+            anyhow::bail!("lost leader election Lease {}/{}", flags.leader_election_namespace, flags.leader_election_id);
+        }
+    }
+    if let Some(l) = leadership {
+        l.release().await;
+    }
+    Ok(())
+}
+
+fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn run_controllers(flags: &Flags, client: kube::Client, ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
+    let mut wc = watcher::Config::default().any_semantic();
+    if let Some(sel) = watches::label_selector(flags.watch_filter.as_deref()) {
+        wc = wc.labels(&sel);
+    }
+    let ns = flags.namespace.as_deref();
+    let stop = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let resync = |period: Duration| {
+        futures::stream::unfold((), move |_| async move {
+            tokio::time::sleep(period).await;
+            Some(((), ()))
+        })
+    };
+
+    let dockerclusters = Controller::new(api::<DockerCluster>(&client, ns), wc.clone())
+        .watches(api::<Cluster>(&client, ns), wc.clone(), |c| watches::cluster_to_infra::<DockerCluster>(&c, "DockerCluster"))
+        .with_config(controller::Config::default().concurrency(flags.dockercluster_concurrency))
+        .reconcile_all_on(resync(flags.sync_period))
+        .graceful_shutdown_on(stop(shutdown.clone()))
+        .run(dockercluster::reconcile, dockercluster::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    info!(namespace = ns.unwrap_or("(all)"), watch_filter = flags.watch_filter.as_deref().unwrap_or("(none)"), "controllers started");
+    dockerclusters.await;
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -1,0 +1,75 @@
+//! `--leader-elect`: hold a Lease before reconciling; give it back on shutdown so a
+//! standby instance takes over at once; stop if it is lost.
+
+use anyhow::{Context, Result};
+use kube_lease_manager::LeaseManagerBuilder;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{error, info};
+
+pub struct Leadership {
+    is_leader: watch::Receiver<bool>,
+    task: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
+}
+
+/// Waits until this instance holds the Lease, or `shutdown` fires (then `None`).
+pub async fn acquire(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    lease_duration: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Option<Leadership>> {
+    let secs = lease_duration.as_secs().max(2);
+    let manager = LeaseManagerBuilder::new(client, name)
+        .with_namespace(namespace)
+        .with_identity(identity())
+        .with_duration(secs)
+        .with_grace((secs / 3).max(1))
+        .build()
+        .await
+        .with_context(|| format!("setting up leader election on Lease {namespace}/{name}"))?;
+    let (mut is_leader, task) = manager.watch().await;
+    info!(lease = %format!("{namespace}/{name}"), "waiting to become leader");
+    while !*is_leader.borrow_and_update() {
+        tokio::select! {
+            changed = is_leader.changed() => {
+                if changed.is_err() {
+                    anyhow::bail!("leader election on Lease {namespace}/{name} stopped");
+                }
+            }
+            _ = shutdown.changed() => return Ok(None),
+        }
+    }
+    info!(lease = %format!("{namespace}/{name}"), "became leader");
+    Ok(Some(Leadership { is_leader, task }))
+}
+
+impl Leadership {
+    /// Resolves when the Lease is lost.
+    pub async fn lost(&mut self) {
+        loop {
+            if self.is_leader.changed().await.is_err() || !*self.is_leader.borrow() {
+                error!("lost leadership");
+                return;
+            }
+        }
+    }
+
+    /// Gives the Lease back (closing the channel makes the manager task release it).
+    pub async fn release(self) {
+        drop(self.is_leader);
+        match self.task.await {
+            Ok(Ok(_)) => info!("released leadership"),
+            Ok(Err(e)) => error!(error = %e, "releasing the Lease"),
+            Err(e) => error!(error = %e, "leader election task"),
+        }
+    }
+}
+
+fn identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "capd-rs".into());
+    format!("{host}_{}", std::process::id())
+}
