@@ -80,5 +80,18 @@ pub struct DockerMachineTemplateStatus {
     /// capacity is the resource capacity of machines made from this template, for the
     /// cluster autoscaler's scale from zero.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "resource_list_schema")]
     pub capacity: BTreeMap<String, Quantity>,
+}
+
+/// `corev1.ResourceList` as controller-gen writes it (k8s-openapi's Quantity schema carries a
+/// page-long description into every CRD).
+fn resource_list_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": {
+            "pattern": "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$",
+            "x-kubernetes-int-or-string": true
+        }
+    })
 }
