@@ -202,3 +202,42 @@ pub(crate) fn parent_dir(path: &str) -> &str {
         Some(i) => path.get(..i).unwrap_or("/"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_leaves_safe_words_and_quotes_the_rest() {
+        assert_eq!(shell_quote("/etc/kubernetes/pki/ca.crt"), "/etc/kubernetes/pki/ca.crt");
+        assert_eq!(shell_quote("--ignore-preflight-errors=a,b"), "--ignore-preflight-errors=a,b");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("$(x)`y`;z\n"), "'$(x)`y`;z\n'");
+    }
+
+    #[test]
+    fn parent_dirs() {
+        assert_eq!(parent_dir("/etc/a"), "/etc");
+        assert_eq!(parent_dir("/a"), "/");
+        assert_eq!(parent_dir("/a/b/c"), "/a/b");
+        assert_eq!(parent_dir("/é/ü"), "/é");
+        assert_eq!(parent_dir("noslash"), "/");
+    }
+
+    #[test]
+    fn modes_have_four_octal_digits() {
+        assert_eq!(format_mode(0o644), "0644");
+        assert_eq!(format_mode(0), "0000");
+        assert_eq!(format_mode(0o4755), "4755");
+    }
+
+    #[test]
+    fn sentinel_check_output() {
+        assert_eq!(sentinel_check_result(b"true\n"), Some(true));
+        assert_eq!(sentinel_check_result(b"false\n"), Some(false));
+        assert_eq!(sentinel_check_result(b""), None);
+        assert_eq!(sentinel_check_result(b"OCI runtime exec failed"), None);
+    }
+}

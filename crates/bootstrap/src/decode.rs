@@ -120,3 +120,97 @@ pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     }
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_skips_whitespace_and_accepts_missing_padding() {
+        assert_eq!(base64("/f", b"aGVs\nbG8=\n").unwrap(), b"hello");
+        assert_eq!(base64("/f", b"  aGVsbG8 ").unwrap(), b"hello");
+        assert_eq!(base64("/f", b"").unwrap(), b"");
+        assert!(matches!(base64("/f", b"a*b="), Err(Error::InvalidBase64 { path, .. }) if path == "/f"));
+    }
+
+    #[test]
+    fn gunzip_reads_several_members_and_refuses_garbage() {
+        use flate2::write::GzEncoder;
+        use std::io::Write;
+        let gz = |b: &[u8]| {
+            let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(b).unwrap();
+            e.finish().unwrap()
+        };
+        let mut two = gz(b"ab");
+        two.extend(gz(b"cd"));
+        assert_eq!(gunzip("/f", &two).unwrap(), b"abcd");
+        assert!(matches!(gunzip("/g", b"not gzip"), Err(Error::InvalidGzip { path, .. }) if path == "/g"));
+        let mut truncated = gz(b"hello world");
+        truncated.truncate(truncated.len() - 4);
+        assert!(matches!(gunzip("/g", &truncated), Err(Error::InvalidGzip { .. })));
+    }
+
+    #[test]
+    fn gunzip_stops_at_the_size_limit() {
+        use flate2::write::GzEncoder;
+        use std::io::Write;
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..(MAX_FILE_SIZE >> 20) + 1 {
+            e.write_all(&zeros).unwrap();
+        }
+        let bomb = e.finish().unwrap();
+        assert!(bomb.len() < 200 << 10);
+        assert_eq!(
+            gunzip("/bomb", &bomb),
+            Err(Error::ContentTooLarge { path: "/bomb".into(), limit: MAX_FILE_SIZE })
+        );
+    }
+
+    #[test]
+    fn url_schemes_as_go_parses_them() {
+        assert_eq!(url_scheme("data:,x"), Some("data"));
+        assert_eq!(url_scheme("HTTPS://x"), Some("HTTPS"));
+        assert_eq!(url_scheme("s3://b/k"), Some("s3"));
+        assert_eq!(url_scheme("a+b.c-d:x"), Some("a+b.c-d"));
+        assert_eq!(url_scheme("hello"), None);
+        assert_eq!(url_scheme(""), None);
+        assert_eq!(url_scheme(":x"), None);
+        assert_eq!(url_scheme("1a:x"), None);
+        assert_eq!(url_scheme("a b:x"), None);
+    }
+
+    #[test]
+    fn data_urls() {
+        assert_eq!(data_url("/f", "data:,hello%20world%0A").unwrap(), b"hello world\n");
+        assert_eq!(data_url("/f", "data:;base64,aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(data_url("/f", "DATA:text/plain;charset=utf-8;base64,aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(data_url("/f", "data:text/plain;charset=utf-8,a,b").unwrap(), b"a,b");
+        assert_eq!(data_url("/f", "data:,").unwrap(), b"");
+        assert_eq!(data_url("/f", "data:,%ff%00").unwrap(), [0xff, 0x00]);
+        assert!(matches!(data_url("/f", "data:nocomma"), Err(Error::InvalidDataUrl { path, .. }) if path == "/f"));
+        assert!(matches!(data_url("/f", "data:;base64,!!"), Err(Error::InvalidBase64 { .. })));
+        // Never slices inside a multi-byte character.
+        assert!(data_url("/f", "dataé").is_err());
+    }
+
+    #[test]
+    fn octal_modes() {
+        for (s, m) in [("0644", 0o644), ("644", 0o644), (" 0600 ", 0o600), ("0o755", 0o755), ("0O700", 0o700), ("07777", 0o7777), ("0", 0), ("000640", 0o640)] {
+            assert_eq!(octal_mode("/f", s).unwrap(), m, "{s}");
+        }
+        for s in ["", "0o", "0999", "rwx", "-644", "+644", "10000", "0x1ff", "99999999999999999999", "6 44"] {
+            assert!(matches!(octal_mode("/f", s), Err(Error::BadPermissions { .. })), "{s}");
+        }
+    }
+
+    #[test]
+    fn replace_and_find_on_bytes() {
+        assert_eq!(replace_all(b"a kubeadm init b kubeadm init", b"kubeadm init", b"X"), b"a X b X");
+        assert_eq!(replace_all(b"\xffab\xff", b"ab", b"c"), b"\xffc\xff");
+        assert_eq!(replace_all(b"abc", b"", b"X"), b"abc");
+        assert_eq!(find(b"abc", b"c"), Some(2));
+        assert_eq!(find(b"ab", b"abc"), None);
+    }
+}

@@ -33,12 +33,14 @@ pub const IGNORE_PREFLIGHT_ERRORS_IGNITION: &str = "all";
 pub const CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
 
 /// A KubeProxyConfiguration that leaves `nf_conntrack_max` alone.
-const KUBE_PROXY_CONFIG: &str = "\n---\n\
-apiVersion: kubeproxy.config.k8s.io/v1alpha1\n\
-kind: KubeProxyConfiguration\n\
-conntrack:\n\
-# nf_conntrack_max is a host-wide sysctl, read-only inside a node container.\n\
-  maxPerCore: 0\n";
+const KUBE_PROXY_CONFIG: &str = concat!(
+    "\n---\n",
+    "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n",
+    "kind: KubeProxyConfiguration\n",
+    "conntrack:\n",
+    "  # nf_conntrack_max is a host-wide sysctl, read-only inside a node container.\n",
+    "  maxPerCore: 0\n",
+);
 
 /// Kubelet flags set in `nodeRegistration.kubeletExtraArgs`, overriding any value
 /// already there, as CAPD does.
