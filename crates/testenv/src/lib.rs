@@ -4,8 +4,11 @@
 //!
 //! `cargo xtask up` writes [`EnvState`] as JSON; tests call [`TestEnv::load`].
 
+mod install;
 mod poll;
 mod state;
+
+pub use install::{install_provider_manifests, workspace_root};
 
 pub use poll::{poll_until, PollError};
 pub use state::{default_state_dir, Component, EnvState, Images, STATE_DIR_ENV};
@@ -31,6 +34,10 @@ pub enum Error {
     },
     #[error("kube client: {0}")]
     Client(#[from] kube::Error),
+    #[error("manifest {path}: {message}")]
+    Manifest { path: PathBuf, message: String },
+    #[error(transparent)]
+    Timeout(#[from] PollError),
 }
 
 /// A handle on the running test environment.

@@ -1,0 +1,210 @@
+//! Shared fixture of the manager's integration tests: a namespace of its own, the real
+//! `capd-manager` binary running against the test environment and limited to that
+//! namespace, and helpers to create Cluster API objects and look at containers.
+#![allow(dead_code)]
+
+use capd_api::capi::Cluster;
+use capd_api::DockerCluster;
+use capd_testenv::{poll_until, unique_name, TestEnv};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const LONG: Duration = Duration::from_secs(120);
+
+pub struct Fixture {
+    pub env: TestEnv,
+    pub client: kube::Client,
+    pub ns: String,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap()
+}
+
+pub struct Manager {
+    pub child: Child,
+    pub health_port: u16,
+    pub metrics_port: u16,
+    pub log: PathBuf,
+}
+
+impl Manager {
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.child.wait().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A plain HTTP GET on 127.0.0.1; (status, body).
+pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("no status")?;
+    Ok((code, out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()))
+}
+
+impl Fixture {
+    pub async fn new(prefix: &str) -> Self {
+        let env = TestEnv::load().expect("test environment (run `cargo xtask up`)");
+        let client = env.kube_client().await.unwrap();
+        capd_testenv::install_provider_manifests(&client).await.unwrap();
+        let ns = unique_name(prefix);
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        namespaces
+            .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
+            .await
+            .unwrap();
+        Self { env, client, ns }
+    }
+
+    /// Starts the manager, watching only this fixture's namespace.
+    pub async fn manager(&self, extra: &[&str]) -> Manager {
+        let (health_port, metrics_port) = (free_port(), free_port());
+        let log = self.env.state.log_dir.join(format!("manager-{}-{}.log", self.ns, health_port));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_capd-manager"))
+            .args(["--namespace", &self.ns])
+            .args(["--health-addr", &format!("127.0.0.1:{health_port}")])
+            .args(["--diagnostics-address", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--leader-election-namespace", &self.ns])
+            .args(extra)
+            .env("KUBECONFIG", &self.env.state.kubeconfig)
+            .env("DOCKER_HOST", self.env.docker_host())
+            .env("RUST_LOG", "info,capd_controllers=debug")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let m = Manager { child, health_port, metrics_port, log };
+        poll_until("manager /healthz", Duration::from_secs(30), || {
+            let r = http_get(health_port, "/healthz");
+            async move { match r { Ok((200, _)) => Ok(()), other => Err(format!("{other:?}")) } }
+        })
+        .await
+        .unwrap();
+        m
+    }
+
+    pub fn clusters(&self) -> Api<Cluster> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub fn dockerclusters(&self) -> Api<DockerCluster> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// `capd-rs/haproxy:r-...` → ("capd-rs", "r-..."): CAPD's imageRepository/imageTag.
+    pub fn lb_image(&self) -> (String, String) {
+        let image = &self.env.state.images.haproxy;
+        let (repo_name, tag) = image.rsplit_once(':').unwrap();
+        let repo = repo_name.rsplit_once('/').map(|(r, _)| r).unwrap_or("");
+        (repo.to_string(), tag.to_string())
+    }
+
+    /// A Cluster and its DockerCluster, as a user's manifest would have them.
+    pub async fn create_cluster(&self, name: &str, cluster_paused: bool, dc_annotations: serde_json::Value) {
+        let (repo, tag) = self.lb_image();
+        let dc: DockerCluster = serde_json::from_value(json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerCluster",
+            "metadata": {"name": name, "annotations": dc_annotations},
+            "spec": {"loadBalancer": {"imageRepository": repo, "imageTag": tag}}
+        }))
+        .unwrap();
+        self.dockerclusters().create(&PostParams::default(), &dc).await.unwrap();
+        let cluster: Cluster = serde_json::from_value(json!({
+            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+            "metadata": {"name": name},
+            "spec": {
+                "paused": cluster_paused,
+                "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerCluster", "name": name}
+            }
+        }))
+        .unwrap();
+        self.clusters().create(&PostParams::default(), &cluster).await.unwrap();
+    }
+
+    /// Waits until the DockerCluster is provisioned and Ready; returns it.
+    pub async fn wait_provisioned(&self, name: &str, timeout: Duration) -> DockerCluster {
+        let api = self.dockerclusters();
+        poll_until(&format!("DockerCluster {}/{name} to be provisioned and Ready", self.ns), timeout, || {
+            let (api, name) = (api.clone(), name.to_string());
+            async move {
+                let dc = api.get(&name).await.map_err(|e| e.to_string())?;
+                let ready = capd_api::conditions::is_true(capd_api::HasConditions::conditions(&dc), "Ready");
+                if dc.is_provisioned() && ready && !dc.spec.control_plane_endpoint.host.is_empty() {
+                    Ok(dc)
+                } else {
+                    Err(format!("status {:?}", dc.status))
+                }
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    pub async fn delete_namespace(&self) {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let _ = namespaces.delete(&self.ns, &DeleteParams::default()).await;
+    }
+
+    pub async fn set_cluster_paused(&self, name: &str, paused: bool) {
+        self.clusters()
+            .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"paused": paused}})))
+            .await
+            .unwrap();
+    }
+}
+
+/// `docker ps -a` of containers with label `io.x-k8s.kind.cluster=<cluster>`: (name, state, role).
+pub fn containers_of(env: &TestEnv, cluster: &str) -> Vec<(String, String, String)> {
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", env.docker_host())
+        .args(["ps", "-a", "--filter", &format!("label=io.x-k8s.kind.cluster={cluster}")])
+        .args(["--format", "{{.Names}}\t{{.State}}\t{{.Label \"io.x-k8s.kind.role\"}}"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker ps: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut p = l.split('\t').map(String::from);
+            (p.next().unwrap_or_default(), p.next().unwrap_or_default(), p.next().unwrap_or_default())
+        })
+        .collect()
+}
+
+/// The container's IPv4 address on `network`.
+pub fn container_ip(env: &TestEnv, name: &str, network: &str) -> String {
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", env.docker_host())
+        .args(["inspect", "--format", &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"), name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
