@@ -6,6 +6,7 @@
 //! - `demo`: brings the environment up and runs the main job.
 
 mod capi;
+mod demo;
 mod engine;
 mod envcmd;
 mod gobuild;
@@ -76,7 +77,7 @@ fn main() {
             Cmd::Status => envcmd::status(),
             Cmd::Env => envcmd::print_env(),
             Cmd::Test { cargo_args } => testcmd::test(&cargo_args),
-            Cmd::Demo => testcmd::demo(),
+            Cmd::Demo => demo::demo(),
         }
     });
     if let Err(e) = res {

@@ -61,6 +61,7 @@ pub fn etcd(_log: &StepLog, bin: &Path, prev: &[Component]) -> Result<Outcome<Co
         }
     }
     port_free(ETCD_CLIENT_PORT, "etcd")?;
+    port_free(ETCD_PEER_PORT, "etcd")?;
     let data = crate::paths::state_dir().join("etcd");
     let client = format!("http://127.0.0.1:{ETCD_CLIENT_PORT}");
     let peer = format!("http://127.0.0.1:{ETCD_PEER_PORT}");
@@ -81,7 +82,7 @@ pub fn etcd(_log: &StepLog, bin: &Path, prev: &[Component]) -> Result<Outcome<Co
     let c = component("etcd", pid, crate::pins::ETCD, &[("client", ETCD_CLIENT_PORT), ("peer", ETCD_PEER_PORT)], &log);
     wait_for("etcd /health", Duration::from_secs(60), || {
         if !procs::alive(pid, &bin.to_string_lossy()) {
-            bail!("etcd exited; see {}", log.display());
+            bail!("etcd (pid {pid}) exited; see {} [{}]", log.display(), procs::describe(pid));
         }
         Ok(etcd_healthy().then_some(()))
     })?;

@@ -44,9 +44,21 @@ pub fn alive(pid: u32, bin: &str) -> bool {
             }
         }
     }
+    // Right after spawn the parent can see an empty cmdline: exec has closed the
+    // close-on-exec pipe `spawn` waits on but not yet mapped the new argv.
+    if cmdline.is_empty() {
+        return true;
+    }
     let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
     let argv0 = String::from_utf8_lossy(argv0);
     argv0 == bin || Path::new(argv0.as_ref()).file_name() == Path::new(bin).file_name()
+}
+
+/// What /proc says about a pid, for error messages.
+pub fn describe(pid: u32) -> String {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).map(|c| String::from_utf8_lossy(&c).replace('\0', " ")).unwrap_or_else(|e| e.to_string());
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_else(|e| e.to_string());
+    format!("cmdline: {cmd}; stat: {}", stat.chars().take(40).collect::<String>())
 }
 
 /// SIGTERM, wait up to `grace`, then SIGKILL; waits until the process is gone.
@@ -89,4 +101,21 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
         .ok_or_else(|| anyhow!("no HTTP status in answer from 127.0.0.1:{port}{path}"))?;
     let body = buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
     Ok((code, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawned_process_is_alive_until_stopped() {
+        let log = std::env::temp_dir().join(format!("procs-test-{}.log", std::process::id()));
+        let bin = Path::new("/bin/sleep");
+        let pid = spawn(bin, &["30".to_string()], &[], &log).unwrap();
+        assert!(alive(pid, "/bin/sleep"), "alive right after spawn");
+        assert!(!alive(pid, "/bin/other"), "another binary's name does not match");
+        stop(pid, "/bin/sleep", Duration::from_secs(5)).unwrap();
+        assert!(!alive(pid, "/bin/sleep"));
+        let _ = std::fs::remove_file(log);
+    }
 }

@@ -122,19 +122,16 @@ pub enum Outcome<T> {
     Skipped(T, String),
 }
 
-/// Polls `check` every 200 ms until it returns Ok(Some) or `timeout` passes.
+/// Polls `check` every 200 ms until it returns Ok(Some) or `timeout` passes. An `Err`
+/// from `check` (e.g. the process died) ends the wait at once.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
     let start = Instant::now();
-    let mut last_err = None;
     loop {
-        match check() {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
+        if let Some(v) = check()? {
+            return Ok(v);
         }
         if start.elapsed() > timeout {
-            let why = last_err.map(|e| format!(": {e:#}")).unwrap_or_default();
-            return Err(anyhow!("timed out after {timeout:?} waiting for {what}{why}"));
+            return Err(anyhow!("timed out after {timeout:?} waiting for {what}"));
         }
         std::thread::sleep(Duration::from_millis(200));
     }

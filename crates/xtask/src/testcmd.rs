@@ -46,16 +46,3 @@ pub fn test(extra: &[String]) -> Result<()> {
     }
     Ok(())
 }
-
-pub fn demo() -> Result<()> {
-    let state = up::up()?;
-    eprintln!("==> Cluster API CRDs on the management plane");
-    let mut cmd = Command::new(state.bin_dir.join("kubectl"));
-    cmd.args(["get", "crds", "-o", "custom-columns=NAME:.metadata.name,CONTRACT:.metadata.labels"]);
-    with_env(&mut cmd, &state);
-    let st = cmd.status().context("running kubectl")?;
-    if !st.success() {
-        bail!("kubectl get crds failed");
-    }
-    crate::envcmd::status()
-}

@@ -25,17 +25,38 @@ pub fn load_state() -> Option<EnvState> {
     read_json(&paths::env_file())
 }
 
+fn components_file() -> std::path::PathBuf {
+    paths::state_dir().join("components.json")
+}
+
+/// Every process recorded as started, written as soon as each one starts, so that even
+/// a crashed `up` leaves a record for the next `up` or `down`.
+pub fn load_components() -> Vec<Component> {
+    let mut all: Vec<Component> = read_json(&components_file()).unwrap_or_default();
+    for c in load_state().map(|s| s.components).unwrap_or_default() {
+        if !all.iter().any(|a| a.name == c.name && a.pid == c.pid) {
+            all.push(c);
+        }
+    }
+    all
+}
+
+fn save_components(list: &[Component]) -> Result<()> {
+    crate::steps::write_file(&components_file(), serde_json::to_vec_pretty(list)?)
+}
+
 /// Brings everything up; returns the state written to `env.json`.
 pub fn up() -> Result<EnvState> {
     let start = Instant::now();
     std::fs::create_dir_all(paths::log_dir())?;
-    let prev = load_state().map(|s| s.components).unwrap_or_default();
+    let prev = load_components();
     let known_engine: Option<Engine> = read_json(&engine_file());
     let mut started: Vec<Component> = Vec::new();
     let mut started_dockerd = None;
     let res = up_inner(&prev, known_engine.as_ref(), &mut started, &mut started_dockerd);
     match res {
         Ok((state, steps)) => {
+            save_components(&state.components)?;
             eprintln!("\n{}", steps.summary());
             eprintln!("environment up in {:.1}s; logs in {}", start.elapsed().as_secs_f64(), paths::log_dir().display());
             eprintln!("use it with: eval \"$(cargo xtask env)\"");
@@ -63,6 +84,7 @@ impl BinOf for Component {
     /// The binary a component runs, for the pid liveness check.
     fn name_bin(&self) -> String {
         let file = match self.name.as_str() {
+            n if n == crate::demo::MANAGER => n.to_string(),
             n if n.starts_with("capi-") => capi::MANAGERS
                 .iter()
                 .find(|m| m.name == n)
@@ -129,35 +151,44 @@ fn up_inner(
     // Components still running from before were started with the old certificates.
     let prev: &[Component] = if regenerated { &[] } else { prev };
     if regenerated {
-        stop_components(&load_state().map(|s| s.components).unwrap_or_default());
+        stop_components(&load_components());
     }
 
     let mut components = Vec::new();
-    let mut keep = |c: Component, fresh: bool, started: &mut Vec<Component>| {
+    let mut keep = |c: Component, fresh: bool, started: &mut Vec<Component>| -> Result<()> {
         if fresh {
             started.push(c.clone());
         }
         components.push(c);
+        let mut record: Vec<Component> = prev.iter().filter(|p| !components.iter().any(|c| c.name == p.name)).cloned().collect();
+        record.extend(components.iter().cloned());
+        save_components(&record)
     };
     let (c, fresh) = run_component(&mut steps, "etcd", |log| plane::etcd(log, &bin.join("etcd"), prev))?;
-    keep(c, fresh, started);
+    keep(c, fresh, started)?;
     let (c, fresh) =
         run_component(&mut steps, "kube-apiserver", |log| plane::apiserver(log, &bin.join("kube-apiserver"), &pki, prev))?;
-    keep(c, fresh, started);
+    keep(c, fresh, started)?;
     let (c, fresh) = run_component(&mut steps, "kube-controller-manager", |log| {
         plane::controller_manager(log, &bin.join("kube-controller-manager"), &pki, prev)
     })?;
-    keep(c, fresh, started);
+    keep(c, fresh, started)?;
 
     let client = client()?;
     let module = steps.run("cluster-api module", |log| Ok(Outcome::Done(gobuild::CLUSTER_API.module_dir(log)?)))?;
     steps.run("cluster-api CRDs", |log| capi::apply_crds(log, &client, &module, &pki))?;
     for m in &capi::MANAGERS {
         let (c, fresh) = run_component(&mut steps, m.name, |log| capi::start_manager(log, m, &bin, &pki, prev))?;
-        keep(c, fresh, started);
+        keep(c, fresh, started)?;
     }
     steps.run("cluster-api webhooks", |log| capi::apply_webhooks(log, &client, &module, &pki))?;
 
+    // Processes started by other commands (the demo's manager) stay recorded while alive.
+    for c in prev.iter().filter(|c| c.name == crate::demo::MANAGER) {
+        if procs::alive(c.pid, &c.name_bin()) {
+            components.push(c.clone());
+        }
+    }
     let state = EnvState {
         kubeconfig: plane::kubeconfig_path(),
         api_server_url: plane::apiserver_url(),
@@ -221,11 +252,9 @@ fn stop_components(components: &[Component]) {
 /// Stops every process `up` started and removes the project's containers.
 pub fn down() -> Result<()> {
     let mut steps = Steps::default();
-    let state = load_state();
     let engine: Option<Engine> = read_json(&engine_file());
     steps.run("stop components", |_| {
-        let comps = state.as_ref().map(|s| s.components.clone()).unwrap_or_default();
-        stop_components(&comps);
+        stop_components(&load_components());
         Ok(Outcome::Done(()))
     })?;
     steps.run("remove containers", |log| {
@@ -244,7 +273,7 @@ pub fn down() -> Result<()> {
         None => Ok(Outcome::Skipped((), "not started by this tool; left running".into())),
     })?;
     // Objects in etcd would refer to containers that are gone: start clean next time.
-    for p in [paths::env_file(), engine_file(), paths::state_dir().join("etcd")] {
+    for p in [paths::env_file(), components_file(), engine_file(), paths::state_dir().join("etcd")] {
         if p.is_dir() {
             std::fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
         } else if p.exists() {
