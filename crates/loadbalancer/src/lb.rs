@@ -81,7 +81,8 @@ impl LoadBalancerSpec {
         format!("{}-lb", self.cluster)
     }
 
-    fn container_spec(&self) -> ContainerSpec {
+    /// The container this spec asks for (before its configuration is written).
+    pub fn container_spec(&self) -> ContainerSpec {
         let publish = |port| PortPublish {
             container_port: port,
             protocol: Protocol::Tcp,

@@ -90,7 +90,7 @@ async fn balances_across_backends_and_follows_reconfiguration() {
         // One backend goes away: reconfigure, and every new connection reaches the other.
         rt.remove_container(&a).await.unwrap();
         let remaining = lb.control_plane_backends(&BTreeMap::new()).await.unwrap();
-        assert_eq!(remaining.keys().cloned().collect::<Vec<_>>(), [b.clone()]);
+        assert_eq!(remaining.keys().cloned().collect::<Vec<_>>(), std::slice::from_ref(&b));
         assert!(lb.update_backends(&remaining).await.unwrap());
         poll_until("ten connections in a row reaching the remaining backend", Duration::from_secs(30), || async {
             let seen = answers(&tls, port, 10).await?;
@@ -104,7 +104,7 @@ async fn balances_across_backends_and_follows_reconfiguration() {
         // Same container throughout, and ensure() keeps adopting it.
         assert_eq!(lb.status().await.unwrap().unwrap().container_id, lb_id);
         assert_eq!(lb.ensure().await.unwrap().container_id, lb_id);
-        assert_eq!(lb_containers(rt, &cluster).await, [lb_id.clone()]);
+        assert_eq!(lb_containers(rt, &cluster).await, std::slice::from_ref(&lb_id));
 
         lb.delete().await.unwrap();
         assert!(lb.status().await.unwrap().is_none());
@@ -130,7 +130,7 @@ async fn ensure_is_idempotent_and_replaces_stale_containers() {
         let id = first.unwrap().container_id;
         assert_eq!(second.unwrap().container_id, id);
         assert_eq!(lb.ensure().await.unwrap().container_id, id);
-        assert_eq!(lb_containers(rt, &cluster).await, [id.clone()]);
+        assert_eq!(lb_containers(rt, &cluster).await, std::slice::from_ref(&id));
 
         // Our own container, stopped (engine restart, reboot): started again, same one.
         rt.stop_container(&name, Duration::from_secs(5)).await.unwrap();
@@ -160,7 +160,7 @@ async fn ensure_is_idempotent_and_replaces_stale_containers() {
         assert_eq!(replaced.state, ContainerState::Running);
         let info = rt.inspect_container(&name).await.unwrap().unwrap();
         assert_eq!(info.label(CLUSTER_UID_LABEL), Some("uid-1"));
-        assert_eq!(lb_containers(rt, &cluster).await, [replaced.container_id.clone()]);
+        assert_eq!(lb_containers(rt, &cluster).await, std::slice::from_ref(&replaced.container_id));
 
         // Running, but another cluster object's (same name, other UID): left alone.
         let other = LoadBalancer::new(e.rt.clone(), lb_spec(&cluster, &image, &network, "uid-2"));

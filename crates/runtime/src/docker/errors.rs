@@ -34,6 +34,11 @@ pub fn map(err: BollardError, ctx: Ctx<'_>) -> Error {
                 operation: ctx.operation,
                 message,
             },
+            // Podman's compatibility API answers some conflicts with a 500.
+            500 if is_podman_conflict(&message) => Error::Conflict {
+                operation: ctx.operation,
+                message,
+            },
             status => Error::Engine {
                 operation: ctx.operation,
                 status,
@@ -64,6 +69,11 @@ pub fn map(err: BollardError, ctx: Ctx<'_>) -> Error {
             message: chain(&other),
         },
     }
+}
+
+/// Podman 4 messages for what Docker reports as 409 Conflict.
+fn is_podman_conflict(message: &str) -> bool {
+    message.contains("is already in use") || message.contains("container state improper")
 }
 
 fn unreachable(ctx: Ctx<'_>, reason: String) -> Error {
@@ -144,6 +154,11 @@ mod tests {
         ));
         assert!(matches!(map(server(404), ctx(ObjectKind::Image)), Error::ImageMissing { .. }));
         assert!(map(server(409), ctx(ObjectKind::Container)).is_conflict());
+        let podman_in_use = BollardError::DockerResponseServerError {
+            status_code: 500,
+            message: "container create: the container name \"x\" is already in use by 79c8".into(),
+        };
+        assert!(map(podman_in_use, ctx(ObjectKind::Container)).is_conflict());
         assert!(matches!(
             map(server(500), ctx(ObjectKind::Container)),
             Error::Engine { status: 500, .. }
