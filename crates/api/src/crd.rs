@@ -62,6 +62,7 @@ fn finish(mut crd: CustomResourceDefinition, spec: SpecPresence) -> Result<Custo
             source,
         })?;
         strip_nullable(&mut value);
+        unwrap_descriptions(&mut value);
         if let Some(root) = value.as_object_mut() {
             root.remove("title"); // schemars' type name, noise in `kubectl explain`
         }
@@ -89,6 +90,30 @@ fn strip_nullable(v: &mut Value) {
     }
 }
 
+/// Doc comments wrap at ~100 columns; join wrapped lines so `kubectl explain` can reflow them.
+/// Blank lines (paragraphs) stay.
+fn unwrap_descriptions(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::String(d)) = map.get_mut("description") {
+                *d = d
+                    .split("\n\n")
+                    .map(|para| para.lines().map(str::trim).collect::<Vec<_>>().join(" "))
+                    .collect::<Vec<_>>()
+                    .join("\n\n");
+            }
+            for (key, child) in map.iter_mut() {
+                // `properties` maps field names to schemas; a field may itself be called "description".
+                if key != "description" || !child.is_string() {
+                    unwrap_descriptions(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
+}
+
 fn make_spec_optional(root: &mut Value) {
     if let Some(required) = root.get_mut("required").and_then(Value::as_array_mut) {
         required.retain(|r| r != "spec");
@@ -105,3 +130,16 @@ fn make_spec_optional(root: &mut Value) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn descriptions_are_unwrapped_but_keep_paragraphs() {
+        let mut v = json!({"description": "one\ntwo\n\nthree", "properties": {"description": {"description": "a\nb"}}});
+        unwrap_descriptions(&mut v);
+        assert_eq!(v["description"], "one two\n\nthree");
+        assert_eq!(v["properties"]["description"]["description"], "a b");
+    }
+}

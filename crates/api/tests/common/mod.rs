@@ -59,7 +59,9 @@ pub async fn install(client: &Client) -> Result<()> {
     let mut names = Vec::new();
     for doc in documents("crds")? {
         let name = name_of(&doc)?;
-        crds.patch(&name, &pp, &Patch::Apply(&doc)).await.with_context(|| format!("applying CRD {name}"))?;
+        crds.patch(&name, &pp, &Patch::Apply(&doc))
+            .await
+            .map_err(|e| anyhow::anyhow!("applying CRD {name}: {e:?}"))?;
         names.push(name);
     }
     for name in &names {
@@ -85,10 +87,16 @@ pub async fn install(client: &Client) -> Result<()> {
         let name = name_of(&doc)?;
         match doc["kind"].as_str() {
             Some("ValidatingAdmissionPolicy") => {
-                policies.patch(&name, &pp, &Patch::Apply(&doc)).await?;
+                policies
+                    .patch(&name, &pp, &Patch::Apply(&doc))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("applying policy {name}: {e:?}"))?;
             }
             Some("ValidatingAdmissionPolicyBinding") => {
-                bindings.patch(&name, &pp, &Patch::Apply(&doc)).await?;
+                bindings
+                    .patch(&name, &pp, &Patch::Apply(&doc))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("applying binding {name}: {e:?}"))?;
             }
             other => bail!("unexpected manifest kind {other:?} in manifests/policies"),
         }
