@@ -2,6 +2,7 @@
 
 use crate::backoff::Backoff;
 use crate::metrics::Metrics;
+use crate::workload::WorkloadClients;
 use capd_runtime::ContainerRuntime;
 use kube::runtime::events::{Recorder, Reporter};
 use std::sync::Arc;
@@ -30,11 +31,12 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub backoff: Backoff,
+    pub workload: WorkloadClients,
 }
 
 impl Context {
     pub fn new(client: kube::Client, runtime: Arc<dyn ContainerRuntime>, config: Config, metrics: Arc<Metrics>) -> Self {
         let reporter = Reporter { controller: "capd-rs-manager".into(), instance: std::env::var("POD_NAME").ok() };
-        Self { recorder: Recorder::new(client.clone(), reporter), client, runtime, config, metrics, backoff: Backoff::default() }
+        Self { recorder: Recorder::new(client.clone(), reporter), client, runtime, config, metrics, backoff: Backoff::default(), workload: WorkloadClients::default() }
     }
 }

@@ -167,7 +167,7 @@ async fn reconcile_delete(
     Ok(Action::await_change())
 }
 
-async fn load_balancer(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> Result<LoadBalancer, Error> {
+pub(crate) async fn load_balancer(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> Result<LoadBalancer, Error> {
     let mut spec = LoadBalancerSpec::new(cluster.name_any());
     spec.image = load_balancer_image(dc);
     spec.network = ctx.config.network.clone();

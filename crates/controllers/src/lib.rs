@@ -3,13 +3,17 @@
 //! watches, metrics, backoff) live beside them.
 
 pub mod backoff;
+pub mod bootstrap_exec;
 pub mod context;
 pub mod dockercluster;
+pub mod dockermachine;
 pub mod error;
 pub mod metrics;
+pub mod node;
 pub mod owner;
 pub mod patch;
 pub mod watches;
+pub mod workload;
 
 pub use context::{Config, Context};
 

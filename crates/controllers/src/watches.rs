@@ -19,6 +19,33 @@ where
     Some(ObjectRef::new(&r.name).within(&ns))
 }
 
+/// A Machine event concerns the DockerMachine its `infrastructureRef` names.
+pub fn machine_to_infra<K>(machine: &capd_api::capi::Machine, kind: &str) -> Option<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let r = &machine.spec.infrastructure_ref;
+    if r.kind != kind || r.api_group != GROUP || r.name.is_empty() {
+        return None;
+    }
+    Some(ObjectRef::new(&r.name).within(&machine.namespace()?))
+}
+
+/// A Cluster event concerns every DockerMachine labelled with its name (infrastructure
+/// ready, control plane initialized, unpaused).
+pub fn cluster_to_machines(
+    cluster: &Cluster,
+    machines: &kube::runtime::reflector::Store<capd_api::DockerMachine>,
+) -> Vec<ObjectRef<capd_api::DockerMachine>> {
+    let (Some(ns), name) = (cluster.namespace(), cluster.name_any()) else { return Vec::new() };
+    machines
+        .state()
+        .iter()
+        .filter(|m| m.namespace().as_deref() == Some(ns.as_str()) && m.labels().get(capd_api::consts::label::CLUSTER_NAME) == Some(&name))
+        .map(|m| ObjectRef::from_obj(m.as_ref()))
+        .collect()
+}
+
 /// `cluster.x-k8s.io/watch-filter=<value>` when a filter is set.
 pub fn label_selector(watch_filter: Option<&str>) -> Option<String> {
     watch_filter.map(|v| format!("{}={v}", capd_api::consts::label::WATCH_FILTER))

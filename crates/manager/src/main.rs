@@ -6,9 +6,9 @@ mod leader;
 mod throttle;
 
 use anyhow::{Context as _, Result};
-use capd_api::capi::Cluster;
-use capd_api::DockerCluster;
-use capd_controllers::{dockercluster, metrics::Metrics, watches, Config, Context};
+use capd_api::capi::{Cluster, Machine};
+use capd_api::{DockerCluster, DockerMachine};
+use capd_controllers::{dockercluster, dockermachine, metrics::Metrics, watches, Config, Context};
 use capd_runtime::{ContainerRuntime, DockerRuntime};
 use clap::Parser;
 use flags::{Flags, LogFormat};
@@ -163,8 +163,18 @@ async fn run_controllers(flags: &Flags, client: kube::Client, ctx: Arc<Context>,
         .graceful_shutdown_on(stop(shutdown.clone()))
         .run(dockercluster::reconcile, dockercluster::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
+    let machines = Controller::new(api::<DockerMachine>(&client, ns), wc.clone());
+    let store = machines.store();
+    let dockermachines = machines
+        .watches(api::<Machine>(&client, ns), wc.clone(), |m| watches::machine_to_infra::<DockerMachine>(&m, "DockerMachine"))
+        .watches(api::<Cluster>(&client, ns), wc.clone(), move |c| watches::cluster_to_machines(&c, &store))
+        .with_config(controller::Config::default().concurrency(flags.dockermachine_concurrency))
+        .reconcile_all_on(resync(flags.sync_period))
+        .graceful_shutdown_on(stop(shutdown.clone()))
+        .run(dockermachine::reconcile, dockermachine::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
     info!(namespace = ns.unwrap_or("(all)"), watch_filter = flags.watch_filter.as_deref().unwrap_or("(none)"), "controllers started");
-    dockerclusters.await;
+    futures::future::join(dockerclusters, dockermachines).await;
 }
 
 async fn wait_for_signal() {

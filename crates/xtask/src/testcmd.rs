@@ -44,5 +44,19 @@ pub fn test(extra: &[String]) -> Result<()> {
     if !st.success() {
         bail!("cargo test failed ({st})");
     }
+    fuzz()
+}
+
+/// Bounded fuzzing of the bootstrap-data parsers (cargo-fuzz on nightly).
+fn fuzz() -> Result<()> {
+    let script = paths::workspace_root().join(".ci/fuzz-bootstrap.sh");
+    if !script.exists() {
+        return Ok(());
+    }
+    eprintln!("==> fuzzing the bootstrap parsers (bounded)");
+    let st = Command::new("bash").arg(&script).current_dir(paths::workspace_root()).status().context("running the fuzz script")?;
+    if !st.success() {
+        bail!("fuzzing found a crash or could not run ({st}); see the output above");
+    }
     Ok(())
 }

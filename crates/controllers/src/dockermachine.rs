@@ -1,0 +1,385 @@
+//! The DockerMachine controller: one node container per machine, bootstrapped with the
+//! machine's bootstrap data, in the cluster's load balancer when it is a control plane.
+//!
+//! Flow (Cluster API contract): fetch → owner Machine (wait while unset) → Cluster from
+//! the cluster-name label → patch guard → pause → DockerCluster → delete or normal →
+//! write back.
+
+use crate::bootstrap_exec::{self, Outcome as BootstrapOutcome};
+use crate::context::Context;
+use crate::dockercluster::load_balancer;
+use crate::error::Error;
+use crate::node;
+use crate::owner;
+use crate::patch::PatchGuard;
+use capd_api::capi::{Cluster, Machine};
+use capd_api::conditions::{self, NewCondition};
+use capd_api::consts::{condition, finalizer, label, reason};
+use capd_api::{DockerCluster, DockerMachine, HasConditions, MachineAddress};
+use k8s_openapi::api::core::v1::{Node, Secret};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::ResourceExt;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{info, warn, Instrument};
+
+pub const CONTROLLER: &str = "dockermachine";
+
+pub async fn reconcile(dm: Arc<DockerMachine>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let (ns, name) = (dm.namespace().unwrap_or_default(), dm.name_any());
+    let span = tracing::info_span!("reconcile", controller = CONTROLLER, namespace = %ns, name = %name);
+    let start = Instant::now();
+    let res = reconcile_flow(&ns, &name, &ctx).instrument(span).await;
+    ctx.metrics.observe(CONTROLLER, start.elapsed(), res.as_ref().err().map(Error::metric_label));
+    if res.is_ok() {
+        ctx.backoff.succeeded(&format!("m/{ns}/{name}"));
+    }
+    res
+}
+
+pub fn error_policy(dm: Arc<DockerMachine>, err: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!("m/{}/{}", dm.namespace().unwrap_or_default(), dm.name_any());
+    let wait = ctx.backoff.failed(&key);
+    warn!(controller = CONTROLLER, object = %key, error = %err, retry_in = ?wait, "reconcile failed");
+    Action::requeue(wait)
+}
+
+/// Everything a machine reconcile works with.
+struct Objects {
+    machine: Machine,
+    cluster: Cluster,
+    docker_cluster: Option<DockerCluster>,
+}
+
+async fn reconcile_flow(ns: &str, name: &str, ctx: &Context) -> Result<Action, Error> {
+    let api: Api<DockerMachine> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(dm) = api.get_opt(name).await? else {
+        return Ok(Action::await_change());
+    };
+    let deleting = dm.metadata.deletion_timestamp.is_some();
+
+    let machine = match owner::capi_owner(&dm.metadata, "Machine") {
+        Some(m) => Api::<Machine>::namespaced(ctx.client.clone(), ns).get_opt(&m).await?,
+        None => None,
+    };
+    let cluster_name = machine
+        .as_ref()
+        .and_then(|m| m.cluster_name().map(String::from))
+        .or_else(|| dm.labels().get(label::CLUSTER_NAME).cloned());
+    let cluster = match &cluster_name {
+        Some(c) => Api::<Cluster>::namespaced(ctx.client.clone(), ns).get_opt(c).await?,
+        None => None,
+    };
+    let (Some(machine), Some(cluster)) = (machine, cluster) else {
+        if deleting {
+            // No owner left to tell us more; remove what we may have made, then let go.
+            let guard = PatchGuard::new(api, &dm)?;
+            let mut obj = dm.clone();
+            if let Some(c) = &cluster_name {
+                ctx.runtime.remove_container(&node::container_name(c, &dm.name_any())).await?;
+            }
+            obj.finalizers_mut().retain(|f| f != finalizer::DOCKER_MACHINE);
+            guard.patch(&obj).await?;
+            return Ok(Action::await_change());
+        }
+        info!("waiting for Machine controller to set OwnerRef on DockerMachine");
+        return Ok(Action::await_change());
+    };
+
+    let mut guard = PatchGuard::new(api, &dm)?;
+    let mut obj = dm.clone();
+    let paused = owner::is_paused(&cluster, &obj.metadata);
+    set(&mut obj, if paused {
+        NewCondition::true_(condition::PAUSED, reason::PAUSED, "reconciliation is paused")
+    } else {
+        NewCondition::false_(condition::PAUSED, reason::NOT_PAUSED, "")
+    });
+    if paused {
+        info!("reconciliation is paused");
+        let patched = guard.patch(&obj).await;
+        return Error::combine(Ok(Action::await_change()), patched);
+    }
+
+    let dc_name = &cluster.spec.infrastructure_ref.name;
+    let docker_cluster = if dc_name.is_empty() {
+        None
+    } else {
+        Api::<DockerCluster>::namespaced(ctx.client.clone(), ns).get_opt(dc_name).await?
+    };
+    let objs = Objects { machine, cluster, docker_cluster };
+    let res = if deleting {
+        reconcile_delete(&mut obj, &objs, ctx, &mut guard).await
+    } else {
+        reconcile_normal(&mut obj, &objs, ctx).await
+    };
+    if let Err(e) = &res {
+        set(&mut obj, NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()));
+    }
+    summarize_ready(&mut obj);
+    let patched = guard.patch(&obj).await;
+    Error::combine(res, patched)
+}
+
+async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context) -> Result<Action, Error> {
+    if !dm.finalizers().iter().any(|f| f == finalizer::DOCKER_MACHINE) {
+        dm.finalizers_mut().push(finalizer::DOCKER_MACHINE.to_string());
+        return Ok(Action::requeue(Duration::ZERO));
+    }
+
+    // Waits, each reported the way CAPD reports it; the Cluster and Machine watches
+    // bring us back when the awaited change happens.
+    if !o.cluster.infrastructure_provisioned() {
+        set(dm, wait_condition(reason::WAITING_FOR_CLUSTER_INFRASTRUCTURE_READY, "waiting for the cluster infrastructure to be provisioned"));
+        return Ok(Action::await_change());
+    }
+    let Some(secret_name) = o.machine.bootstrap_data_secret_name().map(String::from) else {
+        if !o.machine.is_control_plane() && !o.cluster.control_plane_initialized() {
+            set(dm, wait_condition(reason::WAITING_FOR_CONTROL_PLANE_INITIALIZED, "waiting for the control plane to be initialized"));
+        } else {
+            set(dm, wait_condition(reason::WAITING_FOR_BOOTSTRAP_DATA, "waiting for the bootstrap data secret"));
+        }
+        return Ok(Action::await_change());
+    };
+
+    let cluster_name = o.cluster.name_any();
+    let name = node::container_name(&cluster_name, &dm.name_any());
+    let control_plane = o.machine.is_control_plane();
+    ensure_container(dm, o, ctx, &name, control_plane).await?;
+
+    if control_plane {
+        if let Some(dc) = &o.docker_cluster {
+            update_load_balancer(dc, &o.cluster, ctx).await?;
+            dm.status_mut().load_balancer_configured = true;
+        }
+    }
+
+    // v1beta2 has no spec.bootstrapped (CAPD dropped it): the condition says it for
+    // this manager, the sentinel in the node for any other (restart, clusterctl move).
+    if bootstrap_failed(dm) {
+        return Ok(Action::await_change());
+    }
+    if !bootstrapped(dm) {
+        if let Some(failure) = bootstrap(dm, o, ctx, &name, &secret_name).await? {
+            // Not retried: the data is wrong or a command failed; a person must look.
+            set(dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::FAILED, failure));
+            set(dm, NewCondition::false_(condition::READY, reason::FAILED, "bootstrap failed"));
+            return Ok(Action::await_change());
+        }
+    }
+    set(dm, NewCondition::true_(condition::BOOTSTRAP_COMPLETED, reason::COMPLETED, ""));
+
+    let info = ctx.runtime.inspect_container(&name).await?;
+    let ips: Vec<String> = info
+        .as_ref()
+        .and_then(|i| i.addresses(Some(&ctx.config.network)))
+        .map(|a| a.ipv4.iter().map(|ip| ip.to_string()).chain(a.ipv6.iter().map(|ip| ip.to_string())).collect())
+        .unwrap_or_default();
+    if dm.spec.provider_id.is_empty() {
+        dm.spec.provider_id = capd_api::docker_machine::provider_id(&name);
+    }
+    let status = dm.status_mut();
+    status.addresses = MachineAddress::for_container(&name, ips.iter().map(String::as_str));
+    if let Some(fd) = o.machine.failure_domain() {
+        status.failure_domain = fd.to_string();
+    }
+    dm.set_provisioned(true);
+    set(dm, NewCondition::true_(condition::CONTAINER_PROVISIONED, reason::PROVISIONED, ""));
+
+    set_node_provider_id(dm, o, ctx, &name).await
+}
+
+async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str, control_plane: bool) -> Result<(), Error> {
+    if let Some(info) = ctx.runtime.inspect_container(name).await? {
+        if info.state.is_running() {
+            return Ok(());
+        }
+        // Ours but stopped (engine restart, reboot): start it again, keeping its disk.
+        if info.label(crate::PROVIDER_LABEL).is_some() && info.label(label::KIND_CLUSTER) == Some(o.cluster.name_any().as_str()) {
+            info!(container = name, "starting the stopped node container");
+            ctx.runtime.start_container(name).await?;
+            return Ok(());
+        }
+        // A container of that name from something else (an earlier cluster, by hand).
+        if bootstrapped(dm) {
+            return Err(Error::Invalid {
+                kind: "DockerMachine",
+                namespace: dm.namespace().unwrap_or_default(),
+                name: dm.name_any(),
+                message: format!("container {name} is not this machine's; refusing to replace a bootstrapped node"),
+            });
+        }
+        warn!(container = name, "replacing a stale container of the same name");
+        ctx.runtime.remove_container(name).await?;
+    }
+    let Some(image) = node::image(dm, o.machine.version()) else {
+        set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::NOT_PROVISIONED, "no spec.customImage and no Machine.spec.version to pick kindest/node:<version>"));
+        return Err(Error::Invalid { kind: "DockerMachine", namespace: dm.namespace().unwrap_or_default(), name: dm.name_any(), message: "spec.customImage: needed when Machine.spec.version is empty".into() });
+    };
+    ctx.runtime.ensure_image(&image).await?;
+    let params = node::NodeParams {
+        name,
+        cluster: &o.cluster.name_any(),
+        image: &image,
+        network: &ctx.config.network,
+        control_plane,
+        failure_domain: o.machine.failure_domain(),
+    };
+    let spec = node::spec(dm, &params);
+    info!(container = name, %image, "creating node container");
+    ctx.runtime.run_container(&spec).await?;
+    for image in &dm.spec.pre_load_images {
+        ctx.runtime.load_image_into_node(name, image).await?;
+    }
+    Ok(())
+}
+
+async fn update_load_balancer(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> Result<(), Error> {
+    let lb = load_balancer(dc, cluster, ctx).await?;
+    let backends = lb.control_plane_backends(&BTreeMap::new()).await?;
+    lb.update_backends(&backends).await?;
+    Ok(())
+}
+
+/// Returns the failure, or `None` when the bootstrap completed (now or before).
+async fn bootstrap(dm: &mut DockerMachine, o: &Objects, ctx: &Context, node_name: &str, secret_name: &str) -> Result<Option<String>, Error> {
+    // A node that already has a Node (or the CAPD sentinel from an earlier manager or
+    // before `clusterctl move`) must never be bootstrapped twice.
+    if o.machine.node_name().is_some() {
+        return Ok(None);
+    }
+    let check = ctx.runtime.exec(node_name, capd_runtime::ExecRequest::new(capd_bootstrap::sentinel_check_command())).await?;
+    let sentinel = capd_bootstrap::sentinel_check_result(&check.stdout).unwrap_or(false);
+    let ns = dm.namespace().unwrap_or_default();
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &ns).get_opt(secret_name).await?;
+    let Some(secret) = secret else {
+        set(dm, wait_condition(reason::WAITING_FOR_BOOTSTRAP_DATA, &format!("bootstrap data secret {secret_name} not found")));
+        return Err(Error::Invalid { kind: "Secret", namespace: ns, name: secret_name.into(), message: "not found".into() });
+    };
+    let data = secret.data.unwrap_or_default();
+    let Some(value) = data.get("value") else {
+        return Ok(Some(format!("bootstrap data secret {secret_name} has no key `value`")));
+    };
+    let format = match capd_bootstrap::Format::from_secret_value(data.get("format").map(|f| f.0.as_slice())) {
+        Ok(f) => f,
+        Err(e) => return Ok(Some(format!("bootstrap data secret {secret_name}: {e}"))),
+    };
+    let plan = match capd_bootstrap::plan(&value.0, format, &capd_bootstrap::Options::default()) {
+        Ok(p) => p,
+        Err(e) => return Ok(Some(format!("bootstrap data secret {secret_name} ({}): {e}", format.as_str()))),
+    };
+    if sentinel && !plan_progress_exists(ctx, node_name).await? {
+        info!(node = node_name, "bootstrap sentinel present: the node was bootstrapped before");
+        return Ok(None);
+    }
+    if !plan.ignored.is_empty() {
+        info!(ignored = ?plan.ignored, "bootstrap data keys that are not executed");
+    }
+    set(dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::NOT_COMPLETED, "bootstrapping"));
+    let timeout = dm.bootstrap_timeout();
+    match bootstrap_exec::run(ctx.runtime.as_ref(), node_name, &plan, timeout).await? {
+        BootstrapOutcome::Completed { ran, skipped } => {
+            info!(node = node_name, ran, skipped, "bootstrap completed");
+            Ok(None)
+        }
+        BootstrapOutcome::Failed(f) => Ok(Some(f.to_string())),
+    }
+}
+
+/// Whether our own step records exist (then the executor resumes from them).
+async fn plan_progress_exists(ctx: &Context, node_name: &str) -> Result<bool, Error> {
+    let out = ctx
+        .runtime
+        .exec(node_name, capd_runtime::ExecRequest::new(["/bin/sh", "-c", &format!("test -d {} && echo yes || echo no", bootstrap_exec::STEPS_DIR)]))
+        .await?;
+    Ok(out.stdout_lossy().trim() == "yes")
+}
+
+/// There is no cloud provider for containers: set `Node.spec.providerID` ourselves once
+/// the workload cluster is reachable and the Node has registered.
+async fn set_node_provider_id(dm: &DockerMachine, o: &Objects, ctx: &Context, node_name: &str) -> Result<Action, Error> {
+    let ns = dm.namespace().unwrap_or_default();
+    let Some(client) = ctx.workload.get(&ctx.client, &ns, &o.cluster.name_any()).await? else {
+        // No kubeconfig yet (or never, without a control plane provider).
+        return Ok(Action::await_change());
+    };
+    let nodes: Api<Node> = Api::all(client);
+    let node = match nodes.get_opt(node_name).await {
+        Ok(n) => n,
+        Err(e) => {
+            // Likely the control plane still coming up behind the load balancer.
+            info!(error = %e, "workload cluster not reachable yet");
+            return Ok(Action::requeue(Duration::from_secs(10)));
+        }
+    };
+    let Some(node) = node else {
+        return Ok(Action::requeue(Duration::from_secs(10)));
+    };
+    let want = dm.spec.provider_id.clone();
+    if node.spec.as_ref().and_then(|s| s.provider_id.as_deref()) != Some(want.as_str()) {
+        nodes
+            .patch(node_name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"providerID": want}})))
+            .await?;
+        info!(node = node_name, provider_id = %want, "set the Node's providerID");
+    }
+    Ok(Action::await_change())
+}
+
+async fn reconcile_delete(dm: &mut DockerMachine, o: &Objects, ctx: &Context, guard: &mut PatchGuard<DockerMachine>) -> Result<Action, Error> {
+    set(dm, NewCondition::false_(condition::READY, reason::DELETING, "deleting the node container"));
+    set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::DELETING, ""));
+    guard.checkpoint(dm).await?;
+
+    let name = node::container_name(&o.cluster.name_any(), &dm.name_any());
+    ctx.runtime.remove_container(&name).await?;
+    if o.machine.is_control_plane() {
+        if let Some(dc) = &o.docker_cluster {
+            // The load balancer itself may already be gone when the whole cluster goes.
+            match update_load_balancer(dc, &o.cluster, ctx).await {
+                Ok(()) => {}
+                Err(Error::LoadBalancer(e)) if e.to_string().contains("not found") || e.to_string().contains("missing") => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if o.cluster.metadata.deletion_timestamp.is_some() {
+        ctx.workload.evict(&dm.namespace().unwrap_or_default(), &o.cluster.name_any()).await;
+    }
+    dm.finalizers_mut().retain(|f| f != finalizer::DOCKER_MACHINE);
+    Ok(Action::await_change())
+}
+
+fn bootstrapped(dm: &DockerMachine) -> bool {
+    conditions::is_true(dm.conditions(), condition::BOOTSTRAP_COMPLETED)
+}
+
+fn bootstrap_failed(dm: &DockerMachine) -> bool {
+    conditions::get(dm.conditions(), condition::BOOTSTRAP_COMPLETED).is_some_and(|c| c.status == "False" && c.reason == reason::FAILED)
+}
+
+fn wait_condition(reason: &str, message: &str) -> NewCondition {
+    NewCondition::false_(condition::CONTAINER_PROVISIONED, reason, message)
+}
+
+/// `Ready` summarises ContainerProvisioned and BootstrapCompleted, unless a reconcile
+/// already said why it is not ready (deleting, failed, error).
+fn summarize_ready(dm: &mut DockerMachine) {
+    let c = dm.conditions();
+    if conditions::get(c, condition::READY).is_some_and(|r| r.status == "False" && r.reason != reason::NOT_READY && r.reason != reason::READY) {
+        return;
+    }
+    let container = conditions::get(c, condition::CONTAINER_PROVISIONED).cloned();
+    let boot = conditions::is_true(c, condition::BOOTSTRAP_COMPLETED);
+    let ready = match container {
+        Some(ref k) if k.status == "True" && boot => NewCondition::true_(condition::READY, reason::READY, ""),
+        Some(k) if k.status != "True" => NewCondition::false_(condition::READY, reason::NOT_READY, format!("{}: {}", k.reason, k.message)),
+        _ => NewCondition::false_(condition::READY, reason::NOT_READY, "bootstrap not completed"),
+    };
+    set(dm, ready);
+}
+
+fn set(dm: &mut DockerMachine, c: NewCondition) {
+    let generation = dm.metadata.generation;
+    conditions::set(dm.conditions_mut(), c, generation);
+}
