@@ -103,7 +103,22 @@ where
             move |source| PatchError::Api { what, kind, namespace, name, source }
         };
         let pp = PatchParams::default();
-        // Status and spec first: once the last finalizer is gone the object may vanish.
+        let finalizers = patches
+            .finalizers
+            .map(|ops| {
+                let removes = ops.iter().any(|op| op["op"] == "remove");
+                serde_json::from_value::<json_patch::Patch>(Value::Array(ops))
+                    .map(|p| (p, removes))
+                    .map_err(|source| PatchError::Serialize { kind: kind.clone(), name: self.name.clone(), source })
+            })
+            .transpose()?;
+        // Adding our finalizer goes first: its resourceVersion guard must see the object
+        // as read, and nothing may exist outside without it. Removing goes last: once
+        // the last finalizer is gone the object may vanish.
+        if let Some((p, false)) = &finalizers {
+            self.api.patch(&self.name, &pp, &Patch::Json::<()>(p.clone())).await.map_err(err("finalizers"))?;
+            sent += 1;
+        }
         if let Some(p) = patches.status {
             self.api.patch_status(&self.name, &pp, &Patch::Merge(p)).await.map_err(err("status"))?;
             sent += 1;
@@ -112,11 +127,8 @@ where
             self.api.patch(&self.name, &pp, &Patch::Merge(p)).await.map_err(err("metadata/spec"))?;
             sent += 1;
         }
-        if let Some(ops) = patches.finalizers {
-            let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).map_err(|source| {
-                PatchError::Serialize { kind: kind.clone(), name: self.name.clone(), source }
-            })?;
-            self.api.patch(&self.name, &pp, &Patch::Json::<()>(patch)).await.map_err(err("finalizers"))?;
+        if let Some((p, true)) = finalizers {
+            self.api.patch(&self.name, &pp, &Patch::Json::<()>(p)).await.map_err(err("finalizers"))?;
             sent += 1;
         }
         Ok(sent)

@@ -195,9 +195,14 @@ impl ContainerRuntime for DockerRuntime {
             .version()
             .await
             .map_err(|e| self.map(e, self.ctx("engine version", ObjectKind::Container, "")))?;
+        // The first component names the engine: "Engine" (Docker) or "Podman
+        // Engine"; the platform name is empty (Docker 20.10) or an OS (Podman).
         let product = v
-            .platform
-            .map(|p| p.name)
+            .components
+            .as_ref()
+            .and_then(|c| c.first())
+            .map(|c| if c.name == "Engine" { "Docker Engine".to_string() } else { c.name.clone() })
+            .or_else(|| v.platform.map(|p| p.name))
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "unknown engine".to_string());
         Ok(EngineInfo {
