@@ -175,7 +175,10 @@ impl<'a> Exec<'a> {
             Operand::Int(n) => Value::Int(*n),
             Operand::Bool(b) => Value::Bool(*b),
             Operand::Nil => Value::Nil,
-            Operand::Sub(p) => self.pipeline(p, dot)?,
+            Operand::Sub(p, chain) => {
+                let v = self.pipeline(p, dot)?;
+                fields(line, &v, chain)?
+            }
         })
     }
 }

@@ -9,6 +9,8 @@ pub enum Tok {
     Dot,
     /// `.A.B`
     Field(Vec<String>),
+    /// `.A.B` right after `)`: fields of the parenthesized value.
+    Chain(Vec<String>),
     /// `$`, `$x`, `$x.A.B`
     Var(String, Vec<String>),
     Ident(String),
@@ -256,6 +258,10 @@ fn tokenize(body: &str, line: usize) -> Result<Vec<Tok>, TemplateError> {
             ')' => {
                 i += 1;
                 toks.push(Tok::RParen);
+                let f = fields(&mut i);
+                if !f.is_empty() {
+                    toks.push(Tok::Chain(f));
+                }
             }
             c if is_ident_char(c) => {
                 let name = ident(&mut i);

@@ -46,7 +46,8 @@ pub enum Operand {
     Int(i64),
     Bool(bool),
     Nil,
-    Sub(Box<Pipeline>),
+    /// A parenthesized pipeline, with the fields taken of its value.
+    Sub(Box<Pipeline>, Vec<String>),
 }
 
 /// What ended a list of nodes.
@@ -191,10 +192,19 @@ fn parse_pipeline(line: usize, toks: &[Tok], allow_decl: bool) -> Result<Pipelin
             Tok::LParen => {
                 let close = matching_paren(rest, i).ok_or_else(|| TemplateError::parse(line, "unclosed ("))?;
                 let inner = parse_pipeline(line, &rest[i + 1..close], false)?;
-                args.push(Operand::Sub(Box::new(inner)));
-                i = close;
+                let chain = match rest.get(close + 1) {
+                    Some(Tok::Chain(f)) => {
+                        i = close + 1;
+                        f.clone()
+                    }
+                    _ => {
+                        i = close;
+                        Vec::new()
+                    }
+                };
+                args.push(Operand::Sub(Box::new(inner), chain));
             }
-            Tok::RParen => return Err(TemplateError::parse(line, "unexpected )")),
+            Tok::RParen | Tok::Chain(_) => return Err(TemplateError::parse(line, "unexpected )")),
             Tok::Dot => args.push(Operand::Dot),
             Tok::Field(f) => args.push(Operand::Field(f.clone())),
             Tok::Var(n, f) => args.push(Operand::Var(n.clone(), f.clone())),
