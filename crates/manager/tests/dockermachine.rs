@@ -1,0 +1,376 @@
+//! The DockerMachine controller against the real management plane, Cluster API and
+//! Docker engine, with the environment's systemd node image.
+
+mod common;
+
+use capd_api::capi::Machine;
+use capd_api::{DockerMachine, HasConditions};
+use capd_testenv::{poll_until, unique_name, TestEnv};
+use common::*;
+use k8s_openapi::api::core::v1::{Node, Secret};
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::ResourceExt;
+use serde_json::json;
+use std::process::Command;
+use std::time::Duration;
+
+fn docker(env: &TestEnv, args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker").env("DOCKER_HOST", env.docker_host()).args(args).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn exec(env: &TestEnv, node: &str, script: &str) -> String {
+    let (ok, out) = docker(env, &["exec", node, "sh", "-c", script]);
+    assert!(ok, "exec in {node}: {script}: {out}");
+    out
+}
+
+/// A fake `kubeadm` (the node image has none): records each call, so tests can count them.
+const FAKE_KUBEADM: &str = "#!/bin/sh\necho \"$@\" >> /var/lib/kubeadm-calls\n";
+
+fn b64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in data.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, sh) in [18, 12, 6, 0].iter().enumerate() {
+            s.push(if i <= c.len() { T[(n >> sh) as usize & 63] as char } else { '=' });
+        }
+    }
+    s
+}
+
+impl Fixture {
+    /// A provisioned Cluster + DockerCluster.
+    async fn cluster(&self, prefix: &str) -> String {
+        let name = unique_name(prefix);
+        self.create_cluster(&name, false, json!({})).await;
+        self.wait_provisioned(&name, LONG).await;
+        name
+    }
+
+    /// Bootstrap Secret + Machine + DockerMachine using the environment's node image.
+    async fn machine(&self, cluster: &str, name: &str, control_plane: bool, bootstrap: &str, format: Option<&str>) {
+        let mut data = json!({"value": b64(bootstrap.as_bytes())});
+        if let Some(f) = format {
+            data["format"] = json!(b64(f.as_bytes()));
+        }
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": format!("{name}-bootstrap"), "labels": {"cluster.x-k8s.io/cluster-name": cluster}},
+            "data": data
+        }))
+        .unwrap();
+        Api::<Secret>::namespaced(self.client.clone(), &self.ns).create(&PostParams::default(), &secret).await.unwrap();
+        let mut labels = json!({"cluster.x-k8s.io/cluster-name": cluster});
+        if control_plane {
+            labels["cluster.x-k8s.io/control-plane"] = json!("");
+        }
+        let dm: DockerMachine = serde_json::from_value(json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerMachine",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"customImage": self.env.state.images.node, "bootstrapTimeout": "3m"}
+        }))
+        .unwrap();
+        Api::<DockerMachine>::namespaced(self.client.clone(), &self.ns).create(&PostParams::default(), &dm).await.unwrap();
+        let m: Machine = serde_json::from_value(json!({
+            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "clusterName": cluster,
+                "version": "v1.36.3",
+                "bootstrap": {"dataSecretName": format!("{name}-bootstrap")},
+                "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachine", "name": name}
+            }
+        }))
+        .unwrap();
+        Api::<Machine>::namespaced(self.client.clone(), &self.ns).create(&PostParams::default(), &m).await.unwrap();
+    }
+
+    fn dockermachines(&self) -> Api<DockerMachine> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    async fn wait_machine<F>(&self, name: &str, what: &str, timeout: Duration, check: F) -> DockerMachine
+    where
+        F: Fn(&DockerMachine) -> bool + Copy,
+    {
+        let api = self.dockermachines();
+        poll_until(&format!("DockerMachine {name}: {what}"), timeout, || {
+            let (api, name) = (api.clone(), name.to_string());
+            async move {
+                match api.get(&name).await {
+                    Ok(dm) if check(&dm) => Ok(dm),
+                    Ok(dm) => Err(format!("status {:?}", dm.status)),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await
+        .unwrap()
+    }
+}
+
+fn provisioned(dm: &DockerMachine) -> bool {
+    dm.is_provisioned() && capd_api::conditions::is_true(dm.conditions(), "Ready")
+}
+
+fn bootstrap_failed(dm: &DockerMachine) -> Option<String> {
+    capd_api::conditions::get(dm.conditions(), "BootstrapCompleted")
+        .filter(|c| c.status == "False" && c.reason == "Failed")
+        .map(|c| c.message.clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bootstrap_writes_files_runs_commands_and_cluster_api_copies_provider_id() {
+    let f = Fixture::new("dm-boot").await;
+    let _m = f.manager(&[]).await;
+    let cluster = f.cluster("mb").await;
+    let data = format!(
+        "#cloud-config\nwrite_files:\n- path: /usr/local/bin/kubeadm\n  permissions: '0755'\n  content: |\n{}\n- path: /etc/capd-test/secret.txt\n  permissions: '0600'\n  owner: root:root\n  encoding: b64\n  content: {}\n- path: /etc/capd-test/secret.txt\n  append: true\n  content: \"+more\"\nruncmd:\n- [sh, -c, 'echo argv-form > /etc/capd-test/cmd1']\n- echo shell-form $((40+2)) > /etc/capd-test/cmd2\n- kubeadm init --config /run/kubeadm/kubeadm.yaml\n",
+        FAKE_KUBEADM.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"),
+        b64(b"top secret")
+    );
+    f.machine(&cluster, "cp0", true, &data, None).await;
+    let dm = f.wait_machine("cp0", "provisioned and Ready", LONG, provisioned).await;
+    let node = format!("{cluster}-cp0");
+    assert_eq!(dm.spec.provider_id, format!("docker:////{node}"));
+
+    assert_eq!(exec(&f.env, &node, "cat /etc/capd-test/secret.txt"), "top secret+more");
+    assert_eq!(exec(&f.env, &node, "stat -c %a /etc/capd-test/secret.txt").trim(), "600");
+    assert_eq!(exec(&f.env, &node, "cat /etc/capd-test/cmd1").trim(), "argv-form");
+    assert_eq!(exec(&f.env, &node, "cat /etc/capd-test/cmd2").trim(), "shell-form 42");
+    let calls = exec(&f.env, &node, "cat /var/lib/kubeadm-calls");
+    assert_eq!(calls.lines().count(), 1, "kubeadm ran once: {calls}");
+    assert!(calls.starts_with("init ") && calls.contains("--config /run/kubeadm/kubeadm.yaml"), "{calls}");
+    assert_eq!(exec(&f.env, &node, "test -f /run/cluster-api/capd.bootstrap.started && echo yes").trim(), "yes");
+    let st = dm.status.as_ref().unwrap();
+    assert!(st.addresses.iter().any(|a| a.address == node), "hostname address: {:?}", st.addresses);
+    assert!(st.load_balancer_configured);
+
+    // Cluster API copies providerID and addresses onto the Machine.
+    let machines: Api<Machine> = Api::namespaced(f.client.clone(), &f.ns);
+    poll_until("Cluster API to copy providerID and addresses to the Machine", LONG, || {
+        let (machines, want) = (machines.clone(), format!("docker:////{node}"));
+        async move {
+            match machines.get("cp0").await {
+                Ok(m) if m.spec.provider_id == want && m.status.as_ref().is_some_and(|s| s.addresses.len() >= 3) => Ok(()),
+                Ok(m) => Err(format!("providerID {:?} status {:?}", m.spec.provider_id, m.status)),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    f.delete_namespace().await;
+}
+
+/// Serves TLS on 6443 answering every request with `ok-<node>`: a stand-in API server.
+fn responder(name: &str) -> String {
+    let body = format!("ok-{name}");
+    let script = format!(
+        "#!/bin/sh\nopenssl req -x509 -newkey rsa:2048 -nodes -subj /CN={name} -keyout /etc/r.key -out /etc/r.crt -days 1 2>/dev/null\ncat /etc/r.key /etc/r.crt > /etc/r.pem\nprintf 'HTTP/1.0 200 OK\\r\\nContent-Length: {}\\r\\n\\r\\n{body}' > /etc/r.http\nnohup socat OPENSSL-LISTEN:6443,cert=/etc/r.pem,verify=0,fork,reuseaddr SYSTEM:'cat /etc/r.http' >/dev/null 2>&1 &\n",
+        body.len()
+    );
+    format!(
+        "#cloud-config\nwrite_files:\n- path: /usr/local/bin/responder\n  permissions: '0755'\n  encoding: b64\n  content: {}\nruncmd:\n- [/usr/local/bin/responder]\n",
+        b64(script.as_bytes())
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_plane_nodes_join_and_leave_the_load_balancer() {
+    let f = Fixture::new("dm-lb").await;
+    let _m = f.manager(&[]).await;
+    let cluster = f.cluster("ml").await;
+    f.machine(&cluster, "cp0", true, &responder("cp0"), None).await;
+    f.wait_machine("cp0", "provisioned", LONG, provisioned).await;
+    let node = format!("{cluster}-cp0");
+    let ip = container_ip(&f.env, &node, "kind");
+    let lb = format!("{cluster}-lb");
+    let cfg = exec(&f.env, &lb, "cat /usr/local/etc/haproxy/haproxy.cfg");
+    assert!(cfg.contains(&format!("{ip}:6443")), "backend {ip} missing from:\n{cfg}");
+
+    // Reachable through the load balancer's published port on 127.0.0.1.
+    let (_, port) = docker(&f.env, &["port", &lb, "6443/tcp"]);
+    let port = port.lines().next().unwrap_or_default().rsplit(':').next().unwrap_or_default().trim().to_string();
+    poll_until("an answer from the node through the load balancer", LONG, || {
+        let out = Command::new("curl").args(["-sk", "--max-time", "3", &format!("https://127.0.0.1:{port}/healthz")]).output();
+        let res = match out {
+            Ok(o) if String::from_utf8_lossy(&o.stdout).contains("ok-cp0") => Ok(()),
+            Ok(o) => Err(format!("curl: {} {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))),
+            Err(e) => Err(format!("curl not runnable: {e}")),
+        };
+        async move { res }
+    })
+    .await
+    .unwrap();
+
+    // Deleting the machine takes it out of the configuration.
+    Api::<Machine>::namespaced(f.client.clone(), &f.ns).delete("cp0", &DeleteParams::default()).await.unwrap();
+    poll_until("the node to leave the load balancer configuration", LONG, || {
+        let (_, cfg) = docker(&f.env, &["exec", &lb, "cat", "/usr/local/etc/haproxy/haproxy.cfg"]);
+        let gone = docker(&f.env, &["inspect", &node]).0;
+        let res = if !cfg.contains(&format!("{ip}:6443")) && !gone { Ok(()) } else { Err(format!("node exists: {gone}")) };
+        async move { res }
+    })
+    .await
+    .unwrap();
+    f.delete_namespace().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_bootstrap_data_fails_with_command_and_output() {
+    let f = Fixture::new("dm-bad").await;
+    let m = f.manager(&[]).await;
+    let cluster = f.cluster("mx").await;
+    f.machine(&cluster, "fail", true, "#cloud-config\nruncmd:\n- echo step-one\n- sh -c 'echo boom-output >&2; exit 7'\n- echo never > /never\n", None).await;
+    f.machine(&cluster, "undecodable", true, "#cloud-config\nwrite_files:\n- path: /etc/x\n  encoding: b64\n  content: '***not base64***'\n", None).await;
+
+    let dm = f.wait_machine("fail", "BootstrapCompleted=False/Failed", LONG, |d| bootstrap_failed(d).is_some()).await;
+    let msg = bootstrap_failed(&dm).unwrap();
+    assert!(msg.contains("exit 7") && msg.contains("boom-output") && msg.contains("exited with 7"), "{msg}");
+    assert!(!dm.is_provisioned());
+    let node = format!("{cluster}-fail");
+    assert!(!docker(&f.env, &["exec", &node, "test", "-f", "/never"]).0, "commands after the failing one did not run");
+
+    let dm = f.wait_machine("undecodable", "BootstrapCompleted=False/Failed", LONG, |d| bootstrap_failed(d).is_some()).await;
+    let msg = bootstrap_failed(&dm).unwrap();
+    assert!(msg.contains("/etc/x"), "names the file: {msg}");
+    assert_eq!(http_get(m.health_port, "/healthz").unwrap().0, 200, "the manager keeps running");
+    f.delete_namespace().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manager_killed_mid_bootstrap_runs_each_command_once() {
+    let f = Fixture::new("dm-kill").await;
+    let mut m = f.manager(&[]).await;
+    let cluster = f.cluster("mk").await;
+    let data = "#cloud-config\nruncmd:\n- echo a >> /var/count-a\n- sleep 6\n- echo b >> /var/count-b\n";
+    f.machine(&cluster, "k0", true, data, None).await;
+    let node = format!("{cluster}-k0");
+    // Kill the manager while the `sleep` step runs.
+    poll_until("the bootstrap to reach its second step", LONG, || {
+        let started = docker(&f.env, &["exec", &node, "test", "-f", "/run/cluster-api/capd-rs/steps/1.started"]).0;
+        async move { if started { Ok(()) } else { Err("not yet".into()) } }
+    })
+    .await
+    .unwrap();
+    m.kill();
+    let _m2 = f.manager(&[]).await;
+    f.wait_machine("k0", "provisioned", LONG, provisioned).await;
+    assert_eq!(exec(&f.env, &node, "cat /var/count-a"), "a\n", "first command ran once");
+    assert_eq!(exec(&f.env, &node, "cat /var/count-b"), "b\n", "last command ran once");
+    assert_eq!(containers_of(&f.env, &cluster).iter().filter(|c| c.2 == "control-plane").count(), 1);
+    f.delete_namespace().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_the_cluster_removes_every_container_and_finalizer() {
+    let f = Fixture::new("dm-del").await;
+    let _m = f.manager(&[]).await;
+    let cluster = f.cluster("md").await;
+    f.machine(&cluster, "cp0", true, "#cloud-config\nruncmd:\n- 'true'\n", None).await;
+    f.machine(&cluster, "w0", false, "#cloud-config\nruncmd:\n- 'true'\n", None).await;
+    f.wait_machine("cp0", "provisioned", LONG, provisioned).await;
+    f.wait_machine("w0", "provisioned", LONG, provisioned).await;
+    assert_eq!(containers_of(&f.env, &cluster).len(), 3);
+
+    f.clusters().delete(&cluster, &DeleteParams::default()).await.unwrap();
+    let (dms, dcs) = (f.dockermachines(), f.dockerclusters());
+    poll_until("every object and container of the cluster to be gone", Duration::from_secs(180), || {
+        let left = containers_of(&f.env, &cluster);
+        let (dms, dcs) = (dms.clone(), dcs.clone());
+        async move {
+            let m = dms.list(&Default::default()).await.map(|l| l.items.len()).unwrap_or(99);
+            let c = dcs.list(&Default::default()).await.map(|l| l.items.len()).unwrap_or(99);
+            if left.is_empty() && m == 0 && c == 0 { Ok(()) } else { Err(format!("containers {left:?}, dockermachines {m}, dockerclusters {c}")) }
+        }
+    })
+    .await
+    .unwrap();
+    f.delete_namespace().await;
+}
+
+/// A second kube-apiserver on the environment's etcd (its own key prefix) plays the
+/// workload cluster; the `<cluster>-kubeconfig` Secret points at it.
+struct WorkloadApiServer(std::process::Child);
+impl Drop for WorkloadApiServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_gets_provider_id_in_the_workload_cluster() {
+    let f = Fixture::new("dm-node").await;
+    let _m = f.manager(&[]).await;
+    let port = free_port();
+    let pki = &f.env.state.pki_dir;
+    let p = |n: &str| pki.join(n).display().to_string();
+    let log = std::fs::File::create(f.env.state.log_dir.join(format!("workload-apiserver-{port}.log"))).unwrap();
+    let child = Command::new(f.env.bin("kube-apiserver"))
+        .args([
+            "--etcd-servers=http://127.0.0.1:23791".to_string(),
+            format!("--etcd-prefix=/workload-{}", f.ns),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={port}"),
+            format!("--cert-dir={}", std::env::temp_dir().join(format!("wl-{port}")).display()),
+            format!("--tls-cert-file={}", p("apiserver.crt")),
+            format!("--tls-private-key-file={}", p("apiserver.key")),
+            format!("--client-ca-file={}", p("ca.crt")),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            "--authorization-mode=RBAC".into(),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            format!("--service-account-key-file={}", p("sa.pub")),
+            format!("--service-account-signing-key-file={}", p("sa.key")),
+            "--endpoint-reconciler-type=none".into(),
+        ])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let _wl = WorkloadApiServer(child);
+    let kubeconfig = std::fs::read_to_string(&f.env.state.kubeconfig).unwrap().replace(&f.env.state.api_server_url, &format!("https://127.0.0.1:{port}"));
+    let kc = kube::config::Kubeconfig::from_yaml(&kubeconfig).unwrap();
+    let wl = kube::Client::try_from(kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap()).unwrap();
+    let nodes: Api<Node> = Api::all(wl);
+    poll_until("the workload kube-apiserver", LONG, || {
+        let nodes = nodes.clone();
+        async move { nodes.list(&Default::default()).await.map(|_| ()).map_err(|e| e.to_string()) }
+    })
+    .await
+    .unwrap();
+
+    let cluster = f.cluster("mn").await;
+    let node_name = format!("{cluster}-cp0");
+    nodes.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": node_name}})).unwrap()).await.unwrap();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": format!("{cluster}-kubeconfig"), "labels": {"cluster.x-k8s.io/cluster-name": cluster}},
+        "type": "cluster.x-k8s.io/secret",
+        "data": {"value": b64(kubeconfig.as_bytes())}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(f.client.clone(), &f.ns).create(&PostParams::default(), &secret).await.unwrap();
+    f.machine(&cluster, "cp0", true, "#cloud-config\nruncmd:\n- 'true'\n", None).await;
+
+    let want = format!("docker:////{node_name}");
+    poll_until("the Node's providerID in the workload cluster", LONG, || {
+        let (nodes, node_name, want) = (nodes.clone(), node_name.clone(), want.clone());
+        async move {
+            match nodes.get(&node_name).await {
+                Ok(n) if n.spec.as_ref().and_then(|s| s.provider_id.as_deref()) == Some(want.as_str()) => Ok(()),
+                Ok(n) => Err(format!("spec {:?}", n.spec)),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let dm = f.dockermachines().get("cp0").await.unwrap();
+    assert_eq!(dm.spec.provider_id, want);
+    assert!(dm.finalizers().iter().any(|x| x.starts_with("dockermachine.")));
+    f.delete_namespace().await;
+}
