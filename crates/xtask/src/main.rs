@@ -4,6 +4,7 @@
 //!   kube-controller-manager, Cluster API managers and a Docker engine on 127.0.0.1).
 //! - `test`: brings the environment up and runs every test against it.
 //! - `demo`: brings the environment up and runs the main job.
+//! - `clusterctl-repo`, `tilt`: packaging and the dev loop (`release.rs`).
 
 mod capi;
 mod demo;
@@ -17,6 +18,7 @@ mod pins;
 mod pki;
 mod plane;
 mod procs;
+mod release;
 mod shim;
 mod steps;
 mod testcmd;
@@ -51,6 +53,23 @@ enum Cmd {
     },
     /// Bring the environment up and run the main job: a sample cluster provisioned by the provider.
     Demo,
+    /// Render a clusterctl local repository: infrastructure-docker/<version>/ and clusterctl.yaml.
+    ClusterctlRepo {
+        /// Release version (default: v<workspace version>).
+        #[arg(long)]
+        version: Option<String>,
+        /// Output directory (default: target/clusterctl-repo).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Manager image in the components (default: capd-rs/capd-manager:<version>).
+        #[arg(long)]
+        image: Option<String>,
+        /// Also render Cluster API's core, kubeadm bootstrap and control-plane providers from the Go module cache.
+        #[arg(long)]
+        capi_from_module_cache: bool,
+    },
+    /// Build Tilt from Go modules into ~/.cache/capd-rs (once) and print its path.
+    Tilt,
 }
 
 /// Runs a future to completion from synchronous step code.
@@ -78,6 +97,10 @@ fn main() {
             Cmd::Env => envcmd::print_env(),
             Cmd::Test { cargo_args } => testcmd::test(&cargo_args),
             Cmd::Demo => demo::demo(),
+            Cmd::ClusterctlRepo { version, out, image, capi_from_module_cache } => {
+                release::clusterctl_repo(release::RepoOptions { version, out, image, capi_from_module_cache })
+            }
+            Cmd::Tilt => release::tilt(),
         }
     });
     if let Err(e) = res {

@@ -10,3 +10,5 @@ pub const ETCD: &str = "v3.6.14";
 pub const CLUSTER_API: &str = "v1.14.0";
 /// Debian suite the images are built from.
 pub const DEBIAN_SUITE: &str = "bookworm";
+/// Tilt (github.com/tilt-dev/tilt), built by `cargo xtask tilt` for the Tiltfile's dev loop.
+pub const TILT: &str = "v0.34.0";
