@@ -78,6 +78,12 @@ pub fn apply_crds(_log: &StepLog, client: &kube::Client, module: &Path, pki: &Pk
     for m in &MANAGERS {
         for f in yaml_files(&module.join(m.dir).join("config/crd/bases"))? {
             for mut doc in kubeapply::parse_docs(&std::fs::read_to_string(&f)?)? {
+                // What clusterctl's install adds (kustomize labels upstream): Cluster API
+                // finds the version of a referenced kind (e.g. KubeadmControlPlane in a
+                // ClusterClass) through these contract labels.
+                for (k, v) in [("cluster.x-k8s.io/v1beta1", "v1beta1"), ("cluster.x-k8s.io/v1beta2", "v1beta2")] {
+                    doc["metadata"]["labels"][k] = serde_json::json!(v);
+                }
                 doc["spec"]["conversion"] = serde_json::json!({
                     "strategy": "Webhook",
                     "webhook": {

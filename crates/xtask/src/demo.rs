@@ -115,19 +115,34 @@ pub fn demo() -> Result<()> {
         let (repo_name, tag) = state.images.haproxy.rsplit_once(':').context("haproxy image without a tag")?;
         let repo = repo_name.rsplit_once('/').map(|(r, _)| r).unwrap_or(repo_name);
         let template = std::fs::read_to_string(root.join("templates/cluster-template-offline.yaml"))?;
-        let rendered = render(&template, &[("CLUSTER_NAME", CLUSTER), ("NAMESPACE", NAMESPACE), ("LB_IMAGE_REPOSITORY", repo), ("LB_IMAGE_TAG", tag)])?;
+        let rendered = render(
+            &template,
+            &[
+                ("CLUSTER_NAME", CLUSTER),
+                ("NAMESPACE", NAMESPACE),
+                ("KUBERNETES_VERSION", crate::pins::KUBERNETES),
+                ("LB_IMAGE_REPOSITORY", repo),
+                ("LB_IMAGE_TAG", tag),
+                ("NODE_IMAGE", &state.images.node),
+            ],
+        )?;
         let mut docs = vec![serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})];
         docs.extend(kubeapply::parse_docs(&rendered)?);
         crate::block_on(kubeapply::apply(&client, &docs))?;
         Ok(Outcome::Done(()))
     })?;
     steps.run("wait until provisioned", |_| {
-        wait_for("the sample cluster to be provisioned", Duration::from_secs(180), || {
+        let get = |what: &str, path: &str| -> Result<String> {
             let out = Command::new(state.bin_dir.join("kubectl"))
                 .env("KUBECONFIG", &state.kubeconfig)
-                .args(["get", "cluster", CLUSTER, "-n", NAMESPACE, "-o", "jsonpath={.status.initialization.infrastructureProvisioned}"])
+                .args(["get", what, "-n", NAMESPACE, "-o", &format!("jsonpath={path}")])
                 .output()?;
-            Ok((String::from_utf8_lossy(&out.stdout).trim() == "true").then_some(()))
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        wait_for("the sample cluster and its machines to be provisioned", Duration::from_secs(300), || {
+            let cluster = get(&format!("cluster/{CLUSTER}"), "{.status.initialization.infrastructureProvisioned}")?;
+            let machines = get("dockermachines", "{.items[*].status.initialization.provisioned}")?;
+            Ok((cluster == "true" && machines == "true true").then_some(()))
         })?;
         Ok(Outcome::Done(()))
     })?;
@@ -145,7 +160,7 @@ pub fn demo() -> Result<()> {
         }
         Ok(())
     };
-    show(&["kubectl", "get", "clusters,dockerclusters", "-n", NAMESPACE])?;
+    show(&["kubectl", "get", "clusters,dockerclusters,machines,dockermachines", "-n", NAMESPACE])?;
     show(&["clusterctl", "describe", "cluster", CLUSTER, "-n", NAMESPACE])?;
     eprintln!("\nthe manager keeps running (log: {}); `cargo xtask down` stops everything", state.log_dir.join("capd-manager.log").display());
     Ok(())
