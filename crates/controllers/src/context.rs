@@ -32,11 +32,21 @@ pub struct Context {
     pub recorder: Recorder,
     pub backoff: Backoff,
     pub workload: WorkloadClients,
+    /// One lock per cluster: concurrent control-plane reconciles must not interleave
+    /// their load-balancer rewrites (each lists the nodes, then writes a config).
+    pub lb_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Context {
+    pub fn lb_lock(&self, cluster_key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.lb_locks.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(cluster_key.to_string()).or_default().clone()
+    }
 }
 
 impl Context {
     pub fn new(client: kube::Client, runtime: Arc<dyn ContainerRuntime>, config: Config, metrics: Arc<Metrics>) -> Self {
         let reporter = Reporter { controller: "capd-rs-manager".into(), instance: std::env::var("POD_NAME").ok() };
-        Self { recorder: Recorder::new(client.clone(), reporter), client, runtime, config, metrics, backoff: Backoff::default(), workload: WorkloadClients::default() }
+        Self { recorder: Recorder::new(client.clone(), reporter), client, runtime, config, metrics, backoff: Backoff::default(), workload: WorkloadClients::default(), lb_locks: Default::default() }
     }
 }

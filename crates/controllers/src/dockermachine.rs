@@ -236,6 +236,8 @@ async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, na
 }
 
 async fn update_load_balancer(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> Result<(), Error> {
+    let lock = ctx.lb_lock(&format!("{}/{}", cluster.namespace().unwrap_or_default(), cluster.name_any()));
+    let _held = lock.lock().await;
     let lb = load_balancer(dc, cluster, ctx).await?;
     let backends = lb.control_plane_backends(&BTreeMap::new()).await?;
     lb.update_backends(&backends).await?;

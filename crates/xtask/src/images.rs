@@ -28,7 +28,8 @@ const HAPROXY_CFG: &str = "\
 # Placeholder until the provider writes the real configuration and sends SIGHUP.
 global
   log stdout format raw local0 info
-  maxconn 100000
+  # Within this host's file-descriptor limit; the provider writes the real config.
+  maxconn 4096
 defaults
   mode tcp
   timeout connect 5s

@@ -8,6 +8,7 @@ use capd_api::DockerCluster;
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::ResourceExt;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -19,6 +20,20 @@ pub struct Fixture {
     pub env: TestEnv,
     pub client: kube::Client,
     pub ns: String,
+    /// Clusters this test created: their containers are removed on drop, even after a panic.
+    pub cluster_names: std::sync::Mutex<Vec<String>>,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let names = self.cluster_names.lock().map(|n| n.clone()).unwrap_or_default();
+        for name in names {
+            let ids: Vec<String> = containers_of(&self.env, &name).into_iter().map(|c| c.0).collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker").env("DOCKER_HOST", self.env.docker_host()).args(["rm", "-f", "-v"]).args(&ids).output();
+            }
+        }
+    }
 }
 
 pub fn free_port() -> u16 {
@@ -78,7 +93,7 @@ impl Fixture {
             .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
             .await
             .unwrap();
-        Self { env, client, ns }
+        Self { env, client, ns, cluster_names: Default::default() }
     }
 
     /// Starts the manager, watching only this fixture's namespace.
@@ -128,6 +143,9 @@ impl Fixture {
 
     /// A Cluster and its DockerCluster, as a user's manifest would have them.
     pub async fn create_cluster(&self, name: &str, cluster_paused: bool, dc_annotations: serde_json::Value) {
+        if let Ok(mut n) = self.cluster_names.lock() {
+            n.push(name.to_string());
+        }
         let (repo, tag) = self.lb_image();
         let dc: DockerCluster = serde_json::from_value(json!({
             "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerCluster",
@@ -167,7 +185,27 @@ impl Fixture {
         .unwrap()
     }
 
+    /// Deletes every Cluster (while the test's manager still runs, so its finalizers
+    /// clean up), waits a bounded time for the infrastructure objects to go, then
+    /// deletes the namespace. Whatever is left, `Drop` removes from Docker.
     pub async fn delete_namespace(&self) {
+        let clusters = self.clusters();
+        if let Ok(list) = clusters.list(&Default::default()).await {
+            for c in list.items {
+                let _ = clusters.delete(&c.name_any(), &DeleteParams::default()).await;
+            }
+        }
+        let dcs = self.dockerclusters();
+        let dms: Api<capd_api::DockerMachine> = Api::namespaced(self.client.clone(), &self.ns);
+        let _ = poll_until("the test's infrastructure to be deleted", Duration::from_secs(60), || {
+            let (dcs, dms) = (dcs.clone(), dms.clone());
+            async move {
+                let n = dcs.list(&Default::default()).await.map(|l| l.items.len()).unwrap_or(0)
+                    + dms.list(&Default::default()).await.map(|l| l.items.len()).unwrap_or(0);
+                if n == 0 { Ok(()) } else { Err(format!("{n} left")) }
+            }
+        })
+        .await;
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         let _ = namespaces.delete(&self.ns, &DeleteParams::default()).await;
     }
