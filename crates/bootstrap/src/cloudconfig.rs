@@ -35,6 +35,10 @@ pub(crate) fn plan(data: &[u8], options: &Options) -> Result<Plan, Error> {
         position: Some(position_of(data, e.valid_up_to())),
         message: format!("not UTF-8: {e}"),
     })?;
+    decode::check_flow_depth(text).map_err(|(line, column)| Error::InvalidYaml {
+        position: Some(Position { line, column }),
+        message: format!("more than {} nested flow collections", decode::MAX_FLOW_DEPTH),
+    })?;
     let doc: Value = serde_yaml::from_str(text).map_err(|e| Error::InvalidYaml {
         position: e.location().map(|l| Position { line: l.line(), column: l.column() }),
         message: e.to_string(),

@@ -155,6 +155,9 @@ fn parse_documents(chunks: &mut [Chunk<'_>]) -> Result<(), String> {
     for chunk in chunks.iter_mut() {
         if let Chunk::Doc(text, parsed) = chunk {
             index += 1;
+            decode::check_flow_depth(text).map_err(|(line, column)| {
+                format!("document {index} nests flow collections too deeply (line {line}, column {column})")
+            })?;
             let value: Value =
                 serde_yaml::from_str(text).map_err(|e| format!("document {index} is not valid YAML: {e}"))?;
             *parsed = Some(value);

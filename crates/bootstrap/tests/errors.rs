@@ -51,6 +51,32 @@ fn invalid_yaml_has_a_position() {
 }
 
 #[test]
+fn deep_flow_nesting_is_refused_before_parsing() {
+    // The YAML parser's time grows with the square of the flow depth.
+    let started = std::time::Instant::now();
+    let e = cc(&"{a: ".repeat(100_000));
+    assert_eq!(
+        e,
+        Error::InvalidYaml {
+            position: Some(Position { line: 1, column: 2049 }),
+            message: "more than 512 nested flow collections".into()
+        }
+    );
+    let e = cc(&format!("write_files:\n- path: /run/kubeadm/kubeadm.yaml\n  content: \"{}\"\n", "[".repeat(600)));
+    assert!(matches!(&e, Error::InvalidYaml { .. }), "{e:?}");
+    let content = b64(&gzip("{a: ".repeat(100_000).as_bytes()));
+    let e = cc(&format!("write_files:\n- path: /run/kubeadm/kubeadm.yaml\n  encoding: gz+b64\n  content: {content}\n"));
+    assert!(
+        matches!(&e, Error::InvalidKubeadmConfig { reason, .. } if reason == "document 1 nests flow collections too deeply (line 1, column 2049)"),
+        "{e:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Balanced brackets, however many, are fine.
+    let ok = plan_cloud_config(format!("runcmd:\n- '{}'\n", "[x] ".repeat(10_000)).as_bytes(), &Options::default());
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+#[test]
 fn duplicate_keys_and_several_documents_are_invalid_yaml() {
     assert!(matches!(cc("runcmd: []\nruncmd: []\n"), Error::InvalidYaml { .. }));
     assert!(matches!(cc("runcmd: []\n---\nruncmd: []\n"), Error::InvalidYaml { .. }));
