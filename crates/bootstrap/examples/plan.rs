@@ -9,7 +9,11 @@ fn main() -> ExitCode {
         eprintln!("usage: plan <file> [cloud-config|ignition]");
         return ExitCode::from(2);
     };
-    let format = match args.next().map(|f| f.parse::<capd_bootstrap::Format>()).transpose() {
+    let format = match args
+        .next()
+        .map(|f| f.parse::<capd_bootstrap::Format>())
+        .transpose()
+    {
         Ok(f) => f.unwrap_or(capd_bootstrap::Format::CloudConfig),
         Err(e) => {
             eprintln!("{e}");

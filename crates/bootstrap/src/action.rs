@@ -88,7 +88,10 @@ impl Action {
             stdin: Some(content),
             retries: FILE_RETRIES,
             description: format!("{origin}: {verb} {path}"),
-            kind: ActionKind::WriteFile { path: path.to_string(), append },
+            kind: ActionKind::WriteFile {
+                path: path.to_string(),
+                append,
+            },
         }
     }
 
@@ -100,17 +103,28 @@ impl Action {
             stdin: None,
             retries: FILE_RETRIES,
             description: format!("{origin}: chmod {mode_str} {path}"),
-            kind: ActionKind::Chmod { path: path.to_string(), mode },
+            kind: ActionKind::Chmod {
+                path: path.to_string(),
+                mode,
+            },
         }
     }
 
     pub(crate) fn chown(origin: &str, path: &str, owner: &str) -> Action {
         Action {
-            argv: vec!["chown".to_string(), "--".to_string(), owner.to_string(), path.to_string()],
+            argv: vec![
+                "chown".to_string(),
+                "--".to_string(),
+                owner.to_string(),
+                path.to_string(),
+            ],
             stdin: None,
             retries: FILE_RETRIES,
             description: format!("{origin}: chown {owner} {path}"),
-            kind: ActionKind::Chown { path: path.to_string(), owner: owner.to_string() },
+            kind: ActionKind::Chown {
+                path: path.to_string(),
+                owner: owner.to_string(),
+            },
         }
     }
 
@@ -122,7 +136,9 @@ impl Action {
             stdin: None,
             retries: FILE_RETRIES,
             description: String::new(),
-            kind: ActionKind::Systemd { unit: unit.to_string() },
+            kind: ActionKind::Systemd {
+                unit: unit.to_string(),
+            },
         };
         action.description = format!("{origin}: {}", action.command_line());
         action
@@ -170,8 +186,13 @@ pub fn sentinel_check_result(stdout: &[u8]) -> Option<bool> {
 /// otherwise in single quotes (a single quote becomes `'\''`).
 pub fn shell_quote(s: &str) -> String {
     let safe = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'@' | b'%' | b'+' | b'=' | b':' | b',' | b'.' | b'/' | b'-'));
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'_' | b'@' | b'%' | b'+' | b'=' | b':' | b',' | b'.' | b'/' | b'-'
+                )
+        });
     if safe {
         return s.to_string();
     }
@@ -209,8 +230,14 @@ mod tests {
 
     #[test]
     fn shell_quote_leaves_safe_words_and_quotes_the_rest() {
-        assert_eq!(shell_quote("/etc/kubernetes/pki/ca.crt"), "/etc/kubernetes/pki/ca.crt");
-        assert_eq!(shell_quote("--ignore-preflight-errors=a,b"), "--ignore-preflight-errors=a,b");
+        assert_eq!(
+            shell_quote("/etc/kubernetes/pki/ca.crt"),
+            "/etc/kubernetes/pki/ca.crt"
+        );
+        assert_eq!(
+            shell_quote("--ignore-preflight-errors=a,b"),
+            "--ignore-preflight-errors=a,b"
+        );
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");

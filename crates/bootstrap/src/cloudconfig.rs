@@ -21,7 +21,10 @@ fn encoding(path: &str, raw: &str) -> Result<Encoding, Error> {
         "b64" | "base64" => Ok(Encoding::Base64),
         "gz" | "gzip" => Ok(Encoding::Gzip),
         "gz+b64" | "gz+base64" | "gzip+b64" | "gzip+base64" => Ok(Encoding::GzipBase64),
-        _ => Err(Error::UnknownEncoding { path: path.to_string(), encoding: raw.to_string() }),
+        _ => Err(Error::UnknownEncoding {
+            path: path.to_string(),
+            encoding: raw.to_string(),
+        }),
     }
 }
 
@@ -37,10 +40,16 @@ pub(crate) fn plan(data: &[u8], options: &Options) -> Result<Plan, Error> {
     })?;
     decode::check_flow_depth(text).map_err(|(line, column)| Error::InvalidYaml {
         position: Some(Position { line, column }),
-        message: format!("more than {} nested flow collections", decode::MAX_FLOW_DEPTH),
+        message: format!(
+            "more than {} nested flow collections",
+            decode::MAX_FLOW_DEPTH
+        ),
     })?;
     let doc: Value = serde_yaml::from_str(text).map_err(|e| Error::InvalidYaml {
-        position: e.location().map(|l| Position { line: l.line(), column: l.column() }),
+        position: e.location().map(|l| Position {
+            line: l.line(),
+            column: l.column(),
+        }),
         message: e.to_string(),
     })?;
     let mut plan = Plan::default();
@@ -50,7 +59,10 @@ pub(crate) fn plan(data: &[u8], options: &Options) -> Result<Plan, Error> {
         other => {
             return Err(Error::InvalidYaml {
                 position: None,
-                message: format!("the document must be a mapping of modules, found {}", type_name(&other)),
+                message: format!(
+                    "the document must be a mapping of modules, found {}",
+                    type_name(&other)
+                ),
             })
         }
     };
@@ -60,7 +72,9 @@ pub(crate) fn plan(data: &[u8], options: &Options) -> Result<Plan, Error> {
             Some("write_files") => write_files(value, options, &mut plan)?,
             Some("runcmd") => runcmd(value, options, &mut plan)?,
             Some(other) => plan.ignored.push(other.to_string()),
-            None => plan.ignored.push(scalar_text(key).unwrap_or_else(|| format!("({} key)", type_name(key)))),
+            None => plan
+                .ignored
+                .push(scalar_text(key).unwrap_or_else(|| format!("({} key)", type_name(key)))),
         }
     }
     Ok(plan)
@@ -96,32 +110,56 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-fn optional_string<'a>(entry: &'a serde_yaml::Mapping, key: &str, field: &str) -> Result<Option<&'a str>, Error> {
+fn optional_string<'a>(
+    entry: &'a serde_yaml::Mapping,
+    key: &str,
+    field: &str,
+) -> Result<Option<&'a str>, Error> {
     match entry.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(Error::field(format!("{field}.{key}"), format!("expected a string, found {}", type_name(other)))),
+        Some(other) => Err(Error::field(
+            format!("{field}.{key}"),
+            format!("expected a string, found {}", type_name(other)),
+        )),
     }
 }
 
-const WRITE_FILES_KEYS: [&str; 6] = ["path", "content", "encoding", "owner", "permissions", "append"];
+const WRITE_FILES_KEYS: [&str; 6] = [
+    "path",
+    "content",
+    "encoding",
+    "owner",
+    "permissions",
+    "append",
+];
 
 fn write_files(value: &Value, options: &Options, plan: &mut Plan) -> Result<(), Error> {
     let entries = match value {
         Value::Null => return Ok(()),
         Value::Sequence(s) => s,
-        other => return Err(Error::field("write_files", format!("expected a list, found {}", type_name(other)))),
+        other => {
+            return Err(Error::field(
+                "write_files",
+                format!("expected a list, found {}", type_name(other)),
+            ))
+        }
     };
     for (i, entry) in entries.iter().enumerate() {
         let field = format!("write_files[{i}]");
         let Value::Mapping(entry) = entry else {
-            return Err(Error::field(field, format!("expected a mapping, found {}", type_name(entry))));
+            return Err(Error::field(
+                field,
+                format!("expected a mapping, found {}", type_name(entry)),
+            ));
         };
         for key in entry.keys() {
             match key.as_str() {
                 Some(k) if WRITE_FILES_KEYS.contains(&k) => {}
                 Some(k) => plan.ignored.push(format!("{field}.{k}")),
-                None => plan.ignored.push(format!("{field}.({} key)", type_name(key))),
+                None => plan
+                    .ignored
+                    .push(format!("{field}.({} key)", type_name(key))),
             }
         }
 
@@ -129,13 +167,18 @@ fn write_files(value: &Value, options: &Options, plan: &mut Plan) -> Result<(), 
             .ok_or_else(|| Error::field(format!("{field}.path"), "missing"))?;
         let path = normalize_path(&field, raw_path)?;
 
-        let encoding = encoding(&path, optional_string(entry, "encoding", &field)?.unwrap_or(""))?;
+        let encoding = encoding(
+            &path,
+            optional_string(entry, "encoding", &field)?.unwrap_or(""),
+        )?;
         let raw_content = optional_string(entry, "content", &field)?.unwrap_or("");
         let mut content = match encoding {
             Encoding::Plain => raw_content.as_bytes().to_vec(),
             Encoding::Base64 => decode::base64(&path, raw_content.as_bytes())?,
             Encoding::Gzip => decode::gunzip(&path, raw_content.as_bytes())?,
-            Encoding::GzipBase64 => decode::gunzip(&path, &decode::base64(&path, raw_content.as_bytes())?)?,
+            Encoding::GzipBase64 => {
+                decode::gunzip(&path, &decode::base64(&path, raw_content.as_bytes())?)?
+            }
         };
 
         let mode = match entry.get("permissions") {
@@ -153,7 +196,12 @@ fn write_files(value: &Value, options: &Options, plan: &mut Plan) -> Result<(), 
 
         let owner = match optional_string(entry, "owner", &field)?.map(str::trim) {
             None | Some("") => DEFAULT_OWNER.to_string(),
-            Some(o) if o.contains('\0') => return Err(Error::field(format!("{field}.owner"), "contains a NUL byte")),
+            Some(o) if o.contains('\0') => {
+                return Err(Error::field(
+                    format!("{field}.owner"),
+                    "contains a NUL byte",
+                ))
+            }
             Some(o) => o.to_string(),
         };
 
@@ -161,7 +209,10 @@ fn write_files(value: &Value, options: &Options, plan: &mut Plan) -> Result<(), 
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
-                return Err(Error::field(format!("{field}.append"), format!("expected a boolean, found {}", type_name(other))))
+                return Err(Error::field(
+                    format!("{field}.append"),
+                    format!("expected a boolean, found {}", type_name(other)),
+                ))
             }
         };
 
@@ -172,13 +223,20 @@ fn write_files(value: &Value, options: &Options, plan: &mut Plan) -> Result<(), 
                 _ => None,
             };
             if let Some((kind, kube_proxy)) = target {
-                let invalid = |reason: String| Error::InvalidKubeadmConfig { path: path.clone(), reason };
-                let text = std::str::from_utf8(&content).map_err(|e| invalid(format!("not UTF-8: {e}")))?;
-                content = kubeadm::patch_config(text, kind, kube_proxy, options).map_err(invalid)?.into_bytes();
+                let invalid = |reason: String| Error::InvalidKubeadmConfig {
+                    path: path.clone(),
+                    reason,
+                };
+                let text = std::str::from_utf8(&content)
+                    .map_err(|e| invalid(format!("not UTF-8: {e}")))?;
+                content = kubeadm::patch_config(text, kind, kube_proxy, options)
+                    .map_err(invalid)?
+                    .into_bytes();
             }
         }
 
-        plan.actions.push(Action::write_file(&field, &path, content, append));
+        plan.actions
+            .push(Action::write_file(&field, &path, content, append));
         if mode != DEFAULT_MODE {
             plan.actions.push(Action::chmod(&field, &path, mode));
         }
@@ -217,7 +275,12 @@ fn runcmd(value: &Value, options: &Options, plan: &mut Plan) -> Result<(), Error
     let entries = match value {
         Value::Null => return Ok(()),
         Value::Sequence(s) => s,
-        other => return Err(Error::field("runcmd", format!("expected a list, found {}", type_name(other)))),
+        other => {
+            return Err(Error::field(
+                "runcmd",
+                format!("expected a list, found {}", type_name(other)),
+            ))
+        }
     };
     for (i, entry) in entries.iter().enumerate() {
         let field = format!("runcmd[{i}]");
@@ -245,7 +308,13 @@ fn runcmd(value: &Value, options: &Options, plan: &mut Plan) -> Result<(), Error
                 argv
             }
             other => {
-                return Err(Error::field(field, format!("expected a string or a list of strings, found {}", type_name(other))))
+                return Err(Error::field(
+                    field,
+                    format!(
+                        "expected a string or a list of strings, found {}",
+                        type_name(other)
+                    ),
+                ))
             }
         };
         if argv.iter().any(|a| a.contains('\0')) {
@@ -260,7 +329,10 @@ fn runcmd(value: &Value, options: &Options, plan: &mut Plan) -> Result<(), Error
             stdin: None,
             retries: RUNCMD_RETRIES,
             description: String::new(),
-            kind: ActionKind::RunCommand { index: i, kubeadm: is_kubeadm },
+            kind: ActionKind::RunCommand {
+                index: i,
+                kubeadm: is_kubeadm,
+            },
         };
         action.description = format!("{field}: {}", action.command_line());
         plan.actions.push(action);

@@ -40,11 +40,17 @@ pub enum Error {
 
     /// The cloud-config document is not valid YAML, or not a mapping.
     #[error("cloud-config is not valid YAML{}: {message}", At(*.position))]
-    InvalidYaml { position: Option<Position>, message: String },
+    InvalidYaml {
+        position: Option<Position>,
+        message: String,
+    },
 
     /// The Ignition config is not valid JSON, or not an object.
     #[error("Ignition config is not valid JSON{}: {message}", At(*.position))]
-    InvalidJson { position: Option<Position>, message: String },
+    InvalidJson {
+        position: Option<Position>,
+        message: String,
+    },
 
     /// A key holds a value of the wrong shape, e.g. `runcmd[2]` is a mapping.
     /// `field` is a path such as `write_files[3].owner` or `storage.files[0].mode`.
@@ -53,7 +59,11 @@ pub enum Error {
 
     /// A file path is empty, a directory, or has a NUL byte (or, for Ignition, is relative).
     #[error("{field}: invalid path {path:?}: {reason}")]
-    InvalidPath { field: String, path: String, reason: String },
+    InvalidPath {
+        field: String,
+        path: String,
+        reason: String,
+    },
 
     /// A `write_files` entry names an encoding this crate does not know.
     #[error("write_files entry {path:?}: unknown encoding {encoding:?} (expected one of: text/plain, b64, base64, gz, gzip, gz+b64, gz+base64, gzip+b64, gzip+base64)")]
@@ -73,7 +83,11 @@ pub enum Error {
 
     /// A file mode is not an octal string (cloud-config) or an integer in 0..=0o7777 (Ignition).
     #[error("file {path:?}: invalid permissions {value:?}: {reason}")]
-    BadPermissions { path: String, value: String, reason: String },
+    BadPermissions {
+        path: String,
+        value: String,
+        reason: String,
+    },
 
     /// `ignition.version` is missing or not 2.x (the Flatcar v2.3 dialect CABPK emits).
     #[error("unsupported Ignition version {0:?} (supported: 2.x, as emitted by the kubeadm bootstrap provider)")]
@@ -98,6 +112,9 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidField { field: field.into(), reason: reason.into() }
+        Error::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }

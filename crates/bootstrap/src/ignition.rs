@@ -13,7 +13,15 @@ const DEFAULT_MODE: u32 = 0o644;
 const UNIT_DIR: &str = "/etc/systemd/system";
 
 const TOP_KEYS: [&str; 3] = ["ignition", "storage", "systemd"];
-const FILE_KEYS: [&str; 7] = ["path", "contents", "mode", "user", "group", "append", "filesystem"];
+const FILE_KEYS: [&str; 7] = [
+    "path",
+    "contents",
+    "mode",
+    "user",
+    "group",
+    "append",
+    "filesystem",
+];
 /// Accepted and without effect here: `overwrite` (files are always written)
 /// and `filesystem` (only the root filesystem exists in a node container).
 const FILE_KEYS_NO_EFFECT: [&str; 1] = ["overwrite"];
@@ -21,11 +29,17 @@ const UNIT_KEYS: [&str; 6] = ["name", "contents", "enabled", "enable", "mask", "
 
 pub(crate) fn plan(data: &[u8], options: &Options) -> Result<Plan, Error> {
     let doc: Value = serde_json::from_slice(data).map_err(|e| Error::InvalidJson {
-        position: (e.line() > 0).then(|| Position { line: e.line(), column: e.column() }),
+        position: (e.line() > 0).then(|| Position {
+            line: e.line(),
+            column: e.column(),
+        }),
         message: e.to_string(),
     })?;
     let Value::Object(doc) = doc else {
-        return Err(Error::InvalidJson { position: None, message: format!("expected an object, found {}", type_name(&doc)) });
+        return Err(Error::InvalidJson {
+            position: None,
+            message: format!("expected an object, found {}", type_name(&doc)),
+        });
     };
 
     check_version(&doc)?;
@@ -82,7 +96,9 @@ fn check_version(doc: &Map<String, Value>) -> Result<(), Error> {
             }
         }
         Some(other) => Err(Error::UnsupportedIgnitionVersion(other.to_string())),
-        None => Err(Error::UnsupportedIgnitionVersion("(missing ignition.version)".to_string())),
+        None => Err(Error::UnsupportedIgnitionVersion(
+            "(missing ignition.version)".to_string(),
+        )),
     }
 }
 
@@ -110,11 +126,18 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
-fn object<'a>(parent: &'a Map<String, Value>, key: &str, field: &str) -> Result<Option<&'a Map<String, Value>>, Error> {
+fn object<'a>(
+    parent: &'a Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<&'a Map<String, Value>>, Error> {
     match parent.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(o)) => Ok(Some(o)),
-        Some(other) => Err(Error::field(field, format!("expected an object, found {}", type_name(other)))),
+        Some(other) => Err(Error::field(
+            field,
+            format!("expected an object, found {}", type_name(other)),
+        )),
     }
 }
 
@@ -122,15 +145,25 @@ fn list<'a>(parent: &'a Map<String, Value>, key: &str, field: &str) -> Result<&'
     match parent.get(key) {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
-        Some(other) => Err(Error::field(field, format!("expected a list, found {}", type_name(other)))),
+        Some(other) => Err(Error::field(
+            field,
+            format!("expected a list, found {}", type_name(other)),
+        )),
     }
 }
 
-fn string<'a>(parent: &'a Map<String, Value>, key: &str, field: &str) -> Result<Option<&'a str>, Error> {
+fn string<'a>(
+    parent: &'a Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<&'a str>, Error> {
     match parent.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(Error::field(format!("{field}.{key}"), format!("expected a string, found {}", type_name(other)))),
+        Some(other) => Err(Error::field(
+            format!("{field}.{key}"),
+            format!("expected a string, found {}", type_name(other)),
+        )),
     }
 }
 
@@ -138,13 +171,19 @@ fn boolean(parent: &Map<String, Value>, key: &str, field: &str) -> Result<bool, 
     match parent.get(key) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(Error::field(format!("{field}.{key}"), format!("expected a boolean, found {}", type_name(other)))),
+        Some(other) => Err(Error::field(
+            format!("{field}.{key}"),
+            format!("expected a boolean, found {}", type_name(other)),
+        )),
     }
 }
 
 fn report_unknown(obj: &Map<String, Value>, known: &[&str], field: &str, plan: &mut Plan) {
     for (key, value) in obj {
-        if !known.contains(&key.as_str()) && !FILE_KEYS_NO_EFFECT.contains(&key.as_str()) && !is_empty(value) {
+        if !known.contains(&key.as_str())
+            && !FILE_KEYS_NO_EFFECT.contains(&key.as_str())
+            && !is_empty(value)
+        {
             plan.ignored.push(format!("{field}.{key}"));
         }
     }
@@ -152,29 +191,43 @@ fn report_unknown(obj: &Map<String, Value>, known: &[&str], field: &str, plan: &
 
 /// `user`/`group`: `{"id": 1000}` or `{"name": "core"}` (the name wins, as in Ignition).
 fn principal(file: &Map<String, Value>, key: &str, field: &str) -> Result<Option<String>, Error> {
-    let Some(obj) = object(file, key, &format!("{field}.{key}"))? else { return Ok(None) };
+    let Some(obj) = object(file, key, &format!("{field}.{key}"))? else {
+        return Ok(None);
+    };
     let sub = format!("{field}.{key}");
     if let Some(name) = string(obj, "name", &sub)?.filter(|n| !n.is_empty()) {
         if name.contains('\0') || name.contains(':') {
-            return Err(Error::field(format!("{sub}.name"), "contains a NUL byte or ':'"));
+            return Err(Error::field(
+                format!("{sub}.name"),
+                "contains a NUL byte or ':'",
+            ));
         }
         return Ok(Some(name.to_string()));
     }
     match obj.get("id") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) if n.as_u64().is_some_and(|id| id <= u64::from(u32::MAX)) => Ok(Some(n.to_string())),
-        Some(other) => Err(Error::field(format!("{sub}.id"), format!("expected a user/group id, found {other}"))),
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|id| id <= u64::from(u32::MAX)) => {
+            Ok(Some(n.to_string()))
+        }
+        Some(other) => Err(Error::field(
+            format!("{sub}.id"),
+            format!("expected a user/group id, found {other}"),
+        )),
     }
 }
 
 fn file(i: usize, value: &Value, options: &Options, plan: &mut Plan) -> Result<(), Error> {
     let field = format!("storage.files[{i}]");
     let Value::Object(file) = value else {
-        return Err(Error::field(field, format!("expected an object, found {}", type_name(value))));
+        return Err(Error::field(
+            field,
+            format!("expected an object, found {}", type_name(value)),
+        ));
     };
     report_unknown(file, &FILE_KEYS, &field, plan);
 
-    let raw_path = string(file, "path", &field)?.ok_or_else(|| Error::field(format!("{field}.path"), "missing"))?;
+    let raw_path = string(file, "path", &field)?
+        .ok_or_else(|| Error::field(format!("{field}.path"), "missing"))?;
     let invalid = |reason: &str| Error::InvalidPath {
         field: format!("{field}.path"),
         path: raw_path.to_string(),
@@ -199,7 +252,10 @@ fn file(i: usize, value: &Value, options: &Options, plan: &mut Plan) -> Result<(
         content = match decode::url_scheme(source) {
             Some(scheme) if scheme.eq_ignore_ascii_case("data") => decode::data_url(path, source)?,
             Some(scheme) => {
-                return Err(Error::UnsupportedSource { path: path.to_string(), scheme: scheme.to_string() })
+                return Err(Error::UnsupportedSource {
+                    path: path.to_string(),
+                    scheme: scheme.to_string(),
+                })
             }
             // No scheme: CAPD writes the text as it is (an empty source is an empty file).
             None => source.as_bytes().to_vec(),
@@ -208,7 +264,10 @@ fn file(i: usize, value: &Value, options: &Options, plan: &mut Plan) -> Result<(
             "" => {}
             "gzip" => content = decode::gunzip(path, &content)?,
             other => {
-                return Err(Error::UnsupportedCompression { path: path.to_string(), compression: other.to_string() })
+                return Err(Error::UnsupportedCompression {
+                    path: path.to_string(),
+                    compression: other.to_string(),
+                })
             }
         }
     }
@@ -251,7 +310,8 @@ fn file(i: usize, value: &Value, options: &Options, plan: &mut Plan) -> Result<(
         content = kubeadm::patch_ignition_config(&content);
     }
 
-    plan.actions.push(Action::write_file(&field, path, content, append));
+    plan.actions
+        .push(Action::write_file(&field, path, content, append));
     // CAPD always sets the mode of an Ignition file.
     plan.actions.push(Action::chmod(&field, path, mode));
     if let Some(owner) = owner.filter(|o| o != "root:root") {
@@ -262,9 +322,19 @@ fn file(i: usize, value: &Value, options: &Options, plan: &mut Plan) -> Result<(
 
 /// A unit or drop-in name: one path component.
 fn unit_name<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Error> {
-    let name = string(obj, "name", field)?.ok_or_else(|| Error::field(format!("{field}.name"), "missing"))?;
-    if name.is_empty() || name == "." || name == ".." || name.starts_with('-') || name.contains('/') || name.contains('\0') {
-        return Err(Error::field(format!("{field}.name"), format!("invalid unit file name {name:?}")));
+    let name = string(obj, "name", field)?
+        .ok_or_else(|| Error::field(format!("{field}.name"), "missing"))?;
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.starts_with('-')
+        || name.contains('/')
+        || name.contains('\0')
+    {
+        return Err(Error::field(
+            format!("{field}.name"),
+            format!("invalid unit file name {name:?}"),
+        ));
     }
     Ok(name)
 }
@@ -272,7 +342,10 @@ fn unit_name<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Er
 fn unit(i: usize, value: &Value, plan: &mut Plan) -> Result<(), Error> {
     let field = format!("systemd.units[{i}]");
     let Value::Object(unit) = value else {
-        return Err(Error::field(field, format!("expected an object, found {}", type_name(value))));
+        return Err(Error::field(
+            field,
+            format!("expected an object, found {}", type_name(value)),
+        ));
     };
     report_unknown(unit, &UNIT_KEYS, &field, plan);
     let name = unit_name(unit, &field)?;
@@ -286,29 +359,48 @@ fn unit(i: usize, value: &Value, plan: &mut Plan) -> Result<(), Error> {
     let contents = contents.trim();
     if !contents.is_empty() {
         let path = format!("{UNIT_DIR}/{name}");
-        plan.actions.push(Action::write_file(&field, &path, contents.as_bytes().to_vec(), false));
+        plan.actions.push(Action::write_file(
+            &field,
+            &path,
+            contents.as_bytes().to_vec(),
+            false,
+        ));
         wrote = true;
     }
-    for (j, dropin) in list(unit, "dropins", &format!("{field}.dropins"))?.iter().enumerate() {
+    for (j, dropin) in list(unit, "dropins", &format!("{field}.dropins"))?
+        .iter()
+        .enumerate()
+    {
         let sub = format!("{field}.dropins[{j}]");
         let Value::Object(dropin) = dropin else {
-            return Err(Error::field(sub, format!("expected an object, found {}", type_name(dropin))));
+            return Err(Error::field(
+                sub,
+                format!("expected an object, found {}", type_name(dropin)),
+            ));
         };
         report_unknown(dropin, &["name", "contents"], &sub, plan);
         let dropin_name = unit_name(dropin, &sub)?;
         let text = string(dropin, "contents", &sub)?.unwrap_or("");
         let path = format!("{UNIT_DIR}/{name}.d/{dropin_name}");
-        plan.actions.push(Action::write_file(&sub, &path, text.as_bytes().to_vec(), false));
+        plan.actions.push(Action::write_file(
+            &sub,
+            &path,
+            text.as_bytes().to_vec(),
+            false,
+        ));
         wrote = true;
     }
     if wrote {
-        plan.actions.push(Action::systemctl(&field, name, &["daemon-reload"]));
+        plan.actions
+            .push(Action::systemctl(&field, name, &["daemon-reload"]));
     }
     if mask {
-        plan.actions.push(Action::systemctl(&field, name, &["mask", name]));
+        plan.actions
+            .push(Action::systemctl(&field, name, &["mask", name]));
     }
     if enable {
-        plan.actions.push(Action::systemctl(&field, name, &["enable", "--now", name]));
+        plan.actions
+            .push(Action::systemctl(&field, name, &["enable", "--now", name]));
     }
     Ok(())
 }

@@ -48,7 +48,10 @@ fn kubelet_args(options: &Options) -> Vec<(&'static str, &'static str)> {
     let mut args = vec![
         // The kubelet would see the host's disk and garbage-collect for it.
         ("image-gc-high-threshold", "100"),
-        ("eviction-hard", "nodefs.available<0%,nodefs.inodesFree<0%,imagefs.available<0%"),
+        (
+            "eviction-hard",
+            "nodefs.available<0%,nodefs.inodesFree<0%,imagefs.available<0%",
+        ),
         ("fail-swap-on", "false"),
     ];
     if options.private_cgroupns {
@@ -58,7 +61,14 @@ fn kubelet_args(options: &Options) -> Vec<(&'static str, &'static str)> {
     args
 }
 
-const SHELLS: [&str; 6] = ["/bin/sh", "sh", "/bin/bash", "bash", "/usr/bin/sh", "/usr/bin/bash"];
+const SHELLS: [&str; 6] = [
+    "/bin/sh",
+    "sh",
+    "/bin/bash",
+    "bash",
+    "/usr/bin/sh",
+    "/usr/bin/bash",
+];
 
 /// Whether a `runcmd` argv runs `kubeadm init` or `kubeadm join`, detected as
 /// CAPD does: a shell `-c` script containing the text `kubeadm init`/`kubeadm join`,
@@ -82,8 +92,12 @@ pub(crate) fn rewrite_runcmd(mut argv: Vec<String>, fixups: bool) -> (Vec<String
         }
         return (argv, false);
     }
-    let is_kubeadm = argv.first().is_some_and(|p| p == "kubeadm" || p.ends_with("/kubeadm"))
-        && argv.get(1).is_some_and(|sub| sub == "init" || sub == "join");
+    let is_kubeadm = argv
+        .first()
+        .is_some_and(|p| p == "kubeadm" || p.ends_with("/kubeadm"))
+        && argv
+            .get(1)
+            .is_some_and(|sub| sub == "init" || sub == "join");
     if is_kubeadm && fixups && argv.len() >= 2 {
         argv.insert(2, flag);
     }
@@ -99,9 +113,12 @@ pub(crate) fn rewrite_ignition_script(content: &[u8], fixups: bool) -> Vec<u8> {
         let mut line = line.to_vec();
         for sub in ["kubeadm init", "kubeadm join"] {
             if decode::find(&line, sub.as_bytes()).is_some() {
-                let mut to = format!("mkdir -p {SENTINEL_DIR} && echo started > {SENTINEL_PATH} && {sub}");
+                let mut to =
+                    format!("mkdir -p {SENTINEL_DIR} && echo started > {SENTINEL_PATH} && {sub}");
                 if fixups {
-                    to.push_str(&format!(" --ignore-preflight-errors={IGNORE_PREFLIGHT_ERRORS_IGNITION}"));
+                    to.push_str(&format!(
+                        " --ignore-preflight-errors={IGNORE_PREFLIGHT_ERRORS_IGNITION}"
+                    ));
                 }
                 line = decode::replace_all(&line, sub.as_bytes(), to.as_bytes());
             }
@@ -158,8 +175,8 @@ fn parse_documents(chunks: &mut [Chunk<'_>]) -> Result<(), String> {
             decode::check_flow_depth(text).map_err(|(line, column)| {
                 format!("document {index} nests flow collections too deeply (line {line}, column {column})")
             })?;
-            let value: Value =
-                serde_yaml::from_str(text).map_err(|e| format!("document {index} is not valid YAML: {e}"))?;
+            let value: Value = serde_yaml::from_str(text)
+                .map_err(|e| format!("document {index} is not valid YAML: {e}"))?;
             *parsed = Some(value);
         }
     }
@@ -169,7 +186,8 @@ fn parse_documents(chunks: &mut [Chunk<'_>]) -> Result<(), String> {
 /// A patched document is written back as JSON: valid YAML that kubeadm reads
 /// without any YAML 1.1/1.2 ambiguity (`on`, `0644`...), so values keep their type.
 fn emit(value: &Value) -> Result<String, String> {
-    let mut s = serde_json::to_string_pretty(value).map_err(|e| format!("cannot re-encode the patched document: {e}"))?;
+    let mut s = serde_json::to_string_pretty(value)
+        .map_err(|e| format!("cannot re-encode the patched document: {e}"))?;
     s.push('\n');
     Ok(s)
 }
@@ -179,13 +197,20 @@ fn emit(value: &Value) -> Result<String, String> {
 /// or `JoinConfiguration`; at least one must exist), and, with `kube_proxy`,
 /// a KubeProxyConfiguration with `conntrack.maxPerCore: 0` (added, or
 /// completed when one is there).
-pub(crate) fn patch_config(text: &str, target: &str, kube_proxy: bool, options: &Options) -> Result<String, String> {
+pub(crate) fn patch_config(
+    text: &str,
+    target: &str,
+    kube_proxy: bool,
+    options: &Options,
+) -> Result<String, String> {
     let mut chunks = split_documents(text);
     parse_documents(&mut chunks)?;
     let mut found = false;
     let mut has_kube_proxy = false;
     for chunk in chunks.iter_mut() {
-        let Chunk::Doc(doc_text, Some(value)) = chunk else { continue };
+        let Chunk::Doc(doc_text, Some(value)) = chunk else {
+            continue;
+        };
         match kind_of(value) {
             Some(k) if k == target => {
                 found = true;
@@ -219,7 +244,9 @@ pub(crate) fn patch_ignition_config(content: &[u8]) -> Vec<u8> {
         parse_documents(&mut chunks).ok()?;
         let mut has_kube_proxy = false;
         for chunk in chunks.iter_mut() {
-            let Chunk::Doc(doc_text, Some(value)) = chunk else { continue };
+            let Chunk::Doc(doc_text, Some(value)) = chunk else {
+                continue;
+            };
             if kind_of(value) == Some("KubeProxyConfiguration") {
                 has_kube_proxy = true;
                 if set_conntrack(value).ok()? {
@@ -242,12 +269,16 @@ pub(crate) fn patch_ignition_config(content: &[u8]) -> Vec<u8> {
 
 /// Sets `conntrack.maxPerCore: 0` unless set; returns whether it changed anything.
 fn set_conntrack(doc: &mut Value) -> Result<bool, String> {
-    let map = doc.as_mapping_mut().ok_or("KubeProxyConfiguration is not a mapping")?;
+    let map = doc
+        .as_mapping_mut()
+        .ok_or("KubeProxyConfiguration is not a mapping")?;
     let conntrack = map.entry(Value::from("conntrack")).or_insert(Value::Null);
     if conntrack.is_null() {
         *conntrack = Value::Mapping(Mapping::new());
     }
-    let conntrack = conntrack.as_mapping_mut().ok_or("KubeProxyConfiguration conntrack is not a mapping")?;
+    let conntrack = conntrack
+        .as_mapping_mut()
+        .ok_or("KubeProxyConfiguration conntrack is not a mapping")?;
     if conntrack.get("maxPerCore").is_some_and(|v| !v.is_null()) {
         return Ok(false);
     }
@@ -256,23 +287,36 @@ fn set_conntrack(doc: &mut Value) -> Result<bool, String> {
 }
 
 fn patch_node_registration(doc: &mut Value, options: &Options) -> Result<(), String> {
-    let map = doc.as_mapping_mut().ok_or("the document is not a mapping")?;
+    let map = doc
+        .as_mapping_mut()
+        .ok_or("the document is not a mapping")?;
     // kubeadm.k8s.io/v1beta3 has kubeletExtraArgs as a map; v1beta4 as a list of {name, value}.
-    let args_as_map = map.get("apiVersion").and_then(Value::as_str) == Some("kubeadm.k8s.io/v1beta3");
-    let nr = map.entry(Value::from("nodeRegistration")).or_insert(Value::Null);
+    let args_as_map =
+        map.get("apiVersion").and_then(Value::as_str) == Some("kubeadm.k8s.io/v1beta3");
+    let nr = map
+        .entry(Value::from("nodeRegistration"))
+        .or_insert(Value::Null);
     if nr.is_null() {
         *nr = Value::Mapping(Mapping::new());
     }
-    let nr = nr.as_mapping_mut().ok_or("nodeRegistration is not a mapping")?;
+    let nr = nr
+        .as_mapping_mut()
+        .ok_or("nodeRegistration is not a mapping")?;
 
     let socket = nr.entry(Value::from("criSocket")).or_insert(Value::Null);
     if socket.is_null() || socket.as_str() == Some("") {
         *socket = Value::from(CRI_SOCKET);
     }
 
-    let args = nr.entry(Value::from("kubeletExtraArgs")).or_insert(Value::Null);
+    let args = nr
+        .entry(Value::from("kubeletExtraArgs"))
+        .or_insert(Value::Null);
     if args.is_null() {
-        *args = if args_as_map { Value::Mapping(Mapping::new()) } else { Value::Sequence(Vec::new()) };
+        *args = if args_as_map {
+            Value::Mapping(Mapping::new())
+        } else {
+            Value::Sequence(Vec::new())
+        };
     }
     for (name, value) in kubelet_args(options) {
         match args {
@@ -283,7 +327,10 @@ fn patch_node_registration(doc: &mut Value, options: &Options) -> Result<(), Str
                 let mut set = false;
                 for item in list.iter_mut() {
                     let Some(item) = item.as_mapping_mut() else {
-                        return Err("nodeRegistration.kubeletExtraArgs has an entry that is not a mapping".into());
+                        return Err(
+                            "nodeRegistration.kubeletExtraArgs has an entry that is not a mapping"
+                                .into(),
+                        );
                     };
                     if item.get("name").and_then(Value::as_str) == Some(name) {
                         item.insert(Value::from("value"), Value::from(value));
@@ -297,7 +344,11 @@ fn patch_node_registration(doc: &mut Value, options: &Options) -> Result<(), Str
                     list.push(Value::Mapping(entry));
                 }
             }
-            _ => return Err("nodeRegistration.kubeletExtraArgs is neither a list nor a mapping".into()),
+            _ => {
+                return Err(
+                    "nodeRegistration.kubeletExtraArgs is neither a list nor a mapping".into(),
+                )
+            }
         }
     }
     Ok(())

@@ -22,7 +22,15 @@
 //! its output with [`sentinel_check_result`]: `Some(true)` means a previous
 //! manager already started kubeadm on this node, so it must not run again.
 
-#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 mod action;
 mod cloudconfig;
@@ -32,8 +40,8 @@ mod ignition;
 pub mod kubeadm;
 
 pub use action::{
-    sentinel_action, sentinel_check_command, sentinel_check_result, shell_quote, Action, ActionKind, FILE_RETRIES,
-    RUNCMD_RETRIES, SENTINEL_PATH,
+    sentinel_action, sentinel_check_command, sentinel_check_result, shell_quote, Action,
+    ActionKind, FILE_RETRIES, RUNCMD_RETRIES, SENTINEL_PATH,
 };
 pub use error::{Error, Position};
 
@@ -55,7 +63,9 @@ impl Format {
         match value {
             None | Some(b"") | Some(b"cloud-config") => Ok(Format::CloudConfig),
             Some(b"ignition") => Ok(Format::Ignition),
-            Some(other) => Err(Error::UnknownFormat(String::from_utf8_lossy(other).into_owned())),
+            Some(other) => Err(Error::UnknownFormat(
+                String::from_utf8_lossy(other).into_owned(),
+            )),
         }
     }
 
@@ -101,7 +111,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { kubeadm_fixups: true, private_cgroupns: true }
+        Options {
+            kubeadm_fixups: true,
+            private_cgroupns: true,
+        }
     }
 }
 

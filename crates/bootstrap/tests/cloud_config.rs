@@ -10,20 +10,36 @@ fn plan(doc: &str) -> Plan {
 }
 
 fn no_fixups() -> Options {
-    Options { kubeadm_fixups: false, private_cgroupns: false }
+    Options {
+        kubeadm_fixups: false,
+        private_cgroupns: false,
+    }
 }
 
 #[test]
 fn plain_file_with_defaults_is_one_write() {
     let p = plan("write_files:\n- path: /etc/motd\n  content: hello\n");
-    assert_actions(&p.actions, &[write("write_files[0]", "/etc", "/etc/motd", b"hello")]);
+    assert_actions(
+        &p.actions,
+        &[write("write_files[0]", "/etc", "/etc/motd", b"hello")],
+    );
     assert!(p.ignored.is_empty());
 }
 
 #[test]
 fn block_scalar_content_keeps_its_newline() {
-    let p = plan("write_files:\n-   path: /etc/a/b/c.conf\n    content: |\n      line 1\n      line 2\n");
-    assert_actions(&p.actions, &[write("write_files[0]", "/etc/a/b", "/etc/a/b/c.conf", b"line 1\nline 2\n")]);
+    let p = plan(
+        "write_files:\n-   path: /etc/a/b/c.conf\n    content: |\n      line 1\n      line 2\n",
+    );
+    assert_actions(
+        &p.actions,
+        &[write(
+            "write_files[0]",
+            "/etc/a/b",
+            "/etc/a/b/c.conf",
+            b"line 1\nline 2\n",
+        )],
+    );
 }
 
 #[test]
@@ -31,7 +47,10 @@ fn missing_content_writes_an_empty_file() {
     let p = plan("write_files:\n- path: /etc/empty\n- path: /etc/null\n  content:\n");
     assert_actions(
         &p.actions,
-        &[write("write_files[0]", "/etc", "/etc/empty", b""), write("write_files[1]", "/etc", "/etc/null", b"")],
+        &[
+            write("write_files[0]", "/etc", "/etc/empty", b""),
+            write("write_files[1]", "/etc", "/etc/null", b""),
+        ],
     );
 }
 
@@ -92,7 +111,10 @@ fn append_uses_the_append_script() {
     let p = plan("write_files:\n- {path: /etc/hosts, content: \"10.0.0.1 a\\n\", append: true}\n- {path: /etc/x, content: y, append: false}\n");
     assert_actions(
         &p.actions,
-        &[append("write_files[0]", "/etc", "/etc/hosts", b"10.0.0.1 a\n"), write("write_files[1]", "/etc", "/etc/x", b"y")],
+        &[
+            append("write_files[0]", "/etc", "/etc/hosts", b"10.0.0.1 a\n"),
+            write("write_files[1]", "/etc", "/etc/x", b"y"),
+        ],
     );
 }
 
@@ -112,29 +134,44 @@ fn every_encoding_name_decodes() {
         ("GZIP+BASE64", &b64_gz),
     ];
     for (encoding, content) in cases {
-        let doc = format!("write_files:\n- path: /f\n  encoding: '{encoding}'\n  content: {content}\n");
+        let doc =
+            format!("write_files:\n- path: /f\n  encoding: '{encoding}'\n  content: {content}\n");
         let p = plan(&doc);
         assert_actions(&p.actions, &[write("write_files[0]", "/", "/f", body)]);
     }
     for encoding in ["text/plain", "plain", "", "TEXT/PLAIN"] {
-        let doc = format!("write_files:\n- path: /f\n  encoding: '{encoding}'\n  content: aGVsbG8=\n");
+        let doc =
+            format!("write_files:\n- path: /f\n  encoding: '{encoding}'\n  content: aGVsbG8=\n");
         let p = plan(&doc);
-        assert_actions(&p.actions, &[write("write_files[0]", "/", "/f", b"aGVsbG8=")]);
+        assert_actions(
+            &p.actions,
+            &[write("write_files[0]", "/", "/f", b"aGVsbG8=")],
+        );
     }
 }
 
 #[test]
 fn base64_content_may_be_wrapped_in_a_block_scalar() {
     let p = plan("write_files:\n- path: /f\n  encoding: base64\n  content: |\n    aGVs\n    bG8gd29y\n    bGQ=\n");
-    assert_actions(&p.actions, &[write("write_files[0]", "/", "/f", b"hello world")]);
+    assert_actions(
+        &p.actions,
+        &[write("write_files[0]", "/", "/f", b"hello world")],
+    );
 }
 
 #[test]
 fn gzip_only_encoding_reads_the_string_bytes() {
     // A YAML string cannot hold raw gzip bytes (0x8b is not UTF-8), so `gz`
     // content always fails to decompress; the error names the file.
-    let err = plan_cloud_config(b"write_files:\n- {path: /z, encoding: gz, content: abc}\n", &Options::default()).unwrap_err();
-    assert!(matches!(&err, capd_bootstrap::Error::InvalidGzip { path, .. } if path == "/z"), "{err:?}");
+    let err = plan_cloud_config(
+        b"write_files:\n- {path: /z, encoding: gz, content: abc}\n",
+        &Options::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, capd_bootstrap::Error::InvalidGzip { path, .. } if path == "/z"),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -150,7 +187,12 @@ fn paths_are_trimmed_made_absolute_and_never_interpolated() {
         &[
             write("write_files[0]", "/etc", "/etc/padded", b"a"),
             write("write_files[1]", "/etc", "/etc/relative", b"b"),
-            write("write_files[2]", "/tmp/it's $(touch /x) `id`; rm -rf /\n", "/tmp/it's $(touch /x) `id`; rm -rf /\n/f", b"c"),
+            write(
+                "write_files[2]",
+                "/tmp/it's $(touch /x) `id`; rm -rf /\n",
+                "/tmp/it's $(touch /x) `id`; rm -rf /\n/f",
+                b"c",
+            ),
         ],
     );
 }
@@ -167,10 +209,20 @@ fn runcmd_strings_run_in_a_shell_and_lists_are_argv() {
     assert_actions(
         &p.actions,
         &[
-            run(0, false, &["/bin/sh", "-c", "echo \"hi\" > /tmp/x"], "/bin/sh -c 'echo \"hi\" > /tmp/x'"),
+            run(
+                0,
+                false,
+                &["/bin/sh", "-c", "echo \"hi\" > /tmp/x"],
+                "/bin/sh -c 'echo \"hi\" > /tmp/x'",
+            ),
             run(1, false, &["ls", "-l", "/etc"], "ls -l /etc"),
             run(2, false, &["sleep", "5"], "sleep 5"),
-            run(3, false, &["/bin/sh", "-c", "echo a && echo b"], "/bin/sh -c 'echo a && echo b'"),
+            run(
+                3,
+                false,
+                &["/bin/sh", "-c", "echo a && echo b"],
+                "/bin/sh -c 'echo a && echo b'",
+            ),
         ],
     );
 }
@@ -178,12 +230,25 @@ fn runcmd_strings_run_in_a_shell_and_lists_are_argv() {
 #[test]
 fn modules_run_in_document_order() {
     // CAPD reads the document top to bottom: runcmd before write_files runs first.
-    let p = plan("runcmd:\n- [touch, /a]\nwrite_files:\n- {path: /b, content: x}\nbootcmd:\n- echo\n");
-    assert_actions(&p.actions, &[run(0, false, &["touch", "/a"], "touch /a"), write("write_files[0]", "/", "/b", b"x")]);
+    let p =
+        plan("runcmd:\n- [touch, /a]\nwrite_files:\n- {path: /b, content: x}\nbootcmd:\n- echo\n");
+    assert_actions(
+        &p.actions,
+        &[
+            run(0, false, &["touch", "/a"], "touch /a"),
+            write("write_files[0]", "/", "/b", b"x"),
+        ],
+    );
     assert_eq!(p.ignored, ["bootcmd"]);
 
     let p = plan("write_files:\n- {path: /b, content: x}\nruncmd:\n- [touch, /a]\n");
-    assert_actions(&p.actions, &[write("write_files[0]", "/", "/b", b"x"), run(0, false, &["touch", "/a"], "touch /a")]);
+    assert_actions(
+        &p.actions,
+        &[
+            write("write_files[0]", "/", "/b", b"x"),
+            run(0, false, &["touch", "/a"], "touch /a"),
+        ],
+    );
 }
 
 #[test]
@@ -192,12 +257,27 @@ fn other_modules_and_entry_keys_are_reported_as_ignored() {
         "#cloud-config\nbootcmd: [echo]\nntp: {enabled: true}\nwrite_files:\n- {path: /a, defer: true, content: x}\nusers: []\npackages: [jq]\n",
     );
     assert_actions(&p.actions, &[write("write_files[0]", "/", "/a", b"x")]);
-    assert_eq!(p.ignored, ["bootcmd", "ntp", "write_files[0].defer", "users", "packages"]);
+    assert_eq!(
+        p.ignored,
+        [
+            "bootcmd",
+            "ntp",
+            "write_files[0].defer",
+            "users",
+            "packages"
+        ]
+    );
 }
 
 #[test]
 fn empty_documents_and_null_modules_do_nothing() {
-    for doc in ["", "#cloud-config\n", "---\n", "write_files:\nruncmd:\n", "write_files: []\nruncmd: []\n"] {
+    for doc in [
+        "",
+        "#cloud-config\n",
+        "---\n",
+        "write_files:\nruncmd:\n",
+        "write_files: []\nruncmd: []\n",
+    ] {
         let p = plan(doc);
         assert_eq!(p, Plan::default(), "{doc:?}");
     }
@@ -211,7 +291,15 @@ fn kubeadm_init_string_gets_the_sentinel_and_preflight_flag() {
     );
     assert_actions(
         &p.actions,
-        &[sentinel(), run(0, true, &["/bin/sh", "-c", &script], &format!("/bin/sh -c '{script}'"))],
+        &[
+            sentinel(),
+            run(
+                0,
+                true,
+                &["/bin/sh", "-c", &script],
+                &format!("/bin/sh -c '{script}'"),
+            ),
+        ],
     );
 }
 
@@ -225,11 +313,22 @@ fn kubeadm_join_argv_gets_the_sentinel_and_preflight_flag() {
             run(
                 0,
                 true,
-                &["kubeadm", "join", PREFLIGHT, "--config", "/run/kubeadm/kubeadm-join-config.yaml"],
+                &[
+                    "kubeadm",
+                    "join",
+                    PREFLIGHT,
+                    "--config",
+                    "/run/kubeadm/kubeadm-join-config.yaml",
+                ],
                 &format!("kubeadm join {PREFLIGHT} --config /run/kubeadm/kubeadm-join-config.yaml"),
             ),
             sentinel(),
-            run(1, true, &["/usr/bin/kubeadm", "init", PREFLIGHT], &format!("/usr/bin/kubeadm init {PREFLIGHT}")),
+            run(
+                1,
+                true,
+                &["/usr/bin/kubeadm", "init", PREFLIGHT],
+                &format!("/usr/bin/kubeadm init {PREFLIGHT}"),
+            ),
         ],
     );
 }
@@ -237,19 +336,32 @@ fn kubeadm_join_argv_gets_the_sentinel_and_preflight_flag() {
 #[test]
 fn only_kubeadm_init_and_join_are_detected() {
     let p = plan("runcmd:\n- [kubeadm, version]\n- kubeadm reset -f\n- [echo, kubeadm init]\n");
-    assert!(p.actions.iter().all(|a| a.kind != ActionKind::Sentinel), "{:#?}", p.actions);
+    assert!(
+        p.actions.iter().all(|a| a.kind != ActionKind::Sentinel),
+        "{:#?}",
+        p.actions
+    );
     assert_eq!(p.actions.len(), 3);
     assert_eq!(p.actions[2].argv, s(&["echo", "kubeadm init"]));
 }
 
 #[test]
 fn without_fixups_kubeadm_is_left_alone_but_the_sentinel_is_written() {
-    let p = plan_cloud_config(b"runcmd:\n- kubeadm join --config /x\n- [kubeadm, init]\n", &no_fixups()).unwrap();
+    let p = plan_cloud_config(
+        b"runcmd:\n- kubeadm join --config /x\n- [kubeadm, init]\n",
+        &no_fixups(),
+    )
+    .unwrap();
     assert_actions(
         &p.actions,
         &[
             sentinel(),
-            run(0, true, &["/bin/sh", "-c", "kubeadm join --config /x"], "/bin/sh -c 'kubeadm join --config /x'"),
+            run(
+                0,
+                true,
+                &["/bin/sh", "-c", "kubeadm join --config /x"],
+                "/bin/sh -c 'kubeadm join --config /x'",
+            ),
             sentinel(),
             run(1, true, &["kubeadm", "init"], "kubeadm init"),
         ],
@@ -321,7 +433,16 @@ conntrack:
 "#;
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| if l.is_empty() { String::new() } else { format!("    {l}") }).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("    {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -331,7 +452,12 @@ fn kubeadm_init_config_is_patched_for_docker() {
     assert_actions(
         &p.actions,
         &[
-            write("write_files[0]", "/run/kubeadm", "/run/kubeadm/kubeadm.yaml", INIT_V1BETA4_PATCHED.as_bytes()),
+            write(
+                "write_files[0]",
+                "/run/kubeadm",
+                "/run/kubeadm/kubeadm.yaml",
+                INIT_V1BETA4_PATCHED.as_bytes(),
+            ),
             chmod("write_files[0]", "0640", "/run/kubeadm/kubeadm.yaml"),
         ],
     );
@@ -343,14 +469,31 @@ fn kubeadm_init_config_is_patched_for_docker() {
             v["kind"].as_str().unwrap().to_string()
         })
         .collect();
-    assert_eq!(kinds, ["ClusterConfiguration", "InitConfiguration", "KubeProxyConfiguration"]);
+    assert_eq!(
+        kinds,
+        [
+            "ClusterConfiguration",
+            "InitConfiguration",
+            "KubeProxyConfiguration"
+        ]
+    );
 }
 
 #[test]
 fn kubeadm_v1beta3_join_config_gets_map_args_and_keeps_a_set_cri_socket() {
     let join = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: JoinConfiguration\nnodeRegistration:\n  criSocket: unix:///run/other.sock\n";
-    let doc = format!("write_files:\n- path: /run/kubeadm/kubeadm-join-config.yaml\n  content: |\n{}\n", indent(join));
-    let p = plan_cloud_config(doc.as_bytes(), &Options { kubeadm_fixups: true, private_cgroupns: false }).unwrap();
+    let doc = format!(
+        "write_files:\n- path: /run/kubeadm/kubeadm-join-config.yaml\n  content: |\n{}\n",
+        indent(join)
+    );
+    let p = plan_cloud_config(
+        doc.as_bytes(),
+        &Options {
+            kubeadm_fixups: true,
+            private_cgroupns: false,
+        },
+    )
+    .unwrap();
     let want = r#"{
   "apiVersion": "kubeadm.k8s.io/v1beta3",
   "kind": "JoinConfiguration",
@@ -366,15 +509,30 @@ fn kubeadm_v1beta3_join_config_gets_map_args_and_keeps_a_set_cri_socket() {
 "#;
     assert_actions(
         &p.actions,
-        &[write("write_files[0]", "/run/kubeadm", "/run/kubeadm/kubeadm-join-config.yaml", want.as_bytes())],
+        &[write(
+            "write_files[0]",
+            "/run/kubeadm",
+            "/run/kubeadm/kubeadm-join-config.yaml",
+            want.as_bytes(),
+        )],
     );
 }
 
 #[test]
 fn an_existing_kube_proxy_config_is_completed_not_duplicated() {
     let cfg = "kind: InitConfiguration\napiVersion: kubeadm.k8s.io/v1beta4\nnodeRegistration: {criSocket: x, kubeletExtraArgs: []}\n---\nkind: KubeProxyConfiguration\nmode: ipvs\n";
-    let doc = format!("write_files:\n- path: /run/kubeadm/kubeadm.yaml\n  content: |\n{}\n", indent(cfg));
-    let p = plan_cloud_config(doc.as_bytes(), &Options { kubeadm_fixups: true, private_cgroupns: false }).unwrap();
+    let doc = format!(
+        "write_files:\n- path: /run/kubeadm/kubeadm.yaml\n  content: |\n{}\n",
+        indent(cfg)
+    );
+    let p = plan_cloud_config(
+        doc.as_bytes(),
+        &Options {
+            kubeadm_fixups: true,
+            private_cgroupns: false,
+        },
+    )
+    .unwrap();
     let text = String::from_utf8(p.actions[0].stdin.clone().unwrap()).unwrap();
     assert_eq!(text.matches("KubeProxyConfiguration").count(), 1, "{text}");
     assert!(text.contains("\"mode\": \"ipvs\""), "{text}");
@@ -383,9 +541,20 @@ fn an_existing_kube_proxy_config_is_completed_not_duplicated() {
 
 #[test]
 fn without_fixups_kubeadm_files_are_written_verbatim() {
-    let doc = format!("write_files:\n- path: /run/kubeadm/kubeadm.yaml\n  content: |\n{}\n", indent(INIT_V1BETA4));
+    let doc = format!(
+        "write_files:\n- path: /run/kubeadm/kubeadm.yaml\n  content: |\n{}\n",
+        indent(INIT_V1BETA4)
+    );
     let p = plan_cloud_config(doc.as_bytes(), &no_fixups()).unwrap();
-    assert_actions(&p.actions, &[write("write_files[0]", "/run/kubeadm", "/run/kubeadm/kubeadm.yaml", INIT_V1BETA4.as_bytes())]);
+    assert_actions(
+        &p.actions,
+        &[write(
+            "write_files[0]",
+            "/run/kubeadm",
+            "/run/kubeadm/kubeadm.yaml",
+            INIT_V1BETA4.as_bytes(),
+        )],
+    );
 }
 
 #[test]
@@ -396,22 +565,51 @@ fn encoded_kubeadm_config_is_patched_after_decoding() {
     );
     let p = plan(&doc);
     let text = String::from_utf8(p.actions[0].stdin.clone().unwrap()).unwrap();
-    assert!(text.contains("\"criSocket\": \"unix:///var/run/containerd/containerd.sock\""), "{text}");
+    assert!(
+        text.contains("\"criSocket\": \"unix:///var/run/containerd/containerd.sock\""),
+        "{text}"
+    );
 }
 
 #[test]
 fn cabpk_init_fixture() {
     let p = plan(include_str!("../testdata/cloud-config/cabpk-init.yaml"));
-    let kinds: Vec<String> = p.actions.iter().map(|a| a.description.split(':').next().unwrap().to_string()).collect();
+    let kinds: Vec<String> = p
+        .actions
+        .iter()
+        .map(|a| a.description.split(':').next().unwrap().to_string())
+        .collect();
     assert_eq!(
         kinds,
         [
-            "write_files[0]", "write_files[0]", "write_files[1]", "write_files[1]", "write_files[2]", "write_files[2]",
-            "write_files[3]", "write_files[3]", "write_files[4]", "write_files[5]", "write_files[5]", "write_files[6]",
-            "write_files[6]", "runcmd[0]", "record that kubeadm started", "runcmd[1]", "runcmd[2]",
+            "write_files[0]",
+            "write_files[0]",
+            "write_files[1]",
+            "write_files[1]",
+            "write_files[2]",
+            "write_files[2]",
+            "write_files[3]",
+            "write_files[3]",
+            "write_files[4]",
+            "write_files[5]",
+            "write_files[5]",
+            "write_files[6]",
+            "write_files[6]",
+            "runcmd[0]",
+            "record that kubeadm started",
+            "runcmd[1]",
+            "runcmd[2]",
         ]
     );
-    assert_eq!(p.actions[8], write("write_files[4]", "/etc/sysctl.d", "/etc/sysctl.d/99-capd.conf", b"fs.inotify.max_user_watches = 1048576\n"));
+    assert_eq!(
+        p.actions[8],
+        write(
+            "write_files[4]",
+            "/etc/sysctl.d",
+            "/etc/sysctl.d/99-capd.conf",
+            b"fs.inotify.max_user_watches = 1048576\n"
+        )
+    );
     assert_eq!(p.actions[14], sentinel());
     assert_eq!(p.ignored, ["ntp", "users"]);
 }
@@ -427,7 +625,9 @@ fn cabpk_join_fixture() {
 
 #[test]
 fn order_and_quoting_fixture() {
-    let p = plan(include_str!("../testdata/cloud-config/order-and-quoting.yaml"));
+    let p = plan(include_str!(
+        "../testdata/cloud-config/order-and-quoting.yaml"
+    ));
     let path = "/tmp/it's a $(dir)/f;x";
     assert_actions(
         &p.actions,
@@ -436,10 +636,21 @@ fn order_and_quoting_fixture() {
             run(
                 0,
                 true,
-                &["kubeadm", "join", PREFLIGHT, "--config", "/run/kubeadm/kubeadm-join-config.yaml"],
+                &[
+                    "kubeadm",
+                    "join",
+                    PREFLIGHT,
+                    "--config",
+                    "/run/kubeadm/kubeadm-join-config.yaml",
+                ],
                 &format!("kubeadm join {PREFLIGHT} --config /run/kubeadm/kubeadm-join-config.yaml"),
             ),
-            run(1, false, &["/bin/sh", "-c", "echo done"], "/bin/sh -c 'echo done'"),
+            run(
+                1,
+                false,
+                &["/bin/sh", "-c", "echo done"],
+                "/bin/sh -c 'echo done'",
+            ),
             append("write_files[0]", "/etc", "/etc/relative.conf", b"a=1\n"),
             write("write_files[1]", "/tmp/it's a $(dir)", path, b"hello"),
             chmod("write_files[1]", "0755", path),

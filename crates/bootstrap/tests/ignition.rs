@@ -7,7 +7,8 @@ use common::*;
 use serde_json::json;
 
 fn plan(doc: serde_json::Value) -> Plan {
-    plan_ignition(doc.to_string().as_bytes(), &Options::default()).unwrap_or_else(|e| panic!("{e}\n{doc}"))
+    plan_ignition(doc.to_string().as_bytes(), &Options::default())
+        .unwrap_or_else(|e| panic!("{e}\n{doc}"))
 }
 
 fn files(files: serde_json::Value) -> serde_json::Value {
@@ -20,10 +21,15 @@ fn units(units: serde_json::Value) -> serde_json::Value {
 
 #[test]
 fn percent_encoded_file_with_mode() {
-    let p = plan(files(json!([{"path": "/etc/hello", "contents": {"source": "data:,hello%20world%0A"}, "mode": 420}])));
+    let p = plan(files(
+        json!([{"path": "/etc/hello", "contents": {"source": "data:,hello%20world%0A"}, "mode": 420}]),
+    ));
     assert_actions(
         &p.actions,
-        &[write("storage.files[0]", "/etc", "/etc/hello", b"hello world\n"), chmod("storage.files[0]", "0644", "/etc/hello")],
+        &[
+            write("storage.files[0]", "/etc", "/etc/hello", b"hello world\n"),
+            chmod("storage.files[0]", "0644", "/etc/hello"),
+        ],
     );
     assert!(p.ignored.is_empty());
 }
@@ -71,7 +77,9 @@ fn gzip_compressed_contents() {
 
 #[test]
 fn missing_mode_contents_and_source_default_as_in_ignition() {
-    let p = plan(files(json!([{"path": "/a"}, {"path": "/b", "contents": {}}, {"path": "/c", "contents": {"source": ""}}])));
+    let p = plan(files(
+        json!([{"path": "/a"}, {"path": "/b", "contents": {}}, {"path": "/c", "contents": {"source": ""}}]),
+    ));
     assert_actions(
         &p.actions,
         &[
@@ -87,8 +95,16 @@ fn missing_mode_contents_and_source_default_as_in_ignition() {
 
 #[test]
 fn a_source_without_scheme_is_written_as_is_like_capd() {
-    let p = plan(files(json!([{"path": "/r", "contents": {"source": "  just text  "}, "mode": 420}])));
-    assert_actions(&p.actions, &[write("storage.files[0]", "/", "/r", b"just text"), chmod("storage.files[0]", "0644", "/r")]);
+    let p = plan(files(
+        json!([{"path": "/r", "contents": {"source": "  just text  "}, "mode": 420}]),
+    ));
+    assert_actions(
+        &p.actions,
+        &[
+            write("storage.files[0]", "/", "/r", b"just text"),
+            chmod("storage.files[0]", "0644", "/r"),
+        ],
+    );
 }
 
 #[test]
@@ -126,17 +142,24 @@ fn user_and_group_become_chown() {
 
 #[test]
 fn append_appends() {
-    let p = plan(files(json!([{"path": "/etc/hosts", "contents": {"source": "data:,x%0A"}, "mode": 420, "append": true}])));
+    let p = plan(files(
+        json!([{"path": "/etc/hosts", "contents": {"source": "data:,x%0A"}, "mode": 420, "append": true}]),
+    ));
     assert_actions(
         &p.actions,
-        &[append("storage.files[0]", "/etc", "/etc/hosts", b"x\n"), chmod("storage.files[0]", "0644", "/etc/hosts")],
+        &[
+            append("storage.files[0]", "/etc", "/etc/hosts", b"x\n"),
+            chmod("storage.files[0]", "0644", "/etc/hosts"),
+        ],
     );
 }
 
 #[test]
 fn kubeadm_script_gets_the_sentinel_and_preflight_flag() {
     let script = "#!/bin/bash\nset -e\nkubeadm init --config /etc/kubeadm.yml\necho kubeadm join x; kubeadm join y\n";
-    let doc = files(json!([{"path": "/etc/kubeadm.sh", "contents": {"source": format!("data:;base64,{}", b64(script.as_bytes()))}, "mode": 448}]));
+    let doc = files(
+        json!([{"path": "/etc/kubeadm.sh", "contents": {"source": format!("data:;base64,{}", b64(script.as_bytes()))}, "mode": 448}]),
+    );
     let s = "mkdir -p /run/cluster-api && echo started > /run/cluster-api/capd.bootstrap.started";
     let want = format!(
         "#!/bin/bash\nset -e\n{s} && kubeadm init --ignore-preflight-errors=all --config /etc/kubeadm.yml\n\
@@ -145,10 +168,25 @@ fn kubeadm_script_gets_the_sentinel_and_preflight_flag() {
     let p = plan(doc.clone());
     assert_actions(
         &p.actions,
-        &[write("storage.files[0]", "/etc", "/etc/kubeadm.sh", want.as_bytes()), chmod("storage.files[0]", "0700", "/etc/kubeadm.sh")],
+        &[
+            write(
+                "storage.files[0]",
+                "/etc",
+                "/etc/kubeadm.sh",
+                want.as_bytes(),
+            ),
+            chmod("storage.files[0]", "0700", "/etc/kubeadm.sh"),
+        ],
     );
 
-    let p = plan_ignition(doc.to_string().as_bytes(), &Options { kubeadm_fixups: false, private_cgroupns: false }).unwrap();
+    let p = plan_ignition(
+        doc.to_string().as_bytes(),
+        &Options {
+            kubeadm_fixups: false,
+            private_cgroupns: false,
+        },
+    )
+    .unwrap();
     let want = format!("#!/bin/bash\nset -e\n{s} && kubeadm init --config /etc/kubeadm.yml\necho {s} && kubeadm join x; {s} && kubeadm join y\n");
     assert_eq!(p.actions[0].stdin.as_deref(), Some(want.as_bytes()));
 }
@@ -156,23 +194,46 @@ fn kubeadm_script_gets_the_sentinel_and_preflight_flag() {
 #[test]
 fn kubeadm_yml_gets_the_kube_proxy_setting() {
     let cfg = "---\nkind: JoinConfiguration\n";
-    let doc = files(json!([{"path": "/etc/kubeadm.yml", "contents": {"source": format!("data:;base64,{}", b64(cfg.as_bytes()))}, "mode": 384}]));
+    let doc = files(
+        json!([{"path": "/etc/kubeadm.yml", "contents": {"source": format!("data:;base64,{}", b64(cfg.as_bytes()))}, "mode": 384}]),
+    );
     let p = plan(doc.clone());
     let want = "---\nkind: JoinConfiguration\n\n---\napiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nconntrack:\n  # nf_conntrack_max is a host-wide sysctl, read-only inside a node container.\n  maxPerCore: 0\n";
     assert_actions(
         &p.actions,
-        &[write("storage.files[0]", "/etc", "/etc/kubeadm.yml", want.as_bytes()), chmod("storage.files[0]", "0600", "/etc/kubeadm.yml")],
+        &[
+            write(
+                "storage.files[0]",
+                "/etc",
+                "/etc/kubeadm.yml",
+                want.as_bytes(),
+            ),
+            chmod("storage.files[0]", "0600", "/etc/kubeadm.yml"),
+        ],
     );
     // CAPD does not touch nodeRegistration for Ignition.
     assert!(!String::from_utf8_lossy(p.actions[0].stdin.as_ref().unwrap()).contains("criSocket"));
 
-    let p = plan_ignition(doc.to_string().as_bytes(), &Options { kubeadm_fixups: false, private_cgroupns: false }).unwrap();
+    let p = plan_ignition(
+        doc.to_string().as_bytes(),
+        &Options {
+            kubeadm_fixups: false,
+            private_cgroupns: false,
+        },
+    )
+    .unwrap();
     assert_eq!(p.actions[0].stdin.as_deref(), Some(cfg.as_bytes()));
 
     // Text that is not YAML still gets the setting appended, as CAPD does.
-    let doc = files(json!([{"path": "/etc/kubeadm.yml", "contents": {"source": "data:,%3A%20%3A%20%5B"}, "mode": 384}]));
+    let doc = files(
+        json!([{"path": "/etc/kubeadm.yml", "contents": {"source": "data:,%3A%20%3A%20%5B"}, "mode": 384}]),
+    );
     let p = plan(doc);
-    assert!(p.actions[0].stdin.as_ref().unwrap().starts_with(b": : [\n---\napiVersion: kubeproxy"));
+    assert!(p.actions[0]
+        .stdin
+        .as_ref()
+        .unwrap()
+        .starts_with(b": : [\n---\napiVersion: kubeproxy"));
 }
 
 #[test]
@@ -188,14 +249,41 @@ fn units_are_written_reloaded_and_enabled() {
     assert_actions(
         &p.actions,
         &[
-            write("systemd.units[0]", "/etc/systemd/system", "/etc/systemd/system/kubeadm.service", b"[Unit]\nDescription=kubeadm"),
+            write(
+                "systemd.units[0]",
+                "/etc/systemd/system",
+                "/etc/systemd/system/kubeadm.service",
+                b"[Unit]\nDescription=kubeadm",
+            ),
             systemctl("systemd.units[0]", "kubeadm.service", &["daemon-reload"]),
-            systemctl("systemd.units[0]", "kubeadm.service", &["enable", "--now", "kubeadm.service"]),
-            systemctl("systemd.units[1]", "ntpd.service", &["enable", "--now", "ntpd.service"]),
-            write("systemd.units[2]", "/etc/systemd/system", "/etc/systemd/system/old.service", b"[Service]"),
+            systemctl(
+                "systemd.units[0]",
+                "kubeadm.service",
+                &["enable", "--now", "kubeadm.service"],
+            ),
+            systemctl(
+                "systemd.units[1]",
+                "ntpd.service",
+                &["enable", "--now", "ntpd.service"],
+            ),
+            write(
+                "systemd.units[2]",
+                "/etc/systemd/system",
+                "/etc/systemd/system/old.service",
+                b"[Service]",
+            ),
             systemctl("systemd.units[2]", "old.service", &["daemon-reload"]),
-            systemctl("systemd.units[2]", "old.service", &["enable", "--now", "old.service"]),
-            write("systemd.units[3]", "/etc/systemd/system", "/etc/systemd/system/quiet.service", b"[Service]"),
+            systemctl(
+                "systemd.units[2]",
+                "old.service",
+                &["enable", "--now", "old.service"],
+            ),
+            write(
+                "systemd.units[3]",
+                "/etc/systemd/system",
+                "/etc/systemd/system/quiet.service",
+                b"[Service]",
+            ),
             systemctl("systemd.units[3]", "quiet.service", &["daemon-reload"]),
             write(
                 "systemd.units[4].dropins[0]",
@@ -204,7 +292,11 @@ fn units_are_written_reloaded_and_enabled() {
                 b"[Service]\nLimitNOFILE=1048576\n",
             ),
             systemctl("systemd.units[4]", "containerd.service", &["daemon-reload"]),
-            systemctl("systemd.units[5]", "masked.service", &["mask", "masked.service"]),
+            systemctl(
+                "systemd.units[5]",
+                "masked.service",
+                &["mask", "masked.service"],
+            ),
         ],
     );
 }
@@ -218,7 +310,11 @@ fn files_come_before_units_whatever_the_key_order() {
         &[
             write("storage.files[0]", "/", "/f", b""),
             chmod("storage.files[0]", "0644", "/f"),
-            systemctl("systemd.units[0]", "a.service", &["enable", "--now", "a.service"]),
+            systemctl(
+                "systemd.units[0]",
+                "a.service",
+                &["enable", "--now", "a.service"],
+            ),
         ],
     );
 }
@@ -232,16 +328,31 @@ fn unsupported_sections_are_reported_and_empty_ones_are_not() {
         "storage": {"directories": [{"path": "/d"}], "links": [], "files": [{"path": "/f", "mode": 420, "overwrite": true, "filesystem": "root", "contents": {"source": "data:,", "verification": {"hash": "sha512-00"}}}]},
         "systemd": {"units": [{"name": "x.service", "enabled": false}]},
     }));
-    assert_actions(&p.actions, &[write("storage.files[0]", "/", "/f", b""), chmod("storage.files[0]", "0644", "/f")]);
+    assert_actions(
+        &p.actions,
+        &[
+            write("storage.files[0]", "/", "/f", b""),
+            chmod("storage.files[0]", "0644", "/f"),
+        ],
+    );
     assert_eq!(
         p.ignored,
-        ["passwd", "ignition.config", "storage.directories", "storage.files[0].contents.verification"]
+        [
+            "passwd",
+            "ignition.config",
+            "storage.directories",
+            "storage.files[0].contents.verification"
+        ]
     );
 }
 
 #[test]
 fn cabpk_fixture() {
-    let p = plan_ignition(include_bytes!("../testdata/ignition/cabpk-init.json"), &Options::default()).unwrap();
+    let p = plan_ignition(
+        include_bytes!("../testdata/ignition/cabpk-init.json"),
+        &Options::default(),
+    )
+    .unwrap();
     let descriptions: Vec<&str> = p.actions.iter().map(|a| a.description.as_str()).collect();
     assert_eq!(
         descriptions,
@@ -265,7 +376,10 @@ fn cabpk_fixture() {
             "systemd.units[2]: systemctl daemon-reload",
         ]
     );
-    assert_eq!(p.actions[4].stdin.as_deref(), Some(&b"compressed hello\n"[..]));
+    assert_eq!(
+        p.actions[4].stdin.as_deref(),
+        Some(&b"compressed hello\n"[..])
+    );
     let script = String::from_utf8(p.actions[7].stdin.clone().unwrap()).unwrap();
     assert!(script.contains("echo started > /run/cluster-api/capd.bootstrap.started && kubeadm init --ignore-preflight-errors=all --config /etc/kubeadm.yml"), "{script}");
     assert_eq!(p.ignored, ["passwd"]);
@@ -273,9 +387,16 @@ fn cabpk_fixture() {
 
 #[test]
 fn minimal_fixture() {
-    let p = plan_ignition(include_bytes!("../testdata/ignition/minimal.json"), &Options::default()).unwrap();
+    let p = plan_ignition(
+        include_bytes!("../testdata/ignition/minimal.json"),
+        &Options::default(),
+    )
+    .unwrap();
     assert_actions(
         &p.actions,
-        &[append("storage.files[0]", "/etc", "/etc/hello", b"hello world\n"), chmod("storage.files[0]", "0644", "/etc/hello")],
+        &[
+            append("storage.files[0]", "/etc", "/etc/hello", b"hello world\n"),
+            chmod("storage.files[0]", "0644", "/etc/hello"),
+        ],
     );
 }

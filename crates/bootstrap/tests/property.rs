@@ -36,8 +36,9 @@ impl Rng {
     /// Text with the characters that break naive quoting, plus some non-ASCII.
     fn text(&mut self, max: usize) -> String {
         const POOL: &[&str] = &[
-            "a", "b", "Z", "0", "9", " ", "'", "\"", "\\", "$", "(", ")", "`", ";", "&", "|", "<", ">", "*", "?", "[", "]",
-            "{", "}", "~", "#", "!", "%", "-", "--", ":", ",", "\n", "\t", "é", "漢", "🦀", "\u{7f}", "\u{1b}", "$(id)",
+            "a", "b", "Z", "0", "9", " ", "'", "\"", "\\", "$", "(", ")", "`", ";", "&", "|", "<",
+            ">", "*", "?", "[", "]", "{", "}", "~", "#", "!", "%", "-", "--", ":", ",", "\n", "\t",
+            "é", "漢", "🦀", "\u{7f}", "\u{1b}", "$(id)",
         ];
         let n = self.below(max + 1);
         (0..n).map(|_| *self.pick(POOL)).collect()
@@ -58,12 +59,19 @@ const SEED: u64 = 0xCA9D_B007_5EED;
 
 fn seed() -> u64 {
     // Fixed, so a failure reproduces; override to explore: CAPD_BOOTSTRAP_SEED=123 cargo test.
-    std::env::var("CAPD_BOOTSTRAP_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(SEED)
+    std::env::var("CAPD_BOOTSTRAP_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SEED)
 }
 
 fn wrap_lines(s: &str, width: usize) -> String {
     let bytes = s.as_bytes();
-    bytes.chunks(width.max(1)).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n")
+    bytes
+        .chunks(width.max(1))
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn parent(path: &str) -> &str {
@@ -74,16 +82,39 @@ fn parent(path: &str) -> &str {
 }
 
 /// The write action of `path` with exactly `content`, then chmod/chown as expected.
-fn check_file_actions(actions: &[Action], path: &str, content: &[u8], append: bool, mode: Option<u32>, owner: Option<&str>) -> usize {
+fn check_file_actions(
+    actions: &[Action],
+    path: &str,
+    content: &[u8],
+    append: bool,
+    mode: Option<u32>,
+    owner: Option<&str>,
+) -> usize {
     let w = &actions[0];
-    assert_eq!(w.kind, ActionKind::WriteFile { path: path.to_string(), append });
+    assert_eq!(
+        w.kind,
+        ActionKind::WriteFile {
+            path: path.to_string(),
+            append
+        }
+    );
     assert_eq!(w.argv[4], parent(path));
     assert_eq!(w.argv[5], path);
-    assert_eq!(w.argv[2], if append { common::APPEND } else { common::WRITE });
+    assert_eq!(
+        w.argv[2],
+        if append {
+            common::APPEND
+        } else {
+            common::WRITE
+        }
+    );
     assert_eq!(w.stdin.as_deref(), Some(content), "content of {path:?}");
     let mut used = 1;
     if let Some(mode) = mode {
-        assert_eq!(actions[used].argv, ["chmod".to_string(), format!("{mode:04o}"), path.to_string()]);
+        assert_eq!(
+            actions[used].argv,
+            ["chmod".to_string(), format!("{mode:04o}"), path.to_string()]
+        );
         used += 1;
     }
     if let Some(owner) = owner {
@@ -107,7 +138,11 @@ fn cloud_config_write_files_round_trip() {
             let (content, encoded, encoding): (Vec<u8>, String, &str) = match rng.below(3) {
                 0 => {
                     let text = rng.text(64);
-                    (text.clone().into_bytes(), text, *rng.pick(&["", "text/plain", "plain"]))
+                    (
+                        text.clone().into_bytes(),
+                        text,
+                        *rng.pick(&["", "text/plain", "plain"]),
+                    )
                 }
                 1 => {
                     let raw = rng.bytes(2048);
@@ -117,7 +152,11 @@ fn cloud_config_write_files_round_trip() {
                 _ => {
                     let raw = rng.bytes(2048);
                     let enc = wrap_lines(&b64.encode(gzip(&raw)), 1 + rng.below(100));
-                    (raw, enc, *rng.pick(&["gz+b64", "gz+base64", "gzip+b64", "gzip+base64"]))
+                    (
+                        raw,
+                        enc,
+                        *rng.pick(&["gz+b64", "gz+base64", "gzip+b64", "gzip+base64"]),
+                    )
                 }
             };
             entry.insert("content".into(), encoded.into());
@@ -127,12 +166,22 @@ fn cloud_config_write_files_round_trip() {
             let mode = rng.below(0o10000) as u32;
             let mode = if rng.chance(3) { 0o644 } else { mode };
             entry.insert("permissions".into(), format!("{mode:04o}").into());
-            let owner = if rng.chance(2) { "root:root".to_string() } else { format!("u{}:g{}", rng.below(100), rng.below(100)) };
+            let owner = if rng.chance(2) {
+                "root:root".to_string()
+            } else {
+                format!("u{}:g{}", rng.below(100), rng.below(100))
+            };
             entry.insert("owner".into(), owner.clone().into());
             let append = rng.chance(2);
             entry.insert("append".into(), append.into());
             entries.push(Value::Mapping(entry));
-            expected.push((path, content, append, (mode != 0o644).then_some(mode), (owner != "root:root").then_some(owner)));
+            expected.push((
+                path,
+                content,
+                append,
+                (mode != 0o644).then_some(mode),
+                (owner != "root:root").then_some(owner),
+            ));
         }
         let mut doc = Mapping::new();
         doc.insert("write_files".into(), Value::Sequence(entries));
@@ -141,9 +190,20 @@ fn cloud_config_write_files_round_trip() {
             .unwrap_or_else(|e| panic!("iteration {iteration}: {e}\n{text}"));
         let mut at = 0;
         for (path, content, append, mode, owner) in &expected {
-            at += check_file_actions(&plan.actions[at..], path, content, *append, *mode, owner.as_deref());
+            at += check_file_actions(
+                &plan.actions[at..],
+                path,
+                content,
+                *append,
+                *mode,
+                owner.as_deref(),
+            );
         }
-        assert_eq!(at, plan.actions.len(), "iteration {iteration}: extra actions");
+        assert_eq!(
+            at,
+            plan.actions.len(),
+            "iteration {iteration}: extra actions"
+        );
     }
 }
 
@@ -155,13 +215,21 @@ fn cloud_config_block_scalar_base64_round_trip() {
     for _ in 0..200 {
         let raw = rng.bytes(4096);
         let gz = rng.chance(2);
-        let encoded = if gz { b64.encode(gzip(&raw)) } else { b64.encode(&raw) };
-        let body: String = wrap_lines(&encoded, 1 + rng.below(76)).lines().map(|l| format!("      {l}\n")).collect();
+        let encoded = if gz {
+            b64.encode(gzip(&raw))
+        } else {
+            b64.encode(&raw)
+        };
+        let body: String = wrap_lines(&encoded, 1 + rng.below(76))
+            .lines()
+            .map(|l| format!("      {l}\n"))
+            .collect();
         let doc = format!(
             "write_files:\n-   path: /etc/f\n    encoding: \"{}\"\n    content: |\n{body}",
             if gz { "gzip+base64" } else { "base64" }
         );
-        let plan = plan_cloud_config(doc.as_bytes(), &Options::default()).unwrap_or_else(|e| panic!("{e}\n{doc}"));
+        let plan = plan_cloud_config(doc.as_bytes(), &Options::default())
+            .unwrap_or_else(|e| panic!("{e}\n{doc}"));
         assert_eq!(plan.actions.len(), 1);
         check_file_actions(&plan.actions, "/etc/f", &raw, false, None, None);
     }
@@ -183,18 +251,27 @@ fn runcmd_round_trip() {
                 for _ in 0..rng.below(5) {
                     argv.push(rng.text(12));
                 }
-                cmds.push(Value::Sequence(argv.iter().cloned().map(Value::String).collect()));
+                cmds.push(Value::Sequence(
+                    argv.iter().cloned().map(Value::String).collect(),
+                ));
                 expected.push(argv);
             }
         }
         let mut doc = Mapping::new();
         doc.insert("runcmd".into(), Value::Sequence(cmds));
         let text = serde_yaml::to_string(&doc).unwrap();
-        let plan = plan_cloud_config(text.as_bytes(), &Options::default()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let plan = plan_cloud_config(text.as_bytes(), &Options::default())
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let got: Vec<Vec<String>> = plan.actions.iter().map(|a| a.argv.clone()).collect();
         assert_eq!(got, expected, "{text}");
         for (i, a) in plan.actions.iter().enumerate() {
-            assert_eq!(a.kind, ActionKind::RunCommand { index: i, kubeadm: false });
+            assert_eq!(
+                a.kind,
+                ActionKind::RunCommand {
+                    index: i,
+                    kubeadm: false
+                }
+            );
             assert_eq!(a.retries, 0);
             assert_eq!(a.stdin, None);
         }
@@ -241,11 +318,21 @@ fn ignition_files_round_trip() {
             files.push(file);
             expected.push((path, raw, append, mode, owner));
         }
-        let doc = serde_json::json!({"ignition": {"version": "2.3.0"}, "storage": {"files": files}}).to_string();
-        let plan = plan_ignition(doc.as_bytes(), &Options::default()).unwrap_or_else(|e| panic!("iteration {iteration}: {e}\n{doc}"));
+        let doc =
+            serde_json::json!({"ignition": {"version": "2.3.0"}, "storage": {"files": files}})
+                .to_string();
+        let plan = plan_ignition(doc.as_bytes(), &Options::default())
+            .unwrap_or_else(|e| panic!("iteration {iteration}: {e}\n{doc}"));
         let mut at = 0;
         for (path, raw, append, mode, owner) in &expected {
-            at += check_file_actions(&plan.actions[at..], path, raw, *append, Some(*mode), owner.as_deref());
+            at += check_file_actions(
+                &plan.actions[at..],
+                path,
+                raw,
+                *append,
+                Some(*mode),
+                owner.as_deref(),
+            );
         }
         assert_eq!(at, plan.actions.len());
     }
@@ -256,21 +343,33 @@ fn check_invariants(plan: &Plan, input: &[u8]) {
     let shown = String::from_utf8_lossy(input);
     for (i, a) in plan.actions.iter().enumerate() {
         assert!(!a.argv.is_empty(), "empty argv from {shown:?}");
-        assert!(a.argv.iter().all(|s| !s.contains('\0')), "NUL in argv from {shown:?}");
+        assert!(
+            a.argv.iter().all(|s| !s.contains('\0')),
+            "NUL in argv from {shown:?}"
+        );
         assert!(!a.description.is_empty());
         match &a.kind {
             ActionKind::WriteFile { path, .. } => {
-                assert!(path.starts_with('/') && !path.ends_with('/'), "path {path:?} from {shown:?}");
+                assert!(
+                    path.starts_with('/') && !path.ends_with('/'),
+                    "path {path:?} from {shown:?}"
+                );
                 assert_eq!(a.argv.len(), 6);
                 assert_eq!(&a.argv[5], path);
                 assert!(a.stdin.is_some());
             }
             ActionKind::Sentinel => {
                 let next = plan.actions.get(i + 1).map(|n| &n.kind);
-                assert!(matches!(next, Some(ActionKind::RunCommand { kubeadm: true, .. })), "sentinel not before kubeadm: {next:?}");
+                assert!(
+                    matches!(next, Some(ActionKind::RunCommand { kubeadm: true, .. })),
+                    "sentinel not before kubeadm: {next:?}"
+                );
             }
             ActionKind::RunCommand { kubeadm: true, .. } => {
-                assert_eq!(plan.actions.get(i.wrapping_sub(1)).map(|p| &p.kind), Some(&ActionKind::Sentinel));
+                assert_eq!(
+                    plan.actions.get(i.wrapping_sub(1)).map(|p| &p.kind),
+                    Some(&ActionKind::Sentinel)
+                );
             }
             ActionKind::Chmod { mode, .. } => assert!(*mode <= 0o7777),
             _ => {}
@@ -280,10 +379,51 @@ fn check_invariants(plan: &Plan, input: &[u8]) {
 
 fn mutate(rng: &mut Rng, input: &[u8], seeds: &[Vec<u8>]) -> Vec<u8> {
     const TOKENS: &[&[u8]] = &[
-        b"\n", b":", b": ", b"- ", b"[", b"]", b"{", b"}", b"\"", b"'", b"|", b">", b"!!binary ", b"&a ", b"*a", b"<<: ",
-        b"---\n", b"#", b"\\", b"\0", b"\xff", b"\xc3", b"data:", b"data:;base64,", b"%", b"%0", b"kubeadm init", b"kubeadm join",
-        b"write_files:\n", b"runcmd:\n", b"encoding: gz+b64", b"permissions: ", b"0777", b"99999999999999999999", b"-1", b"1e999",
-        b"null", b"true", b"\"mode\": ", b"\"source\": ", b"\"compression\": \"gzip\"", b"\"version\": \"2.3.0\"", b"H4sI", b"  ", b"\t",
+        b"\n",
+        b":",
+        b": ",
+        b"- ",
+        b"[",
+        b"]",
+        b"{",
+        b"}",
+        b"\"",
+        b"'",
+        b"|",
+        b">",
+        b"!!binary ",
+        b"&a ",
+        b"*a",
+        b"<<: ",
+        b"---\n",
+        b"#",
+        b"\\",
+        b"\0",
+        b"\xff",
+        b"\xc3",
+        b"data:",
+        b"data:;base64,",
+        b"%",
+        b"%0",
+        b"kubeadm init",
+        b"kubeadm join",
+        b"write_files:\n",
+        b"runcmd:\n",
+        b"encoding: gz+b64",
+        b"permissions: ",
+        b"0777",
+        b"99999999999999999999",
+        b"-1",
+        b"1e999",
+        b"null",
+        b"true",
+        b"\"mode\": ",
+        b"\"source\": ",
+        b"\"compression\": \"gzip\"",
+        b"\"version\": \"2.3.0\"",
+        b"H4sI",
+        b"  ",
+        b"\t",
     ];
     let mut out = input.to_vec();
     for _ in 0..1 + rng.below(4) {
@@ -346,7 +486,13 @@ fn seeds() -> Vec<Vec<u8>> {
 fn mutated_inputs_never_panic_and_plans_stay_well_formed() {
     let mut rng = Rng(seed() ^ 4);
     let seeds = seeds();
-    let options = [Options::default(), Options { kubeadm_fixups: false, private_cgroupns: false }];
+    let options = [
+        Options::default(),
+        Options {
+            kubeadm_fixups: false,
+            private_cgroupns: false,
+        },
+    ];
     let (mut ok, mut err) = (0usize, 0usize);
     for i in 0..4000 {
         let base = rng.pick(&seeds).clone();
@@ -374,10 +520,14 @@ fn random_bytes_never_panic() {
     let mut rng = Rng(seed() ^ 5);
     for _ in 0..3000 {
         let input = rng.bytes(256);
-        for result in [plan_cloud_config(&input, &Options::default()), plan_ignition(&input, &Options::default())] {
-            if let Ok(plan) = result {
-                check_invariants(&plan, &input);
-            }
+        for plan in [
+            plan_cloud_config(&input, &Options::default()),
+            plan_ignition(&input, &Options::default()),
+        ]
+        .iter()
+        .flatten()
+        {
+            check_invariants(plan, &input);
         }
     }
 }
@@ -386,14 +536,33 @@ fn random_bytes_never_panic() {
 fn hostile_structures_are_refused_not_overflowed() {
     let deep_yaml = "[".repeat(100_000);
     assert!(plan_cloud_config(deep_yaml.as_bytes(), &Options::default()).is_err());
-    let deep_yaml = format!("runcmd:\n{}", (0..600).map(|i| format!("{}- \n", " ".repeat(i))).collect::<String>());
+    let deep_yaml = format!(
+        "runcmd:\n{}",
+        (0..600)
+            .map(|i| format!("{}- \n", " ".repeat(i)))
+            .collect::<String>()
+    );
     assert!(plan_cloud_config(deep_yaml.as_bytes(), &Options::default()).is_err());
     let deep_json = "[".repeat(100_000);
     assert!(plan_ignition(deep_json.as_bytes(), &Options::default()).is_err());
     // "Billion laughs": aliases that expand exponentially.
     let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..20 {
-        bomb.push_str(&format!("{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n", (b'a' + i) as char, (b'a' + i) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char));
+        bomb.push_str(&format!(
+            "{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n",
+            (b'a' + i) as char,
+            (b'a' + i) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char
+        ));
     }
     bomb.push_str("runcmd: *t\n");
     let started = std::time::Instant::now();

@@ -10,11 +10,20 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use capd_bootstrap::{plan_cloud_config, plan_ignition, sentinel_check_command, sentinel_check_result, Action, ActionKind, Options};
+use capd_bootstrap::{
+    plan_cloud_config, plan_ignition, sentinel_check_command, sentinel_check_result, Action,
+    ActionKind, Options,
+};
 
 fn scratch(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let dir = std::env::temp_dir().join(format!("capd-bootstrap-{name}-{}-{nanos}", std::process::id()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "capd-bootstrap-{name}-{}-{nanos}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -22,7 +31,11 @@ fn scratch(name: &str) -> PathBuf {
 fn exec(action: &Action) -> std::process::Output {
     let mut child = Command::new(&action.argv[0])
         .args(&action.argv[1..])
-        .stdin(if action.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if action.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -31,7 +44,12 @@ fn exec(action: &Action) -> std::process::Output {
         child.stdin.take().unwrap().write_all(stdin).unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{} failed: {}", action.description, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        action.description,
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -98,8 +116,16 @@ fn hostile_paths_are_written_verbatim_and_never_executed() {
     run_file_actions(&plan.actions);
 
     for (path, content, mode) in &expected {
-        assert_eq!(&std::fs::read(path).unwrap_or_else(|e| panic!("{path:?}: {e}")), content, "{path:?}");
-        assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o7777, *mode, "{path:?}");
+        assert_eq!(
+            &std::fs::read(path).unwrap_or_else(|e| panic!("{path:?}: {e}")),
+            content,
+            "{path:?}"
+        );
+        assert_eq!(
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o7777,
+            *mode,
+            "{path:?}"
+        );
     }
     assert!(!root.join("canary").exists(), "a path was executed");
     // Nothing landed outside the scratch directory.
@@ -137,7 +163,10 @@ fn ignition_files_are_written_with_their_mode() {
     let plan = plan_ignition(doc.as_bytes(), &Options::default()).unwrap();
     run_file_actions(&plan.actions);
     assert_eq!(std::fs::read_to_string(&f).unwrap(), "hello\nworld");
-    assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777, 0o751);
+    assert_eq!(
+        std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+        0o751
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }
 

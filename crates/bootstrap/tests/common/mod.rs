@@ -18,7 +18,10 @@ pub fn write(origin: &str, dir: &str, path: &str, content: &[u8]) -> Action {
         stdin: Some(content.to_vec()),
         retries: 5,
         description: format!("{origin}: write {path}"),
-        kind: ActionKind::WriteFile { path: path.into(), append: false },
+        kind: ActionKind::WriteFile {
+            path: path.into(),
+            append: false,
+        },
     }
 }
 
@@ -28,7 +31,10 @@ pub fn append(origin: &str, dir: &str, path: &str, content: &[u8]) -> Action {
         stdin: Some(content.to_vec()),
         retries: 5,
         description: format!("{origin}: append to {path}"),
-        kind: ActionKind::WriteFile { path: path.into(), append: true },
+        kind: ActionKind::WriteFile {
+            path: path.into(),
+            append: true,
+        },
     }
 }
 
@@ -38,7 +44,10 @@ pub fn chmod(origin: &str, mode: &str, path: &str) -> Action {
         stdin: None,
         retries: 5,
         description: format!("{origin}: chmod {mode} {path}"),
-        kind: ActionKind::Chmod { path: path.into(), mode: u32::from_str_radix(mode, 8).unwrap() },
+        kind: ActionKind::Chmod {
+            path: path.into(),
+            mode: u32::from_str_radix(mode, 8).unwrap(),
+        },
     }
 }
 
@@ -48,7 +57,10 @@ pub fn chown(origin: &str, owner: &str, path: &str) -> Action {
         stdin: None,
         retries: 5,
         description: format!("{origin}: chown {owner} {path}"),
-        kind: ActionKind::Chown { path: path.into(), owner: owner.into() },
+        kind: ActionKind::Chown {
+            path: path.into(),
+            owner: owner.into(),
+        },
     }
 }
 
@@ -61,7 +73,8 @@ pub fn sentinel() -> Action {
         ]),
         stdin: None,
         retries: 5,
-        description: "record that kubeadm started: write /run/cluster-api/capd.bootstrap.started".into(),
+        description: "record that kubeadm started: write /run/cluster-api/capd.bootstrap.started"
+            .into(),
         kind: ActionKind::Sentinel,
     }
 }
