@@ -663,3 +663,21 @@ fn order_and_quoting_fixture() {
         r#"/bin/sh -c 'mkdir -p -- "$1" && cat > "$2"' capd-write-file '/tmp/it'\''s a $(dir)' '/tmp/it'\''s a $(dir)/f;x'"#
     );
 }
+
+#[test]
+fn a_leading_document_marker_and_comments_are_fine() {
+    // The shape of CAPD's own TestRealUseCase input.
+    let p = plan("\n#cloud-config\n\n# from 1 files\n# part-001\n\n---\nwrite_files:\n-   content: aGk=\n    encoding: base64\n    owner: root:root\n    path: /etc/kubernetes/pki/ca.crt\n    permissions: '0640'\n");
+    assert_actions(
+        &p.actions,
+        &[
+            write(
+                "write_files[0]",
+                "/etc/kubernetes/pki",
+                "/etc/kubernetes/pki/ca.crt",
+                b"hi",
+            ),
+            chmod("write_files[0]", "0640", "/etc/kubernetes/pki/ca.crt"),
+        ],
+    );
+}
