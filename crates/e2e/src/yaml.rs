@@ -56,3 +56,22 @@ pub async fn apply(client: &kube::Client, manager: &str, docs: &[Value]) -> Resu
     }
     Ok(())
 }
+
+/// Waits until every named CRD reports `Established=True`.
+pub async fn wait_established(client: &kube::Client, names: &[&str]) -> Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for name in names {
+        let (api, name) = (api.clone(), name.to_string());
+        capd_testenv::poll_until(&format!("CRD {name} to be established"), std::time::Duration::from_secs(60), || {
+            let (api, name) = (api.clone(), name.clone());
+            async move {
+                let crd = api.get(&name).await.map_err(|e| e.to_string())?;
+                let ok = crd.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True");
+                if ok { Ok(()) } else { Err("not established".into()) }
+            }
+        })
+        .await?;
+    }
+    Ok(())
+}
