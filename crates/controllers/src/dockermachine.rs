@@ -117,7 +117,7 @@ async fn reconcile_flow(ns: &str, name: &str, ctx: &Context) -> Result<Action, E
     if let Err(e) = &res {
         set(&mut obj, NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()));
     }
-    summarize_ready(&mut obj);
+    summarize_ready(&mut obj, res.is_err());
     let patched = guard.patch(&obj).await;
     Error::combine(res, patched)
 }
@@ -228,7 +228,16 @@ async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, na
     };
     let spec = node::spec(dm, &params);
     info!(container = name, %image, "creating node container");
-    ctx.runtime.run_container(&spec).await?;
+    match ctx.runtime.run_container(&spec).await {
+        Ok(_) => {}
+        // A slow engine may have made it although the call failed; the next reconcile
+        // adopts or replaces it by the rules above.
+        Err(e) if e.is_conflict() => {
+            warn!(container = name, error = %e, "container name already in use; retrying");
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    }
     for image in &dm.spec.pre_load_images {
         ctx.runtime.load_image_into_node(name, image).await?;
     }
@@ -366,9 +375,14 @@ fn wait_condition(reason: &str, message: &str) -> NewCondition {
 
 /// `Ready` summarises ContainerProvisioned and BootstrapCompleted, unless a reconcile
 /// already said why it is not ready (deleting, failed, error).
-fn summarize_ready(dm: &mut DockerMachine) {
+fn summarize_ready(dm: &mut DockerMachine, failed_now: bool) {
     let c = dm.conditions();
-    if conditions::get(c, condition::READY).is_some_and(|r| r.status == "False" && r.reason != reason::NOT_READY && r.reason != reason::READY) {
+    // Keep what this reconcile decided (deleting, bootstrap failed, its own error); a
+    // Ready=False/InternalError left by an earlier attempt is recomputed.
+    let keep = conditions::get(c, condition::READY).is_some_and(|r| {
+        r.status == "False" && (r.reason == reason::DELETING || r.reason == reason::FAILED || (r.reason == reason::INTERNAL_ERROR && failed_now))
+    });
+    if keep {
         return;
     }
     let container = conditions::get(c, condition::CONTAINER_PROVISIONED).cloned();

@@ -35,19 +35,27 @@ pub struct PatchGuard<K> {
     resource_version: Option<String>,
 }
 
-/// The three patches a change needs; each `None` when nothing of that part changed.
+/// The patches a change needs; each empty when nothing of that part changed.
 #[derive(Debug, Default, PartialEq)]
 pub struct Patches {
-    pub finalizers: Option<Vec<Value>>,
+    /// Finalizers to add: a server-side apply of just these (finalizers are a set, so
+    /// the apply adds ours and leaves everyone else's alone, without a version guard
+    /// that Cluster API's own concurrent metadata writes would keep tripping).
+    pub finalizers_add: Vec<String>,
+    /// JSON Patch removing ours, `test`-guarded by index.
+    pub finalizers_remove: Option<Vec<Value>>,
     pub object: Option<Value>,
     pub status: Option<Value>,
 }
 
 impl Patches {
     pub fn is_empty(&self) -> bool {
-        self.finalizers.is_none() && self.object.is_none() && self.status.is_none()
+        self.finalizers_add.is_empty() && self.finalizers_remove.is_none() && self.object.is_none() && self.status.is_none()
     }
 }
+
+/// Field manager of the provider's server-side applies.
+pub const FIELD_MANAGER: &str = "capd-rs-manager";
 
 impl<K> PatchGuard<K>
 where
@@ -103,20 +111,15 @@ where
             move |source| PatchError::Api { what, kind, namespace, name, source }
         };
         let pp = PatchParams::default();
-        let finalizers = patches
-            .finalizers
-            .map(|ops| {
-                let removes = ops.iter().any(|op| op["op"] == "remove");
-                serde_json::from_value::<json_patch::Patch>(Value::Array(ops))
-                    .map(|p| (p, removes))
-                    .map_err(|source| PatchError::Serialize { kind: kind.clone(), name: self.name.clone(), source })
-            })
-            .transpose()?;
-        // Adding our finalizer goes first: its resourceVersion guard must see the object
-        // as read, and nothing may exist outside without it. Removing goes last: once
-        // the last finalizer is gone the object may vanish.
-        if let Some((p, false)) = &finalizers {
-            self.api.patch(&self.name, &pp, &Patch::Json::<()>(p.clone())).await.map_err(err("finalizers"))?;
+        // Adding our finalizer goes first: nothing may exist outside without it.
+        // Removing goes last: once the last finalizer is gone the object may vanish.
+        if !patches.finalizers_add.is_empty() {
+            let apply = json!({
+                "apiVersion": K::api_version(&()),
+                "kind": K::kind(&()),
+                "metadata": {"name": self.name, "finalizers": patches.finalizers_add},
+            });
+            self.api.patch(&self.name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(apply)).await.map_err(err("finalizers"))?;
             sent += 1;
         }
         if let Some(p) = patches.status {
@@ -127,7 +130,9 @@ where
             self.api.patch(&self.name, &pp, &Patch::Merge(p)).await.map_err(err("metadata/spec"))?;
             sent += 1;
         }
-        if let Some((p, true)) = finalizers {
+        if let Some(ops) = patches.finalizers_remove {
+            let p: json_patch::Patch = serde_json::from_value(Value::Array(ops))
+                .map_err(|source| PatchError::Serialize { kind: kind.clone(), name: self.name.clone(), source })?;
             self.api.patch(&self.name, &pp, &Patch::Json::<()>(p)).await.map_err(err("finalizers"))?;
             sent += 1;
         }
@@ -136,14 +141,16 @@ where
 }
 
 /// Computes the patches that turn `before` into `after` (pure; unit-tested).
-pub fn compute(before: &Value, after: &Value, resource_version: Option<&str>) -> Patches {
+pub fn compute(before: &Value, after: &Value, _resource_version: Option<&str>) -> Patches {
     let mut out = Patches::default();
 
     let empty = Value::Null;
     let bf = before.pointer("/metadata/finalizers").unwrap_or(&empty);
     let af = after.pointer("/metadata/finalizers").unwrap_or(&empty);
     if bf != af {
-        out.finalizers = finalizer_ops(bf, af, resource_version);
+        let (add, remove) = finalizer_changes(bf, af);
+        out.finalizers_add = add;
+        out.finalizers_remove = remove;
     }
 
     let mut object = Map::new();
@@ -202,7 +209,7 @@ pub fn merge_diff(before: &Value, after: &Value) -> Option<Value> {
     }
 }
 
-fn finalizer_ops(before: &Value, after: &Value, resource_version: Option<&str>) -> Option<Vec<Value>> {
+fn finalizer_changes(before: &Value, after: &Value) -> (Vec<String>, Option<Vec<Value>>) {
     let list = |v: &Value| -> Vec<String> {
         v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
     };
@@ -215,21 +222,8 @@ fn finalizer_ops(before: &Value, after: &Value, resource_version: Option<&str>) 
             ops.push(json!({"op": "remove", "path": format!("/metadata/finalizers/{i}")}));
         }
     }
-    let added: Vec<&String> = a.iter().filter(|f| !b.contains(f)).collect();
-    if !added.is_empty() {
-        if before.is_array() {
-            for f in added {
-                ops.push(json!({"op": "add", "path": "/metadata/finalizers/-", "value": f}));
-            }
-        } else {
-            // No list yet: creating it must not race with someone else creating it.
-            if let Some(rv) = resource_version {
-                ops.push(json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv}));
-            }
-            ops.push(json!({"op": "add", "path": "/metadata/finalizers", "value": added}));
-        }
-    }
-    (!ops.is_empty()).then_some(ops)
+    let added = a.iter().filter(|f| !b.contains(f)).cloned().collect();
+    (added, (!ops.is_empty()).then_some(ops))
 }
 
 #[cfg(test)]
@@ -249,7 +243,7 @@ mod tests {
         let p = compute(&b, &a, Some("5"));
         assert_eq!(p.object, Some(json!({"metadata": {"labels": {"y": null, "z": "3"}}, "spec": {"b": {"d": 3}}})));
         assert_eq!(p.status, None);
-        assert_eq!(p.finalizers, None);
+        assert!(p.finalizers_add.is_empty() && p.finalizers_remove.is_none());
     }
 
     #[test]
@@ -267,16 +261,13 @@ mod tests {
     }
 
     #[test]
-    fn adding_first_finalizer_is_guarded_by_resource_version() {
+    fn added_finalizers_go_to_server_side_apply() {
         let b = json!({"metadata": {"name": "a"}});
         let a = json!({"metadata": {"name": "a", "finalizers": ["f"]}});
-        assert_eq!(
-            compute(&b, &a, Some("7")).finalizers,
-            Some(vec![
-                json!({"op": "test", "path": "/metadata/resourceVersion", "value": "7"}),
-                json!({"op": "add", "path": "/metadata/finalizers", "value": ["f"]}),
-            ])
-        );
+        let p = compute(&b, &a, Some("7"));
+        assert_eq!(p.finalizers_add, vec!["f".to_string()]);
+        assert_eq!(p.finalizers_remove, None);
+        assert_eq!(p.object, None);
     }
 
     #[test]
@@ -284,16 +275,14 @@ mod tests {
         let b = json!({"metadata": {"finalizers": ["other", "mine"]}});
         let a = json!({"metadata": {"finalizers": ["other"]}});
         assert_eq!(
-            compute(&b, &a, None).finalizers,
+            compute(&b, &a, None).finalizers_remove,
             Some(vec![
                 json!({"op": "test", "path": "/metadata/finalizers/1", "value": "mine"}),
                 json!({"op": "remove", "path": "/metadata/finalizers/1"}),
             ])
         );
         let a = json!({"metadata": {"finalizers": ["other", "mine", "new"]}});
-        assert_eq!(
-            compute(&b, &a, None).finalizers,
-            Some(vec![json!({"op": "add", "path": "/metadata/finalizers/-", "value": "new"})])
-        );
+        let p = compute(&b, &a, None);
+        assert_eq!((p.finalizers_add, p.finalizers_remove), (vec!["new".to_string()], None));
     }
 }

@@ -53,6 +53,17 @@ pub const CLUSTER_API: GoSet = GoSet {
     version_pkgs: &["sigs.k8s.io/cluster-api/version"],
 };
 
+/// CAPD, the Go Docker provider the benchmark compares with; built on demand by
+/// `cargo xtask bench` (not by `up`). Its go.mod replaces `sigs.k8s.io/cluster-api` and
+/// `.../api` with `../` and `../api`: the generic rule maps both to the published v1.14.0.
+pub const CAPD: GoSet = GoSet {
+    name: "capd",
+    module: "sigs.k8s.io/cluster-api/test",
+    version: pins::CAPD,
+    targets: &[("sigs.k8s.io/cluster-api/test/infrastructure/docker", "capd-go-manager")],
+    version_pkgs: &["sigs.k8s.io/cluster-api/version"],
+};
+
 pub const ALL: [&GoSet; 3] = [&ETCD, &KUBERNETES, &CLUSTER_API];
 
 fn go_dir() -> PathBuf {

@@ -6,6 +6,7 @@
 //! - `demo`: brings the environment up and runs the main job.
 //! - `clusterctl-repo`, `tilt`: packaging and the dev loop (`release.rs`).
 
+mod bench;
 mod capi;
 mod demo;
 mod engine;
@@ -70,6 +71,13 @@ enum Cmd {
     },
     /// Build Tilt from Go modules into ~/.cache/capd-rs (once) and print its path.
     Tilt,
+    /// Benchmark capd-rs against CAPD and raw Docker (builds CAPD on demand); `bench --help` lists the options.
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Passed to the benchmark driver (crates/bench).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Runs a future to completion from synchronous step code.
@@ -101,6 +109,7 @@ fn main() {
                 release::clusterctl_repo(release::RepoOptions { version, out, image, capi_from_module_cache })
             }
             Cmd::Tilt => release::tilt(),
+            Cmd::Bench { args } => bench::bench(&args),
         }
     });
     if let Err(e) = res {

@@ -12,3 +12,6 @@ pub const CLUSTER_API: &str = "v1.14.0";
 pub const DEBIAN_SUITE: &str = "bookworm";
 /// Tilt (github.com/tilt-dev/tilt), built by `cargo xtask tilt` for the Tiltfile's dev loop.
 pub const TILT: &str = "v0.34.0";
+/// CAPD, Cluster API's Go Docker provider (module sigs.k8s.io/cluster-api/test), built
+/// by `cargo xtask bench` to run side by side with capd-rs. Same release as the core.
+pub const CAPD: &str = CLUSTER_API;

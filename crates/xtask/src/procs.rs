@@ -113,6 +113,11 @@ mod tests {
         let bin = Path::new("/bin/sleep");
         let pid = spawn(bin, &["30".to_string()], &[], &log).unwrap();
         assert!(alive(pid, "/bin/sleep"), "alive right after spawn");
+        // Once exec has mapped the new argv, only the right binary matches.
+        crate::steps::wait_for("argv to be set", Duration::from_secs(5), || {
+            Ok(std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty()).then_some(()))
+        })
+        .unwrap();
         assert!(!alive(pid, "/bin/other"), "another binary's name does not match");
         stop(pid, "/bin/sleep", Duration::from_secs(5)).unwrap();
         assert!(!alive(pid, "/bin/sleep"));

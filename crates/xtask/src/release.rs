@@ -339,6 +339,14 @@ pub fn tilt() -> Result<()> {
 /// Tilt through a wrapper module: `require` Tilt, repeat its `replace` lines (Go ignores
 /// a dependency's replaces), and start from its `go.sum`. Tilt's language server links
 /// tree-sitter, so cgo stays on (a C compiler is needed).
+///
+/// Tilt's web UI is built with yarn and is not in the Go module: its embedded asset
+/// directory holds no `index.html`, and without one every `tilt up`/`tilt ci` stops
+/// with "running in prod mode, but JS/CSS files are not available" (the `local` web mode
+/// instead runs `yarn install`). The wrapper therefore builds a copy of Tilt's module
+/// (`replace` to `./src`; Go refuses overlays of files in the module cache) with a
+/// one-page placeholder UI added. The CLI (`tilt ci`, `tilt get`, `tilt logs`) is
+/// unaffected.
 pub fn ensure_tilt() -> Result<PathBuf> {
     let bin = tilt_path();
     let marker = bin.with_file_name(".complete");
@@ -374,6 +382,13 @@ pub fn ensure_tilt() -> Result<PathBuf> {
         }
         gomod.push_str(&format!("replace {from} => {to}\n"));
     }
+    gomod.push_str(&format!("replace {TILT_MODULE} => ./src\n"));
+    let copy = wrapper.join("src");
+    if copy.exists() {
+        std::fs::remove_dir_all(&copy).with_context(|| format!("removing {}", copy.display()))?;
+    }
+    copy_tree(&src, &copy)?;
+    write_file(&copy.join("pkg/assets/build/index.html"), TILT_PLACEHOLDER_UI)?;
     write_file(&wrapper.join("go.mod"), gomod)?;
     write_file(&wrapper.join("go.sum"), upstream_sum)?;
     let log = paths::cache_dir().join("go").join(format!("tilt-{}-build.log", pins::TILT));
@@ -399,6 +414,27 @@ pub fn ensure_tilt() -> Result<PathBuf> {
     }
     write_file(&marker, format!("{TILT_MODULE} {}\n", pins::TILT))?;
     Ok(bin)
+}
+
+const TILT_PLACEHOLDER_UI: &str = "<!doctype html>\n<title>Tilt</title>\n<p>This Tilt was built from Go modules by <code>cargo xtask tilt</code>, without its web UI.\nUse the CLI: <code>tilt get uiresources</code>, <code>tilt logs</code>, <code>tilt ci</code>.</p>\n";
+
+/// Copies a directory tree; the copies are writable (module cache files are read-only).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", from.display()))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let ty = entry.file_type().with_context(|| format!("inspecting {}", src.display()))?;
+        if ty.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if ty.is_file() {
+            std::fs::copy(&src, &dst).with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+            let mode = std::fs::metadata(&dst)?.permissions().mode() | 0o200;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", dst.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// `replace` directives of a go.mod (single-line and block form): (from, target).

@@ -1,0 +1,52 @@
+//! `cargo xtask bench`: capd-rs side by side with CAPD (Cluster API's Go Docker
+//! provider) and with raw Docker. This side builds what the benchmark runs (CAPD from
+//! Go modules, on demand and never in `up`; the capd-rs manager and the `capd-bench`
+//! driver in release mode) and hands over to `capd-bench` (crates/bench), which starts a
+//! private management plane per provider and measures. All arguments are passed on:
+//! `cargo xtask bench --help` prints the driver's options.
+
+use crate::gobuild::{CAPD, CLUSTER_API};
+use crate::paths;
+use crate::steps::{Outcome, Steps};
+use anyhow::{bail, Context, Result};
+use std::process::Command;
+
+pub fn bench(args: &[String]) -> Result<()> {
+    let mut steps = Steps::default();
+    let capd_bin = steps.run("go build capd", |log| {
+        let out = CAPD.ensure(log)?;
+        let bin = CAPD.binaries().into_iter().next().context("the CAPD set names no binary")?;
+        Ok(match out {
+            Outcome::Done(()) => Outcome::Done(bin),
+            Outcome::Skipped((), why) => Outcome::Skipped(bin, why),
+        })
+    })?;
+    let (capd_module, capi_module) = steps.run("module sources", |log| {
+        Ok(Outcome::Done((CAPD.module_dir(log)?, CLUSTER_API.module_dir(log)?)))
+    })?;
+    let root = paths::workspace_root();
+    steps.run("build capd-manager and capd-bench (release)", |log| {
+        log.run(Command::new("cargo").current_dir(&root).args(["build", "--release", "-p", "capd-manager", "-p", "capd-bench"]))?;
+        Ok(Outcome::Done(()))
+    })?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let driver = target.join("release/capd-bench");
+    let manager = target.join("release/capd-manager");
+    let mut cmd = Command::new(&driver);
+    cmd.current_dir(&root)
+        .arg("run")
+        .arg("--capd-bin")
+        .arg(&capd_bin)
+        .arg("--capd-module")
+        .arg(&capd_module)
+        .arg("--capi-module")
+        .arg(&capi_module)
+        .arg("--manager-bin")
+        .arg(&manager)
+        .args(args);
+    let status = cmd.status().with_context(|| format!("starting {}", driver.display()))?;
+    if !status.success() {
+        bail!("capd-bench exited with {status}");
+    }
+    Ok(())
+}
