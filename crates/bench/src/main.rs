@@ -1,0 +1,420 @@
+//! capd-bench: capd-rs side by side with CAPD and raw Docker. Run it through
+//! `cargo xtask bench`, which builds CAPD, the manager and this driver and passes the
+//! paths in. Each provider gets a private management plane (see `plane`); each
+//! scenario a fresh provider process whose memory, CPU, API requests and reconciles
+//! are read from /proc and its metrics endpoint.
+
+mod plane;
+mod probe;
+mod provider;
+mod raw;
+mod report;
+mod scenario;
+
+use anyhow::{bail, Context, Result};
+use capd_runtime::{ContainerRuntime, DockerRuntime};
+use capd_testenv::TestEnv;
+use clap::{Args, Parser, Subcommand};
+use provider::{Bins, Contender, Provider};
+use report::{Machine, Measurement, Report};
+use scenario::{Objects, Scenario};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask bench", about = "capd-rs side by side with CAPD and raw Docker")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the benchmark (what `cargo xtask bench` calls).
+    Run(RunArgs),
+    /// One raw-Docker run, as a process of its own (used by `run`).
+    #[command(hide = true)]
+    Raw(raw::RawArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Which {
+    Clusters,
+    Machines,
+    Churn,
+    All,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[arg(long, hide = true)]
+    capd_bin: PathBuf,
+    #[arg(long, hide = true)]
+    capd_module: PathBuf,
+    #[arg(long, hide = true)]
+    capi_module: PathBuf,
+    #[arg(long, hide = true)]
+    manager_bin: PathBuf,
+    /// Which scenario to run.
+    #[arg(long, value_enum, default_value = "all")]
+    scenario: Which,
+    /// `clusters`: how many Clusters + DockerClusters (load balancer only).
+    #[arg(long, default_value_t = 20)]
+    n: usize,
+    /// `machines`: how many Machines + DockerMachines in one cluster.
+    #[arg(long, default_value_t = 10)]
+    m: usize,
+    /// `churn`: how many clusters of one machine each are created and deleted.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Contenders to run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["capd-rs", "capd", "raw"])]
+    only: Vec<Contender>,
+    /// Also run `clusters` at these N (comma-separated), for the time-against-N plot.
+    #[arg(long, value_delimiter = ',')]
+    sweep: Vec<usize>,
+    /// Write docs/benchmarks.md (the generated part) and docs/benchmarks-clusters.svg.
+    #[arg(long)]
+    write_docs: bool,
+    /// Don't run: print (and with --write-docs, write) the results saved in this JSON file.
+    #[arg(long)]
+    render: Option<PathBuf>,
+    /// Upper bound for each wait (provisioning, deletion), in seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+impl RunArgs {
+    fn command_line(&self) -> String {
+        let mut s = String::from("cargo xtask bench");
+        let which = match self.scenario {
+            Which::Clusters => "clusters",
+            Which::Machines => "machines",
+            Which::Churn => "churn",
+            Which::All => "all",
+        };
+        s.push_str(&format!(" --scenario {which}"));
+        if matches!(self.scenario, Which::Clusters | Which::All) {
+            s.push_str(&format!(" --n {}", self.n));
+        }
+        if matches!(self.scenario, Which::Machines | Which::All) {
+            s.push_str(&format!(" --m {}", self.m));
+        }
+        if matches!(self.scenario, Which::Churn | Which::All) {
+            s.push_str(&format!(" --k {}", self.k));
+        }
+        if self.only.len() < 3 {
+            let names: Vec<&str> = self.only.iter().map(|c| match c {
+                Contender::CapdRs => "capd-rs",
+                Contender::Capd => "capd",
+                Contender::Raw => "raw",
+            }).collect();
+            s.push_str(&format!(" --only {}", names.join(",")));
+        }
+        if !self.sweep.is_empty() {
+            let v: Vec<String> = self.sweep.iter().map(|n| n.to_string()).collect();
+            s.push_str(&format!(" --sweep {}", v.join(",")));
+        }
+        if self.write_docs {
+            s.push_str(" --write-docs");
+        }
+        s
+    }
+
+    /// (scenario, size) pairs in the order they run.
+    fn runs(&self) -> Vec<(Scenario, usize)> {
+        let mut out = Vec::new();
+        if matches!(self.scenario, Which::Clusters | Which::All) {
+            let mut ns: Vec<usize> = self.sweep.iter().copied().chain([self.n]).filter(|n| *n > 0).collect();
+            ns.sort();
+            ns.dedup();
+            out.extend(ns.into_iter().map(|n| (Scenario::Clusters, n)));
+        }
+        if matches!(self.scenario, Which::Machines | Which::All) && self.m > 0 {
+            out.push((Scenario::Machines, self.m));
+        }
+        if matches!(self.scenario, Which::Churn | Which::All) && self.k > 0 {
+            out.push((Scenario::Churn, self.k));
+        }
+        out
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let res = rt.block_on(async {
+        match cli.cmd {
+            Cmd::Run(a) => run(a).await,
+            Cmd::Raw(a) => raw::worker(a).await,
+        }
+    });
+    match res {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+struct Ctx {
+    env: TestEnv,
+    rt: Arc<DockerRuntime>,
+    bins: Bins,
+    run_id: String,
+    lb_repo: String,
+    lb_tag: String,
+    timeout: Duration,
+}
+
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:04x}", (nanos as u64 ^ std::process::id() as u64) & 0xffff)
+}
+
+fn who_tag(who: Contender) -> &'static str {
+    match who {
+        Contender::CapdRs => "r",
+        Contender::Capd => "g",
+        Contender::Raw => "x",
+    }
+}
+
+async fn run(a: RunArgs) -> Result<()> {
+    let root = capd_testenv::workspace_root();
+    if let Some(path) = &a.render {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let report: Report = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        print!("{}", report.text_tables());
+        if a.write_docs {
+            report.write_docs(&root)?;
+        }
+        return Ok(());
+    }
+    let env = TestEnv::load().context("test environment (run `cargo xtask up`)")?;
+    let rt = Arc::new(DockerRuntime::new(env.docker_host()).context("container engine")?);
+    let engine = rt.engine_info().await.context("the Docker engine does not answer")?;
+    let (lb_repo, lb_tag) = scenario::lb_repo_tag(&env.state.images.haproxy)?;
+    let ctx = Ctx {
+        bins: Bins { manager: a.manager_bin.clone(), capd: a.capd_bin.clone(), capd_module: a.capd_module.clone() },
+        env,
+        rt,
+        run_id: run_id(),
+        lb_repo,
+        lb_tag,
+        timeout: Duration::from_secs(a.timeout),
+    };
+    let mut machine = Machine::probe(&engine.version);
+    machine.load_before = probe::loadavg();
+    eprintln!("run {} on {}; load average {:.2} {:.2} {:.2}", ctx.run_id, machine.summary(), machine.load_before.0, machine.load_before.1, machine.load_before.2);
+    let runs = a.runs();
+    let mut measurements = Vec::new();
+    let mut failures = Vec::new();
+    let mut contenders = a.only.clone();
+    contenders.sort();
+    contenders.dedup();
+    for who in contenders {
+        let plane = if who == Contender::Raw {
+            None
+        } else {
+            let name = format!("{}-{}", ctx.run_id, who_tag(who));
+            eprintln!("==> {}: starting a private plane (kube-apiserver, etcd prefix /capd-bench-{name}, capi-manager)", who.label());
+            let p = plane::Plane::start(&ctx.env, &a.capi_module, &name).await.with_context(|| format!("plane for {}", who.label()))?;
+            provider::install(who, &p, &ctx.env, &ctx.bins).await?;
+            Some(p)
+        };
+        for (sc, size) in &runs {
+            eprintln!("==> {} {} {}={}", who.label(), sc.name(), sc.size_name(), size);
+            let res = match &plane {
+                Some(p) => run_provider(&ctx, p, who, *sc, *size).await,
+                None => run_raw(&ctx, *sc, *size).await,
+            };
+            match res {
+                Ok(m) => {
+                    eprintln!("    {:.1}s, peak RSS {:.1} MiB, CPU {:.2}s", m.wall_s, m.peak_rss_mib, m.cpu_s);
+                    measurements.push(m);
+                }
+                Err(e) => {
+                    eprintln!("    FAILED: {e:#}");
+                    failures.push(format!("{} {} {}={}: {e:#}", who.label(), sc.name(), sc.size_name(), size));
+                }
+            }
+        }
+        if let Some(p) = plane {
+            p.stop().await?;
+        }
+    }
+    machine.load_after = probe::loadavg();
+    let report = Report {
+        run_id: ctx.run_id.clone(),
+        command: a.command_line(),
+        machine,
+        n: a.n,
+        m: a.m,
+        k: a.k,
+        measurements,
+        failures: failures.clone(),
+    };
+    print!("{}", report.text_tables());
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    let path = out.join(format!("{}.json", ctx.run_id));
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    eprintln!("results: {}", path.display());
+    if a.write_docs {
+        report.write_docs(&root)?;
+    }
+    if !failures.is_empty() {
+        bail!("{} run(s) failed:\n{}", failures.len(), failures.join("\n"));
+    }
+    Ok(())
+}
+
+/// Clusters and machines a scenario of `size` creates.
+fn object_counts(sc: Scenario, size: usize) -> (usize, usize) {
+    match sc {
+        Scenario::Clusters => (size, 0),
+        Scenario::Machines => (1, size),
+        Scenario::Churn => (size, size),
+    }
+}
+
+async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scenario, size: usize) -> Result<Measurement> {
+    let prefix = format!("b{}{}{}{}", ctx.run_id, who_tag(who), sc.tag(), size);
+    let objs = Objects {
+        client: plane.client.clone(),
+        ns: prefix.clone(),
+        prefix: prefix.clone(),
+        lb_repo: ctx.lb_repo.clone(),
+        lb_tag: ctx.lb_tag.clone(),
+        node_image: ctx.env.state.images.node.clone(),
+    };
+    objs.create_namespace().await?;
+    let log = plane::log_dir(&ctx.env).join(format!("{prefix}-{}.log", who_tag(who)));
+    let mut p = Provider::start(who, plane, &ctx.env, &ctx.bins, &log).await?;
+    let rt: &dyn ContainerRuntime = ctx.rt.as_ref();
+    let load = probe::loadavg().0;
+    // Let the informers' first lists settle before the baseline.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = p.snapshot().await?;
+    let sampler = probe::RssSampler::start(p.pid());
+    let start = Instant::now();
+    let measured = async {
+        objs.create_all(sc, size).await?;
+        objs.wait_done(sc, size, ctx.timeout, || p.alive()).await?;
+        let mut delete_s = None;
+        if sc == Scenario::Churn {
+            let d = Instant::now();
+            objs.delete_clusters().await?;
+            objs.wait_gone(rt, ctx.timeout, || p.alive()).await?;
+            delete_s = Some(d.elapsed().as_secs_f64());
+        }
+        let wall = start.elapsed().as_secs_f64();
+        let after = p.snapshot().await?;
+        let hwm = probe::status_kb(p.pid(), "VmHWM").unwrap_or(0);
+        // Steady: what the manager keeps once the work is done.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let steady = probe::status_kb(p.pid(), "VmRSS").unwrap_or(0);
+        Ok::<_, anyhow::Error>((wall, delete_s, after, hwm, steady))
+    }
+    .await;
+    // Cleanup whatever happened: the provider deletes what it made, then anything left goes.
+    if sc != Scenario::Churn || measured.is_err() {
+        let cleanup = async {
+            objs.delete_clusters().await?;
+            objs.wait_gone(rt, Duration::from_secs(180), || p.alive()).await
+        }
+        .await;
+        if let Err(e) = cleanup {
+            eprintln!("    cleanup through the provider incomplete ({e:#}); removing containers directly");
+        }
+    }
+    p.stop().await;
+    let removed = scenario::remove_containers(rt, &prefix).await?;
+    if removed > 0 {
+        eprintln!("    removed {removed} leftover container(s) of {prefix}");
+    }
+    let (wall, delete_s, after, hwm, steady) = measured?;
+    let (clusters, machines) = object_counts(sc, size);
+    let mut per_object = BTreeMap::new();
+    let mut mean_ms = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    for (c, count) in [("dockercluster", clusters), ("dockermachine", machines)] {
+        let d = after.reconciles.get(c).copied().unwrap_or(0.0) - before.reconciles.get(c).copied().unwrap_or(0.0);
+        if count > 0 {
+            per_object.insert(c.to_string(), d / count as f64);
+        }
+        let (s1, n1) = after.reconcile_time.get(c).copied().unwrap_or_default();
+        let (s0, n0) = before.reconcile_time.get(c).copied().unwrap_or_default();
+        if n1 > n0 {
+            mean_ms.insert(c.to_string(), (s1 - s0) / (n1 - n0) * 1000.0);
+        }
+        let e = after.errors.get(c).copied().unwrap_or(0.0) - before.errors.get(c).copied().unwrap_or(0.0);
+        errors.insert(c.to_string(), e);
+    }
+    Ok(Measurement {
+        contender: who,
+        scenario: sc,
+        size,
+        wall_s: wall,
+        delete_s,
+        peak_rss_mib: hwm.max(sampler.peak_kb()) as f64 / 1024.0,
+        steady_rss_mib: steady as f64 / 1024.0,
+        cpu_s: after.cpu_s - before.cpu_s,
+        api_requests: Some(after.api_requests - before.api_requests),
+        reconciles_per_object: per_object,
+        mean_reconcile_ms: mean_ms,
+        reconcile_errors: errors,
+        load_1m: load,
+    })
+}
+
+async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize) -> Result<Measurement> {
+    let prefix = format!("b{}{}{}{}", ctx.run_id, who_tag(Contender::Raw), sc.tag(), size);
+    let exe = std::env::current_exe().context("locating capd-bench")?;
+    let load = probe::loadavg().0;
+    let child = tokio::process::Command::new(&exe)
+        .args(["raw", "--scenario", sc.name(), "--count", &size.to_string(), "--prefix", &prefix])
+        .args(["--haproxy-image", &ctx.env.state.images.haproxy, "--node-image", &ctx.env.state.images.node])
+        .env("DOCKER_HOST", ctx.env.docker_host())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the raw-Docker worker")?;
+    let out = tokio::time::timeout(ctx.timeout, child.wait_with_output()).await;
+    let removed = scenario::remove_containers(ctx.rt.as_ref(), &prefix).await;
+    let out = out.map_err(|_| anyhow::anyhow!("raw-Docker worker still running after {:?}", ctx.timeout))??;
+    removed?;
+    if !out.status.success() {
+        bail!("raw-Docker worker exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    let r: raw::RawResult = serde_json::from_str(line).with_context(|| format!("raw-Docker worker printed {line:?}"))?;
+    Ok(Measurement {
+        contender: Contender::Raw,
+        scenario: sc,
+        size,
+        wall_s: r.wall_s,
+        delete_s: r.delete_s,
+        peak_rss_mib: r.peak_rss_kb as f64 / 1024.0,
+        steady_rss_mib: r.rss_kb as f64 / 1024.0,
+        cpu_s: r.cpu_s,
+        api_requests: None,
+        reconciles_per_object: BTreeMap::new(),
+        mean_reconcile_ms: BTreeMap::new(),
+        reconcile_errors: BTreeMap::new(),
+        load_1m: load,
+    })
+}

@@ -1,0 +1,304 @@
+//! A private management plane for one provider: a kube-apiserver of the environment's
+//! build on the environment's etcd under an etcd prefix of its own, the Cluster API core
+//! manager against it, and the provider's CRDs. The shared plane of `cargo xtask up`
+//! is left alone: other engineers' tests use its DockerCluster/DockerMachine CRDs while
+//! the benchmark runs, and CAPD's CRDs carry the same names as ours.
+
+use crate::probe;
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine as _;
+use capd_testenv::TestEnv;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// etcd of the environment (`cargo xtask up`), client port.
+const ETCD_PORT: u16 = 23791;
+
+pub struct Plane {
+    pub kubeconfig: PathBuf,
+    pub client: kube::Client,
+    pub etcd_prefix: String,
+    /// Webhook port reserved for a provider that serves conversion webhooks (CAPD).
+    pub provider_webhook_port: u16,
+    procs: Vec<(String, Child)>,
+    wiped: bool,
+}
+
+pub fn log_dir(env: &TestEnv) -> PathBuf {
+    env.state.log_dir.join("bench")
+}
+
+/// Starts `bin args`, output to `log`, in our process group (Ctrl-C stops it too).
+pub fn spawn(bin: &Path, args: &[String], envs: &[(&str, &str)], log: &Path) -> Result<Child> {
+    if let Some(d) = log.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let mut cmd = Command::new(bin);
+    cmd.args(args).stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn().with_context(|| format!("starting {}", bin.display()))
+}
+
+/// SIGTERM, up to `grace` to exit, then SIGKILL.
+pub async fn stop_child(child: &mut Child, grace: Duration) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let deadline = tokio::time::Instant::now() + grace;
+    while tokio::time::Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+pub fn alive(name: &str, child: &mut Child, log: &Path) -> Result<()> {
+    match child.try_wait() {
+        Ok(None) => Ok(()),
+        Ok(Some(status)) => bail!("{name} exited ({status}); see {}", log.display()),
+        Err(e) => bail!("{name}: {e}"),
+    }
+}
+
+fn yaml_docs(path: &Path) -> Result<Vec<serde_json::Value>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for d in serde_yaml::Deserializer::from_str(&text) {
+        let v: serde_json::Value = serde::Deserialize::deserialize(d).with_context(|| format!("parsing {}", path.display()))?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// Every `*.yaml` of a directory, sorted, as JSON documents.
+pub fn yaml_dir(dir: &Path) -> Result<Vec<serde_json::Value>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && p.file_name().is_some_and(|n| n != "kustomization.yaml"))
+        .collect();
+    files.sort();
+    let mut docs = Vec::new();
+    for f in files {
+        docs.extend(yaml_docs(&f)?);
+    }
+    Ok(docs)
+}
+
+/// Server-side applies `docs`; waits for the CRDs among them to be Established.
+pub async fn apply(client: &kube::Client, docs: &[serde_json::Value]) -> Result<()> {
+    let pp = PatchParams::apply("capd-bench").force();
+    let mut crds = Vec::new();
+    for doc in docs {
+        let api_version = doc["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let kind = doc["kind"].as_str().unwrap_or_default();
+        let name = doc["metadata"]["name"].as_str().ok_or_else(|| anyhow!("a {kind} without metadata.name"))?;
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        api.patch(name, &pp, &Patch::Apply(doc)).await.with_context(|| format!("applying {kind} {name}"))?;
+        if kind == "CustomResourceDefinition" {
+            crds.push(name.to_string());
+        }
+    }
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for name in crds {
+        loop {
+            let crd = api.get(&name).await?;
+            let ok = crd.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True");
+            if ok {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("CRD {name} not Established within 60s");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Adds Cluster API's contract labels and points the CRD's conversion at a webhook on
+/// 127.0.0.1 (what clusterctl's install and kustomize do upstream).
+pub fn wire_crd(doc: &mut serde_json::Value, webhook_port: u16, ca_b64: &str) {
+    for (k, v) in [("cluster.x-k8s.io/v1beta1", "v1beta1"), ("cluster.x-k8s.io/v1beta2", "v1beta2")] {
+        doc["metadata"]["labels"][k] = serde_json::json!(v);
+    }
+    doc["spec"]["conversion"] = serde_json::json!({
+        "strategy": "Webhook",
+        "webhook": {
+            "conversionReviewVersions": ["v1", "v1beta1"],
+            "clientConfig": {"url": format!("https://127.0.0.1:{webhook_port}/convert"), "caBundle": ca_b64}
+        }
+    });
+}
+
+pub fn ca_b64(env: &TestEnv) -> Result<String> {
+    let ca = std::fs::read(env.state.pki_dir.join("ca.crt")).context("reading the environment's CA")?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(ca))
+}
+
+impl Plane {
+    /// kube-apiserver (fresh etcd prefix) + Cluster API CRDs, core manager and webhooks.
+    pub async fn start(env: &TestEnv, capi_module: &Path, name: &str) -> Result<Plane> {
+        let pki = &env.state.pki_dir;
+        let dir = env.state.log_dir.parent().unwrap_or(Path::new("/tmp")).join("bench").join(name);
+        std::fs::create_dir_all(&dir)?;
+        let logs = log_dir(env);
+        let port = probe::free_port()?;
+        let etcd_prefix = format!("/capd-bench-{name}");
+        let p = |f: &str| pki.join(f).display().to_string();
+        let args = vec![
+            format!("--etcd-servers=http://127.0.0.1:{ETCD_PORT}"),
+            format!("--etcd-prefix={etcd_prefix}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={port}"),
+            format!("--cert-dir={}", dir.join("apiserver").display()),
+            format!("--tls-cert-file={}", p("apiserver.crt")),
+            format!("--tls-private-key-file={}", p("apiserver.key")),
+            format!("--client-ca-file={}", p("ca.crt")),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            "--allow-privileged=true".into(),
+            "--disable-admission-plugins=ServiceAccount".into(),
+            "--authorization-mode=RBAC".into(),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            format!("--service-account-key-file={}", p("sa.pub")),
+            format!("--service-account-signing-key-file={}", p("sa.key")),
+            "--endpoint-reconciler-type=none".into(),
+            "--v=1".into(),
+        ];
+        let mut plane = Plane {
+            kubeconfig: dir.join("admin.kubeconfig"),
+            // Replaced below, once the API server answers.
+            client: env.kube_client().await?,
+            etcd_prefix,
+            provider_webhook_port: probe::free_port()?,
+            procs: Vec::new(),
+            wiped: false,
+        };
+        let api_log = logs.join(format!("{name}-kube-apiserver.log"));
+        plane.procs.push(("kube-apiserver".into(), spawn(&env.bin("kube-apiserver"), &args, &[], &api_log)?));
+
+        let admin = std::fs::read_to_string(&env.state.kubeconfig).context("reading the admin kubeconfig")?;
+        let url = format!("https://127.0.0.1:{port}");
+        if !admin.contains(&env.state.api_server_url) {
+            bail!("the admin kubeconfig does not name {}", env.state.api_server_url);
+        }
+        std::fs::write(&plane.kubeconfig, admin.replace(&env.state.api_server_url, &url))?;
+        let kc = kube::config::Kubeconfig::read_from(&plane.kubeconfig)?;
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+        plane.client = kube::Client::try_from(cfg)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some((n, c)) = plane.procs.last_mut() {
+                alive(n, c, &api_log)?;
+            }
+            let req = http_get_request("/readyz")?;
+            if plane.client.request_text(req).await.is_ok() {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("the bench kube-apiserver is not ready after 120s; see {}", api_log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+
+        // Cluster API core: CRDs with conversion to its manager, the manager, its webhooks.
+        let ca = ca_b64(env)?;
+        let (webhook, health, metrics) = (probe::free_port()?, probe::free_port()?, probe::free_port()?);
+        let mut crds = yaml_dir(&capi_module.join("core/config/crd/bases"))?;
+        for d in &mut crds {
+            wire_crd(d, webhook, &ca);
+        }
+        apply(&plane.client, &crds).await?;
+        let capi_log = logs.join(format!("{name}-capi-manager.log"));
+        let capi_args = vec![
+            format!("--kubeconfig={}", plane.kubeconfig.display()),
+            "--leader-elect=false".to_string(),
+            format!("--webhook-port={webhook}"),
+            format!("--webhook-cert-dir={}", pki.join("webhook").display()),
+            format!("--health-addr=127.0.0.1:{health}"),
+            format!("--diagnostics-address=127.0.0.1:{metrics}"),
+            "--insecure-diagnostics".to_string(),
+            "--feature-gates=ClusterTopology=true".to_string(),
+        ];
+        plane.procs.push(("capi-manager".into(), spawn(&env.bin("capi-manager"), &capi_args, &[("POD_NAMESPACE", "capi-system")], &capi_log)?));
+        let idx = plane.procs.len() - 1;
+        probe::wait_http_ok(health, "/readyz", Duration::from_secs(120), || {
+            let (n, c) = &mut plane.procs[idx];
+            alive(n, c, &capi_log)
+        })
+        .await?;
+        let mut hooks = yaml_docs(&capi_module.join("core/config/webhook/manifests.yaml"))?;
+        for h in &mut hooks {
+            if let Some(list) = h["webhooks"].as_array_mut() {
+                for w in list {
+                    let path = w["clientConfig"]["service"]["path"].as_str().unwrap_or("/").to_string();
+                    w["clientConfig"] = serde_json::json!({"url": format!("https://127.0.0.1:{webhook}{path}"), "caBundle": ca});
+                }
+            }
+        }
+        apply(&plane.client, &hooks).await?;
+        Ok(plane)
+    }
+
+    /// Stops the plane's processes and deletes its etcd prefix.
+    pub async fn stop(mut self) -> Result<()> {
+        self.stop_inner().await
+    }
+
+    async fn stop_inner(&mut self) -> Result<()> {
+        while let Some((_, mut c)) = self.procs.pop() {
+            stop_child(&mut c, Duration::from_secs(15)).await;
+        }
+        if !self.wiped {
+            self.wiped = true;
+            wipe_etcd_prefix(&self.etcd_prefix).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Plane {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.procs {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn http_get_request(path: &str) -> Result<http::Request<Vec<u8>>> {
+    http::Request::get(path).body(Vec::new()).map_err(|e| anyhow!("{e}"))
+}
+
+/// Deletes every key under `prefix/` through etcd's JSON gateway.
+async fn wipe_etcd_prefix(prefix: &str) -> Result<()> {
+    if !prefix.starts_with("/capd-bench-") {
+        bail!("refusing to delete etcd keys outside /capd-bench-*: {prefix}");
+    }
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    // The range [prefix/, prefix0) is every key under prefix/ ('0' follows '/').
+    let body = serde_json::json!({"key": b64(&format!("{prefix}/")), "range_end": b64(&format!("{prefix}0"))}).to_string();
+    let (code, text) = probe::http(ETCD_PORT, "POST", "/v3/kv/deleterange", Some(&body)).await?;
+    if code != 200 {
+        bail!("etcd deleterange {prefix}: HTTP {code}: {text}");
+    }
+    Ok(())
+}

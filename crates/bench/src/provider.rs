@@ -1,0 +1,157 @@
+//! The provider under test as a process: capd-rs's manager or CAPD's, started out of
+//! cluster against a private plane, with what is read from it (metrics, /proc).
+
+use crate::plane::{self, Plane};
+use crate::probe;
+use anyhow::{Context, Result};
+use capd_testenv::TestEnv;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+pub enum Contender {
+    #[value(name = "capd-rs")]
+    #[serde(rename = "capd-rs")]
+    CapdRs,
+    #[value(name = "capd")]
+    #[serde(rename = "capd")]
+    Capd,
+    #[value(name = "raw")]
+    #[serde(rename = "raw")]
+    Raw,
+}
+
+impl Contender {
+    pub fn label(self) -> &'static str {
+        match self {
+            Contender::CapdRs => "capd-rs",
+            Contender::Capd => "CAPD",
+            Contender::Raw => "raw Docker",
+        }
+    }
+}
+
+pub struct Bins {
+    pub manager: PathBuf,
+    pub capd: PathBuf,
+    pub capd_module: PathBuf,
+}
+
+/// Installs the provider's CRDs on the plane.
+pub async fn install(who: Contender, plane: &Plane, env: &TestEnv, bins: &Bins) -> Result<()> {
+    match who {
+        Contender::CapdRs => capd_testenv::install_provider_manifests(&plane.client).await.context("installing capd-rs's CRDs")?,
+        Contender::Capd => {
+            let ca = plane::ca_b64(env)?;
+            let mut crds = plane::yaml_dir(&bins.capd_module.join("infrastructure/docker/config/crd/bases"))?;
+            for d in &mut crds {
+                plane::wire_crd(d, plane.provider_webhook_port, &ca);
+            }
+            plane::apply(&plane.client, &crds).await.context("installing CAPD's CRDs")?;
+        }
+        Contender::Raw => {}
+    }
+    Ok(())
+}
+
+pub struct Provider {
+    pub who: Contender,
+    pub child: Child,
+    pub metrics_port: u16,
+    pub log: PathBuf,
+}
+
+/// What the metrics endpoint and /proc say at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub cpu_s: f64,
+    pub api_requests: f64,
+    /// controller → reconciles
+    pub reconciles: std::collections::BTreeMap<String, f64>,
+    /// controller → (sum of reconcile seconds, count)
+    pub reconcile_time: std::collections::BTreeMap<String, (f64, f64)>,
+    pub errors: std::collections::BTreeMap<String, f64>,
+}
+
+pub const CONTROLLERS: [&str; 2] = ["dockercluster", "dockermachine"];
+
+impl Provider {
+    pub async fn start(who: Contender, plane: &Plane, env: &TestEnv, bins: &Bins, log: &Path) -> Result<Provider> {
+        let (health, metrics) = (probe::free_port()?, probe::free_port()?);
+        let kubeconfig = plane.kubeconfig.display().to_string();
+        let docker_host = env.docker_host().to_string();
+        let (bin, args, envs): (&Path, Vec<String>, Vec<(&str, &str)>) = match who {
+            Contender::CapdRs => (
+                &bins.manager,
+                vec![
+                    format!("--kubeconfig={kubeconfig}"),
+                    format!("--health-addr=127.0.0.1:{health}"),
+                    format!("--diagnostics-address=127.0.0.1:{metrics}"),
+                ],
+                vec![("DOCKER_HOST", docker_host.as_str()), ("RUST_LOG", "info")],
+            ),
+            Contender::Capd => (
+                &bins.capd,
+                vec![
+                    format!("--kubeconfig={kubeconfig}"),
+                    "--leader-elect=false".into(),
+                    format!("--webhook-port={}", plane.provider_webhook_port),
+                    format!("--webhook-cert-dir={}", env.state.pki_dir.join("webhook").display()),
+                    format!("--health-addr=127.0.0.1:{health}"),
+                    format!("--diagnostics-address=127.0.0.1:{metrics}"),
+                    "--insecure-diagnostics".into(),
+                ],
+                vec![("DOCKER_HOST", docker_host.as_str())],
+            ),
+            Contender::Raw => anyhow::bail!("raw Docker has no provider process"),
+        };
+        let child = plane::spawn(bin, &args, &envs, log)?;
+        let mut p = Provider { who, child, metrics_port: metrics, log: log.to_path_buf() };
+        let name = who.label();
+        let log = p.log.clone();
+        probe::wait_http_ok(health, "/readyz", Duration::from_secs(120), || plane::alive(name, &mut p.child, &log)).await?;
+        Ok(p)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn alive(&mut self) -> Result<()> {
+        plane::alive(self.who.label(), &mut self.child, &self.log)
+    }
+
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let (code, body) = probe::http(self.metrics_port, "GET", "/metrics", None).await?;
+        if code != 200 {
+            anyhow::bail!("{} /metrics: HTTP {code}", self.who.label());
+        }
+        let s = probe::parse_prometheus(&body);
+        let mut snap = Snapshot { cpu_s: probe::cpu_seconds(self.pid()).unwrap_or(0.0), ..Default::default() };
+        let (requests, reconciles, time, errors) = match self.who {
+            Contender::CapdRs => ("capd_kube_api_requests_total", "capd_reconcile_total", "capd_reconcile_duration_seconds", "capd_reconcile_errors_total"),
+            _ => ("rest_client_requests_total", "controller_runtime_reconcile_total", "controller_runtime_reconcile_time_seconds", "controller_runtime_reconcile_errors_total"),
+        };
+        snap.api_requests = probe::sum(&s, requests, &[]);
+        for c in CONTROLLERS {
+            snap.reconciles.insert(c.into(), probe::sum(&s, reconciles, &[("controller", c)]));
+            let sum = probe::sum(&s, &format!("{time}_sum"), &[("controller", c)]);
+            let count = probe::sum(&s, &format!("{time}_count"), &[("controller", c)]);
+            snap.reconcile_time.insert(c.into(), (sum, count));
+            snap.errors.insert(c.into(), probe::sum(&s, errors, &[("controller", c)]));
+        }
+        Ok(snap)
+    }
+
+    pub async fn stop(mut self) {
+        plane::stop_child(&mut self.child, Duration::from_secs(20)).await;
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,139 @@
+//! Raw Docker: the containers the providers create, created, started and (for machines)
+//! bootstrapped with the same execs, straight through the engine API with no Kubernetes
+//! object and no controller. Every object's steps run in sequence, all objects at once:
+//! the floor a provider can be measured against. Runs as its own process
+//! (`capd-bench raw ...`) so its memory and CPU are measured like a manager's.
+
+use crate::probe;
+use crate::scenario::{self, Scenario, CLOUD_CONFIG};
+use anyhow::{Context, Result};
+use capd_api::{DockerMachine, DockerMachineSpec};
+use capd_controllers::node;
+use capd_loadbalancer::{ConfigData, LoadBalancerSpec, CONFIG_PATH};
+use capd_runtime::{ContainerRuntime, DockerRuntime, ExecRequest, NetworkSpec};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct RawArgs {
+    #[arg(long, value_enum)]
+    pub scenario: Scenario,
+    #[arg(long)]
+    pub count: usize,
+    /// Cluster names are `<prefix>-NN`.
+    #[arg(long)]
+    pub prefix: String,
+    #[arg(long)]
+    pub haproxy_image: String,
+    #[arg(long)]
+    pub node_image: String,
+    #[arg(long, default_value = "kind")]
+    pub network: String,
+}
+
+/// What the worker prints (one JSON line) when it is done.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
+pub struct RawResult {
+    pub wall_s: f64,
+    pub delete_s: Option<f64>,
+    pub cpu_s: f64,
+    pub peak_rss_kb: u64,
+    pub rss_kb: u64,
+}
+
+async fn load_balancer(rt: &dyn ContainerRuntime, a: &RawArgs, cluster: &str) -> Result<()> {
+    let spec = LoadBalancerSpec {
+        image: a.haproxy_image.clone(),
+        network: a.network.clone(),
+        ..LoadBalancerSpec::new(cluster)
+    }
+    .container_spec()
+    .label("io.x-k8s.capd-rs.bench", "raw");
+    let id = rt.create_container(&spec).await?;
+    let config = capd_loadbalancer::config::render(&ConfigData::default(), None).context("rendering the HAProxy configuration")?;
+    rt.write_file(&id, CONFIG_PATH, config.as_bytes(), 0o644).await?;
+    rt.start_container(&id).await?;
+    // The providers read the address back for the control-plane endpoint.
+    rt.inspect_container(&id).await?;
+    Ok(())
+}
+
+async fn machine(rt: &dyn ContainerRuntime, a: &RawArgs, cluster: &str, machine: &str, plan: &capd_bootstrap::Plan) -> Result<()> {
+    let name = node::container_name(cluster, machine);
+    let dm = DockerMachine::new(machine, DockerMachineSpec { custom_image: a.node_image.clone(), ..Default::default() });
+    let params = node::NodeParams { name: &name, cluster, image: &a.node_image, network: &a.network, control_plane: false, failure_domain: None };
+    let spec = node::spec(&dm, &params).label("io.x-k8s.capd-rs.bench", "raw");
+    rt.run_container(&spec).await?;
+    for action in &plan.actions {
+        let mut req = ExecRequest::new(action.argv.clone());
+        if let Some(stdin) = &action.stdin {
+            req = req.stdin(stdin.clone());
+        }
+        rt.exec_checked(&name, req).await.with_context(|| format!("{name}: {}", action.description))?;
+    }
+    rt.inspect_container(&name).await?;
+    Ok(())
+}
+
+pub async fn worker(a: RawArgs) -> Result<()> {
+    let rt = DockerRuntime::from_env().context("container engine (DOCKER_HOST)")?;
+    let rt: &dyn ContainerRuntime = &rt;
+    let plan = capd_bootstrap::plan(CLOUD_CONFIG.as_bytes(), capd_bootstrap::Format::CloudConfig, &Default::default())
+        .context("planning the benchmark's cloud-config")?;
+    let cluster = |i: usize| format!("{}-{i:02}", a.prefix);
+    let start = Instant::now();
+    rt.ensure_network(&NetworkSpec::bridge(&a.network)).await?;
+    let mut delete_s = None;
+    match a.scenario {
+        Scenario::Clusters => {
+            futures::future::try_join_all((0..a.count).map(|i| {
+                let c = cluster(i);
+                let a = &a;
+                async move { load_balancer(rt, a, &c).await }
+            }))
+            .await?;
+        }
+        Scenario::Machines => {
+            let c = cluster(0);
+            let nodes = futures::future::try_join_all((0..a.count).map(|i| {
+                let (c, m) = (c.clone(), format!("{}-m{i:02}", cluster(0)));
+                let plan = &plan;
+                let a = &a;
+                async move { machine(rt, a, &c, &m, plan).await }
+            }));
+            futures::future::try_join(load_balancer(rt, &a, &c), nodes).await?;
+        }
+        Scenario::Churn => {
+            futures::future::try_join_all((0..a.count).map(|i| {
+                let c = cluster(i);
+                let plan = &plan;
+                let a = &a;
+                async move {
+                    let m = format!("{c}-m00");
+                    futures::future::try_join(load_balancer(rt, a, &c), machine(rt, a, &c, &m, plan)).await
+                }
+            }))
+            .await?;
+            let del = Instant::now();
+            scenario::remove_containers(rt, &a.prefix).await?;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !scenario::containers_with_prefix(rt, &a.prefix).await?.is_empty() {
+                if Instant::now() > deadline {
+                    anyhow::bail!("containers of {} still there 120s after removing them", a.prefix);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            delete_s = Some(del.elapsed().as_secs_f64());
+        }
+    }
+    let wall_s = start.elapsed().as_secs_f64();
+    let pid = std::process::id();
+    let r = RawResult {
+        wall_s,
+        delete_s,
+        cpu_s: probe::cpu_seconds(pid).unwrap_or(0.0),
+        peak_rss_kb: probe::status_kb(pid, "VmHWM").unwrap_or(0),
+        rss_kb: probe::status_kb(pid, "VmRSS").unwrap_or(0),
+    };
+    println!("{}", serde_json::to_string(&r)?);
+    Ok(())
+}

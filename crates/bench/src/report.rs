@@ -1,0 +1,337 @@
+//! Results: one table per scenario with the ratios capd-rs/CAPD and capd-rs/raw Docker,
+//! as text for the terminal and Markdown for docs/benchmarks.md, and an SVG of the
+//! `clusters` time against N.
+
+use crate::provider::Contender;
+use crate::scenario::Scenario;
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
+pub struct Measurement {
+    pub contender: Contender,
+    pub scenario: Scenario,
+    pub size: usize,
+    /// Seconds from the first create until everything is done (for churn: deleted).
+    pub wall_s: f64,
+    /// churn: seconds of the delete phase.
+    pub delete_s: Option<f64>,
+    pub peak_rss_mib: f64,
+    pub steady_rss_mib: f64,
+    /// CPU seconds (user + system) during the run.
+    pub cpu_s: f64,
+    pub api_requests: Option<f64>,
+    /// controller → reconciles per object of its kind.
+    pub reconciles_per_object: BTreeMap<String, f64>,
+    /// controller → mean reconcile duration in ms.
+    pub mean_reconcile_ms: BTreeMap<String, f64>,
+    pub reconcile_errors: BTreeMap<String, f64>,
+    /// 1-minute load average when the run started.
+    pub load_1m: f64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Default)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu_model: String,
+    pub mem_gib: f64,
+    pub kernel: String,
+    pub docker: String,
+    pub load_before: (f64, f64, f64),
+    pub load_after: (f64, f64, f64),
+}
+
+impl Machine {
+    pub fn probe(docker_version: &str) -> Self {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let mem_kb: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+            .unwrap_or_default();
+        Machine {
+            nproc: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            cpu_model,
+            mem_gib: mem_kb / 1024.0 / 1024.0,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string(),
+            docker: docker_version.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        format!("{} CPUs ({}), {:.1} GiB, Linux {}, Docker {}", self.nproc, self.cpu_model, self.mem_gib, self.kernel, self.docker)
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
+pub struct Report {
+    pub run_id: String,
+    pub command: String,
+    pub machine: Machine,
+    pub n: usize,
+    pub m: usize,
+    pub k: usize,
+    pub measurements: Vec<Measurement>,
+    pub failures: Vec<String>,
+}
+
+const CONTENDERS: [Contender; 3] = [Contender::CapdRs, Contender::Capd, Contender::Raw];
+
+struct Row {
+    name: &'static str,
+    values: [Option<f64>; 3],
+    decimals: usize,
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    }
+}
+
+fn cell(v: Option<f64>, decimals: usize) -> String {
+    v.map(|v| format!("{v:.decimals$}")).unwrap_or_else(|| "-".into())
+}
+
+impl Report {
+    fn find(&self, who: Contender, sc: Scenario, size: usize) -> Option<&Measurement> {
+        self.measurements.iter().find(|m| m.contender == who && m.scenario == sc && m.size == size)
+    }
+
+    /// The scenario tables: clusters at N, machines at M, churn at K (those that ran).
+    fn tables(&self) -> Vec<(String, Vec<Row>)> {
+        let mut out = Vec::new();
+        for (sc, size) in [(Scenario::Clusters, self.n), (Scenario::Machines, self.m), (Scenario::Churn, self.k)] {
+            let ms: Vec<Option<&Measurement>> = CONTENDERS.iter().map(|c| self.find(*c, sc, size)).collect();
+            if ms.iter().all(|m| m.is_none()) {
+                continue;
+            }
+            let get = |f: &dyn Fn(&Measurement) -> Option<f64>| -> [Option<f64>; 3] { [ms[0].and_then(f), ms[1].and_then(f), ms[2].and_then(f)] };
+            let mut rows = vec![Row { name: "wall time (s)", values: get(&|m| Some(m.wall_s)), decimals: 1 }];
+            if sc == Scenario::Churn {
+                rows.push(Row { name: "  of which deleting (s)", values: get(&|m| m.delete_s), decimals: 1 });
+            }
+            rows.push(Row { name: "peak RSS (MiB)", values: get(&|m| Some(m.peak_rss_mib)), decimals: 1 });
+            rows.push(Row { name: "steady RSS (MiB)", values: get(&|m| Some(m.steady_rss_mib)), decimals: 1 });
+            rows.push(Row { name: "CPU (s)", values: get(&|m| Some(m.cpu_s)), decimals: 2 });
+            rows.push(Row { name: "API requests", values: get(&|m| m.api_requests), decimals: 0 });
+            rows.push(Row { name: "reconciles / DockerCluster", values: get(&|m| m.reconciles_per_object.get("dockercluster").copied()), decimals: 1 });
+            if sc != Scenario::Clusters {
+                rows.push(Row { name: "reconciles / DockerMachine", values: get(&|m| m.reconciles_per_object.get("dockermachine").copied()), decimals: 1 });
+            }
+            rows.push(Row { name: "mean DockerCluster reconcile (ms)", values: get(&|m| m.mean_reconcile_ms.get("dockercluster").copied()), decimals: 1 });
+            if sc != Scenario::Clusters {
+                rows.push(Row { name: "mean DockerMachine reconcile (ms)", values: get(&|m| m.mean_reconcile_ms.get("dockermachine").copied()), decimals: 1 });
+            }
+            rows.push(Row { name: "failed reconciles", values: get(&|m| if m.contender == Contender::Raw { None } else { Some(m.reconcile_errors.values().sum()) }), decimals: 0 });
+            rows.push(Row { name: "load average (1 min) at start", values: get(&|m| Some(m.load_1m)), decimals: 2 });
+            out.push((format!("{} ({}={size})", sc.name(), sc.size_name()), rows));
+        }
+        out
+    }
+
+    /// `clusters` wall time per contender at each N that ran.
+    fn sweep(&self) -> BTreeMap<usize, [Option<f64>; 3]> {
+        let mut out: BTreeMap<usize, [Option<f64>; 3]> = BTreeMap::new();
+        for m in self.measurements.iter().filter(|m| m.scenario == Scenario::Clusters) {
+            let i = CONTENDERS.iter().position(|c| *c == m.contender).unwrap_or(0);
+            out.entry(m.size).or_default()[i] = Some(m.wall_s);
+        }
+        out
+    }
+
+    pub fn text_tables(&self) -> String {
+        let mut s = String::new();
+        for (title, rows) in self.tables() {
+            s.push_str(&format!("\n{title}\n"));
+            s.push_str(&format!("{:<36}{:>11}{:>11}{:>11}{:>14}{:>14}\n", "", "capd-rs", "CAPD", "raw Docker", "capd-rs/CAPD", "capd-rs/raw"));
+            for r in rows {
+                s.push_str(&format!(
+                    "{:<36}{:>11}{:>11}{:>11}{:>14}{:>14}\n",
+                    r.name,
+                    cell(r.values[0], r.decimals),
+                    cell(r.values[1], r.decimals),
+                    cell(r.values[2], r.decimals),
+                    ratio(r.values[0], r.values[1]),
+                    ratio(r.values[0], r.values[2])
+                ));
+            }
+        }
+        let sweep = self.sweep();
+        if sweep.len() > 1 {
+            s.push_str("\nclusters: wall time (s) against N\n");
+            s.push_str(&format!("{:>6}{:>11}{:>11}{:>11}\n", "N", "capd-rs", "CAPD", "raw Docker"));
+            for (n, v) in &sweep {
+                s.push_str(&format!("{n:>6}{:>11}{:>11}{:>11}\n", cell(v[0], 1), cell(v[1], 1), cell(v[2], 1)));
+            }
+        }
+        for f in &self.failures {
+            s.push_str(&format!("FAILED: {f}\n"));
+        }
+        s
+    }
+
+    pub fn markdown(&self) -> String {
+        let m = &self.machine;
+        let mut s = String::new();
+        s.push_str(&format!("Produced by `{}` (run `{}`).\n\n", self.command, self.run_id));
+        s.push_str(&format!(
+            "Machine: {} CPUs ({}), {:.1} GiB memory, Linux {}, Docker {}. Load average before the run {:.2} / {:.2} / {:.2}, after {:.2} / {:.2} / {:.2} (1 / 5 / 15 min; the machine is shared).\n",
+            m.nproc, m.cpu_model, m.mem_gib, m.kernel, m.docker, m.load_before.0, m.load_before.1, m.load_before.2, m.load_after.0, m.load_after.1, m.load_after.2
+        ));
+        for (title, rows) in self.tables() {
+            s.push_str(&format!("\n### {title}\n\n"));
+            s.push_str("| | capd-rs | CAPD | raw Docker | capd-rs/CAPD | capd-rs/raw |\n|---|---:|---:|---:|---:|---:|\n");
+            for r in rows {
+                s.push_str(&format!(
+                    "| {} | {} | {} | {} | {} | {} |\n",
+                    r.name.trim(),
+                    cell(r.values[0], r.decimals),
+                    cell(r.values[1], r.decimals),
+                    cell(r.values[2], r.decimals),
+                    ratio(r.values[0], r.values[1]),
+                    ratio(r.values[0], r.values[2])
+                ));
+            }
+        }
+        let sweep = self.sweep();
+        if sweep.len() > 1 {
+            s.push_str("\n### clusters: wall time (s) against N\n\n| N | capd-rs | CAPD | raw Docker |\n|---:|---:|---:|---:|\n");
+            for (n, v) in &sweep {
+                s.push_str(&format!("| {n} | {} | {} | {} |\n", cell(v[0], 1), cell(v[1], 1), cell(v[2], 1)));
+            }
+            s.push_str("\n![clusters: seconds until all DockerClusters are provisioned, against N](benchmarks-clusters.svg)\n");
+        }
+        if !self.failures.is_empty() {
+            s.push_str("\nFailed runs:\n\n");
+            for f in &self.failures {
+                s.push_str(&format!("- {f}\n"));
+            }
+        }
+        s
+    }
+
+    /// Replaces the generated block of docs/benchmarks.md (between the markers; the rest
+    /// of the page is hand-written) and writes the SVG when there are two N or more.
+    pub fn write_docs(&self, root: &Path) -> Result<()> {
+        const BEGIN: &str = "<!-- bench:begin (generated by `cargo xtask bench --write-docs`; edit outside the markers) -->";
+        const END: &str = "<!-- bench:end -->";
+        let path = root.join("docs/benchmarks.md");
+        let old = std::fs::read_to_string(&path).unwrap_or_else(|_| format!("# Benchmarks\n\n{BEGIN}\n{END}\n"));
+        let block = format!("{BEGIN}\n{}{END}", self.markdown());
+        let new = match (old.find("<!-- bench:begin"), old.find(END)) {
+            (Some(b), Some(e)) if e > b => format!("{}{block}{}", &old[..b], &old[e + END.len()..]),
+            _ => format!("{}\n{block}\n", old.trim_end()),
+        };
+        std::fs::write(&path, new).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+        let sweep = self.sweep();
+        if sweep.len() > 1 {
+            let svg_path = root.join("docs/benchmarks-clusters.svg");
+            std::fs::write(&svg_path, svg(&sweep)).with_context(|| format!("writing {}", svg_path.display()))?;
+            eprintln!("wrote {}", svg_path.display());
+        }
+        Ok(())
+    }
+}
+
+/// A line chart of seconds against N, one line per contender.
+fn svg(sweep: &BTreeMap<usize, [Option<f64>; 3]>) -> String {
+    let (w, h) = (640.0, 400.0);
+    let (left, right, top, bottom) = (60.0, 150.0, 40.0, 50.0);
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let n_min = *sweep.keys().next().unwrap_or(&0) as f64;
+    let n_max = *sweep.keys().last().unwrap_or(&1) as f64;
+    let t_max = sweep.values().flat_map(|v| v.iter().flatten()).fold(0.0f64, |a, b| a.max(*b));
+    let y_top = nice_ceiling(t_max.max(1.0));
+    let x = |n: f64| left + if n_max > n_min { (n - n_min) / (n_max - n_min) * pw } else { pw / 2.0 };
+    let y = |t: f64| top + ph - t / y_top * ph;
+    let colors = ["#d9480f", "#1c7ed6", "#495057"];
+    let names = ["capd-rs", "CAPD", "raw Docker"];
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">clusters: seconds until N DockerClusters are provisioned</text>\n",
+        left + pw / 2.0
+    );
+    // Axes, grid and ticks.
+    for i in 0..=5 {
+        let t = y_top * i as f64 / 5.0;
+        let yy = y(t);
+        s.push_str(&format!("<line x1=\"{left}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"#e9ecef\"/>\n", left + pw));
+        s.push_str(&format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n", left - 6.0, yy + 4.0, trim_num(t)));
+    }
+    for n in sweep.keys() {
+        let xx = x(*n as f64);
+        s.push_str(&format!("<line x1=\"{xx:.1}\" y1=\"{:.1}\" x2=\"{xx:.1}\" y2=\"{:.1}\" stroke=\"#adb5bd\"/>\n", top + ph, top + ph + 5.0));
+        s.push_str(&format!("<text x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{n}</text>\n", top + ph + 18.0));
+    }
+    s.push_str(&format!("<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{:.1}\" stroke=\"#495057\"/>\n", top + ph));
+    s.push_str(&format!("<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#495057\"/>\n", top + ph, left + pw, top + ph));
+    s.push_str(&format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">N (Clusters + DockerClusters created at once)</text>\n", left + pw / 2.0, h - 12.0));
+    s.push_str(&format!("<text x=\"16\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {:.1})\">seconds</text>\n", top + ph / 2.0, top + ph / 2.0));
+    for (i, (color, name)) in colors.iter().zip(names).enumerate() {
+        let pts: Vec<(f64, f64)> = sweep.iter().filter_map(|(n, v)| v[i].map(|t| (x(*n as f64), y(t)))).collect();
+        if pts.is_empty() {
+            continue;
+        }
+        let line: Vec<String> = pts.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+        s.push_str(&format!("<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n", line.join(" ")));
+        for (a, b) in &pts {
+            s.push_str(&format!("<circle cx=\"{a:.1}\" cy=\"{b:.1}\" r=\"3.5\" fill=\"{color}\"/>\n"));
+        }
+        let ly = top + 10.0 + i as f64 * 20.0;
+        let lx = left + pw + 20.0;
+        s.push_str(&format!("<line x1=\"{lx:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{color}\" stroke-width=\"2\"/>\n", lx + 24.0));
+        s.push_str(&format!("<text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n", lx + 30.0, ly + 4.0));
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn nice_ceiling(v: f64) -> f64 {
+    let mag = 10f64.powf(v.log10().floor());
+    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        if m * mag >= v {
+            return m * mag;
+        }
+    }
+    10.0 * mag
+}
+
+fn trim_num(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 { format!("{}", v.round() as i64) } else { format!("{v:.1}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_and_ceilings() {
+        assert_eq!(ratio(Some(3.0), Some(2.0)), "1.50x");
+        assert_eq!(ratio(Some(3.0), None), "-");
+        assert_eq!(nice_ceiling(7.3), 10.0);
+        assert_eq!(nice_ceiling(23.0), 25.0);
+        assert_eq!(nice_ceiling(0.8), 1.0);
+    }
+
+    #[test]
+    fn svg_has_a_line_per_contender() {
+        let mut sweep = BTreeMap::new();
+        sweep.insert(5, [Some(2.0), Some(3.0), Some(1.0)]);
+        sweep.insert(10, [Some(4.0), Some(5.0), Some(2.0)]);
+        let s = svg(&sweep);
+        assert_eq!(s.matches("<polyline").count(), 3);
+        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+    }
+}

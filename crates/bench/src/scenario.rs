@@ -1,0 +1,326 @@
+//! The scenarios as Cluster API objects on a plane: what is created, what "done" means,
+//! and the cleanup. The same objects serve both providers (same group, kinds, fields).
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine as _;
+use capd_runtime::{ContainerRuntime, LabelFilter};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::ResourceExt;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+pub const KIND_CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    Clusters,
+    Machines,
+    Churn,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Clusters => "clusters",
+            Scenario::Machines => "machines",
+            Scenario::Churn => "churn",
+        }
+    }
+    /// Short tag in object and container names.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Scenario::Clusters => "c",
+            Scenario::Machines => "m",
+            Scenario::Churn => "k",
+        }
+    }
+    pub fn size_name(self) -> &'static str {
+        match self {
+            Scenario::Clusters => "N",
+            Scenario::Machines => "M",
+            Scenario::Churn => "K",
+        }
+    }
+}
+
+/// The bootstrap data every machine gets: a few files (plain, base64, with owner and
+/// permissions) and a few commands (argv and shell forms).
+pub const CLOUD_CONFIG: &str = r#"#cloud-config
+write_files:
+- path: /etc/capd-bench/hello.txt
+  content: hello from the benchmark
+- path: /etc/capd-bench/config.yaml
+  owner: root:root
+  permissions: '0600'
+  content: |
+    a: 1
+    b: two
+- path: /etc/capd-bench/data.txt
+  encoding: b64
+  content: aGVsbG8gd29ybGQK
+runcmd:
+- [ sh, -c, 'echo ok > /etc/capd-bench/ran' ]
+- 'mkdir -p /var/lib/capd-bench && touch /var/lib/capd-bench/done'
+- [ cat, /etc/capd-bench/hello.txt ]
+"#;
+
+/// Kubernetes version on the Machines (CAPD reads it for its kind fixups).
+pub const MACHINE_VERSION: &str = "v1.36.3";
+
+/// Where and how the scenario's objects are created.
+pub struct Objects {
+    pub client: kube::Client,
+    pub ns: String,
+    /// Cluster names start with it; containers are found by it.
+    pub prefix: String,
+    pub lb_repo: String,
+    pub lb_tag: String,
+    pub node_image: String,
+}
+
+fn ar(group: &str, version: &str, kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
+}
+
+pub fn docker_clusters() -> ApiResource {
+    ar("infrastructure.cluster.x-k8s.io", "v1beta2", "DockerCluster")
+}
+pub fn docker_machines() -> ApiResource {
+    ar("infrastructure.cluster.x-k8s.io", "v1beta2", "DockerMachine")
+}
+fn clusters() -> ApiResource {
+    ar("cluster.x-k8s.io", "v1beta2", "Cluster")
+}
+fn machines() -> ApiResource {
+    ar("cluster.x-k8s.io", "v1beta2", "Machine")
+}
+
+/// `capd-rs/haproxy:r-x` → (`capd-rs`, `r-x`): CAPD composes `<repository>/haproxy:<tag>`.
+pub fn lb_repo_tag(image: &str) -> Result<(String, String)> {
+    let (repo_name, tag) = image.rsplit_once(':').ok_or_else(|| anyhow!("haproxy image {image} has no tag"))?;
+    let (repo, name) = repo_name.rsplit_once('/').ok_or_else(|| anyhow!("haproxy image {image} has no repository"))?;
+    if name != "haproxy" {
+        bail!("haproxy image {image}: CAPD can only name images `<repository>/haproxy:<tag>`");
+    }
+    Ok((repo.to_string(), tag.to_string()))
+}
+
+impl Objects {
+    fn api(&self, r: &ApiResource) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.ns, r)
+    }
+
+    async fn create(&self, r: &ApiResource, v: Value) -> Result<()> {
+        let obj: DynamicObject = serde_json::from_value(v)?;
+        let name = obj.name_any();
+        self.api(r).create(&PostParams::default(), &obj).await.with_context(|| format!("creating {} {}/{name}", r.kind, self.ns))?;
+        Ok(())
+    }
+
+    pub async fn create_namespace(&self) -> Result<()> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": self.ns}}))?;
+        api.create(&PostParams::default(), &ns).await.with_context(|| format!("creating namespace {}", self.ns))?;
+        Ok(())
+    }
+
+    pub fn cluster_name(&self, i: usize) -> String {
+        format!("{}-{i:02}", self.prefix)
+    }
+
+    /// A DockerCluster (load balancer from the environment's image) and its Cluster.
+    pub async fn cluster(&self, name: &str) -> Result<()> {
+        self.create(
+            &docker_clusters(),
+            json!({
+                "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerCluster",
+                "metadata": {"name": name, "namespace": self.ns},
+                "spec": {"loadBalancer": {"imageRepository": self.lb_repo, "imageTag": self.lb_tag}}
+            }),
+        )
+        .await?;
+        self.create(
+            &clusters(),
+            json!({
+                "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+                "metadata": {"name": name, "namespace": self.ns},
+                "spec": {"infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerCluster", "name": name}}
+            }),
+        )
+        .await
+    }
+
+    /// Bootstrap Secret + DockerMachine (the node image) + worker Machine.
+    pub async fn machine(&self, cluster: &str, name: &str) -> Result<()> {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": format!("{name}-bootstrap"), "namespace": self.ns, "labels": {"cluster.x-k8s.io/cluster-name": cluster}},
+            "type": "cluster.x-k8s.io/secret",
+            "data": {"value": b64(CLOUD_CONFIG), "format": b64("cloud-config")}
+        }))?;
+        Api::<Secret>::namespaced(self.client.clone(), &self.ns).create(&PostParams::default(), &secret).await.context("creating a bootstrap Secret")?;
+        let labels = json!({"cluster.x-k8s.io/cluster-name": cluster});
+        self.create(
+            &docker_machines(),
+            json!({
+                "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerMachine",
+                "metadata": {"name": name, "namespace": self.ns, "labels": labels},
+                "spec": {"customImage": self.node_image}
+            }),
+        )
+        .await?;
+        self.create(
+            &machines(),
+            json!({
+                "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
+                "metadata": {"name": name, "namespace": self.ns, "labels": labels},
+                "spec": {
+                    "clusterName": cluster,
+                    "version": MACHINE_VERSION,
+                    "bootstrap": {"dataSecretName": format!("{name}-bootstrap")},
+                    "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachine", "name": name}
+                }
+            }),
+        )
+        .await
+    }
+
+    /// Creates what the scenario needs: clusters, or machines and their clusters.
+    pub async fn create_all(&self, sc: Scenario, size: usize) -> Result<()> {
+        match sc {
+            Scenario::Clusters => {
+                let creates = (0..size).map(|i| {
+                    let name = self.cluster_name(i);
+                    async move { self.cluster(&name).await }
+                });
+                futures::future::try_join_all(creates).await?;
+            }
+            Scenario::Machines => {
+                let cluster = self.cluster_name(0);
+                self.cluster(&cluster).await?;
+                let creates = (0..size).map(|i| {
+                    let (cluster, name) = (cluster.clone(), format!("{cluster}-m{i:02}"));
+                    async move { self.machine(&cluster, &name).await }
+                });
+                futures::future::try_join_all(creates).await?;
+            }
+            Scenario::Churn => {
+                let creates = (0..size).map(|i| {
+                    let cluster = self.cluster_name(i);
+                    async move {
+                        self.cluster(&cluster).await?;
+                        self.machine(&cluster, &format!("{cluster}-m00")).await
+                    }
+                });
+                futures::future::try_join_all(creates).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many of the scenario's infrastructure objects are done: DockerClusters
+    /// provisioned and Ready; DockerMachines provisioned with BootstrapCompleted.
+    /// A failed bootstrap is an error (the run would never finish).
+    pub async fn count_done(&self, sc: Scenario) -> Result<usize> {
+        let lp = ListParams::default();
+        match sc {
+            Scenario::Clusters => {
+                let list = self.api(&docker_clusters()).list(&lp).await?;
+                Ok(list.items.iter().filter(|o| provisioned(&o.data) && condition(&o.data, "Ready").0 == "True").count())
+            }
+            Scenario::Machines | Scenario::Churn => {
+                let list = self.api(&docker_machines()).list(&lp).await?;
+                for o in &list.items {
+                    let (status, reason, message) = condition(&o.data, "BootstrapCompleted");
+                    if status == "False" && reason.contains("Failed") {
+                        bail!("DockerMachine {} failed to bootstrap: {message}", o.name_any());
+                    }
+                }
+                Ok(list.items.iter().filter(|o| provisioned(&o.data) && condition(&o.data, "BootstrapCompleted").0 == "True").count())
+            }
+        }
+    }
+
+    /// Waits (bounded) until `want` objects are done; polls every 200 ms.
+    pub async fn wait_done(&self, sc: Scenario, want: usize, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            alive()?;
+            let n = self.count_done(sc).await?;
+            if n >= want {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{}: only {n} of {want} done after {timeout:?}", sc.name());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Deletes every Cluster of the namespace (the providers then remove their containers).
+    pub async fn delete_clusters(&self) -> Result<()> {
+        let api = self.api(&clusters());
+        for c in api.list(&ListParams::default()).await?.items {
+            api.delete(&c.name_any(), &DeleteParams::default()).await.with_context(|| format!("deleting Cluster {}", c.name_any()))?;
+        }
+        Ok(())
+    }
+
+    /// Infrastructure objects left in the namespace.
+    pub async fn infra_left(&self) -> Result<usize> {
+        let lp = ListParams::default();
+        Ok(self.api(&docker_clusters()).list(&lp).await?.items.len() + self.api(&docker_machines()).list(&lp).await?.items.len())
+    }
+
+    /// Waits (bounded) until no container of this prefix and no infrastructure object is left.
+    pub async fn wait_gone(&self, rt: &dyn ContainerRuntime, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            alive()?;
+            let containers = containers_with_prefix(rt, &self.prefix).await?.len();
+            let objects = self.infra_left().await?;
+            if containers == 0 && objects == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{containers} containers and {objects} infrastructure objects left after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn provisioned(o: &Value) -> bool {
+    o["status"]["initialization"]["provisioned"].as_bool() == Some(true)
+}
+
+/// (status, reason, message) of a v1beta2 condition; empty strings when absent.
+fn condition(o: &Value, type_: &str) -> (String, String, String) {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    o["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"].as_str() == Some(type_)))
+        .map(|c| (s(&c["status"]), s(&c["reason"]), s(&c["message"])))
+        .unwrap_or_default()
+}
+
+/// Containers whose `io.x-k8s.kind.cluster` label is `<prefix>-...`: (id, name).
+pub async fn containers_with_prefix(rt: &dyn ContainerRuntime, prefix: &str) -> Result<Vec<(String, String)>> {
+    let list = rt.list_containers(&LabelFilter::new().has(KIND_CLUSTER_LABEL)).await?;
+    Ok(list
+        .into_iter()
+        .filter(|c| c.labels.get(KIND_CLUSTER_LABEL).is_some_and(|v| v.strip_prefix(prefix).is_some_and(|r| r.starts_with('-'))))
+        .map(|c| (c.id, c.name))
+        .collect())
+}
+
+/// Removes (force, with volumes) every container of `prefix`; returns how many.
+pub async fn remove_containers(rt: &dyn ContainerRuntime, prefix: &str) -> Result<usize> {
+    let list = containers_with_prefix(rt, prefix).await?;
+    let n = list.len();
+    futures::future::try_join_all(list.iter().map(|(id, _)| rt.remove_container(id))).await?;
+    Ok(n)
+}
