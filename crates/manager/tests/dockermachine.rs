@@ -292,57 +292,15 @@ async fn deleting_the_cluster_removes_every_container_and_finalizer() {
     f.delete_namespace().await;
 }
 
-/// A second kube-apiserver on the environment's etcd (its own key prefix) plays the
-/// workload cluster; the `<cluster>-kubeconfig` Secret points at it.
-struct WorkloadApiServer(std::process::Child);
-impl Drop for WorkloadApiServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn node_gets_provider_id_in_the_workload_cluster() {
     let f = Fixture::new("dm-node").await;
     let _m = f.manager(&[]).await;
-    let port = free_port();
-    let pki = &f.env.state.pki_dir;
-    let p = |n: &str| pki.join(n).display().to_string();
-    let log = std::fs::File::create(f.env.state.log_dir.join(format!("workload-apiserver-{port}.log"))).unwrap();
-    let child = Command::new(f.env.bin("kube-apiserver"))
-        .args([
-            "--etcd-servers=http://127.0.0.1:23791".to_string(),
-            format!("--etcd-prefix=/workload-{}", f.ns),
-            "--bind-address=127.0.0.1".into(),
-            "--advertise-address=127.0.0.1".into(),
-            format!("--secure-port={port}"),
-            format!("--cert-dir={}", std::env::temp_dir().join(format!("wl-{port}")).display()),
-            format!("--tls-cert-file={}", p("apiserver.crt")),
-            format!("--tls-private-key-file={}", p("apiserver.key")),
-            format!("--client-ca-file={}", p("ca.crt")),
-            "--service-cluster-ip-range=10.0.0.0/24".into(),
-            "--authorization-mode=RBAC".into(),
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-            format!("--service-account-key-file={}", p("sa.pub")),
-            format!("--service-account-signing-key-file={}", p("sa.key")),
-            "--endpoint-reconciler-type=none".into(),
-        ])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let _wl = WorkloadApiServer(child);
-    let kubeconfig = std::fs::read_to_string(&f.env.state.kubeconfig).unwrap().replace(&f.env.state.api_server_url, &format!("https://127.0.0.1:{port}"));
-    let kc = kube::config::Kubeconfig::from_yaml(&kubeconfig).unwrap();
-    let wl = kube::Client::try_from(kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap()).unwrap();
-    let nodes: Api<Node> = Api::all(wl);
-    poll_until("the workload kube-apiserver", LONG, || {
-        let nodes = nodes.clone();
-        async move { nodes.list(&Default::default()).await.map(|_| ()).map_err(|e| e.to_string()) }
-    })
-    .await
-    .unwrap();
+    // A second kube-apiserver plays the workload cluster; the `<cluster>-kubeconfig`
+    // Secret points at it.
+    let wl = capd_testenv::ExtraApiServer::start(&f.env, &format!("workload-{}", f.ns)).await.unwrap();
+    let kubeconfig = wl.kubeconfig.clone();
+    let nodes: Api<Node> = Api::all(wl.client().await.unwrap());
 
     let cluster = f.cluster("mn").await;
     let node_name = format!("{cluster}-cp0");
@@ -369,7 +327,8 @@ async fn node_gets_provider_id_in_the_workload_cluster() {
     })
     .await
     .unwrap();
-    let dm = f.dockermachines().get("cp0").await.unwrap();
+    // The DockerMachine's own write-back lands at the end of the same reconcile.
+    let dm = f.wait_machine("cp0", "spec.providerID", LONG, |d| d.spec.provider_id.starts_with("docker:////")).await;
     assert_eq!(dm.spec.provider_id, want);
     assert!(dm.finalizers().iter().any(|x| x.starts_with("dockermachine.")));
     f.delete_namespace().await;

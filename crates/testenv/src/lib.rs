@@ -4,10 +4,12 @@
 //!
 //! `cargo xtask up` writes [`EnvState`] as JSON; tests call [`TestEnv::load`].
 
+mod extra_apiserver;
 mod install;
 mod poll;
 mod state;
 
+pub use extra_apiserver::ExtraApiServer;
 pub use install::{install_provider_manifests, workspace_root};
 
 pub use poll::{poll_until, PollError};

@@ -60,7 +60,15 @@ fn fuzz() -> Result<()> {
         return Ok(());
     }
     eprintln!("==> fuzzing the bootstrap parsers (bounded)");
-    let st = Command::new("bash").arg(&script).current_dir(paths::workspace_root()).status().context("running the fuzz script")?;
+    // 30 s per target keeps the whole test command inside CI's budget; run the script
+    // directly with a larger FUZZ_SECONDS for a longer campaign.
+    let seconds = std::env::var("FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
+    let st = Command::new("bash")
+        .arg(&script)
+        .env("FUZZ_SECONDS", seconds)
+        .current_dir(paths::workspace_root())
+        .status()
+        .context("running the fuzz script")?;
     if !st.success() {
         bail!("fuzzing found a crash or could not run ({st}); see the output above");
     }
