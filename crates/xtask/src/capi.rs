@@ -89,7 +89,7 @@ pub fn apply_crds(_log: &StepLog, client: &kube::Client, module: &Path, pki: &Pk
                     "webhook": {
                         "conversionReviewVersions": ["v1", "v1beta1"],
                         "clientConfig": {
-                            "url": format!("https://127.0.0.1:{}/convert", m.webhook_port),
+                            "url": format!("https://127.0.0.1:{}/convert", crate::paths::port(m.webhook_port)),
                             "caBundle": crate::pki::base64_embed(&ca),
                         }
                     }
@@ -125,13 +125,13 @@ pub fn wait_established(client: &kube::Client, names: &[String]) -> Result<()> {
 }
 
 fn ready(m: &Manager) -> bool {
-    matches!(procs::http_get(m.health_port, "/readyz"), Ok((200, _)))
+    matches!(procs::http_get(crate::paths::port(m.health_port), "/readyz"), Ok((200, _)))
 }
 
 /// Starts a manager out of cluster (or keeps the one still running).
 pub fn start_manager(_log: &StepLog, m: &Manager, bin_dir: &Path, pki: &Pki, prev: &[Component]) -> Result<Outcome<Component>> {
     let bin = bin_dir.join(m.bin);
-    let ports = [("webhook", m.webhook_port), ("health", m.health_port), ("metrics", m.metrics_port)];
+    let ports = [("webhook", crate::paths::port(m.webhook_port)), ("health", crate::paths::port(m.health_port)), ("metrics", crate::paths::port(m.metrics_port))];
     let log = crate::paths::log_dir().join(format!("{}.log", m.name));
     let comp = |pid| Component {
         name: m.name.to_string(),
@@ -153,10 +153,10 @@ pub fn start_manager(_log: &StepLog, m: &Manager, bin_dir: &Path, pki: &Pki, pre
     let mut args = vec![
         format!("--kubeconfig={}", crate::plane::kubeconfig_path().display()),
         "--leader-elect=false".to_string(),
-        format!("--webhook-port={}", m.webhook_port),
+        format!("--webhook-port={}", crate::paths::port(m.webhook_port)),
         format!("--webhook-cert-dir={}", pki.webhook_dir().display()),
-        format!("--health-addr=127.0.0.1:{}", m.health_port),
-        format!("--diagnostics-address=127.0.0.1:{}", m.metrics_port),
+        format!("--health-addr=127.0.0.1:{}", crate::paths::port(m.health_port)),
+        format!("--diagnostics-address=127.0.0.1:{}", crate::paths::port(m.metrics_port)),
         "--insecure-diagnostics".to_string(),
     ];
     args.extend(m.extra_args.iter().map(|s| s.to_string()));
@@ -184,7 +184,7 @@ pub fn apply_webhooks(_log: &StepLog, client: &kube::Client, module: &Path, pki:
                 for h in hooks {
                     let path = h["clientConfig"]["service"]["path"].as_str().unwrap_or("/").to_string();
                     h["clientConfig"] = serde_json::json!({
-                        "url": format!("https://127.0.0.1:{}{path}", m.webhook_port),
+                        "url": format!("https://127.0.0.1:{}{path}", crate::paths::port(m.webhook_port)),
                         "caBundle": ca,
                     });
                 }

@@ -57,15 +57,15 @@ fn start_manager(state: &EnvState) -> Result<Component> {
         // Always restart: the binary may have been rebuilt since.
         procs::stop(old.pid, &link.to_string_lossy(), Duration::from_secs(15))?;
     }
-    for port in [HEALTH_PORT, METRICS_PORT] {
+    for port in [crate::paths::port(HEALTH_PORT), crate::paths::port(METRICS_PORT)] {
         if procs::port_open(port) {
             bail!("127.0.0.1:{port} is taken; capd-manager needs it");
         }
     }
     let log = state.log_dir.join(format!("{MANAGER}.log"));
     let args = vec![
-        format!("--health-addr=127.0.0.1:{HEALTH_PORT}"),
-        format!("--diagnostics-address=127.0.0.1:{METRICS_PORT}"),
+        format!("--health-addr=127.0.0.1:{}", crate::paths::port(HEALTH_PORT)),
+        format!("--diagnostics-address=127.0.0.1:{}", crate::paths::port(METRICS_PORT)),
         "--leader-elect".to_string(),
     ];
     let envs = [("KUBECONFIG", state.kubeconfig.display().to_string()), ("DOCKER_HOST", state.docker_host.clone())];
@@ -74,13 +74,13 @@ fn start_manager(state: &EnvState) -> Result<Component> {
         if !procs::alive(pid, &link.to_string_lossy()) {
             bail!("capd-manager exited; see {}", log.display());
         }
-        Ok(matches!(procs::http_get(HEALTH_PORT, "/readyz"), Ok((200, _))).then_some(()))
+        Ok(matches!(procs::http_get(crate::paths::port(HEALTH_PORT), "/readyz"), Ok((200, _))).then_some(()))
     })?;
     Ok(Component {
         name: MANAGER.into(),
         pid,
         version: env!("CARGO_PKG_VERSION").into(),
-        ports: [("health".to_string(), HEALTH_PORT), ("metrics".to_string(), METRICS_PORT)].into(),
+        ports: [("health".to_string(), crate::paths::port(HEALTH_PORT)), ("metrics".to_string(), crate::paths::port(METRICS_PORT))].into(),
         log,
     })
 }

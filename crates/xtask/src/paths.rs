@@ -45,3 +45,11 @@ pub fn workspace_root() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or(manifest)
 }
+
+/// Added to every port of the environment (`CAPD_TESTENV_PORT_OFFSET`), so a second
+/// instance with its own state directory can run beside the first (used by the
+/// lifecycle test).
+pub fn port(base: u16) -> u16 {
+    let offset: u16 = std::env::var("CAPD_TESTENV_PORT_OFFSET").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    base.saturating_add(offset)
+}

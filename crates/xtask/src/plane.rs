@@ -10,13 +10,29 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const ETCD_CLIENT_PORT: u16 = 23791;
-pub const ETCD_PEER_PORT: u16 = 23801;
-pub const APISERVER_PORT: u16 = 16443;
-pub const KCM_PORT: u16 = 16257;
+const ETCD_CLIENT_PORT: u16 = 23791;
+const ETCD_PEER_PORT: u16 = 23801;
+const APISERVER_PORT: u16 = 16443;
+const KCM_PORT: u16 = 16257;
+
+pub fn etcd_client_port() -> u16 {
+    crate::paths::port(ETCD_CLIENT_PORT)
+}
+
+pub fn etcd_peer_port() -> u16 {
+    crate::paths::port(ETCD_PEER_PORT)
+}
+
+pub fn apiserver_port() -> u16 {
+    crate::paths::port(APISERVER_PORT)
+}
+
+pub fn kcm_port() -> u16 {
+    crate::paths::port(KCM_PORT)
+}
 
 pub fn apiserver_url() -> String {
-    format!("https://127.0.0.1:{APISERVER_PORT}")
+    format!("https://127.0.0.1:{}", apiserver_port())
 }
 
 pub fn kubeconfig_path() -> PathBuf {
@@ -43,7 +59,7 @@ fn log_of(name: &str) -> PathBuf {
 }
 
 fn etcd_healthy() -> bool {
-    matches!(procs::http_get(ETCD_CLIENT_PORT, "/health"), Ok((200, body)) if body.contains("true"))
+    matches!(procs::http_get(etcd_client_port(), "/health"), Ok((200, body)) if body.contains("true"))
 }
 
 /// Fails early, naming the port, when something else already listens there.
@@ -60,11 +76,11 @@ pub fn etcd(_log: &StepLog, bin: &Path, prev: &[Component]) -> Result<Outcome<Co
             return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
         }
     }
-    port_free(ETCD_CLIENT_PORT, "etcd")?;
-    port_free(ETCD_PEER_PORT, "etcd")?;
+    port_free(etcd_client_port(), "etcd")?;
+    port_free(etcd_peer_port(), "etcd")?;
     let data = crate::paths::state_dir().join("etcd");
-    let client = format!("http://127.0.0.1:{ETCD_CLIENT_PORT}");
-    let peer = format!("http://127.0.0.1:{ETCD_PEER_PORT}");
+    let client = format!("http://127.0.0.1:{}", etcd_client_port());
+    let peer = format!("http://127.0.0.1:{}", etcd_peer_port());
     let args = vec![
         "--name=capd".to_string(),
         format!("--data-dir={}", data.display()),
@@ -79,7 +95,7 @@ pub fn etcd(_log: &StepLog, bin: &Path, prev: &[Component]) -> Result<Outcome<Co
     ];
     let log = log_of("etcd");
     let pid = procs::spawn(bin, &args, &[], &log)?;
-    let c = component("etcd", pid, crate::pins::ETCD, &[("client", ETCD_CLIENT_PORT), ("peer", ETCD_PEER_PORT)], &log);
+    let c = component("etcd", pid, crate::pins::ETCD, &[("client", etcd_client_port()), ("peer", etcd_peer_port())], &log);
     wait_for("etcd /health", Duration::from_secs(60), || {
         if !procs::alive(pid, &bin.to_string_lossy()) {
             bail!("etcd (pid {pid}) exited; see {} [{}]", log.display(), procs::describe(pid));
@@ -114,13 +130,13 @@ pub fn apiserver(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> R
             return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
         }
     }
-    port_free(APISERVER_PORT, "kube-apiserver")?;
+    port_free(apiserver_port(), "kube-apiserver")?;
     let p = |f: PathBuf| f.display().to_string();
     let args = vec![
-        format!("--etcd-servers=http://127.0.0.1:{ETCD_CLIENT_PORT}"),
+        format!("--etcd-servers=http://127.0.0.1:{}", etcd_client_port()),
         "--bind-address=127.0.0.1".into(),
         "--advertise-address=127.0.0.1".into(),
-        format!("--secure-port={APISERVER_PORT}"),
+        format!("--secure-port={}", apiserver_port()),
         format!("--cert-dir={}", crate::paths::state_dir().join("apiserver").display()),
         format!("--tls-cert-file={}", p(pki.apiserver_crt())),
         format!("--tls-private-key-file={}", p(pki.apiserver_key())),
@@ -139,7 +155,7 @@ pub fn apiserver(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> R
     ];
     let log = log_of("kube-apiserver");
     let pid = procs::spawn(bin, &args, &[], &log)?;
-    let c = component("kube-apiserver", pid, crate::pins::KUBERNETES, &[("secure", APISERVER_PORT)], &log);
+    let c = component("kube-apiserver", pid, crate::pins::KUBERNETES, &[("secure", apiserver_port())], &log);
     wait_for("kube-apiserver /readyz", Duration::from_secs(120), || {
         if !procs::alive(pid, &bin.to_string_lossy()) {
             bail!("kube-apiserver exited; see {}", log.display());
@@ -151,21 +167,21 @@ pub fn apiserver(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> R
 
 pub fn controller_manager(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> Result<Outcome<Component>> {
     let kubeconfig = kubeconfig_path();
-    let url = format!("https://127.0.0.1:{KCM_PORT}");
+    let url = format!("https://127.0.0.1:{}", kcm_port());
     let healthy = || kube_get(&kubeconfig, Some(&url), true, "/healthz").is_ok();
     if let Some(c) = running(prev, "kube-controller-manager", bin) {
         if healthy() {
             return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
         }
     }
-    port_free(KCM_PORT, "kube-controller-manager")?;
+    port_free(kcm_port(), "kube-controller-manager")?;
     let kc = kubeconfig.display().to_string();
     let args = vec![
         format!("--kubeconfig={kc}"),
         format!("--authentication-kubeconfig={kc}"),
         format!("--authorization-kubeconfig={kc}"),
         "--bind-address=127.0.0.1".into(),
-        format!("--secure-port={KCM_PORT}"),
+        format!("--secure-port={}", kcm_port()),
         format!("--cert-dir={}", crate::paths::state_dir().join("kcm").display()),
         "--leader-elect=false".into(),
         format!("--service-account-private-key-file={}", pki.sa_key().display()),
@@ -177,7 +193,7 @@ pub fn controller_manager(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Compone
     ];
     let log = log_of("kube-controller-manager");
     let pid = procs::spawn(bin, &args, &[], &log)?;
-    let c = component("kube-controller-manager", pid, crate::pins::KUBERNETES, &[("secure", KCM_PORT)], &log);
+    let c = component("kube-controller-manager", pid, crate::pins::KUBERNETES, &[("secure", kcm_port())], &log);
     wait_for("kube-controller-manager /healthz", Duration::from_secs(60), || {
         if !procs::alive(pid, &bin.to_string_lossy()) {
             bail!("kube-controller-manager exited; see {}", log.display());
