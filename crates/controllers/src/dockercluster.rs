@@ -15,8 +15,7 @@ use capd_loadbalancer::{LoadBalancer, LoadBalancerSpec, CONTROL_PLANE_PORT};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::{info, Instrument};
@@ -198,16 +197,7 @@ fn set(dc: &mut DockerCluster, c: NewCondition) {
 }
 
 async fn event(ctx: &Context, dc: &DockerCluster, reason: &str, note: &str) {
-    let ev = Event {
-        type_: EventType::Normal,
-        reason: reason.into(),
-        note: Some(note.into()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&ev, &dc.object_ref(&())).await {
-        tracing::debug!(error = %e, "could not publish event");
-    }
+    crate::events::publish(ctx, dc, false, reason, note).await;
 }
 
 #[cfg(test)]

@@ -162,11 +162,13 @@ async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context) ->
     }
     if !bootstrapped(dm) {
         if let Some(failure) = bootstrap(dm, o, ctx, &name, &secret_name).await? {
+            crate::events::publish(ctx, dm, true, "BootstrapFailed", &failure).await;
             // Not retried: the data is wrong or a command failed; a person must look.
             set(dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::FAILED, failure));
             set(dm, NewCondition::false_(condition::READY, reason::FAILED, "bootstrap failed"));
             return Ok(Action::await_change());
         }
+        crate::events::publish(ctx, dm, false, "BootstrapCompleted", &format!("bootstrap data ran in node container {name}")).await;
     }
     set(dm, NewCondition::true_(condition::BOOTSTRAP_COMPLETED, reason::COMPLETED, ""));
 
@@ -241,6 +243,7 @@ async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, na
     for image in &dm.spec.pre_load_images {
         ctx.runtime.load_image_into_node(name, image).await?;
     }
+    crate::events::publish(ctx, dm, false, "NodeContainerCreated", &format!("node container {name} created from {image}")).await;
     Ok(())
 }
 
@@ -344,6 +347,7 @@ async fn reconcile_delete(dm: &mut DockerMachine, o: &Objects, ctx: &Context, gu
 
     let name = node::container_name(&o.cluster.name_any(), &dm.name_any());
     ctx.runtime.remove_container(&name).await?;
+    crate::events::publish(ctx, dm, false, "NodeContainerDeleted", &format!("node container {name} removed")).await;
     if o.machine.is_control_plane() {
         if let Some(dc) = &o.docker_cluster {
             // The load balancer itself may already be gone when the whole cluster goes.

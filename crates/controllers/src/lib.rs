@@ -8,6 +8,7 @@ pub mod context;
 pub mod dockercluster;
 pub mod dockermachine;
 pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod node;
 pub mod owner;

@@ -234,6 +234,23 @@ async fn bad_bootstrap_data_fails_with_command_and_output() {
     let node = format!("{cluster}-fail");
     assert!(!docker(&f.env, &["exec", &node, "test", "-f", "/never"]).0, "commands after the failing one did not run");
 
+    // A person running `kubectl describe` sees why, as a Warning event.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(f.client.clone(), &f.ns);
+    poll_until("a BootstrapFailed warning event on the DockerMachine", LONG, || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&Default::default()).await.map_err(|e| e.to_string())?;
+            list.items
+                .iter()
+                .find(|e| e.reason.as_deref() == Some("BootstrapFailed") && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("fail"))
+                .filter(|e| e.type_.as_deref() == Some("Warning") && e.note.as_deref().is_some_and(|n| n.contains("boom-output")))
+                .map(|_| ())
+                .ok_or_else(|| format!("{} events, none matching", list.items.len()))
+        }
+    })
+    .await
+    .unwrap();
+
     let dm = f.wait_machine("undecodable", "BootstrapCompleted=False/Failed", LONG, |d| bootstrap_failed(d).is_some()).await;
     let msg = bootstrap_failed(&dm).unwrap();
     assert!(msg.contains("/etc/x"), "names the file: {msg}");
