@@ -48,14 +48,25 @@ impl Steps {
     }
 
     pub fn summary(&self) -> String {
-        let mut s = String::from("\nstep                                                   result\n");
+        let width = self.done.iter().map(|(n, _)| n.len()).max().unwrap_or(10) + 2;
+        let mut reasons: Vec<&str> = Vec::new();
+        let mut s = format!("\n{:<width$}result\n", "step");
         for (name, o) in &self.done {
             let r = match o {
                 Outcome::Passed(d) => format!("passed in {:.1}s", d.as_secs_f64()),
-                Outcome::Skipped(why) => format!("SKIPPED: {why}"),
+                Outcome::Skipped(why) => {
+                    let i = reasons.iter().position(|r| r == why).unwrap_or_else(|| {
+                        reasons.push(why);
+                        reasons.len() - 1
+                    });
+                    format!("SKIPPED [{}]", i + 1)
+                }
                 Outcome::Failed(e) => format!("FAILED: {}", e.lines().next().unwrap_or_default()),
             };
-            s.push_str(&format!("{name:<55}{r}\n"));
+            s.push_str(&format!("{name:<width$}{r}\n"));
+        }
+        for (i, why) in reasons.iter().enumerate() {
+            s.push_str(&format!("[{}] skipped because {why}\n", i + 1));
         }
         s
     }
