@@ -46,11 +46,55 @@ pub fn test(extra: &[String]) -> Result<()> {
         cmd.arg("--").args(extra);
     }
     with_env(&mut cmd, &state);
-    let st = cmd.status().context("running cargo test")?;
+    let (st, passed, failed) = run_counting(&mut cmd)?;
+    let fuzzed = if st.success() { fuzz() } else { Ok(()) };
+    // One plain closing line with the totals, after the fuzzers' output.
+    println!("tests: {passed} passed, {failed} failed");
     if !st.success() {
         bail!("cargo test failed ({st})");
     }
-    fuzz()
+    fuzzed
+}
+
+/// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.
+fn run_counting(cmd: &mut Command) -> Result<(std::process::ExitStatus, u64, u64)> {
+    use std::io::{BufRead, Write};
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().context("running cargo test")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        let mut stdout = std::io::stdout();
+        for line in std::io::BufReader::new(out).lines() {
+            let line = line.unwrap_or_default();
+            let _ = writeln!(stdout, "{line}");
+            if let Some((p, f)) = test_result_counts(&line) {
+                passed += p;
+                failed += f;
+            }
+        }
+    }
+    Ok((child.wait()?, passed, failed))
+}
+
+/// `test result: ok. 8 passed; 1 failed; ...` → (8, 1).
+fn test_result_counts(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let num = |word: &str| -> Option<u64> {
+        let words: Vec<&str> = rest.split(|c: char| c == ';' || c == '.' || c.is_whitespace()).filter(|w| !w.is_empty()).collect();
+        words.windows(2).find(|w| w[1] == word).and_then(|w| w[0].parse().ok())
+    };
+    Some((num("passed")?, num("failed")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cargo_test_result_lines() {
+        assert_eq!(test_result_counts("test result: ok. 8 passed; 0 failed; 0 ignored; 0 measured"), Some((8, 0)));
+        assert_eq!(test_result_counts("test result: FAILED. 5 passed; 1 failed; 0 ignored"), Some((5, 1)));
+        assert_eq!(test_result_counts("running 3 tests"), None);
+    }
 }
 
 /// Bounded fuzzing of the bootstrap-data parsers (cargo-fuzz on nightly).
