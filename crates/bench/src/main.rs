@@ -81,6 +81,12 @@ struct RunArgs {
     /// Don't run: print (and with --write-docs, write) the results saved in this JSON file.
     #[arg(long)]
     render: Option<PathBuf>,
+    /// Extra flag for the capd-rs manager (repeatable), e.g. `--manager-arg=--kube-api-qps=100`.
+    #[arg(long, allow_hyphen_values = true)]
+    manager_arg: Vec<String>,
+    /// Extra flag for CAPD's manager (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    capd_arg: Vec<String>,
     /// Upper bound for each wait (provisioning, deletion), in seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
@@ -116,6 +122,12 @@ impl RunArgs {
         if !self.sweep.is_empty() {
             let v: Vec<String> = self.sweep.iter().map(|n| n.to_string()).collect();
             s.push_str(&format!(" --sweep {}", v.join(",")));
+        }
+        for a in &self.manager_arg {
+            s.push_str(&format!(" --manager-arg={a}"));
+        }
+        for a in &self.capd_arg {
+            s.push_str(&format!(" --capd-arg={a}"));
         }
         if self.write_docs {
             s.push_str(" --write-docs");
@@ -168,6 +180,8 @@ fn main() -> std::process::ExitCode {
 
 struct Ctx {
     env: TestEnv,
+    /// The environment's node image plus a `crictl` stand-in (see [`bench_node_image`]).
+    node_image: String,
     rt: Arc<DockerRuntime>,
     bins: Bins,
     run_id: String,
@@ -191,6 +205,7 @@ fn who_tag(who: Contender) -> &'static str {
 
 async fn run(a: RunArgs) -> Result<()> {
     let root = capd_testenv::workspace_root();
+    let root = root.canonicalize().unwrap_or(root);
     if let Some(path) = &a.render {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let report: Report = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
@@ -204,8 +219,16 @@ async fn run(a: RunArgs) -> Result<()> {
     let rt = Arc::new(DockerRuntime::new(env.docker_host()).context("container engine")?);
     let engine = rt.engine_info().await.context("the Docker engine does not answer")?;
     let (lb_repo, lb_tag) = scenario::lb_repo_tag(&env.state.images.haproxy)?;
+    let node_image = bench_node_image(&env, rt.as_ref()).await?;
     let ctx = Ctx {
-        bins: Bins { manager: a.manager_bin.clone(), capd: a.capd_bin.clone(), capd_module: a.capd_module.clone() },
+        node_image,
+        bins: Bins {
+            manager: a.manager_bin.clone(),
+            capd: a.capd_bin.clone(),
+            capd_module: a.capd_module.clone(),
+            manager_args: a.manager_arg.clone(),
+            capd_args: a.capd_arg.clone(),
+        },
         env,
         rt,
         run_id: run_id(),
@@ -222,36 +245,12 @@ async fn run(a: RunArgs) -> Result<()> {
     let mut contenders = a.only.clone();
     contenders.sort();
     contenders.dedup();
-    for who in contenders {
-        let plane = if who == Contender::Raw {
-            None
-        } else {
-            let name = format!("{}-{}", ctx.run_id, who_tag(who));
-            eprintln!("==> {}: starting a private plane (kube-apiserver, etcd prefix /capd-bench-{name}, capi-manager)", who.label());
-            let p = plane::Plane::start(&ctx.env, &a.capi_module, &name).await.with_context(|| format!("plane for {}", who.label()))?;
-            provider::install(who, &p, &ctx.env, &ctx.bins).await?;
-            Some(p)
-        };
-        for (sc, size) in &runs {
-            eprintln!("==> {} {} {}={}", who.label(), sc.name(), sc.size_name(), size);
-            let res = match &plane {
-                Some(p) => run_provider(&ctx, p, who, *sc, *size).await,
-                None => run_raw(&ctx, *sc, *size).await,
-            };
-            match res {
-                Ok(m) => {
-                    eprintln!("    {:.1}s, peak RSS {:.1} MiB, CPU {:.2}s", m.wall_s, m.peak_rss_mib, m.cpu_s);
-                    measurements.push(m);
-                }
-                Err(e) => {
-                    eprintln!("    FAILED: {e:#}");
-                    failures.push(format!("{} {} {}={}: {e:#}", who.label(), sc.name(), sc.size_name(), size));
-                }
-            }
-        }
-        if let Some(p) = plane {
-            p.stop().await?;
-        }
+    let work = run_all(&ctx, &a, &runs, &contenders, &mut measurements, &mut failures);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        res = work => res?,
+        _ = tokio::signal::ctrl_c() => return interrupted(&ctx).await,
+        _ = term.recv() => return interrupted(&ctx).await,
     }
     machine.load_after = probe::loadavg();
     let report = Report {
@@ -279,6 +278,101 @@ async fn run(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// After Ctrl-C or SIGTERM: the planes and managers are gone with the dropped work
+/// (their Drop kills them); remove this run's containers and etcd keys.
+async fn interrupted(ctx: &Ctx) -> Result<()> {
+    eprintln!("interrupted: removing run {}'s containers and etcd keys", ctx.run_id);
+    let removed = scenario::remove_containers(ctx.rt.as_ref(), &format!("b{}", ctx.run_id)).await;
+    let removed = match removed {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("removing containers: {e:#}");
+            0
+        }
+    };
+    for who in [Contender::CapdRs, Contender::Capd] {
+        if let Err(e) = plane::wipe_etcd_prefix(&format!("/capd-bench-{}-{}", ctx.run_id, who_tag(who))).await {
+            eprintln!("{e:#}");
+        }
+    }
+    bail!("interrupted (removed {removed} containers)")
+}
+
+async fn run_all(
+    ctx: &Ctx,
+    a: &RunArgs,
+    runs: &[(Scenario, usize)],
+    contenders: &[Contender],
+    measurements: &mut Vec<Measurement>,
+    failures: &mut Vec<String>,
+) -> Result<()> {
+    for &who in contenders {
+        let plane = if who == Contender::Raw {
+            None
+        } else {
+            let name = format!("{}-{}", ctx.run_id, who_tag(who));
+            eprintln!("==> {}: starting a private plane (kube-apiserver, etcd prefix /capd-bench-{name}, capi-manager)", who.label());
+            let p = plane::Plane::start(&ctx.env, &a.capi_module, &name).await.with_context(|| format!("plane for {}", who.label()))?;
+            provider::install(who, &p, &ctx.env, &ctx.bins).await?;
+            Some(p)
+        };
+        for (sc, size) in runs {
+            eprintln!("==> {} {} {}={}", who.label(), sc.name(), sc.size_name(), size);
+            let res = match &plane {
+                Some(p) => run_provider(&ctx, p, who, *sc, *size).await,
+                None => run_raw(&ctx, *sc, *size).await,
+            };
+            match res {
+                Ok(m) => {
+                    eprintln!("    {:.1}s, peak RSS {:.1} MiB, CPU {:.2}s", m.wall_s, m.peak_rss_mib, m.cpu_s);
+                    measurements.push(m);
+                }
+                Err(e) => {
+                    eprintln!("    FAILED: {e:#}");
+                    failures.push(format!("{} {} {}={}: {e:#}", who.label(), sc.name(), sc.size_name(), size));
+                }
+            }
+        }
+        if let Some(p) = plane {
+            p.stop().await?;
+        }
+    }
+    Ok(())
+}
+
+/// CAPD checks a node with `crictl ps` before it bootstraps it (after "Reached target
+/// Multi-User System" in the container's log). kindest/node images have crictl; the
+/// environment's Debian node image has none (Debian bookworm has no cri-tools package).
+/// All three contenders get the same derived image: the environment's node image plus
+/// a stand-in that answers `crictl ps` the way the real one does once containerd answers.
+async fn bench_node_image(env: &TestEnv, rt: &dyn ContainerRuntime) -> Result<String> {
+    let base = &env.state.images.node;
+    let tag = format!("{base}-crictl-stub");
+    if rt.image_present(&tag).await? {
+        return Ok(tag);
+    }
+    let dir = capd_testenv::workspace_root().join("target/bench/node-image");
+    std::fs::create_dir_all(&dir)?;
+    let stub = "#!/bin/sh\n# capd-bench: crictl stand-in (Debian bookworm has no cri-tools). `crictl ps` succeeds once\n# containerd answers, as the real one does; nothing else is provided.\ncase \"$1\" in\n  ps) exec ctr --namespace k8s.io containers list >/dev/null ;;\n  *) echo \"crictl stand-in: only 'ps'\" >&2; exit 1 ;;\nesac\n";
+    let path = dir.join("crictl");
+    std::fs::write(&path, stub)?;
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {base}\nCOPY crictl /usr/local/bin/crictl\n"))?;
+    eprintln!("==> building {tag} (node image + crictl stand-in for CAPD)");
+    let out = tokio::process::Command::new("docker")
+        .env("DOCKER_HOST", env.docker_host())
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "-t", &tag])
+        .arg(&dir)
+        .output()
+        .await
+        .context("running `docker build`")?;
+    if !out.status.success() {
+        bail!("docker build {tag}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(tag)
+}
+
 /// Clusters and machines a scenario of `size` creates.
 fn object_counts(sc: Scenario, size: usize) -> (usize, usize) {
     match sc {
@@ -296,7 +390,7 @@ async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scena
         prefix: prefix.clone(),
         lb_repo: ctx.lb_repo.clone(),
         lb_tag: ctx.lb_tag.clone(),
-        node_image: ctx.env.state.images.node.clone(),
+        node_image: ctx.node_image.clone(),
     };
     objs.create_namespace().await?;
     let log = plane::log_dir(&ctx.env).join(format!("{prefix}-{}.log", who_tag(who)));
@@ -310,7 +404,7 @@ async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scena
     let start = Instant::now();
     let measured = async {
         objs.create_all(sc, size).await?;
-        objs.wait_done(sc, size, ctx.timeout, || p.alive()).await?;
+        let owned = objs.wait_done(sc, size, start, ctx.timeout, || p.alive()).await?;
         let mut delete_s = None;
         if sc == Scenario::Churn {
             let d = Instant::now();
@@ -324,7 +418,7 @@ async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scena
         // Steady: what the manager keeps once the work is done.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let steady = probe::status_kb(p.pid(), "VmRSS").unwrap_or(0);
-        Ok::<_, anyhow::Error>((wall, delete_s, after, hwm, steady))
+        Ok::<_, anyhow::Error>((wall, delete_s, owned.as_secs_f64(), after, hwm, steady))
     }
     .await;
     // Cleanup whatever happened: the provider deletes what it made, then anything left goes.
@@ -343,7 +437,7 @@ async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scena
     if removed > 0 {
         eprintln!("    removed {removed} leftover container(s) of {prefix}");
     }
-    let (wall, delete_s, after, hwm, steady) = measured?;
+    let (wall, delete_s, owned_s, after, hwm, steady) = measured?;
     let (clusters, machines) = object_counts(sc, size);
     let mut per_object = BTreeMap::new();
     let mut mean_ms = BTreeMap::new();
@@ -367,6 +461,7 @@ async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scena
         size,
         wall_s: wall,
         delete_s,
+        owned_s: Some(owned_s),
         peak_rss_mib: hwm.max(sampler.peak_kb()) as f64 / 1024.0,
         steady_rss_mib: steady as f64 / 1024.0,
         cpu_s: after.cpu_s - before.cpu_s,
@@ -384,7 +479,7 @@ async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize) -> Result<Measurement> {
     let load = probe::loadavg().0;
     let child = tokio::process::Command::new(&exe)
         .args(["raw", "--scenario", sc.name(), "--count", &size.to_string(), "--prefix", &prefix])
-        .args(["--haproxy-image", &ctx.env.state.images.haproxy, "--node-image", &ctx.env.state.images.node])
+        .args(["--haproxy-image", &ctx.env.state.images.haproxy, "--node-image", &ctx.node_image])
         .env("DOCKER_HOST", ctx.env.docker_host())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -408,6 +503,7 @@ async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize) -> Result<Measurement> {
         size,
         wall_s: r.wall_s,
         delete_s: r.delete_s,
+        owned_s: None,
         peak_rss_mib: r.peak_rss_kb as f64 / 1024.0,
         steady_rss_mib: r.rss_kb as f64 / 1024.0,
         cpu_s: r.cpu_s,

@@ -289,7 +289,7 @@ pub fn http_get_request(path: &str) -> Result<http::Request<Vec<u8>>> {
 }
 
 /// Deletes every key under `prefix/` through etcd's JSON gateway.
-async fn wipe_etcd_prefix(prefix: &str) -> Result<()> {
+pub async fn wipe_etcd_prefix(prefix: &str) -> Result<()> {
     if !prefix.starts_with("/capd-bench-") {
         bail!("refusing to delete etcd keys outside /capd-bench-*: {prefix}");
     }

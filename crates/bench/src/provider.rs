@@ -36,6 +36,9 @@ pub struct Bins {
     pub manager: PathBuf,
     pub capd: PathBuf,
     pub capd_module: PathBuf,
+    /// Extra flags for each manager (profiling experiments).
+    pub manager_args: Vec<String>,
+    pub capd_args: Vec<String>,
 }
 
 /// Installs the provider's CRDs on the plane.
@@ -106,6 +109,8 @@ impl Provider {
             ),
             Contender::Raw => anyhow::bail!("raw Docker has no provider process"),
         };
+        let extra = if who == Contender::CapdRs { &bins.manager_args } else { &bins.capd_args };
+        let args: Vec<String> = args.into_iter().chain(extra.iter().cloned()).collect();
         let child = plane::spawn(bin, &args, &envs, log)?;
         let mut p = Provider { who, child, metrics_port: metrics, log: log.to_path_buf() };
         let name = who.label();

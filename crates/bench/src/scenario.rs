@@ -221,15 +221,18 @@ impl Objects {
         Ok(())
     }
 
-    /// How many of the scenario's infrastructure objects are done: DockerClusters
-    /// provisioned and Ready; DockerMachines provisioned with BootstrapCompleted.
-    /// A failed bootstrap is an error (the run would never finish).
-    pub async fn count_done(&self, sc: Scenario) -> Result<usize> {
+    /// How many of the scenario's infrastructure objects are done, and how many have
+    /// their owner (set by Cluster API's core controllers, which the providers wait
+    /// for): DockerClusters provisioned and Ready; DockerMachines provisioned with
+    /// BootstrapCompleted. A failed bootstrap is an error (the run would never finish).
+    pub async fn count_done(&self, sc: Scenario) -> Result<(usize, usize)> {
         let lp = ListParams::default();
+        let owned = |o: &DynamicObject, kind: &str| o.metadata.owner_references.as_ref().is_some_and(|rs| rs.iter().any(|r| r.kind == kind));
         match sc {
             Scenario::Clusters => {
                 let list = self.api(&docker_clusters()).list(&lp).await?;
-                Ok(list.items.iter().filter(|o| provisioned(&o.data) && condition(&o.data, "Ready").0 == "True").count())
+                let done = list.items.iter().filter(|o| provisioned(&o.data) && condition(&o.data, "Ready").0 == "True").count();
+                Ok((done, list.items.iter().filter(|o| owned(o, "Cluster")).count()))
             }
             Scenario::Machines | Scenario::Churn => {
                 let list = self.api(&docker_machines()).list(&lp).await?;
@@ -239,22 +242,28 @@ impl Objects {
                         bail!("DockerMachine {} failed to bootstrap: {message}", o.name_any());
                     }
                 }
-                Ok(list.items.iter().filter(|o| provisioned(&o.data) && condition(&o.data, "BootstrapCompleted").0 == "True").count())
+                let done = list.items.iter().filter(|o| provisioned(&o.data) && condition(&o.data, "BootstrapCompleted").0 == "True").count();
+                Ok((done, list.items.iter().filter(|o| owned(o, "Machine")).count()))
             }
         }
     }
 
-    /// Waits (bounded) until `want` objects are done; polls every 200 ms.
-    pub async fn wait_done(&self, sc: Scenario, want: usize, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<()> {
+    /// Waits (bounded) until `want` objects are done; polls every 200 ms. Returns when
+    /// (since `start`) the last of them got its owner.
+    pub async fn wait_done(&self, sc: Scenario, want: usize, start: Instant, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<Duration> {
         let deadline = Instant::now() + timeout;
+        let mut all_owned = None;
         loop {
             alive()?;
-            let n = self.count_done(sc).await?;
+            let (n, owned) = self.count_done(sc).await?;
+            if owned >= want && all_owned.is_none() {
+                all_owned = Some(start.elapsed());
+            }
             if n >= want {
-                return Ok(());
+                return Ok(all_owned.unwrap_or_else(|| start.elapsed()));
             }
             if Instant::now() > deadline {
-                bail!("{}: only {n} of {want} done after {timeout:?}", sc.name());
+                bail!("{}: only {n} of {want} done ({owned} owned) after {timeout:?}", sc.name());
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
