@@ -122,12 +122,14 @@ where
             self.api.patch(&self.name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(apply)).await.map_err(err("finalizers"))?;
             sent += 1;
         }
-        if let Some(p) = patches.status {
-            self.api.patch_status(&self.name, &pp, &Patch::Merge(p)).await.map_err(err("status"))?;
-            sent += 1;
-        }
+        // Spec before status: readers of `status.initialization.provisioned` (Cluster API)
+        // must find what it promises, e.g. `spec.providerID`, already there.
         if let Some(p) = patches.object {
             self.api.patch(&self.name, &pp, &Patch::Merge(p)).await.map_err(err("metadata/spec"))?;
+            sent += 1;
+        }
+        if let Some(p) = patches.status {
+            self.api.patch_status(&self.name, &pp, &Patch::Merge(p)).await.map_err(err("status"))?;
             sent += 1;
         }
         if let Some(ops) = patches.finalizers_remove {
