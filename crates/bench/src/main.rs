@@ -87,6 +87,9 @@ struct RunArgs {
     /// Extra flag for CAPD's manager (repeatable).
     #[arg(long, allow_hyphen_values = true)]
     capd_arg: Vec<String>,
+    /// Run each scenario this many times per contender; the tables show medians.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
     /// Upper bound for each wait (provisioning, deletion), in seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
@@ -122,6 +125,9 @@ impl RunArgs {
         if !self.sweep.is_empty() {
             let v: Vec<String> = self.sweep.iter().map(|n| n.to_string()).collect();
             s.push_str(&format!(" --sweep {}", v.join(",")));
+        }
+        if self.repeat > 1 {
+            s.push_str(&format!(" --repeat {}", self.repeat));
         }
         for a in &self.manager_arg {
             s.push_str(&format!(" --manager-arg={a}"));
@@ -307,6 +313,7 @@ async fn run_all(
     failures: &mut Vec<String>,
 ) -> Result<()> {
     for &who in contenders {
+        let mut reps: BTreeMap<(Scenario, usize), usize> = BTreeMap::new();
         let plane = if who == Contender::Raw {
             None
         } else {
@@ -316,11 +323,16 @@ async fn run_all(
             provider::install(who, &p, &ctx.env, &ctx.bins).await?;
             Some(p)
         };
-        for (sc, size) in runs {
+        for (sc, size) in runs.iter().flat_map(|r| std::iter::repeat_n(r, a.repeat.max(1))) {
             eprintln!("==> {} {} {}={}", who.label(), sc.name(), sc.size_name(), size);
+            let rep = {
+                let n = reps.entry((*sc, *size)).or_insert(0usize);
+                *n += 1;
+                *n - 1
+            };
             let res = match &plane {
-                Some(p) => run_provider(&ctx, p, who, *sc, *size).await,
-                None => run_raw(&ctx, *sc, *size).await,
+                Some(p) => run_provider(ctx, p, who, *sc, *size, rep).await,
+                None => run_raw(ctx, *sc, *size, rep).await,
             };
             match res {
                 Ok(m) => {
@@ -382,8 +394,14 @@ fn object_counts(sc: Scenario, size: usize) -> (usize, usize) {
     }
 }
 
-async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scenario, size: usize) -> Result<Measurement> {
-    let prefix = format!("b{}{}{}{}", ctx.run_id, who_tag(who), sc.tag(), size);
+/// Object and container names of one run start with this.
+fn run_prefix(ctx: &Ctx, who: Contender, sc: Scenario, size: usize, rep: usize) -> String {
+    let base = format!("b{}{}{}{}", ctx.run_id, who_tag(who), sc.tag(), size);
+    if rep == 0 { base } else { format!("{base}r{rep}") }
+}
+
+async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scenario, size: usize, rep: usize) -> Result<Measurement> {
+    let prefix = run_prefix(ctx, who, sc, size, rep);
     let objs = Objects {
         client: plane.client.clone(),
         ns: prefix.clone(),
@@ -473,8 +491,8 @@ async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scena
     })
 }
 
-async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize) -> Result<Measurement> {
-    let prefix = format!("b{}{}{}{}", ctx.run_id, who_tag(Contender::Raw), sc.tag(), size);
+async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize, rep: usize) -> Result<Measurement> {
+    let prefix = run_prefix(ctx, Contender::Raw, sc, size, rep);
     let exe = std::env::current_exe().context("locating capd-bench")?;
     let load = probe::loadavg().0;
     let child = tokio::process::Command::new(&exe)

@@ -84,6 +84,8 @@ impl Provider {
         let (health, metrics) = (probe::free_port()?, probe::free_port()?);
         let kubeconfig = plane.kubeconfig.display().to_string();
         let docker_host = env.docker_host().to_string();
+        // Profiling runs may ask for more (e.g. CAPD_BENCH_RUST_LOG=debug); measuring runs log at info.
+        let rust_log = std::env::var("CAPD_BENCH_RUST_LOG").unwrap_or_else(|_| "info".into());
         let (bin, args, envs): (&Path, Vec<String>, Vec<(&str, &str)>) = match who {
             Contender::CapdRs => (
                 &bins.manager,
@@ -92,7 +94,7 @@ impl Provider {
                     format!("--health-addr=127.0.0.1:{health}"),
                     format!("--diagnostics-address=127.0.0.1:{metrics}"),
                 ],
-                vec![("DOCKER_HOST", docker_host.as_str()), ("RUST_LOG", "info")],
+                vec![("DOCKER_HOST", docker_host.as_str()), ("RUST_LOG", rust_log.as_str())],
             ),
             Contender::Capd => (
                 &bins.capd,

@@ -95,6 +95,17 @@ struct Row {
     decimals: usize,
 }
 
+/// Median of `f` over the runs that have it (mean of the middle two for an even count).
+fn median(runs: &[&Measurement], f: &dyn Fn(&Measurement) -> Option<f64>) -> Option<f64> {
+    let mut v: Vec<f64> = runs.iter().filter_map(|m| f(m)).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
@@ -107,19 +118,19 @@ fn cell(v: Option<f64>, decimals: usize) -> String {
 }
 
 impl Report {
-    fn find(&self, who: Contender, sc: Scenario, size: usize) -> Option<&Measurement> {
-        self.measurements.iter().find(|m| m.contender == who && m.scenario == sc && m.size == size)
+    fn runs_of(&self, who: Contender, sc: Scenario, size: usize) -> Vec<&Measurement> {
+        self.measurements.iter().filter(|m| m.contender == who && m.scenario == sc && m.size == size).collect()
     }
 
     /// The scenario tables: clusters at N, machines at M, churn at K (those that ran).
     fn tables(&self) -> Vec<(String, Vec<Row>)> {
         let mut out = Vec::new();
         for (sc, size) in [(Scenario::Clusters, self.n), (Scenario::Machines, self.m), (Scenario::Churn, self.k)] {
-            let ms: Vec<Option<&Measurement>> = CONTENDERS.iter().map(|c| self.find(*c, sc, size)).collect();
-            if ms.iter().all(|m| m.is_none()) {
+            let ms: Vec<Vec<&Measurement>> = CONTENDERS.iter().map(|c| self.runs_of(*c, sc, size)).collect();
+            if ms.iter().all(|m| m.is_empty()) {
                 continue;
             }
-            let get = |f: &dyn Fn(&Measurement) -> Option<f64>| -> [Option<f64>; 3] { [ms[0].and_then(f), ms[1].and_then(f), ms[2].and_then(f)] };
+            let get = |f: &dyn Fn(&Measurement) -> Option<f64>| -> [Option<f64>; 3] { [median(&ms[0], f), median(&ms[1], f), median(&ms[2], f)] };
             let mut rows = vec![Row { name: "wall time (s)", values: get(&|m| Some(m.wall_s)), decimals: 1 }];
             rows.push(Row { name: "  until all owned by Cluster API (s)", values: get(&|m| m.owned_s), decimals: 1 });
             rows.push(Row {
@@ -144,7 +155,9 @@ impl Report {
             }
             rows.push(Row { name: "failed reconciles", values: get(&|m| if m.contender == Contender::Raw { None } else { Some(m.reconcile_errors.values().sum()) }), decimals: 0 });
             rows.push(Row { name: "load average (1 min) at start", values: get(&|m| Some(m.load_1m)), decimals: 2 });
-            out.push((format!("{} ({}={size})", sc.name(), sc.size_name()), rows));
+            let reps = ms.iter().map(Vec::len).max().unwrap_or(0);
+            let title = if reps > 1 { format!("{} ({}={size}; median of {reps} runs)", sc.name(), sc.size_name()) } else { format!("{} ({}={size})", sc.name(), sc.size_name()) };
+            out.push((title, rows));
         }
         out
     }
@@ -154,7 +167,7 @@ impl Report {
         let mut out: BTreeMap<usize, [Option<f64>; 3]> = BTreeMap::new();
         for m in self.measurements.iter().filter(|m| m.scenario == Scenario::Clusters) {
             let i = CONTENDERS.iter().position(|c| *c == m.contender).unwrap_or(0);
-            out.entry(m.size).or_default()[i] = Some(m.wall_s);
+            out.entry(m.size).or_default()[i] = median(&self.runs_of(m.contender, Scenario::Clusters, m.size), &|m| Some(m.wall_s));
         }
         out
     }
