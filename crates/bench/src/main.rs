@@ -244,7 +244,7 @@ async fn run(a: RunArgs) -> Result<()> {
     };
     let mut machine = Machine::probe(&engine.version);
     machine.load_before = probe::loadavg();
-    eprintln!("run {} on {}; load average {:.2} {:.2} {:.2}", ctx.run_id, machine.summary(), machine.load_before.0, machine.load_before.1, machine.load_before.2);
+    eprintln!("run {}: {}; load average {:.2} {:.2} {:.2}", ctx.run_id, machine.summary_with_revision(), machine.load_before.0, machine.load_before.1, machine.load_before.2);
     let runs = a.runs();
     let mut measurements = Vec::new();
     let mut failures = Vec::new();

@@ -42,6 +42,10 @@ pub struct Machine {
     pub mem_gib: f64,
     pub kernel: String,
     pub docker: String,
+    /// `git rev-parse --short HEAD`, with `+dirty` when the provider's crates had
+    /// uncommitted changes (the manager was built from the working tree).
+    #[serde(default)]
+    pub revision: String,
     pub load_before: (f64, f64, f64),
     pub load_after: (f64, f64, f64),
 }
@@ -66,12 +70,37 @@ impl Machine {
             mem_gib: mem_kb / 1024.0 / 1024.0,
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string(),
             docker: docker_version.to_string(),
+            revision: revision(),
             ..Default::default()
         }
     }
 
+    pub fn summary_with_revision(&self) -> String {
+        format!("capd-rs {} on {}", self.revision, self.summary())
+    }
+
     pub fn summary(&self) -> String {
         format!("{} CPUs ({}), {:.1} GiB, Linux {}, Docker {}", self.nproc, self.cpu_model, self.mem_gib, self.kernel, self.docker)
+    }
+}
+
+fn revision() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .current_dir(capd_testenv::workspace_root())
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let crates = ["crates/api", "crates/runtime", "crates/loadbalancer", "crates/bootstrap", "crates/controllers", "crates/manager"];
+    let mut args = vec!["status", "--porcelain", "--"];
+    args.extend(crates);
+    match git(&args) {
+        Some(s) if !s.is_empty() => format!("{head}+dirty"),
+        _ => head,
     }
 }
 
@@ -206,7 +235,7 @@ impl Report {
     pub fn markdown(&self) -> String {
         let m = &self.machine;
         let mut s = String::new();
-        s.push_str(&format!("Produced by `{}` (run `{}`).\n\n", self.command, self.run_id));
+        s.push_str(&format!("Produced by `{}` (run `{}`, capd-rs at `{}`).\n\n", self.command, self.run_id, if m.revision.is_empty() { "?" } else { &m.revision }));
         s.push_str(&format!(
             "Machine: {} CPUs ({}), {:.1} GiB memory, Linux {}, Docker {}. Load average before the run {:.2} / {:.2} / {:.2}, after {:.2} / {:.2} / {:.2} (1 / 5 / 15 min; the machine is shared).\n",
             m.nproc, m.cpu_model, m.mem_gib, m.kernel, m.docker, m.load_before.0, m.load_before.1, m.load_before.2, m.load_after.0, m.load_after.1, m.load_after.2

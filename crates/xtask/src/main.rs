@@ -5,6 +5,7 @@
 //! - `test`: brings the environment up and runs every test against it.
 //! - `demo`: brings the environment up and runs the main job.
 //! - `clusterctl-repo`, `tilt`: packaging and the dev loop (`release.rs`).
+//! - `bench`: capd-rs side by side with CAPD and raw Docker (`bench.rs`, driver in `crates/bench`).
 
 mod bench;
 mod capi;
