@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Fuzzes capd-bootstrap's two parsers (cloud-config, Ignition) with cargo-fuzz
 # for a bounded time each, and fails on any crash (panic, overflow, timeout,
-# out-of-memory). Standalone: installs cargo-fuzz into ~/.cargo/bin if missing.
+# out-of-memory). Standalone: installs the pinned cargo-fuzz into
+# ~/.cache/capd-rs/tools/cargo-fuzz-<version> if it is not there yet.
 #
 #   bash .ci/fuzz-bootstrap.sh                 # 60 s per target
 #   FUZZ_SECONDS=300 bash .ci/fuzz-bootstrap.sh
 #   FUZZ_TARGETS=ignition bash .ci/fuzz-bootstrap.sh
+#   bash .ci/fuzz-bootstrap.sh build           # install and build only (`cargo xtask test`
+#                                              # runs this in the background first)
 #
 # Inputs found along the way go to a temporary directory, never into the repo;
 # a crashing input is kept in crates/bootstrap/fuzz/artifacts/<target>/.
@@ -17,6 +20,12 @@ seconds="${FUZZ_SECONDS:-60}"
 targets="${FUZZ_TARGETS:-cloud_config ignition}"
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
 fuzz_dir=crates/bootstrap/fuzz
+mode="${1:-run}"
+[[ "$mode" == run || "$mode" == build ]] || { echo "usage: $0 [run|build]" >&2; exit 2; }
+# Pinned; a new version here is a new cache directory.
+cargo_fuzz_version=0.13.2
+tools="${XDG_CACHE_HOME:-$HOME/.cache}/capd-rs/tools/cargo-fuzz-$cargo_fuzz_version"
+export PATH="$tools/bin:$PATH"
 
 say() { printf 'fuzz-bootstrap: %s\n' "$*"; }
 
@@ -28,9 +37,9 @@ if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
         exit 1
     }
 fi
-if ! command -v cargo-fuzz >/dev/null 2>&1; then
-    say "installing cargo-fuzz into ~/.cargo/bin"
-    cargo install --locked cargo-fuzz
+if [[ ! -x "$tools/bin/cargo-fuzz" ]]; then
+    say "installing cargo-fuzz $cargo_fuzz_version into $tools"
+    cargo install --quiet --locked --version "$cargo_fuzz_version" --root "$tools" cargo-fuzz
 fi
 say "$(cargo fuzz --version), $(rustup run "$toolchain" rustc --version)"
 
@@ -42,6 +51,7 @@ say "+ ${build[*]}"
 start=$SECONDS
 "${build[@]}"
 say "built in $((SECONDS - start)) s"
+[[ "$mode" == build ]] && exit 0
 
 declare -A seeds=(
     [cloud_config]="crates/bootstrap/testdata/cloud-config $fuzz_dir/seeds/cloud_config"

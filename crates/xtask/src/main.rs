@@ -7,6 +7,7 @@
 //! - `clusterctl-repo`, `tilt`: packaging and the dev loop (`release.rs`).
 //! - `bench`: capd-rs side by side with CAPD and raw Docker (`bench.rs`, driver in `crates/bench`).
 
+mod background;
 mod bench;
 mod capi;
 mod demo;

@@ -77,6 +77,17 @@ pub fn stop(pid: u32, bin: &str, grace: Duration) -> Result<()> {
     .map_err(|e| anyhow!("{e}"))
 }
 
+/// SIGKILL to a whole process group. Not through `kill(1)`: procps-ng 4.0.2's parses
+/// `kill -KILL -<pgid>` wrongly and signals every process it may (seen here).
+pub fn kill_group(pgid: u32) {
+    if let Ok(pgid) = libc::pid_t::try_from(pgid) {
+        if pgid > 1 {
+            // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+}
+
 fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
 }

@@ -1,8 +1,21 @@
-//! `test` and `demo`.
+//! `test`: the environment, then every test against it.
+//!
+//! On a cold machine most of the time is compiling (Go, the workspace, Tilt, the fuzz
+//! targets). The compile jobs that `up` does not need start first, in the background at
+//! a lower priority, so they use what `up` leaves idle; the Tilt test and the fuzzing
+//! run last, when their builds have had the whole test run to finish.
 
+use crate::background::Background;
 use crate::{paths, up};
 use anyhow::{bail, Context, Result};
 use std::process::Command;
+
+/// The one test that needs Tilt, run after the rest (see the module comment).
+const TILT_TEST: &str = "tilt_ci_runs_the_manager_until_ready";
+
+const WORKSPACE_BUILD: &str = "workspace test build";
+const TILT_BUILD: &str = "Tilt build";
+const FUZZ_BUILD: &str = "fuzz targets build";
 
 fn with_env(cmd: &mut Command, s: &capd_testenv::EnvState) {
     let path = std::env::var("PATH").unwrap_or_default();
@@ -12,18 +25,35 @@ fn with_env(cmd: &mut Command, s: &capd_testenv::EnvState) {
         .env("PATH", format!("{}:{path}", s.bin_dir.display()));
 }
 
-/// Generated files must match their generator (CRDs).
+/// `cargo test --workspace --no-fail-fast`; every invocation uses the same package
+/// selection, so they share one set of compiled dependencies.
+fn cargo_test() -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(paths::workspace_root()).args(["test", "--workspace", "--no-fail-fast"]);
+    cmd
+}
+
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|| paths::workspace_root().join("target"))
+}
+
+/// Generated files must match their generator (CRDs); uses the `crdgen` that the
+/// workspace test build made (capd-api's integration tests need it).
 fn check_generated() -> Result<()> {
     let root = paths::workspace_root();
     if !root.join("crates/api/src/bin/crdgen.rs").exists() {
         return Ok(());
     }
     eprintln!("==> generated CRDs match `crdgen`");
-    let st = Command::new("cargo")
-        .current_dir(&root)
-        .args(["run", "-q", "-p", "capd-api", "--bin", "crdgen", "--", "--check", "manifests/crds"])
-        .status()
-        .context("running crdgen")?;
+    let built = target_dir().join("debug/crdgen");
+    let mut cmd = if built.is_file() {
+        Command::new(built)
+    } else {
+        let mut c = Command::new("cargo");
+        c.args(["run", "-q", "-p", "capd-api", "--bin", "crdgen", "--"]);
+        c
+    };
+    let st = cmd.current_dir(&root).args(["--check", "manifests/crds"]).status().context("running crdgen")?;
     if !st.success() {
         bail!("manifests/crds differ from what `cargo run -p capd-api --bin crdgen -- manifests/crds` generates; run it and commit");
     }
@@ -31,6 +61,25 @@ fn check_generated() -> Result<()> {
 }
 
 pub fn test(extra: &[String]) -> Result<()> {
+    // With a test filter only the matching tests run: no Tilt run of its own, no fuzzing.
+    let full = extra.is_empty();
+    let logs = paths::log_dir();
+    let mut bg = Background::default();
+    let mut build = cargo_test();
+    build.arg("--no-run");
+    // The workspace build is on the critical path right after `up`: nice 10 keeps it ahead
+    // of the other two (nice 19) while still yielding to `up` (nice 0).
+    bg.spawn(WORKSPACE_BUILD, 10, &build, logs.join("test-build.log"))?;
+    if full {
+        let xtask = std::env::current_exe().context("locating the xtask binary")?;
+        let mut tilt = Command::new(xtask);
+        tilt.arg("tilt");
+        bg.spawn(TILT_BUILD, 19, &tilt, logs.join("tilt-build.log"))?;
+        let mut fuzz = fuzz_script();
+        fuzz.arg("build");
+        bg.spawn(FUZZ_BUILD, 19, &fuzz, logs.join("fuzz-build.log"))?;
+    }
+
     let state = up::up()?;
     // The demo's manager watches every namespace: it would reconcile the tests' objects
     // beside the managers the tests start, and two writers break what tests assert.
@@ -38,41 +87,75 @@ pub fn test(extra: &[String]) -> Result<()> {
         eprintln!("==> stopping the demo's capd-manager (pid {}) so tests run their own", m.pid);
         crate::procs::stop(m.pid, &state.bin_dir.join(crate::demo::MANAGER).to_string_lossy(), std::time::Duration::from_secs(15))?;
     }
+    // A failed build is reported again, with its errors, by the `cargo test` below.
+    if let Err(e) = bg.wait(WORKSPACE_BUILD) {
+        eprintln!("{e:#}");
+    }
     check_generated()?;
-    eprintln!("==> cargo test --workspace");
-    let mut cmd = Command::new("cargo");
-    cmd.current_dir(paths::workspace_root()).args(["test", "--workspace", "--no-fail-fast"]);
-    if !extra.is_empty() {
+
+    let mut counts = Counts::default();
+    let mut cmd = cargo_test();
+    if full {
+        eprintln!("==> cargo test --workspace (all but {TILT_TEST}, which runs last)");
+        cmd.args(["--", "--skip", TILT_TEST]);
+    } else {
+        eprintln!("==> cargo test --workspace -- {}", extra.join(" "));
         cmd.arg("--").args(extra);
     }
     with_env(&mut cmd, &state);
-    let (st, passed, failed) = run_counting(&mut cmd)?;
-    let fuzzed = if st.success() { fuzz() } else { Ok(()) };
+    let mut ok = counts.run(&mut cmd)?;
+
+    let mut fuzzed = Ok(());
+    if full {
+        fuzzed = bg.wait(FUZZ_BUILD).and_then(|()| fuzz());
+        eprintln!("==> cargo test --workspace --test tilt ({TILT_TEST})");
+        let tilt = match bg.wait(TILT_BUILD) {
+            Ok(()) => {
+                let mut cmd = cargo_test();
+                cmd.args(["--test", "tilt"]);
+                with_env(&mut cmd, &state);
+                counts.run(&mut cmd)?
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                counts.failed += 1;
+                false
+            }
+        };
+        ok &= tilt;
+    }
     // One plain closing line with the totals, after the fuzzers' output.
-    println!("tests: {passed} passed, {failed} failed");
-    if !st.success() {
-        bail!("cargo test failed ({st})");
+    println!("tests: {} passed, {} failed", counts.passed, counts.failed);
+    if !ok {
+        bail!("cargo test failed; see the output above");
     }
     fuzzed
 }
 
-/// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.
-fn run_counting(cmd: &mut Command) -> Result<(std::process::ExitStatus, u64, u64)> {
-    use std::io::{BufRead, Write};
-    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().context("running cargo test")?;
-    let (mut passed, mut failed) = (0u64, 0u64);
-    if let Some(out) = child.stdout.take() {
-        let mut stdout = std::io::stdout();
-        for line in std::io::BufReader::new(out).lines() {
-            let line = line.unwrap_or_default();
-            let _ = writeln!(stdout, "{line}");
-            if let Some((p, f)) = test_result_counts(&line) {
-                passed += p;
-                failed += f;
+#[derive(Default)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+}
+
+impl Counts {
+    /// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.
+    fn run(&mut self, cmd: &mut Command) -> Result<bool> {
+        use std::io::{BufRead, Write};
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().context("running cargo test")?;
+        if let Some(out) = child.stdout.take() {
+            let mut stdout = std::io::stdout();
+            for line in std::io::BufReader::new(out).lines() {
+                let line = line.unwrap_or_default();
+                let _ = writeln!(stdout, "{line}");
+                if let Some((p, f)) = test_result_counts(&line) {
+                    self.passed += p;
+                    self.failed += f;
+                }
             }
         }
+        Ok(child.wait()?.success())
     }
-    Ok((child.wait()?, passed, failed))
 }
 
 /// `test result: ok. 8 passed; 1 failed; ...` → (8, 1).
@@ -99,22 +182,23 @@ mod tests {
 
 /// Bounded fuzzing of the bootstrap-data parsers (cargo-fuzz on nightly).
 fn fuzz() -> Result<()> {
-    let script = paths::workspace_root().join(".ci/fuzz-bootstrap.sh");
-    if !script.exists() {
-        return Ok(());
-    }
     eprintln!("==> fuzzing the bootstrap parsers (bounded)");
     // 30 s per target keeps the whole test command inside CI's budget; run the script
     // directly with a larger FUZZ_SECONDS for a longer campaign.
     let seconds = std::env::var("FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
-    let st = Command::new("bash")
-        .arg(&script)
+    let st = fuzz_script()
         .env("FUZZ_SECONDS", seconds)
-        .current_dir(paths::workspace_root())
         .status()
         .context("running the fuzz script")?;
     if !st.success() {
         bail!("fuzzing found a crash or could not run ({st}); see the output above");
     }
     Ok(())
+}
+
+/// `.ci/fuzz-bootstrap.sh`, which installs cargo-fuzz (pinned, cached) and fuzzes.
+fn fuzz_script() -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(paths::workspace_root().join(".ci/fuzz-bootstrap.sh")).current_dir(paths::workspace_root());
+    cmd
 }
