@@ -138,9 +138,7 @@ fn build(log: &StepLog, recipe: &Recipe, tag: &str) -> Result<()> {
     ensure_debootstrap(log)?;
     let mirror = debian_mirror()?;
     let work = crate::paths::cache_dir().join("rootfs").join(recipe.name);
-    if work.exists() {
-        std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
-    }
+    remove_rootfs(log, &work)?;
     std::fs::create_dir_all(&work)?;
     let debs = crate::paths::cache_dir().join("debootstrap").join(crate::pins::DEBIAN_SUITE);
     std::fs::create_dir_all(&debs)?;
@@ -177,8 +175,34 @@ fn build(log: &StepLog, recipe: &Recipe, tag: &str) -> Result<()> {
         }
     }
     import(log, &work, recipe, tag)?;
-    std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
-    Ok(())
+    remove_rootfs(log, &work)
+}
+
+/// Removes a build root, first unmounting what a debootstrap that was killed left
+/// mounted in it (its /proc, /sys): removing through those would reach the host's.
+fn remove_rootfs(log: &StepLog, work: &Path) -> Result<()> {
+    if !work.exists() {
+        return Ok(());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mounts").context("reading /proc/self/mounts")?;
+    for mp in mounts_below(&mounts, work) {
+        log.run(Command::new("umount").arg("-l").arg(&mp))?;
+    }
+    std::fs::remove_dir_all(work).with_context(|| format!("removing {}", work.display()))
+}
+
+/// Mount points at or below `dir` in /proc/self/mounts text, deepest first.
+fn mounts_below(mounts: &str, dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<std::path::PathBuf> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        // The kernel escapes space, tab, newline and backslash as octal.
+        .map(|m| m.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\"))
+        .map(std::path::PathBuf::from)
+        .filter(|m| m.starts_with(dir))
+        .collect();
+    found.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+    found
 }
 
 fn import(log: &StepLog, root: &Path, recipe: &Recipe, tag: &str) -> Result<()> {
@@ -300,6 +324,22 @@ fn mirror_in(text: &str, suite: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_mounts_left_in_a_build_root_deepest_first() {
+        let mounts = "proc /proc proc rw 0 0\n\
+            proc /c/rootfs/node/proc proc rw 0 0\n\
+            sysfs /c/rootfs/node/sys sysfs rw 0 0\n\
+            binfmt /c/rootfs/node/proc/sys/fs/binfmt_misc binfmt_misc rw 0 0\n\
+            tmpfs /c/rootfs/node\\040x/run tmpfs rw 0 0\n\
+            proc /c/rootfs/nodes/proc proc rw 0 0\n";
+        let found = mounts_below(mounts, Path::new("/c/rootfs/node"));
+        assert_eq!(
+            found,
+            ["/c/rootfs/node/proc/sys/fs/binfmt_misc", "/c/rootfs/node/proc", "/c/rootfs/node/sys"].map(std::path::PathBuf::from)
+        );
+        assert_eq!(mounts_below(mounts, Path::new("/c/rootfs/node x")), [std::path::PathBuf::from("/c/rootfs/node x/run")]);
+    }
 
     #[test]
     fn mirror_from_deb822_skips_security_and_other_suites() {
