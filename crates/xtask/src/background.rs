@@ -59,11 +59,19 @@ impl Background {
             return Ok(());
         };
         let mut job = self.jobs.remove(i);
-        if job.child.try_wait()?.is_none() {
-            eprintln!("==> waiting for the background job `{name}` (log {})", job.log.display());
-        }
-        let status = job.child.wait()?;
-        eprintln!("==> background job `{name}` ended after {:.0} s ({status})", job.started.elapsed().as_secs_f64());
+        let status = match job.child.try_wait()? {
+            // Ended some time ago: when exactly is unknown, so no duration is claimed.
+            Some(status) => {
+                eprintln!("==> background job `{name}` had ended ({status})");
+                status
+            }
+            None => {
+                eprintln!("==> waiting for the background job `{name}` (log {})", job.log.display());
+                let status = job.child.wait()?;
+                eprintln!("==> background job `{name}` ended {:.0} s after its start ({status})", job.started.elapsed().as_secs_f64());
+                status
+            }
+        };
         if !status.success() {
             let text = std::fs::read_to_string(&job.log).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
