@@ -112,7 +112,7 @@ pub fn test(extra: &[String]) -> Result<()> {
         let tilt = match bg.wait(TILT_BUILD) {
             Ok(()) => {
                 let mut cmd = cargo_test();
-                cmd.args(["--test", "tilt"]);
+                cmd.args(["--test", "tilt", "--", "--exact", TILT_TEST]);
                 with_env(&mut cmd, &state);
                 counts.run(&mut cmd)?
             }
