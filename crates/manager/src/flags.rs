@@ -24,20 +24,20 @@ pub struct Flags {
     /// Only reconcile objects whose `cluster.x-k8s.io/watch-filter` label has this value.
     #[arg(long)]
     pub watch_filter: Option<String>,
-    /// How many DockerClusters are reconciled at once.
-    #[arg(long, default_value_t = 10)]
+    /// How many DockerClusters are reconciled at once (CAPD's default).
+    #[arg(long, default_value_t = 50)]
     pub dockercluster_concurrency: u16,
-    /// How many DockerMachines are reconciled at once.
-    #[arg(long, default_value_t = 10)]
+    /// How many DockerMachines are reconciled at once (CAPD's default).
+    #[arg(long, default_value_t = 100)]
     pub dockermachine_concurrency: u16,
     /// Every object is reconciled again at least this often.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub sync_period: Duration,
-    /// Sustained rate of requests to the Kubernetes API (token bucket).
-    #[arg(long, default_value_t = 20.0)]
+    /// Sustained rate of requests to the Kubernetes API (token bucket; CAPD's default).
+    #[arg(long, default_value_t = 100.0)]
     pub kube_api_qps: f64,
-    /// Burst of requests to the Kubernetes API above the sustained rate.
-    #[arg(long, default_value_t = 30)]
+    /// Burst of requests to the Kubernetes API above the sustained rate (CAPD's default).
+    #[arg(long, default_value_t = 200)]
     pub kube_api_burst: u32,
     /// Address of the health endpoints (/healthz, /readyz).
     #[arg(long, default_value = ":9440")]
@@ -89,5 +89,19 @@ mod tests {
         assert_eq!(f.log_format, LogFormat::Json);
         assert_eq!(listen_addr(&f.diagnostics_address), "0.0.0.0:2");
         assert_eq!(listen_addr(&f.health_addr), "127.0.0.1:1");
+    }
+
+    /// A deployment copied from CAPD's sets none of these and must get CAPD's limits
+    /// (CAPD v1.14.0, test/infrastructure/docker/main.go).
+    #[test]
+    fn defaults_are_capds() {
+        let f = Flags::try_parse_from(["capd-manager"]).unwrap();
+        assert_eq!(f.dockercluster_concurrency, 50);
+        assert_eq!(f.dockermachine_concurrency, 100);
+        assert_eq!(f.kube_api_qps, 100.0);
+        assert_eq!(f.kube_api_burst, 200);
+        assert_eq!(f.sync_period, Duration::from_secs(600));
+        assert_eq!(f.health_addr, ":9440");
+        assert_eq!(f.diagnostics_address, ":8443");
     }
 }
