@@ -7,10 +7,7 @@
 use crate::probe;
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
-use capd_testenv::TestEnv;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use capd_testenv::{manifests, TestEnv};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -71,81 +68,16 @@ pub fn alive(name: &str, child: &mut Child, log: &Path) -> Result<()> {
     }
 }
 
-fn yaml_docs(path: &Path) -> Result<Vec<serde_json::Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
-    for d in serde_yaml::Deserializer::from_str(&text) {
-        let v: serde_json::Value = serde::Deserialize::deserialize(d).with_context(|| format!("parsing {}", path.display()))?;
-        if !v.is_null() {
-            out.push(v);
-        }
-    }
-    Ok(out)
-}
-
-/// Every `*.yaml` of a directory, sorted, as JSON documents.
-pub fn yaml_dir(dir: &Path) -> Result<Vec<serde_json::Value>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && p.file_name().is_some_and(|n| n != "kustomization.yaml"))
-        .collect();
-    files.sort();
-    let mut docs = Vec::new();
-    for f in files {
-        docs.extend(yaml_docs(&f)?);
-    }
-    Ok(docs)
-}
-
 /// Server-side applies `docs`; waits for the CRDs among them to be Established.
 pub async fn apply(client: &kube::Client, docs: &[serde_json::Value]) -> Result<()> {
-    let pp = PatchParams::apply("capd-bench").force();
-    let mut crds = Vec::new();
-    for doc in docs {
-        let api_version = doc["apiVersion"].as_str().unwrap_or_default();
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        let kind = doc["kind"].as_str().unwrap_or_default();
-        let name = doc["metadata"]["name"].as_str().ok_or_else(|| anyhow!("a {kind} without metadata.name"))?;
-        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        api.patch(name, &pp, &Patch::Apply(doc)).await.with_context(|| format!("applying {kind} {name}"))?;
-        if kind == "CustomResourceDefinition" {
-            crds.push(name.to_string());
-        }
-    }
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    for name in crds {
-        loop {
-            let crd = api.get(&name).await?;
-            let ok = crd.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True");
-            if ok {
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("CRD {name} not Established within 60s");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    manifests::apply(client, "capd-bench", docs).await?;
+    manifests::wait_established(client, &manifests::crd_names(docs), Duration::from_secs(60)).await?;
     Ok(())
 }
 
-/// Adds Cluster API's contract labels and points the CRD's conversion at a webhook on
-/// 127.0.0.1 (what clusterctl's install and kustomize do upstream).
+/// [`manifests::wire_crd`] with the conversion webhook at 127.0.0.1:`webhook_port`.
 pub fn wire_crd(doc: &mut serde_json::Value, webhook_port: u16, ca_b64: &str) {
-    for (k, v) in [("cluster.x-k8s.io/v1beta1", "v1beta1"), ("cluster.x-k8s.io/v1beta2", "v1beta2")] {
-        doc["metadata"]["labels"][k] = serde_json::json!(v);
-    }
-    doc["spec"]["conversion"] = serde_json::json!({
-        "strategy": "Webhook",
-        "webhook": {
-            "conversionReviewVersions": ["v1", "v1beta1"],
-            "clientConfig": {"url": format!("https://127.0.0.1:{webhook_port}/convert"), "caBundle": ca_b64}
-        }
-    });
+    manifests::wire_crd(doc, &format!("https://127.0.0.1:{webhook_port}/convert"), ca_b64);
 }
 
 pub fn ca_b64(env: &TestEnv) -> Result<String> {
@@ -222,7 +154,7 @@ impl Plane {
         // Cluster API core: CRDs with conversion to its manager, the manager, its webhooks.
         let ca = ca_b64(env)?;
         let (webhook, health, metrics) = (probe::free_port()?, probe::free_port()?, probe::free_port()?);
-        let mut crds = yaml_dir(&capi_module.join("core/config/crd/bases"))?;
+        let mut crds = manifests::read_dir_docs(&capi_module.join("core/config/crd/bases"))?;
         for d in &mut crds {
             wire_crd(d, webhook, &ca);
         }
@@ -245,7 +177,7 @@ impl Plane {
             alive(n, c, &capi_log)
         })
         .await?;
-        let mut hooks = yaml_docs(&capi_module.join("core/config/webhook/manifests.yaml"))?;
+        let mut hooks = manifests::read_docs(&capi_module.join("core/config/webhook/manifests.yaml"))?;
         for h in &mut hooks {
             if let Some(list) = h["webhooks"].as_array_mut() {
                 for w in list {

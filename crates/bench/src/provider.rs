@@ -47,7 +47,7 @@ pub async fn install(who: Contender, plane: &Plane, env: &TestEnv, bins: &Bins) 
         Contender::CapdRs => capd_testenv::install_provider_manifests(&plane.client).await.context("installing capd-rs's CRDs")?,
         Contender::Capd => {
             let ca = plane::ca_b64(env)?;
-            let mut crds = plane::yaml_dir(&bins.capd_module.join("infrastructure/docker/config/crd/bases"))?;
+            let mut crds = capd_testenv::manifests::read_dir_docs(&bins.capd_module.join("infrastructure/docker/config/crd/bases"))?;
             for d in &mut crds {
                 plane::wire_crd(d, plane.provider_webhook_port, &ca);
             }

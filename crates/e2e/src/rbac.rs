@@ -25,7 +25,7 @@ pub fn rbac_docs() -> Result<Vec<serde_json::Value>> {
 
 /// Applies [`rbac_docs`] to the cluster of `client`.
 pub async fn install(client: &kube::Client) -> Result<()> {
-    apply(client, "capd-e2e", &rbac_docs()?).await
+    Ok(apply(client, "capd-e2e", &rbac_docs()?).await?)
 }
 
 /// Mints a token for `capd-system/capd-manager` (TokenRequest API, one hour) and writes a

@@ -6,6 +6,7 @@
 
 mod extra_apiserver;
 mod install;
+pub mod manifests;
 mod poll;
 mod state;
 
@@ -38,6 +39,8 @@ pub enum Error {
     Client(#[from] kube::Error),
     #[error("manifest {path}: {message}")]
     Manifest { path: PathBuf, message: String },
+    #[error("applying {what}: {source}")]
+    Apply { what: String, source: kube::Error },
     #[error(transparent)]
     Timeout(#[from] PollError),
 }

@@ -2,16 +2,17 @@
 //! managers running out of cluster, and their webhook and conversion configurations
 //! rewritten to `https://127.0.0.1:PORT` with the environment's CA.
 
-use crate::kubeapply;
 use crate::pki::Pki;
 use crate::procs;
 use crate::steps::{wait_for, Outcome, StepLog};
 use anyhow::{bail, Context, Result};
 use capd_testenv::Component;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::Api;
+use capd_testenv::manifests;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Field manager of everything `up` applies.
+const FIELD_MANAGER: &str = "capd-rs-testenv";
 
 pub struct Manager {
     pub name: &'static str,
@@ -73,55 +74,31 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Applies every Cluster API CRD with its conversion webhook pointing at its manager.
 pub fn apply_crds(_log: &StepLog, client: &kube::Client, module: &Path, pki: &Pki) -> Result<Outcome<usize>> {
-    let ca = std::fs::read(pki.ca_crt())?;
+    let ca = crate::pki::base64_embed(&std::fs::read(pki.ca_crt())?);
     let mut docs = Vec::new();
     for m in &MANAGERS {
         for f in yaml_files(&module.join(m.dir).join("config/crd/bases"))? {
-            for mut doc in kubeapply::parse_docs(&std::fs::read_to_string(&f)?)? {
-                // What clusterctl's install adds (kustomize labels upstream): Cluster API
-                // finds the version of a referenced kind (e.g. KubeadmControlPlane in a
-                // ClusterClass) through these contract labels.
-                for (k, v) in [("cluster.x-k8s.io/v1beta1", "v1beta1"), ("cluster.x-k8s.io/v1beta2", "v1beta2")] {
-                    doc["metadata"]["labels"][k] = serde_json::json!(v);
-                }
-                doc["spec"]["conversion"] = serde_json::json!({
-                    "strategy": "Webhook",
-                    "webhook": {
-                        "conversionReviewVersions": ["v1", "v1beta1"],
-                        "clientConfig": {
-                            "url": format!("https://127.0.0.1:{}/convert", crate::paths::port(m.webhook_port)),
-                            "caBundle": crate::pki::base64_embed(&ca),
-                        }
-                    }
-                });
+            for mut doc in manifests::read_docs(&f)? {
+                let url = format!("https://127.0.0.1:{}/convert", crate::paths::port(m.webhook_port));
+                manifests::wire_crd(&mut doc, &url, &ca);
                 docs.push(doc);
             }
         }
     }
     let names: Vec<String> = docs.iter().filter_map(|d| d["metadata"]["name"].as_str().map(String::from)).collect();
-    crate::block_on(kubeapply::apply(client, &docs))?;
+    apply(client, &docs)?;
     wait_established(client, &names)?;
     Ok(Outcome::Done(names.len()))
 }
 
 /// Waits until every named CRD reports `Established=True`.
 pub fn wait_established(client: &kube::Client, names: &[String]) -> Result<()> {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    wait_for("CRDs to be Established", Duration::from_secs(60), || {
-        for n in names {
-            let crd = crate::block_on(async { Ok(api.get(n).await?) })?;
-            let established = crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            if !established {
-                return Ok(None);
-            }
-        }
-        Ok(Some(()))
-    })
+    crate::block_on(async { Ok(manifests::wait_established(client, names, Duration::from_secs(60)).await?) })
+}
+
+/// Server-side applies `docs` as the environment's field manager.
+pub fn apply(client: &kube::Client, docs: &[serde_json::Value]) -> Result<()> {
+    crate::block_on(async { Ok(manifests::apply(client, FIELD_MANAGER, docs).await?) })
 }
 
 fn ready(m: &Manager) -> bool {
@@ -177,7 +154,7 @@ pub fn apply_webhooks(_log: &StepLog, client: &kube::Client, module: &Path, pki:
     let mut docs = Vec::new();
     for m in &MANAGERS {
         let path = module.join(m.dir).join("config/webhook/manifests.yaml");
-        for mut doc in kubeapply::parse_docs(&std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)? {
+        for mut doc in manifests::read_docs(&path)? {
             let name = doc["metadata"]["name"].as_str().unwrap_or("webhook-configuration").to_string();
             doc["metadata"]["name"] = serde_json::json!(format!("{}-{name}", m.prefix));
             if let Some(hooks) = doc["webhooks"].as_array_mut() {
@@ -192,6 +169,6 @@ pub fn apply_webhooks(_log: &StepLog, client: &kube::Client, module: &Path, pki:
             docs.push(doc);
         }
     }
-    crate::block_on(kubeapply::apply(client, &docs))?;
+    apply(client, &docs)?;
     Ok(Outcome::Done(docs.len()))
 }

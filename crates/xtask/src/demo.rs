@@ -3,10 +3,9 @@
 //! the offline sample cluster and shows it provisioned.
 
 use crate::steps::{wait_for, Outcome, Steps};
-use crate::{kubeapply, paths, procs, up};
+use crate::{paths, procs, up};
 use anyhow::{bail, Context, Result};
 use capd_testenv::{Component, EnvState};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -17,19 +16,6 @@ const NAMESPACE: &str = "capd-demo";
 const CLUSTER: &str = "demo";
 
 /// Every YAML document in `dir` except kustomizations.
-fn manifests(dir: &Path) -> Result<Vec<serde_json::Value>> {
-    let mut docs = Vec::new();
-    if !dir.is_dir() {
-        return Ok(docs);
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?.flatten().map(|e| e.path()).collect();
-    files.sort();
-    for f in files.iter().filter(|p| p.extension().is_some_and(|x| x == "yaml") && !p.ends_with("kustomization.yaml")) {
-        docs.extend(kubeapply::parse_docs(&std::fs::read_to_string(f)?)?);
-    }
-    Ok(docs)
-}
-
 /// `${VAR}` substitution, as `clusterctl generate cluster` does; an unset variable is an error.
 pub fn render(template: &str, vars: &[(&str, &str)]) -> Result<String> {
     let mut out = String::with_capacity(template.len());
@@ -91,15 +77,7 @@ pub fn demo() -> Result<()> {
     let root = paths::workspace_root();
     let client = up::client()?;
     steps.run("provider CRDs", |_| {
-        let mut docs = manifests(&root.join("manifests/crds"))?;
-        docs.extend(manifests(&root.join("manifests/policies"))?);
-        let names: Vec<String> = docs
-            .iter()
-            .filter(|d| d["kind"] == "CustomResourceDefinition")
-            .filter_map(|d| d["metadata"]["name"].as_str().map(String::from))
-            .collect();
-        crate::block_on(kubeapply::apply(&client, &docs))?;
-        crate::capi::wait_established(&client, &names)?;
+        crate::block_on(async { Ok(capd_testenv::install_provider_manifests(&client).await?) })?;
         Ok(Outcome::Done(()))
     })?;
     steps.run("build capd-manager", |log| {
@@ -127,8 +105,8 @@ pub fn demo() -> Result<()> {
             ],
         )?;
         let mut docs = vec![serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})];
-        docs.extend(kubeapply::parse_docs(&rendered)?);
-        crate::block_on(kubeapply::apply(&client, &docs))?;
+        docs.extend(capd_testenv::manifests::parse_docs(&rendered, "templates/cluster-template-offline.yaml")?);
+        crate::capi::apply(&client, &docs)?;
         Ok(Outcome::Done(()))
     })?;
     steps.run("wait until provisioned", |_| {

@@ -15,7 +15,6 @@ mod engine;
 mod envcmd;
 mod gobuild;
 mod images;
-mod kubeapply;
 mod paths;
 mod pins;
 mod pki;
