@@ -154,7 +154,9 @@ impl GoSet {
             v = self.version,
             n = self.name
         );
-        for (from, to) in replaces(&upstream) {
+        // A version on the left side is dropped: the wrapper replaces every version.
+        for r in replaces(&upstream) {
+            let (from, to) = (r.module().to_string(), r.to);
             if to.starts_with("./") || to.starts_with("../") {
                 let v = self.sibling_version(&from);
                 // Guards such as etcd's `go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY` name paths
@@ -212,9 +214,24 @@ fn module_gomod(log: &StepLog, module: &str, version: &str) -> Result<String> {
     std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))
 }
 
-/// `replace` directives of a go.mod, single-line and block form: (from module, target).
-/// A version on the left side is dropped (the wrapper replaces every version).
-fn replaces(gomod: &str) -> Vec<(String, String)> {
+/// One `replace` directive of a go.mod.
+#[derive(Debug, PartialEq)]
+pub struct Replace {
+    /// The left side as written: a module path, with a version when only that one is replaced.
+    pub lhs: String,
+    /// The target: a module with its version, or a local path.
+    pub to: String,
+}
+
+impl Replace {
+    /// The replaced module path (the left side without its version).
+    pub fn module(&self) -> &str {
+        self.lhs.split_whitespace().next().unwrap_or("")
+    }
+}
+
+/// `replace` directives of a go.mod, single-line and block form.
+pub fn replaces(gomod: &str) -> Vec<Replace> {
     let mut out = Vec::new();
     let mut in_block = false;
     for raw in gomod.lines() {
@@ -234,10 +251,9 @@ fn replaces(gomod: &str) -> Vec<(String, String)> {
             continue;
         };
         if let Some((lhs, rhs)) = body.split_once("=>") {
-            let from = lhs.split_whitespace().next().unwrap_or("").to_string();
-            let to = rhs.trim().to_string();
-            if !from.is_empty() && !to.is_empty() {
-                out.push((from, to));
+            let (lhs, to) = (lhs.trim().to_string(), rhs.trim().to_string());
+            if !lhs.is_empty() && !to.is_empty() {
+                out.push(Replace { lhs, to });
             }
         }
     }
@@ -252,7 +268,7 @@ mod tests {
     fn parses_replace_blocks_and_lines() {
         let gomod = "module x\n\nreplace sigs.k8s.io/cluster-api/api => ./api\n\nreplace (\n\tk8s.io/api => ./staging/src/k8s.io/api // staging\n\tgithub.com/a/b v1.0.0 => github.com/a/b v1.0.1\n)\n";
         assert_eq!(
-            replaces(gomod),
+            replaces(gomod).iter().map(|r| (r.module().to_string(), r.to.clone())).collect::<Vec<_>>(),
             vec![
                 ("sigs.k8s.io/cluster-api/api".into(), "./api".into()),
                 ("k8s.io/api".into(), "./staging/src/k8s.io/api".into()),
