@@ -94,27 +94,13 @@ impl Plane {
         let logs = log_dir(env);
         let port = probe::free_port()?;
         let etcd_prefix = format!("/capd-bench-{name}");
-        let p = |f: &str| pki.join(f).display().to_string();
-        let args = vec![
-            format!("--etcd-servers=http://127.0.0.1:{ETCD_PORT}"),
-            format!("--etcd-prefix={etcd_prefix}"),
-            "--bind-address=127.0.0.1".into(),
-            "--advertise-address=127.0.0.1".into(),
-            format!("--secure-port={port}"),
-            format!("--cert-dir={}", dir.join("apiserver").display()),
-            format!("--tls-cert-file={}", p("apiserver.crt")),
-            format!("--tls-private-key-file={}", p("apiserver.key")),
-            format!("--client-ca-file={}", p("ca.crt")),
-            "--service-cluster-ip-range=10.0.0.0/24".into(),
-            "--allow-privileged=true".into(),
-            "--disable-admission-plugins=ServiceAccount".into(),
-            "--authorization-mode=RBAC".into(),
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-            format!("--service-account-key-file={}", p("sa.pub")),
-            format!("--service-account-signing-key-file={}", p("sa.key")),
-            "--endpoint-reconciler-type=none".into(),
-            "--v=1".into(),
-        ];
+        let args = capd_testenv::apiserver_flags(
+            pki,
+            &format!("http://127.0.0.1:{ETCD_PORT}"),
+            Some(&etcd_prefix),
+            port,
+            &dir.join("apiserver"),
+        );
         let mut plane = Plane {
             kubeconfig: dir.join("admin.kubeconfig"),
             // Replaced below, once the API server answers.

@@ -41,27 +41,14 @@ impl ScratchPlane {
         let mut etcd = Proc::spawn("scratch etcd", etcd_cmd, &dir.join("etcd.log"))?;
         crate::proc::wait_http_ok(&mut etcd, client, "/health", Duration::from_secs(60)).await?;
 
-        let pki = &env.state.pki_dir;
-        let p = |f: &str| pki.join(f).display().to_string();
         let mut api_cmd = Command::new(env.bin("kube-apiserver"));
-        api_cmd.args([
-            format!("--etcd-servers=http://127.0.0.1:{client}"),
-            "--bind-address=127.0.0.1".into(),
-            "--advertise-address=127.0.0.1".into(),
-            format!("--secure-port={secure}"),
-            format!("--cert-dir={}", dir.join("apiserver").display()),
-            format!("--tls-cert-file={}", p("apiserver.crt")),
-            format!("--tls-private-key-file={}", p("apiserver.key")),
-            format!("--client-ca-file={}", p("ca.crt")),
-            "--service-cluster-ip-range=10.0.0.0/24".into(),
-            "--allow-privileged=true".into(),
-            "--disable-admission-plugins=ServiceAccount".into(),
-            "--authorization-mode=RBAC".into(),
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-            format!("--service-account-key-file={}", p("sa.pub")),
-            format!("--service-account-signing-key-file={}", p("sa.key")),
-            "--endpoint-reconciler-type=none".into(),
-        ]);
+        api_cmd.args(capd_testenv::apiserver_flags(
+            &env.state.pki_dir,
+            &format!("http://127.0.0.1:{client}"),
+            None,
+            secure,
+            &dir.join("apiserver"),
+        ));
         let apiserver = Proc::spawn("scratch kube-apiserver", api_cmd, &dir.join("kube-apiserver.log"))?;
 
         let url = format!("https://127.0.0.1:{secure}");

@@ -30,7 +30,6 @@ impl ExtraApiServer {
     pub async fn start(env: &TestEnv, prefix: &str) -> Result<Self, Error> {
         let port = free_port()?;
         let pki = &env.state.pki_dir;
-        let p = |n: &str| pki.join(n).display().to_string();
         let etcd = env
             .state
             .components
@@ -42,23 +41,13 @@ impl ExtraApiServer {
         let log = std::fs::File::create(&log_path).map_err(|source| Error::StateMissing { path: log_path.clone(), source })?;
         let err = log.try_clone().map_err(|source| Error::StateMissing { path: log_path.clone(), source })?;
         let child = Command::new(env.bin("kube-apiserver"))
-            .args([
-                format!("--etcd-servers=http://127.0.0.1:{etcd}"),
-                format!("--etcd-prefix=/{prefix}"),
-                "--bind-address=127.0.0.1".into(),
-                "--advertise-address=127.0.0.1".into(),
-                format!("--secure-port={port}"),
-                format!("--cert-dir={}", std::env::temp_dir().join(format!("capd-rs-extra-{port}")).display()),
-                format!("--tls-cert-file={}", p("apiserver.crt")),
-                format!("--tls-private-key-file={}", p("apiserver.key")),
-                format!("--client-ca-file={}", p("ca.crt")),
-                "--service-cluster-ip-range=10.0.0.0/24".into(),
-                "--authorization-mode=RBAC".into(),
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-                format!("--service-account-key-file={}", p("sa.pub")),
-                format!("--service-account-signing-key-file={}", p("sa.key")),
-                "--endpoint-reconciler-type=none".into(),
-            ])
+            .args(crate::apiserver_flags(
+                pki,
+                &format!("http://127.0.0.1:{etcd}"),
+                Some(&format!("/{prefix}")),
+                port,
+                &std::env::temp_dir().join(format!("capd-rs-extra-{port}")),
+            ))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)

@@ -4,12 +4,14 @@
 //!
 //! `cargo xtask up` writes [`EnvState`] as JSON; tests call [`TestEnv::load`].
 
+mod apiserver_flags;
 mod extra_apiserver;
 mod install;
 pub mod manifests;
 mod poll;
 mod state;
 
+pub use apiserver_flags::apiserver_flags;
 pub use extra_apiserver::ExtraApiServer;
 pub use install::{install_provider_manifests, workspace_root};
 

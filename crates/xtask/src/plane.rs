@@ -131,28 +131,13 @@ pub fn apiserver(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> R
         }
     }
     port_free(apiserver_port(), "kube-apiserver")?;
-    let p = |f: PathBuf| f.display().to_string();
-    let args = vec![
-        format!("--etcd-servers=http://127.0.0.1:{}", etcd_client_port()),
-        "--bind-address=127.0.0.1".into(),
-        "--advertise-address=127.0.0.1".into(),
-        format!("--secure-port={}", apiserver_port()),
-        format!("--cert-dir={}", crate::paths::state_dir().join("apiserver").display()),
-        format!("--tls-cert-file={}", p(pki.apiserver_crt())),
-        format!("--tls-private-key-file={}", p(pki.apiserver_key())),
-        format!("--client-ca-file={}", p(pki.ca_crt())),
-        "--service-cluster-ip-range=10.0.0.0/24".into(),
-        "--allow-privileged=true".into(),
-        // No pods run here, so nothing needs tokens mounted into them.
-        "--disable-admission-plugins=ServiceAccount".into(),
-        "--authorization-mode=RBAC".into(),
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-        format!("--service-account-key-file={}", p(pki.sa_pub())),
-        format!("--service-account-signing-key-file={}", p(pki.sa_key())),
-        // The advertise address is loopback; don't publish it as the `kubernetes` Service endpoint.
-        "--endpoint-reconciler-type=none".into(),
-        "--v=1".into(),
-    ];
+    let args = capd_testenv::apiserver_flags(
+        &pki.dir,
+        &format!("http://127.0.0.1:{}", etcd_client_port()),
+        None,
+        apiserver_port(),
+        &crate::paths::state_dir().join("apiserver"),
+    );
     let log = log_of("kube-apiserver");
     let pid = procs::spawn(bin, &args, &[], &log)?;
     let c = component("kube-apiserver", pid, crate::pins::KUBERNETES, &[("secure", apiserver_port())], &log);
