@@ -146,6 +146,14 @@ fn cell(v: Option<f64>, decimals: usize) -> String {
     v.map(|v| format!("{v:.decimals$}")).unwrap_or_else(|| "-".into())
 }
 
+impl Row {
+    /// capd-rs, CAPD, raw Docker, capd-rs/CAPD, capd-rs/raw: the columns of both renderings.
+    fn cells(&self) -> [String; 5] {
+        let v = self.values;
+        [cell(v[0], self.decimals), cell(v[1], self.decimals), cell(v[2], self.decimals), ratio(v[0], v[1]), ratio(v[0], v[2])]
+    }
+}
+
 impl Report {
     fn runs_of(&self, who: Contender, sc: Scenario, size: usize) -> Vec<&Measurement> {
         self.measurements.iter().filter(|m| m.contender == who && m.scenario == sc && m.size == size).collect()
@@ -207,15 +215,8 @@ impl Report {
             s.push_str(&format!("\n{title}\n"));
             s.push_str(&format!("{:<36}{:>11}{:>11}{:>11}{:>14}{:>14}\n", "", "capd-rs", "CAPD", "raw Docker", "capd-rs/CAPD", "capd-rs/raw"));
             for r in rows {
-                s.push_str(&format!(
-                    "{:<36}{:>11}{:>11}{:>11}{:>14}{:>14}\n",
-                    r.name,
-                    cell(r.values[0], r.decimals),
-                    cell(r.values[1], r.decimals),
-                    cell(r.values[2], r.decimals),
-                    ratio(r.values[0], r.values[1]),
-                    ratio(r.values[0], r.values[2])
-                ));
+                let [a, b, c, d, e] = r.cells();
+                s.push_str(&format!("{:<36}{a:>11}{b:>11}{c:>11}{d:>14}{e:>14}\n", r.name));
             }
         }
         let sweep = self.sweep();
@@ -244,15 +245,7 @@ impl Report {
             s.push_str(&format!("\n### {title}\n\n"));
             s.push_str("| | capd-rs | CAPD | raw Docker | capd-rs/CAPD | capd-rs/raw |\n|---|---:|---:|---:|---:|---:|\n");
             for r in rows {
-                s.push_str(&format!(
-                    "| {} | {} | {} | {} | {} | {} |\n",
-                    r.name.trim(),
-                    cell(r.values[0], r.decimals),
-                    cell(r.values[1], r.decimals),
-                    cell(r.values[2], r.decimals),
-                    ratio(r.values[0], r.values[1]),
-                    ratio(r.values[0], r.values[2])
-                ));
+                s.push_str(&format!("| {} | {} |\n", r.name.trim(), r.cells().join(" | ")));
             }
         }
         let sweep = self.sweep();
