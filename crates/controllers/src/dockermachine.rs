@@ -4,12 +4,16 @@
 //! Flow (Cluster API contract): fetch → owner Machine (wait while unset) → Cluster from
 //! the cluster-name label → patch guard → pause → DockerCluster → delete or normal →
 //! write back.
+//!
+//! Normal (CAPD's order): node container → load balancer → wait for the node to boot
+//! (CGroupsReady) → preLoadImages (PreLoadedImagesReady) → bootstrap
+//! (BootstrapCompleted) → addresses, providerID, provisioned → the Node's providerID.
 
 use crate::bootstrap_exec::{self, Outcome as BootstrapOutcome};
 use crate::context::Context;
 use crate::dockercluster::load_balancer;
 use crate::error::Error;
-use crate::node;
+use crate::node::{self, Readiness};
 use crate::owner;
 use crate::patch::PatchGuard;
 use capd_api::capi::{Cluster, Machine};
@@ -17,6 +21,7 @@ use capd_api::conditions::{self, NewCondition};
 use capd_api::consts::{condition, finalizer, label, reason};
 use capd_api::{DockerCluster, DockerMachine, HasConditions, MachineAddress};
 use k8s_openapi::api::core::v1::{Node, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
@@ -26,6 +31,16 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn, Instrument};
 
 pub const CONTROLLER: &str = "dockermachine";
+
+/// Bound of one readiness probe exec (`systemctl`, `crictl ps`), so a hung node holds
+/// a reconcile worker no longer than this.
+const NODE_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How soon to look again while the node boots (kind nodes take a few seconds).
+const NODE_BOOT_POLL: Duration = Duration::from_secs(2);
+/// Bound of loading all preLoadImages in one reconcile (CAPD's task timeout).
+const PRELOAD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// How soon to retry preLoadImages after a failure (CAPD's delay).
+const PRELOAD_RETRY: Duration = Duration::from_secs(5);
 
 pub async fn reconcile(dm: Arc<DockerMachine>, ctx: Arc<Context>) -> Result<Action, Error> {
     let (ns, name) = (dm.namespace().unwrap_or_default(), dm.name_any());
@@ -112,7 +127,7 @@ async fn reconcile_flow(ns: &str, name: &str, ctx: &Context) -> Result<Action, E
     let res = if deleting {
         reconcile_delete(&mut obj, &objs, ctx, &mut guard).await
     } else {
-        reconcile_normal(&mut obj, &objs, ctx).await
+        reconcile_normal(&mut obj, &objs, ctx, &mut guard).await
     };
     if let Err(e) = &res {
         set(&mut obj, NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()));
@@ -122,7 +137,7 @@ async fn reconcile_flow(ns: &str, name: &str, ctx: &Context) -> Result<Action, E
     Error::combine(res, patched)
 }
 
-async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context) -> Result<Action, Error> {
+async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context, guard: &mut PatchGuard<DockerMachine>) -> Result<Action, Error> {
     if !dm.finalizers().iter().any(|f| f == finalizer::DOCKER_MACHINE) {
         dm.finalizers_mut().push(finalizer::DOCKER_MACHINE.to_string());
         return Ok(Action::requeue(Duration::ZERO));
@@ -131,14 +146,14 @@ async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context) ->
     // Waits, each reported the way CAPD reports it; the Cluster and Machine watches
     // bring us back when the awaited change happens.
     if !o.cluster.infrastructure_provisioned() {
-        set(dm, wait_condition(reason::WAITING_FOR_CLUSTER_INFRASTRUCTURE_READY, "waiting for the cluster infrastructure to be provisioned"));
+        wait_before_container(dm, reason::WAITING_FOR_CLUSTER_INFRASTRUCTURE_READY, "waiting for the cluster infrastructure to be provisioned");
         return Ok(Action::await_change());
     }
     let Some(secret_name) = o.machine.bootstrap_data_secret_name().map(String::from) else {
         if !o.machine.is_control_plane() && !o.cluster.control_plane_initialized() {
-            set(dm, wait_condition(reason::WAITING_FOR_CONTROL_PLANE_INITIALIZED, "waiting for the control plane to be initialized"));
+            wait_before_container(dm, reason::WAITING_FOR_CONTROL_PLANE_INITIALIZED, "waiting for the control plane to be initialized");
         } else {
-            set(dm, wait_condition(reason::WAITING_FOR_BOOTSTRAP_DATA, "waiting for the bootstrap data secret"));
+            wait_before_container(dm, reason::WAITING_FOR_BOOTSTRAP_DATA, "waiting for the bootstrap data secret");
         }
         return Ok(Action::await_change());
     };
@@ -146,7 +161,19 @@ async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context) ->
     let cluster_name = o.cluster.name_any();
     let name = node::container_name(&cluster_name, &dm.name_any());
     let control_plane = o.machine.is_control_plane();
-    ensure_container(dm, o, ctx, &name, control_plane).await?;
+    match ensure_container(dm, o, ctx, &name, control_plane).await? {
+        ContainerChange::None => {}
+        // A new container: nothing of the old one's boot or images holds for it.
+        ContainerChange::Created => {
+            set(dm, NewCondition::false_(condition::CGROUPS_READY, reason::NOT_READY, "node container created"));
+            set(dm, NewCondition::false_(condition::PRELOADED_IMAGES_READY, reason::NOT_READY, "node container created"));
+        }
+        // Restarted: systemd boots again; loaded images live on in its /var volume.
+        ContainerChange::Started => {
+            set(dm, NewCondition::false_(condition::CGROUPS_READY, reason::NOT_READY, "node container restarted"));
+        }
+    }
+    set(dm, NewCondition::true_(condition::CONTAINER_PROVISIONED, reason::PROVISIONED, ""));
 
     if control_plane {
         if let Some(dc) = &o.docker_cluster {
@@ -155,11 +182,20 @@ async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context) ->
         }
     }
 
-    // v1beta2 has no spec.bootstrapped (CAPD dropped it): the condition says it for
-    // this manager, the sentinel in the node for any other (restart, clusterctl move).
+    // A failed bootstrap is not retried (see below): nothing more to do here.
     if bootstrap_failed(dm) {
         return Ok(Action::await_change());
     }
+    // Nothing runs in the node before systemd is up and containerd answers, else
+    // kubeadm's preflight races them. A wait, not a failure: look again shortly.
+    if let Some(wait) = wait_for_node_boot(dm, o, ctx, &name).await? {
+        return Ok(wait);
+    }
+    if let Some(retry) = preload_images(dm, o, ctx, &name, guard).await? {
+        return Ok(retry);
+    }
+    // v1beta2 has no spec.bootstrapped (CAPD dropped it): the condition says it for
+    // this manager, the sentinel in the node for any other (restart, clusterctl move).
     if !bootstrapped(dm) {
         if let Some(failure) = bootstrap(dm, o, ctx, &name, &secret_name).await? {
             crate::events::publish(ctx, dm, true, "BootstrapFailed", &failure).await;
@@ -187,21 +223,27 @@ async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context) ->
         status.failure_domain = fd.to_string();
     }
     dm.set_provisioned(true);
-    set(dm, NewCondition::true_(condition::CONTAINER_PROVISIONED, reason::PROVISIONED, ""));
 
     set_node_provider_id(dm, o, ctx, &name).await
 }
 
-async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str, control_plane: bool) -> Result<(), Error> {
+/// What [`ensure_container`] had to do to have the node container running.
+enum ContainerChange {
+    None,
+    Started,
+    Created,
+}
+
+async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str, control_plane: bool) -> Result<ContainerChange, Error> {
     if let Some(info) = ctx.runtime.inspect_container(name).await? {
         if info.state.is_running() {
-            return Ok(());
+            return Ok(ContainerChange::None);
         }
         // Ours but stopped (engine restart, reboot): start it again, keeping its disk.
         if info.label(crate::PROVIDER_LABEL).is_some() && info.label(label::KIND_CLUSTER) == Some(o.cluster.name_any().as_str()) {
             info!(container = name, "starting the stopped node container");
             ctx.runtime.start_container(name).await?;
-            return Ok(());
+            return Ok(ContainerChange::Started);
         }
         // A container of that name from something else (an earlier cluster, by hand).
         if bootstrapped(dm) {
@@ -240,11 +282,93 @@ async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, na
         }
         Err(e) => return Err(e.into()),
     }
-    for image in &dm.spec.pre_load_images {
-        ctx.runtime.load_image_into_node(name, image).await?;
-    }
     crate::events::publish(ctx, dm, false, "NodeContainerCreated", &format!("node container {name} created from {image}")).await;
-    Ok(())
+    Ok(ContainerChange::Created)
+}
+
+/// CGroupsReady: CAPD waits for "Reached target .*Multi-User System" in the container
+/// log, then for `crictl ps` to succeed. We ask systemd itself
+/// (`systemctl is-active multi-user.target`) instead of reading the log: the answer
+/// is about the current boot (the log of a restarted container still holds the
+/// previous boot's line), it does not depend on the log driver keeping logs or on the
+/// TTY the boot messages go to, and it costs one short exec instead of re-reading a
+/// growing log. Then `crictl ps`, as CAPD. Each exec is bounded by
+/// [`NODE_PROBE_TIMEOUT`]; while not ready the reconcile requeues after
+/// [`NODE_BOOT_POLL`] rather than block a worker. Returns the requeue while waiting.
+async fn wait_for_node_boot(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str) -> Result<Option<Action>, Error> {
+    if conditions::is_true(dm.conditions(), condition::CGROUPS_READY) {
+        return Ok(None);
+    }
+    if provisioned_before(dm, o) {
+        set(dm, NewCondition::true_(condition::CGROUPS_READY, reason::READY, ""));
+        return Ok(None);
+    }
+    let systemd = probe(ctx, name, &node::SYSTEMD_READY_COMMAND).await?;
+    let cri = if systemd.succeeded() { Some(probe(ctx, name, &node::CRI_READY_COMMAND).await?) } else { None };
+    match node::readiness(&systemd, cri.as_ref()) {
+        Readiness::Ready => {
+            info!(container = name, "node booted: multi-user.target reached and crictl ps answers");
+            set(dm, NewCondition::true_(condition::CGROUPS_READY, reason::READY, ""));
+            Ok(None)
+        }
+        Readiness::Waiting(message) => {
+            info!(container = name, %message, "waiting for the node to boot");
+            set(dm, NewCondition::false_(condition::CGROUPS_READY, reason::NOT_READY, message));
+            set(dm, NewCondition::false_(condition::PRELOADED_IMAGES_READY, reason::WAITING_FOR_CGROUPS, ""));
+            set(dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::WAITING_FOR_CGROUPS, ""));
+            Ok(Some(Action::requeue(NODE_BOOT_POLL)))
+        }
+    }
+}
+
+async fn probe(ctx: &Context, name: &str, argv: &[&str]) -> Result<node::Probe, Error> {
+    let request = capd_runtime::ExecRequest::new(argv.iter().copied());
+    Ok(node::Probe::from_exec(ctx.runtime.exec_timeout(name, request, NODE_PROBE_TIMEOUT).await)?)
+}
+
+/// PreLoadedImagesReady: `spec.preLoadImages` copied from the engine into the node's
+/// containerd, once per container (a True condition is not redone); a failure is
+/// reported and retried after [`PRELOAD_RETRY`]. Returns the requeue on failure.
+async fn preload_images(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str, guard: &mut PatchGuard<DockerMachine>) -> Result<Option<Action>, Error> {
+    if conditions::is_true(dm.conditions(), condition::PRELOADED_IMAGES_READY) {
+        return Ok(None);
+    }
+    let images = dm.spec.pre_load_images.clone();
+    if images.is_empty() || provisioned_before(dm, o) {
+        set(dm, NewCondition::true_(condition::PRELOADED_IMAGES_READY, reason::READY, ""));
+        return Ok(None);
+    }
+    // Loading can take a while: say so before starting.
+    set(dm, NewCondition::false_(condition::PRELOADED_IMAGES_READY, reason::NOT_READY, format!("loading {}", images.join(", "))));
+    set(dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::WAITING_FOR_PRELOADED_IMAGES, ""));
+    summarize_ready(dm, false);
+    guard.checkpoint(dm).await?;
+    let load_all = async {
+        for image in &images {
+            info!(container = name, image = %image, "pre-loading image");
+            ctx.runtime.load_image_into_node(name, image).await.map_err(|e| format!("loading {image}: {e}"))?;
+        }
+        Ok::<(), String>(())
+    };
+    let failure = match tokio::time::timeout(PRELOAD_TIMEOUT, load_all).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(format!("loading {} did not finish within {}s", images.join(", "), PRELOAD_TIMEOUT.as_secs())),
+    };
+    if let Some(message) = failure {
+        warn!(container = name, %message, retry_in = ?PRELOAD_RETRY, "pre-loading images failed");
+        set(dm, NewCondition::false_(condition::PRELOADED_IMAGES_READY, reason::NOT_READY, format!("{message} (retrying)")));
+        return Ok(Some(Action::requeue(PRELOAD_RETRY)));
+    }
+    set(dm, NewCondition::true_(condition::PRELOADED_IMAGES_READY, reason::READY, ""));
+    Ok(None)
+}
+
+/// A node provisioned by an earlier manager or before `clusterctl move` (CAPD: a
+/// providerID is set; here also a completed bootstrap or a Node): never probed or
+/// loaded again.
+fn provisioned_before(dm: &DockerMachine, o: &Objects) -> bool {
+    !dm.spec.provider_id.is_empty() || bootstrapped(dm) || o.machine.node_name().is_some()
 }
 
 async fn update_load_balancer(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> Result<(), Error> {
@@ -377,8 +501,28 @@ fn wait_condition(reason: &str, message: &str) -> NewCondition {
     NewCondition::false_(condition::CONTAINER_PROVISIONED, reason, message)
 }
 
-/// `Ready` summarises ContainerProvisioned and BootstrapCompleted, unless a reconcile
-/// already said why it is not ready (deleting, failed, error).
+/// A wait before the node container exists: ContainerProvisioned says why; the later
+/// steps wait for the container (CAPD's `WaitingForContainer`), unless already done.
+fn wait_before_container(dm: &mut DockerMachine, why: &str, message: &str) {
+    set(dm, wait_condition(why, message));
+    for type_ in [condition::CGROUPS_READY, condition::PRELOADED_IMAGES_READY, condition::BOOTSTRAP_COMPLETED] {
+        if conditions::get(dm.conditions(), type_).is_none_or(|c| c.status != "True" && c.reason != reason::FAILED) {
+            set(dm, NewCondition::false_(type_, reason::WAITING_FOR_CONTAINER, ""));
+        }
+    }
+}
+
+/// The conditions `Ready` summarises, as CAPD does, in the order the flow reaches them
+/// (the first one not True explains Ready=False).
+const READY_SUMMARY: [&str; 4] = [
+    condition::CONTAINER_PROVISIONED,
+    condition::CGROUPS_READY,
+    condition::PRELOADED_IMAGES_READY,
+    condition::BOOTSTRAP_COMPLETED,
+];
+
+/// `Ready` summarises [`READY_SUMMARY`], unless a reconcile already said why it is
+/// not ready (deleting, failed, error).
 fn summarize_ready(dm: &mut DockerMachine, failed_now: bool) {
     let c = dm.conditions();
     // Keep what this reconcile decided (deleting, bootstrap failed, its own error); a
@@ -389,17 +533,91 @@ fn summarize_ready(dm: &mut DockerMachine, failed_now: bool) {
     if keep {
         return;
     }
-    let container = conditions::get(c, condition::CONTAINER_PROVISIONED).cloned();
-    let boot = conditions::is_true(c, condition::BOOTSTRAP_COMPLETED);
-    let ready = match container {
-        Some(ref k) if k.status == "True" && boot => NewCondition::true_(condition::READY, reason::READY, ""),
-        Some(k) if k.status != "True" => NewCondition::false_(condition::READY, reason::NOT_READY, format!("{}: {}", k.reason, k.message)),
-        _ => NewCondition::false_(condition::READY, reason::NOT_READY, "bootstrap not completed"),
-    };
+    let ready = ready_summary(c);
     set(dm, ready);
+}
+
+/// Ready=True when every condition of [`READY_SUMMARY`] is True, else False naming
+/// the first that is not.
+fn ready_summary(c: &[Condition]) -> NewCondition {
+    for type_ in READY_SUMMARY {
+        match conditions::get(c, type_) {
+            Some(k) if k.status == "True" => {}
+            Some(k) if k.message.is_empty() => return NewCondition::false_(condition::READY, reason::NOT_READY, format!("{type_}: {}", k.reason)),
+            Some(k) => return NewCondition::false_(condition::READY, reason::NOT_READY, format!("{type_}: {}: {}", k.reason, k.message)),
+            None => return NewCondition::false_(condition::READY, reason::NOT_READY, format!("{type_} not yet reported")),
+        }
+    }
+    NewCondition::true_(condition::READY, reason::READY, "")
 }
 
 fn set(dm: &mut DockerMachine, c: NewCondition) {
     let generation = dm.metadata.generation;
     conditions::set(dm.conditions_mut(), c, generation);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capd_api::DockerMachineSpec;
+
+    fn with(conds: &[(&str, bool, &str, &str)]) -> Vec<Condition> {
+        let mut c = Vec::new();
+        for (type_, status, reason, message) in conds {
+            let new = if *status { NewCondition::true_(type_, reason, *message) } else { NewCondition::false_(type_, reason, *message) };
+            conditions::set(&mut c, new, None);
+        }
+        c
+    }
+
+    #[test]
+    fn ready_summarises_the_four_conditions_capd_does() {
+        use condition::*;
+        let all = [
+            (CONTAINER_PROVISIONED, true, reason::PROVISIONED, ""),
+            (CGROUPS_READY, true, reason::READY, ""),
+            (PRELOADED_IMAGES_READY, true, reason::READY, ""),
+            (BOOTSTRAP_COMPLETED, true, reason::COMPLETED, ""),
+        ];
+        let ready = ready_summary(&with(&all));
+        assert_eq!((ready.status, ready.reason.as_str()), (conditions::Status::True, reason::READY));
+
+        let booting = ready_summary(&with(&[
+            all[0],
+            (CGROUPS_READY, false, reason::NOT_READY, "waiting for systemd to reach multi-user.target"),
+            (PRELOADED_IMAGES_READY, false, reason::WAITING_FOR_CGROUPS, ""),
+            (BOOTSTRAP_COMPLETED, false, reason::WAITING_FOR_CGROUPS, ""),
+        ]));
+        assert_eq!(booting.status, conditions::Status::False);
+        assert_eq!(booting.reason, reason::NOT_READY);
+        assert_eq!(booting.message, "CGroupsReady: NotReady: waiting for systemd to reach multi-user.target");
+
+        let loading = ready_summary(&with(&[all[0], all[1], (PRELOADED_IMAGES_READY, false, reason::NOT_READY, "loading a:1"), all[3]]));
+        assert_eq!(loading.message, "PreLoadedImagesReady: NotReady: loading a:1");
+
+        // Without the new conditions (a machine from before them) it is not Ready.
+        let old = ready_summary(&with(&[all[0], all[3]]));
+        assert_eq!(old.message, "CGroupsReady not yet reported");
+        assert_eq!(ready_summary(&[]).message, "ContainerProvisioned not yet reported");
+    }
+
+    #[test]
+    fn waits_before_the_container_name_the_cause_and_keep_what_is_done() {
+        let mut dm = DockerMachine::new("m", DockerMachineSpec::default());
+        wait_before_container(&mut dm, reason::WAITING_FOR_BOOTSTRAP_DATA, "waiting for the bootstrap data secret");
+        let c = dm.conditions();
+        assert_eq!(conditions::get(c, condition::CONTAINER_PROVISIONED).unwrap().reason, reason::WAITING_FOR_BOOTSTRAP_DATA);
+        for t in [condition::CGROUPS_READY, condition::PRELOADED_IMAGES_READY, condition::BOOTSTRAP_COMPLETED] {
+            let k = conditions::get(c, t).unwrap();
+            assert_eq!((k.status.as_str(), k.reason.as_str()), ("False", reason::WAITING_FOR_CONTAINER), "{t}");
+        }
+        let summary = ready_summary(dm.conditions());
+        assert_eq!(summary.message, "ContainerProvisioned: WaitingForBootstrapData: waiting for the bootstrap data secret");
+
+        set(&mut dm, NewCondition::true_(condition::CGROUPS_READY, reason::READY, ""));
+        set(&mut dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::FAILED, "kubeadm failed"));
+        wait_before_container(&mut dm, reason::WAITING_FOR_CLUSTER_INFRASTRUCTURE_READY, "");
+        assert!(conditions::is_true(dm.conditions(), condition::CGROUPS_READY));
+        assert_eq!(conditions::get(dm.conditions(), condition::BOOTSTRAP_COMPLETED).unwrap().reason, reason::FAILED);
+    }
 }

@@ -1,8 +1,9 @@
-//! The node container of a DockerMachine: its name, image and CAPD's run options.
+//! The node container of a DockerMachine: its name, image, CAPD's run options, and
+//! when it is ready for anything to run in it.
 
 use capd_api::consts::label;
 use capd_api::DockerMachine;
-use capd_runtime::{ContainerSpec, Mount, PortPublish, RestartPolicy};
+use capd_runtime::{ContainerSpec, ExecOutput, Mount, PortPublish, RestartPolicy};
 
 /// Where a Kubernetes API server listens inside a control-plane node.
 pub const API_SERVER_PORT: u16 = 6443;
@@ -44,8 +45,8 @@ pub struct NodeParams<'a> {
 }
 
 /// CAPD's (kind's) run options: privileged and unconfined, tmpfs on /tmp and /run,
-/// an anonymous volume on /var, /lib/modules read-only, hostname = name, the API
-/// server port published on 127.0.0.1 for control-plane nodes.
+/// an anonymous volume on /var, /lib/modules read-only, a private cgroup namespace,
+/// hostname = name, the API server port published on 127.0.0.1 for control-plane nodes.
 pub fn spec(dm: &DockerMachine, p: &NodeParams<'_>) -> ContainerSpec {
     let role = if p.control_plane { label::ROLE_CONTROL_PLANE } else { label::ROLE_WORKER };
     let mut spec = ContainerSpec::new(p.name, p.image)
@@ -63,6 +64,9 @@ pub fn spec(dm: &DockerMachine, p: &NodeParams<'_>) -> ContainerSpec {
         .restart(RestartPolicy::UnlessStopped)
         .stop_signal("SIGRTMIN+3")
         .tty(true)
+        // CAPD sets it for kind >= 0.20 images; on a cgroup v1 host kubelet inside the
+        // node fails without it (missing `kubelet.slice/kubelet-kubepods.slice` paths).
+        .cgroupns_private(true)
         .env("container", "docker");
     if let Some(fd) = p.failure_domain.filter(|f| !f.is_empty()) {
         spec = spec.label(FAILURE_DOMAIN_LABEL, fd);
@@ -76,10 +80,144 @@ pub fn spec(dm: &DockerMachine, p: &NodeParams<'_>) -> ContainerSpec {
     spec
 }
 
+/// Exits 0 once systemd (PID 1 of the node) has reached `multi-user.target`, the
+/// moment kind and CAPD wait for ("Reached target Multi-User System" in the log).
+/// Not `--quiet`: the state it prints (`inactive`, ...) goes into the condition message.
+pub const SYSTEMD_READY_COMMAND: [&str; 3] = ["systemctl", "is-active", "multi-user.target"];
+/// CAPD's second check: the CRI (containerd) answers, so kubeadm's preflight finds it.
+pub const CRI_READY_COMMAND: [&str; 2] = ["crictl", "ps"];
+
+/// How one readiness probe (an exec of one of the commands above) went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The command ran and exited; `output` is the tail of its stderr and stdout.
+    Exited { code: i64, output: String },
+    /// It had not ended within the probe's time bound.
+    TimedOut,
+    /// The engine would not run it now (the container is restarting, paused, ...).
+    NotRun(String),
+}
+
+impl Probe {
+    /// Sorts an exec result: what a booting node can answer is a [`Probe`]; anything
+    /// else (engine unreachable, container gone) stays an error for the reconcile.
+    pub fn from_exec(result: Result<ExecOutput, capd_runtime::Error>) -> Result<Probe, capd_runtime::Error> {
+        match result {
+            Ok(out) => {
+                let mut text = out.stderr_lossy();
+                let stdout = out.stdout_lossy();
+                if !stdout.trim().is_empty() {
+                    if !text.is_empty() && !text.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    text.push_str(&stdout);
+                }
+                Ok(Probe::Exited { code: out.exit_code, output: capd_runtime::output_tail(text.trim(), 3, 300) })
+            }
+            Err(capd_runtime::Error::Timeout { .. }) => Ok(Probe::TimedOut),
+            Err(e @ capd_runtime::Error::Conflict { .. }) => Ok(Probe::NotRun(e.to_string())),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Probe::Exited { code: 0, .. })
+    }
+
+    /// Why it did not succeed, for a condition message; `None` when it did.
+    fn failure(&self) -> Option<String> {
+        match self {
+            Probe::Exited { code: 0, .. } => None,
+            Probe::Exited { code, output } => {
+                let output = output.split_whitespace().collect::<Vec<_>>().join(" ");
+                // 126/127: the engine could not start it, usually not in the image.
+                let hint = if matches!(code, 126 | 127) { " (is it installed in the node image?)" } else { "" };
+                Some(if output.is_empty() { format!("exit code {code}{hint}") } else { format!("exit code {code}{hint}: {output}") })
+            }
+            Probe::TimedOut => Some("no answer in time".to_string()),
+            Probe::NotRun(why) => Some(why.clone()),
+        }
+    }
+}
+
+/// Whether the node may get images loaded and its bootstrap run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Not yet (a normal state while the node boots): the message says what is awaited.
+    Waiting(String),
+}
+
+/// The verdict from the systemd probe and, once that succeeded, the CRI probe
+/// (`None` when it was not run).
+pub fn readiness(systemd: &Probe, cri: Option<&Probe>) -> Readiness {
+    if let Some(why) = systemd.failure() {
+        return Readiness::Waiting(format!("waiting for systemd to reach multi-user.target (`{}`: {why})", SYSTEMD_READY_COMMAND.join(" ")));
+    }
+    let Some(cri) = cri else {
+        return Readiness::Waiting(format!("waiting for `{}` to succeed", CRI_READY_COMMAND.join(" ")));
+    };
+    match cri.failure() {
+        Some(why) => Readiness::Waiting(format!("waiting for the container runtime to answer (`{}`: {why})", CRI_READY_COMMAND.join(" "))),
+        None => Readiness::Ready,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use capd_api::DockerMachineSpec;
+
+    fn exited(code: i64, output: &str) -> Probe {
+        Probe::Exited { code, output: output.into() }
+    }
+
+    #[test]
+    fn ready_only_when_systemd_and_crictl_succeed() {
+        assert_eq!(readiness(&exited(0, "active"), Some(&exited(0, "CONTAINER IMAGE"))), Readiness::Ready);
+
+        let Readiness::Waiting(m) = readiness(&exited(3, "inactive"), None) else { panic!("systemd not ready") };
+        assert!(m.contains("multi-user.target") && m.contains("exit code 3: inactive"), "{m}");
+
+        let Readiness::Waiting(m) = readiness(&exited(0, "active"), None) else { panic!("crictl not run") };
+        assert!(m.contains("crictl ps"), "{m}");
+
+        let refused = "validate service connection: dial unix /run/containerd/containerd.sock: connect: no such file or directory";
+        let Readiness::Waiting(m) = readiness(&exited(0, "active"), Some(&exited(1, refused))) else { panic!("crictl failed") };
+        assert!(m.contains("crictl ps") && m.contains("containerd.sock"), "{m}");
+
+        let Readiness::Waiting(m) = readiness(&exited(0, "active"), Some(&Probe::TimedOut)) else { panic!("crictl hung") };
+        assert!(m.contains("no answer in time"), "{m}");
+    }
+
+    #[test]
+    fn systemd_not_yet_pid_1_or_missing_tools_are_waits_with_a_hint() {
+        let early = exited(1, "System has not been booted with systemd as init system (PID 1). Can't operate.\nFailed to connect to bus: Host is down");
+        let Readiness::Waiting(m) = readiness(&early, None) else { panic!() };
+        assert!(m.contains("Failed to connect to bus") && !m.contains('\n'), "{m}");
+
+        let missing = exited(127, "OCI runtime exec failed: exec: \"crictl\": executable file not found in $PATH");
+        let Readiness::Waiting(m) = readiness(&exited(0, "active"), Some(&missing)) else { panic!() };
+        assert!(m.contains("installed in the node image") && m.contains("executable file not found"), "{m}");
+
+        let Readiness::Waiting(m) = readiness(&Probe::NotRun("exec: conflict: container is restarting".into()), None) else { panic!() };
+        assert!(m.contains("restarting"), "{m}");
+    }
+
+    #[test]
+    fn exec_results_become_probes_or_stay_errors() {
+        let out = ExecOutput { stdout: b"inactive\n".to_vec(), stderr: Vec::new(), exit_code: 3 };
+        assert_eq!(Probe::from_exec(Ok(out)).unwrap(), exited(3, "inactive"));
+        let both = ExecOutput { stdout: b"out".to_vec(), stderr: b"err".to_vec(), exit_code: 1 };
+        assert_eq!(Probe::from_exec(Ok(both)).unwrap(), exited(1, "err\nout"));
+        let timeout = capd_runtime::Error::Timeout { operation: "exec", after: std::time::Duration::from_secs(10) };
+        assert_eq!(Probe::from_exec(Err(timeout)).unwrap(), Probe::TimedOut);
+        let conflict = capd_runtime::Error::Conflict { operation: "exec", message: "container x is not running".into() };
+        assert!(matches!(Probe::from_exec(Err(conflict)).unwrap(), Probe::NotRun(m) if m.contains("not running")));
+        let gone = capd_runtime::Error::NotFound { kind: capd_runtime::ObjectKind::Container, name: "x".into() };
+        assert!(Probe::from_exec(Err(gone)).is_err());
+        assert!(exited(0, "").succeeded() && !exited(3, "").succeeded() && !Probe::TimedOut.succeeded());
+    }
 
     #[test]
     fn names_like_capd() {
@@ -109,7 +247,9 @@ mod tests {
         assert_eq!(s.ports.len(), 1);
         assert!(s.mounts.iter().any(|m| m.target == "/data" && m.read_only));
         assert!(s.tmpfs.contains_key("/run") && s.tmpfs.contains_key("/tmp"));
+        assert!(s.cgroupns_private);
         let w = NodeParams { control_plane: false, ..p };
         assert!(spec(&dm, &w).ports.is_empty());
+        assert!(spec(&dm, &w).cgroupns_private, "workers get a private cgroup namespace too");
     }
 }

@@ -88,6 +88,20 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
         Ok(id)
     }
 
+    /// [`ContainerRuntime::exec`] bounded by `timeout`: [`Error::Timeout`] (operation
+    /// `exec`) when the command has not ended by then. For quick probes that must not
+    /// hold a reconcile: the engine cannot kill an exec, so a command that overruns
+    /// keeps running in the container until it ends by itself; only the wait is cut.
+    async fn exec_timeout(&self, container: &str, request: ExecRequest, timeout: Duration) -> Result<ExecOutput> {
+        match tokio::time::timeout(timeout, self.exec(container, request)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout {
+                operation: "exec",
+                after: timeout,
+            }),
+        }
+    }
+
     /// [`ContainerRuntime::exec`], turning a non-zero exit into [`Error::ExecFailed`]
     /// carrying the command and the tail of its output.
     async fn exec_checked(&self, container: &str, request: ExecRequest) -> Result<ExecOutput> {

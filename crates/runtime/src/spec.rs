@@ -33,6 +33,10 @@ pub struct ContainerSpec {
     /// Allocate a TTY (kind nodes log their boot through it).
     pub tty: bool,
     pub sysctls: BTreeMap<String, String>,
+    /// Run in a private cgroup namespace (`--cgroupns=private`) instead of the
+    /// engine's default (the host's namespace on cgroup v1). kind >= 0.20 node images
+    /// expect it; on cgroup v1 kubelet inside a node only finds its cgroups with it.
+    pub cgroupns_private: bool,
 }
 
 impl ContainerSpec {
@@ -56,6 +60,7 @@ impl ContainerSpec {
             stop_signal: None,
             tty: false,
             sysctls: BTreeMap::new(),
+            cgroupns_private: false,
         }
     }
 
@@ -142,6 +147,12 @@ impl ContainerSpec {
 
     pub fn sysctl(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.sysctls.insert(key.into(), value.into());
+        self
+    }
+
+    /// A private cgroup namespace (`true`) or the engine's default (`false`).
+    pub fn cgroupns_private(mut self, private: bool) -> Self {
+        self.cgroupns_private = private;
         self
     }
 }

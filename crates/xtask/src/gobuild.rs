@@ -27,6 +27,11 @@ pub const KUBERNETES: GoSet = GoSet {
         ("k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"),
         ("k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"),
         ("k8s.io/kubernetes/cmd/kubectl", "kubectl"),
+        // The node image and the workload clusters' control-plane images.
+        ("k8s.io/kubernetes/cmd/kube-scheduler", "kube-scheduler"),
+        ("k8s.io/kubernetes/cmd/kube-proxy", "kube-proxy"),
+        ("k8s.io/kubernetes/cmd/kubelet", "kubelet"),
+        ("k8s.io/kubernetes/cmd/kubeadm", "kubeadm"),
     ],
     // Without these the binaries say v0.0.0, and Cluster API and clusterctl refuse the server.
     version_pkgs: &["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"],
@@ -64,7 +69,27 @@ pub const CAPD: GoSet = GoSet {
     version_pkgs: &["sigs.k8s.io/cluster-api/version"],
 };
 
-pub const ALL: [&GoSet; 3] = [&ETCD, &KUBERNETES, &CLUSTER_API];
+/// CoreDNS for the workload clusters' `registry.k8s.io/coredns/coredns` image.
+pub const COREDNS: GoSet = GoSet {
+    name: "coredns",
+    module: "github.com/coredns/coredns",
+    version: pins::COREDNS,
+    targets: &[("github.com/coredns/coredns", "coredns")],
+    version_pkgs: &[],
+};
+
+/// crictl, which the node image carries (CAPD waits for `crictl ps` before bootstrapping).
+pub const CRI_TOOLS: GoSet = GoSet {
+    name: "cri-tools",
+    module: "sigs.k8s.io/cri-tools",
+    version: pins::CRI_TOOLS,
+    targets: &[("sigs.k8s.io/cri-tools/cmd/crictl", "crictl")],
+    version_pkgs: &[],
+};
+
+/// Built by `up` in this order: the management plane's first, then what only the
+/// workload node image needs.
+pub const ALL: [&GoSet; 5] = [&ETCD, &KUBERNETES, &CLUSTER_API, &CRI_TOOLS, &COREDNS];
 
 fn go_dir() -> PathBuf {
     crate::paths::cache_dir().join("go")

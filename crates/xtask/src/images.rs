@@ -62,6 +62,8 @@ pub const NODE: Recipe = Recipe {
         "systemd", "systemd-sysv", "dbus", "iproute2", "containerd", "runc", "ca-certificates", "iptables",
         "kmod", "procps", "conntrack", "ethtool", "socat", "util-linux", "mount", "e2fsprogs", "pigz", "gzip",
         "bash", "coreutils",
+        // ptp, host-local, portmap, loopback in /usr/lib/cni, for the pod network.
+        "containernetworking-plugins",
     ],
     files: &[
         // journald can't read the host's kmsg from inside a container.
@@ -79,6 +81,17 @@ pub const NODE: Recipe = Recipe {
     ],
     // systemd's "halt" signal: a clean shutdown of the units in the node.
     stop_signal: Some("SIGRTMIN+3"),
+};
+
+/// Base of the workload images that program the network (kube-proxy, the pod
+/// network daemon): the same Debian iptables (nft backend) as the node.
+pub const NET: Recipe = Recipe {
+    name: "net",
+    packages: &["ca-certificates", "iptables", "iproute2", "conntrack", "ipset", "busybox"],
+    files: &[],
+    masked_units: &[],
+    changes: &[],
+    stop_signal: None,
 };
 
 pub const BASE: Recipe = Recipe {
@@ -117,21 +130,34 @@ pub fn ensure(log: &StepLog, recipe: &Recipe) -> Result<Outcome<String>> {
     if present(&tag) {
         return Ok(Outcome::Skipped(tag.clone(), format!("{tag} present")));
     }
-    let cached = tarball(&tag);
-    if cached.exists() {
-        log.run(docker().args(["load", "-i"]).arg(&cached))?;
-        if present(&tag) {
-            return Ok(Outcome::Done(tag));
-        }
+    if load_cached(log, &tag)? {
+        return Ok(Outcome::Done(tag));
     }
     build(log, recipe, &tag)?;
+    save_cached(log, &tag)?;
+    Ok(Outcome::Done(tag))
+}
+
+/// Loads `tag` from its tarball under the cache; false when there is none.
+pub fn load_cached(log: &StepLog, tag: &str) -> Result<bool> {
+    let cached = tarball(tag);
+    if !cached.exists() {
+        return Ok(false);
+    }
+    log.run(docker().args(["load", "-i"]).arg(&cached))?;
+    Ok(present(tag))
+}
+
+/// Saves `tag` as a tarball under the cache, so a wiped engine reloads it fast.
+pub fn save_cached(log: &StepLog, tag: &str) -> Result<()> {
+    let cached = tarball(tag);
     if let Some(dir) = cached.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = cached.with_extension("tmp");
-    log.run(docker().args(["save", "-o"]).arg(&tmp).arg(&tag))?;
+    log.run(docker().args(["save", "-o"]).arg(&tmp).arg(tag))?;
     std::fs::rename(&tmp, &cached)?;
-    Ok(Outcome::Done(tag))
+    Ok(())
 }
 
 fn build(log: &StepLog, recipe: &Recipe, tag: &str) -> Result<()> {
@@ -239,7 +265,7 @@ fn import(log: &StepLog, root: &Path, recipe: &Recipe, tag: &str) -> Result<()> 
 }
 
 /// `FROM tag` + `STOPSIGNAL`, built from a Dockerfile on stdin (no context, no registry).
-fn add_stop_signal(log: &StepLog, tag: &str, signal: &str) -> Result<()> {
+pub fn add_stop_signal(log: &StepLog, tag: &str, signal: &str) -> Result<()> {
     use std::io::Write;
     log.line(&format!("$ docker build -t {tag} - (STOPSIGNAL {signal})"));
     let mut child = docker()

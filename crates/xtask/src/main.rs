@@ -15,6 +15,7 @@ mod engine;
 mod envcmd;
 mod gobuild;
 mod images;
+mod nodeimage;
 mod paths;
 mod pins;
 mod pki;
@@ -23,6 +24,7 @@ mod procs;
 mod release;
 mod shim;
 mod steps;
+mod templates;
 mod testcmd;
 mod up;
 
@@ -70,6 +72,8 @@ enum Cmd {
         #[arg(long)]
         capi_from_module_cache: bool,
     },
+    /// Regenerate the generated parts of templates/ (the pod network's ClusterResourceSet).
+    GenTemplates,
     /// Build Tilt from Go modules into ~/.cache/capd-rs (once) and print its path.
     Tilt,
     /// Benchmark capd-rs against CAPD and raw Docker (builds CAPD on demand); `bench --help` lists the options.
@@ -109,6 +113,14 @@ fn main() {
             Cmd::ClusterctlRepo { version, out, image, capi_from_module_cache } => {
                 release::clusterctl_repo(release::RepoOptions { version, out, image, capi_from_module_cache })
             }
+            Cmd::GenTemplates => templates::generate(&paths::workspace_root()).map(|changed| {
+                for c in &changed {
+                    eprintln!("regenerated {c}");
+                }
+                if changed.is_empty() {
+                    eprintln!("templates up to date");
+                }
+            }),
             Cmd::Tilt => release::tilt(),
             Cmd::Bench { args } => bench::bench(&args),
         }

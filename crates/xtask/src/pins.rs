@@ -4,8 +4,19 @@
 /// Kubernetes release whose kube-apiserver, kube-controller-manager and kubectl are
 /// built; the minor that Cluster API v1.14's k8s.io libraries use (v0.36.x).
 pub const KUBERNETES: &str = "v1.36.3";
-/// etcd server (go.etcd.io/etcd/server/v3); the 3.6 line that Cluster API v1.14 uses.
-pub const ETCD: &str = "v3.6.14";
+/// etcd server (go.etcd.io/etcd/server/v3): the release kubeadm v1.36 deploys
+/// (`DefaultEtcdVersion` 3.6.8-0), so one build serves the management plane and the
+/// workload clusters' `registry.k8s.io/etcd` image.
+pub const ETCD: &str = "v3.6.8";
+/// The tag kubeadm v1.36.3 computes for its etcd image.
+pub const ETCD_IMAGE_TAG: &str = "3.6.8-0";
+/// CoreDNS, the version kubeadm v1.36.3 deploys (`CoreDNSVersion`).
+pub const COREDNS: &str = "v1.14.2";
+/// pause, built from `build/pause/linux/pause.c` of the Kubernetes module; the tag
+/// kubeadm v1.36.3 computes (`PauseVersion`) and containerd's sandbox image.
+pub const PAUSE: &str = "3.10.2";
+/// crictl (sigs.k8s.io/cri-tools), the minor matching Kubernetes.
+pub const CRI_TOOLS: &str = "v1.36.0";
 /// Cluster API release: core, kubeadm bootstrap and control-plane managers, clusterctl.
 pub const CLUSTER_API: &str = "v1.14.0";
 /// Debian suite the images are built from.

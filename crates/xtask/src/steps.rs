@@ -122,6 +122,14 @@ pub enum Outcome<T> {
     Skipped(T, String),
 }
 
+impl<T> Outcome<T> {
+    pub fn value(&self) -> &T {
+        match self {
+            Outcome::Done(v) | Outcome::Skipped(v, _) => v,
+        }
+    }
+}
+
 /// Polls `check` every 200 ms until it returns Ok(Some) or `timeout` passes. An `Err`
 /// from `check` (e.g. the process died) ends the wait at once.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<Option<T>>) -> Result<T> {

@@ -113,7 +113,7 @@ fn up_inner(
         Ok(s)
     });
 
-    let images_res = (|| -> Result<(Engine, Images)> {
+    let images_res = (|| -> Result<(Engine, String, String, String, String)> {
         let mut eng = steps.run("docker engine", |log| {
             let r = engine::ensure_running(log, known_engine)?;
             if let Outcome::Done(e) = &r {
@@ -130,13 +130,21 @@ fn up_inner(
             Ok(r)
         })?;
         std::fs::write(engine_file(), serde_json::to_vec_pretty(&eng)?)?;
-        let haproxy = steps.run("image haproxy", |log| images::ensure(log, &images::HAPROXY))?;
+        let haproxy = steps.run("image haproxy", |log| {
+            let r = images::ensure(log, &images::HAPROXY)?;
+            crate::nodeimage::tag_default_haproxy(log, r.value())?;
+            Ok(r)
+        })?;
         let node = steps.run("image node", |log| images::ensure(log, &images::NODE))?;
-        Ok((eng, Images { haproxy, node, base }))
+        let net = steps.run("image net", |log| images::ensure(log, &images::NET))?;
+        Ok((eng, haproxy, node, net, base))
     })();
     let go_res = go.join().map_err(|_| anyhow!("the Go build thread panicked"))?;
-    let (eng, images) = images_res?;
+    let (eng, haproxy, node_base, net, base) = images_res?;
     steps.done.extend(go_res?.done);
+    // Needs the Go builds (kubelet, kubeadm, the control-plane binaries) and the images above.
+    let node = steps.run("image kindest/node", |log| crate::nodeimage::ensure(log, &node_base, &base, &net))?;
+    let images = Images { haproxy, node, base };
 
     link_binaries()?;
     let bin = paths::bin_dir();
@@ -229,7 +237,7 @@ pub fn client() -> Result<kube::Client> {
 fn link_binaries() -> Result<()> {
     let dir = paths::bin_dir();
     std::fs::create_dir_all(&dir)?;
-    let sets: [&GoSet; 3] = gobuild::ALL;
+    let sets: [&GoSet; 5] = gobuild::ALL;
     for set in sets {
         for b in set.binaries() {
             let name = b.file_name().ok_or_else(|| anyhow!("binary without a name"))?;

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary as ApiSummary, EndpointSettings, HostConfig,
-    NetworkingConfig, PortBinding, PortMap, RestartPolicy as ApiRestart, RestartPolicyNameEnum,
+    HostConfigCgroupnsModeEnum, NetworkingConfig, PortBinding, PortMap, RestartPolicy as ApiRestart, RestartPolicyNameEnum,
 };
 
 use crate::info::{ContainerInfo, ContainerState, ContainerSummary, LabelFilter, NetworkAddresses, PublishedPort};
@@ -62,6 +62,8 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         network_mode: spec.network.clone(),
         sysctls: non_empty_map(&spec.sysctls),
         init: Some(false),
+        // Unset leaves the engine's default (host on cgroup v1, private on v2).
+        cgroupns_mode: spec.cgroupns_private.then_some(HostConfigCgroupnsModeEnum::PRIVATE),
         ..Default::default()
     };
 
@@ -232,7 +234,8 @@ mod tests {
             .privileged_unconfined()
             .restart(RestartPolicy::OnFailure { max_retries: 1 })
             .network("kind")
-            .stop_signal("SIGRTMIN+3");
+            .stop_signal("SIGRTMIN+3")
+            .cgroupns_private(true);
         let body = create_body(&spec);
         assert_eq!(body.hostname.as_deref(), Some("c1-cp-0"));
         assert_eq!(body.env, Some(vec!["KUBECONFIG=/etc/kubernetes/admin.conf".to_string()]));
@@ -257,6 +260,20 @@ mod tests {
         assert_eq!(hc.network_mode.as_deref(), Some("kind"));
         assert!(body.networking_config.unwrap().endpoints_config.unwrap().contains_key("kind"));
         assert_eq!(body.stop_signal.as_deref(), Some("SIGRTMIN+3"));
+    }
+
+    #[test]
+    fn cgroupns_private_only_when_asked() {
+        let spec = ContainerSpec::new("c", "img").cgroupns_private(true);
+        let hc = create_body(&spec).host_config.unwrap();
+        assert_eq!(hc.cgroupns_mode, Some(HostConfigCgroupnsModeEnum::PRIVATE));
+        // What the engine receives: `"CgroupnsMode": "private"`.
+        let json = serde_json::to_value(&hc).unwrap();
+        assert_eq!(json["CgroupnsMode"], "private");
+
+        let default = create_body(&ContainerSpec::new("c", "img")).host_config.unwrap();
+        assert_eq!(default.cgroupns_mode, None);
+        assert!(serde_json::to_value(&default).unwrap().get("CgroupnsMode").is_none());
     }
 
     #[test]
