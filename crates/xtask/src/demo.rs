@@ -1,10 +1,11 @@
 //! `demo`: the README's main job. Brings the environment up, installs the provider's
-//! CRDs, runs the manager (as an environment component, so `down` stops it), applies
-//! the offline sample cluster and shows it provisioned.
+//! CRDs, runs the manager (as an environment component, so `down` stops it), renders the
+//! default flavour with clusterctl (kubeadm control plane, one worker, the pod network),
+//! waits until the workload cluster's Nodes are Ready and shows it.
 
 use crate::steps::{wait_for, Outcome, Steps};
 use crate::{paths, procs, up};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use capd_testenv::{Component, EnvState};
 use std::process::Command;
 use std::time::Duration;
@@ -14,24 +15,6 @@ const HEALTH_PORT: u16 = 16481;
 const METRICS_PORT: u16 = 16491;
 const NAMESPACE: &str = "capd-demo";
 const CLUSTER: &str = "demo";
-
-/// Every YAML document in `dir` except kustomizations.
-/// `${VAR}` substitution, as `clusterctl generate cluster` does; an unset variable is an error.
-pub fn render(template: &str, vars: &[(&str, &str)]) -> Result<String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(i) = rest.find("${") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let end = after.find('}').with_context(|| "unterminated ${ in template")?;
-        let name = &after[..end];
-        let value = vars.iter().find(|(k, _)| *k == name).map(|(_, v)| *v).with_context(|| format!("template variable {name} is not set"))?;
-        out.push_str(value);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
 
 fn start_manager(state: &EnvState) -> Result<Component> {
     let root = paths::workspace_root();
@@ -89,38 +72,46 @@ pub fn demo() -> Result<()> {
     state.components.push(manager);
     crate::steps::write_file(&paths::env_file(), serde_json::to_vec_pretty(&state)?)?;
 
-    steps.run("sample cluster", |_| {
-        let (repo_name, tag) = state.images.haproxy.rsplit_once(':').context("haproxy image without a tag")?;
-        let repo = repo_name.rsplit_once('/').map(|(r, _)| r).unwrap_or(repo_name);
-        let template = std::fs::read_to_string(root.join("templates/cluster-template-offline.yaml"))?;
-        let rendered = render(
-            &template,
-            &[
-                ("CLUSTER_NAME", CLUSTER),
-                ("NAMESPACE", NAMESPACE),
-                ("KUBERNETES_VERSION", crate::pins::KUBERNETES),
-                ("LB_IMAGE_REPOSITORY", repo),
-                ("LB_IMAGE_TAG", tag),
-                ("NODE_IMAGE", &state.images.node),
-            ],
+    let clusterctl = |args: &[&str]| -> Command {
+        let mut c = Command::new(state.bin_dir.join("clusterctl"));
+        c.env("KUBECONFIG", &state.kubeconfig).env("CLUSTERCTL_DISABLE_VERSIONCHECK", "true").args(args);
+        c
+    };
+    steps.run("sample cluster", |log| {
+        // As a user would: the default flavour, rendered by clusterctl.
+        let template = root.join("templates/cluster-template.yaml");
+        let rendered = log.output(
+            clusterctl(&["generate", "cluster", CLUSTER, "--target-namespace", NAMESPACE])
+                .args(["--kubernetes-version", crate::pins::KUBERNETES])
+                .args(["--control-plane-machine-count", "1", "--worker-machine-count", "1", "--from"])
+                .arg(&template),
         )?;
         let mut docs = vec![serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})];
-        docs.extend(capd_testenv::manifests::parse_docs(&rendered, "templates/cluster-template-offline.yaml")?);
+        docs.extend(capd_testenv::manifests::parse_docs(&rendered, "templates/cluster-template.yaml")?);
         crate::capi::apply(&client, &docs)?;
         Ok(Outcome::Done(()))
     })?;
-    steps.run("wait until provisioned", |_| {
-        let get = |what: &str, path: &str| -> Result<String> {
+    let workload_kubeconfig = state.log_dir.parent().unwrap_or(&state.log_dir).join(format!("{CLUSTER}.kubeconfig"));
+    steps.run("wait for the control plane", |_| {
+        wait_for("the workload cluster's kubeconfig (control plane initialized)", Duration::from_secs(600), || {
+            let out = clusterctl(&["get", "kubeconfig", CLUSTER, "-n", NAMESPACE]).output()?;
+            if out.status.success() && !out.stdout.is_empty() {
+                crate::steps::write_file(&workload_kubeconfig, &out.stdout)?;
+                return Ok(Some(()));
+            }
+            Ok(None)
+        })?;
+        Ok(Outcome::Done(()))
+    })?;
+    steps.run("wait for every Node Ready", |_| {
+        wait_for("2 Ready Nodes in the workload cluster", Duration::from_secs(900), || {
             let out = Command::new(state.bin_dir.join("kubectl"))
-                .env("KUBECONFIG", &state.kubeconfig)
-                .args(["get", what, "-n", NAMESPACE, "-o", &format!("jsonpath={path}")])
+                .env("KUBECONFIG", &workload_kubeconfig)
+                .args(["get", "nodes", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}"])
                 .output()?;
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        };
-        wait_for("the sample cluster and its machines to be provisioned", Duration::from_secs(300), || {
-            let cluster = get(&format!("cluster/{CLUSTER}"), "{.status.initialization.infrastructureProvisioned}")?;
-            let machines = get("dockermachines", "{.items[*].status.initialization.provisioned}")?;
-            Ok((cluster == "true" && machines == "true true").then_some(()))
+            let text = String::from_utf8_lossy(&out.stdout);
+            let ready: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+            Ok((ready.len() == 2 && ready.iter().all(|s| *s == "True")).then_some(()))
         })?;
         Ok(Outcome::Done(()))
     })?;
@@ -140,18 +131,10 @@ pub fn demo() -> Result<()> {
     };
     show(&["kubectl", "get", "clusters,dockerclusters,machines,dockermachines", "-n", NAMESPACE])?;
     show(&["clusterctl", "describe", "cluster", CLUSTER, "-n", NAMESPACE])?;
+    let wl = workload_kubeconfig.display().to_string();
+    show(&["kubectl", "--kubeconfig", &wl, "get", "nodes", "-o", "wide"])?;
+    show(&["kubectl", "--kubeconfig", &wl, "get", "pods", "-A", "-o", "wide"])?;
+    eprintln!("\nthe workload cluster's kubeconfig: {wl}");
     eprintln!("\nthe manager keeps running (log: {}); `cargo xtask down` stops everything", state.log_dir.join("capd-manager.log").display());
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_variables_and_rejects_unset_ones() {
-        assert_eq!(render("a ${X} b ${Y}", &[("X", "1"), ("Y", "2")]).unwrap(), "a 1 b 2");
-        let err = render("${MISSING}", &[]).unwrap_err().to_string();
-        assert!(err.contains("MISSING"), "{err}");
-    }
 }

@@ -1,0 +1,267 @@
+//! The main job, for real: a Kubernetes workload cluster provisioned by capd-rs through
+//! the real Cluster API controllers, from the default flavour exactly as a user renders it
+//! (`clusterctl generate cluster --from templates/cluster-template.yaml`), on the node
+//! image that `cargo xtask up` builds offline. It checks what a user would: every Node
+//! Ready, the kubeconfig from `clusterctl get kubeconfig` working from the host, a pod
+//! on the control-plane node reaching a pod on the worker (pod network across nodes),
+//! through a Service by its DNS name (kube-proxy and CoreDNS), then deletes the cluster
+//! and finds no container left.
+
+use capd_e2e::artifacts::manager_binary;
+use capd_e2e::cmd::{clusterctl, docker, stdout};
+use capd_e2e::proc::{free_port, http_get, Proc};
+use capd_testenv::{poll_until, unique_name, TestEnv};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
+use kube::ResourceExt;
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::Duration;
+
+const KUBERNETES_VERSION: &str = "v1.36.3";
+/// CAPI's own e2e bounds: control plane 10 minutes, workers 5.
+const CONTROL_PLANE_TIMEOUT: Duration = Duration::from_secs(600);
+const WORKERS_TIMEOUT: Duration = Duration::from_secs(300);
+const TOOLBOX: &str = "localhost/capd-rs/toolbox:v1";
+
+fn containers_of(env: &TestEnv, cluster: &str) -> Vec<String> {
+    let out = docker(env)
+        .args(["ps", "-aq", "--filter", &format!("label=io.x-k8s.kind.cluster={cluster}")])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    out.split_whitespace().map(String::from).collect()
+}
+
+/// Removes what a failed run left, so the next run starts clean.
+struct Cleanup<'a> {
+    env: &'a TestEnv,
+    cluster: String,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let ids = containers_of(self.env, &self.cluster);
+        if !ids.is_empty() {
+            let _ = docker(self.env).args(["rm", "-f", "-v"]).args(&ids).output();
+        }
+    }
+}
+
+fn node_ready(n: &Node) -> bool {
+    n.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+async fn workload_client(kubeconfig_yaml: &str) -> anyhow::Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig_yaml)?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    Ok(kube::Client::try_from(cfg)?)
+}
+
+/// A pod that has ended: its phase and log.
+async fn finished_pod(pods: &Api<Pod>, name: &str, timeout: Duration) -> (String, String) {
+    let phase = poll_until(&format!("pod {name} to finish"), timeout, || {
+        let pods = pods.clone();
+        let name = name.to_string();
+        async move {
+            let p = pods.get(&name).await.map_err(|e| e.to_string())?;
+            let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+            match phase.as_str() {
+                "Succeeded" | "Failed" => Ok(phase),
+                _ => Err(format!("phase {phase:?}, status {:?}", p.status.as_ref().map(|s| &s.container_statuses))),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let log = pods.logs(name, &LogParams::default()).await.unwrap_or_else(|e| format!("(no log: {e})"));
+    (phase, log)
+}
+
+#[tokio::test]
+async fn default_flavour_gives_a_working_kubernetes_cluster() {
+    let env = TestEnv::load().expect("test environment (run `cargo xtask up`)");
+    let client = env.kube_client().await.unwrap();
+    capd_testenv::install_provider_manifests(&client).await.unwrap();
+    let ns = unique_name("workload");
+    let cluster = unique_name("wl");
+    let _cleanup = Cleanup { env: &env, cluster: cluster.clone() };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
+        .await
+        .unwrap();
+
+    // The manager, as `cargo xtask demo` runs it, limited to this namespace.
+    let (health, metrics) = (free_port().unwrap(), free_port().unwrap());
+    let mut cmd = Command::new(manager_binary().unwrap());
+    cmd.args(["--namespace", &ns, "--leader-election-namespace", &ns])
+        .arg(format!("--health-addr=127.0.0.1:{health}"))
+        .arg(format!("--diagnostics-address=127.0.0.1:{metrics}"))
+        .env("KUBECONFIG", &env.state.kubeconfig)
+        .env("DOCKER_HOST", env.docker_host())
+        .env("RUST_LOG", "info,capd_controllers=debug");
+    let mut manager = Proc::spawn("capd-manager", cmd, &env.state.log_dir.join(format!("manager-{ns}.log"))).unwrap();
+    poll_until("capd-manager /healthz", Duration::from_secs(30), || {
+        let r = http_get(health, "/healthz");
+        async move { matches!(r, Ok((200, _))).then_some(()).ok_or_else(|| format!("{r:?}")) }
+    })
+    .await
+    .unwrap();
+
+    // The user's step: render the default flavour.
+    let config_home = capd_e2e::scratch_dir(&format!("workload-{cluster}")).unwrap();
+    let template = capd_e2e::repo_root().join("templates/cluster-template.yaml");
+    let yaml = stdout(
+        clusterctl(&env, &env.state.kubeconfig, &config_home)
+            .args(["generate", "cluster", &cluster, "--from"])
+            .arg(&template)
+            .args(["--target-namespace", &ns, "--kubernetes-version", KUBERNETES_VERSION])
+            .args(["--control-plane-machine-count", "1", "--worker-machine-count", "1"]),
+    )
+    .unwrap();
+    let docs = capd_testenv::manifests::parse_docs(&yaml, "templates/cluster-template.yaml").unwrap();
+    capd_testenv::manifests::apply(&client, "capd-e2e", &docs).await.unwrap();
+
+    // The control plane: KubeadmControlPlane initialized, so the kubeconfig Secret exists.
+    let kcps: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("controlplane.cluster.x-k8s.io", "v1beta2", "KubeadmControlPlane")),
+    );
+    let kcp_name = format!("{cluster}-control-plane");
+    poll_until("the KubeadmControlPlane to be initialized", CONTROL_PLANE_TIMEOUT, || {
+        let (kcps, kcp_name) = (kcps.clone(), kcp_name.clone());
+        let mgr = manager.check_running().map_err(|e| e.to_string());
+        async move {
+            mgr?;
+            let kcp = kcps.get(&kcp_name).await.map_err(|e| e.to_string())?;
+            let st: &Value = &kcp.data["status"];
+            if st["initialization"]["controlPlaneInitialized"] == json!(true) {
+                Ok(())
+            } else {
+                Err(format!("status {st}"))
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", manager.log_tail(40)));
+
+    // What a user runs: `clusterctl get kubeconfig`, used from this host.
+    let kubeconfig = stdout(clusterctl(&env, &env.state.kubeconfig, &config_home).args(["get", "kubeconfig", &cluster, "-n", &ns])).unwrap();
+    let wl = workload_client(&kubeconfig).await.unwrap();
+
+    let nodes: Api<Node> = Api::all(wl.clone());
+    let ready = poll_until("both Nodes Ready", CONTROL_PLANE_TIMEOUT + WORKERS_TIMEOUT, || {
+        let nodes = nodes.clone();
+        async move {
+            let list = nodes.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+            let states: Vec<(String, bool)> = list.items.iter().map(|n| (n.name_any(), node_ready(n))).collect();
+            if states.len() == 2 && states.iter().all(|s| s.1) {
+                Ok(list.items)
+            } else {
+                Err(format!("nodes {states:?}"))
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", manager.log_tail(40)));
+    let is_cp = |n: &Node| n.labels().contains_key("node-role.kubernetes.io/control-plane");
+    let cp = ready.iter().find(|n| is_cp(n)).map(|n| n.name_any()).expect("a control-plane Node");
+    let worker = ready.iter().find(|n| !is_cp(n)).map(|n| n.name_any()).expect("a worker Node");
+    for n in &ready {
+        let v = n.status.as_ref().and_then(|s| s.node_info.as_ref()).map(|i| i.kubelet_version.clone()).unwrap_or_default();
+        assert_eq!(v, KUBERNETES_VERSION, "kubelet version of {}", n.name_any());
+        let pid = n.spec.as_ref().and_then(|s| s.provider_id.clone()).unwrap_or_default();
+        assert_eq!(pid, format!("docker:////{}", n.name_any()), "providerID of {}", n.name_any());
+    }
+
+    // A web server on the worker, a Service in front of it, a client on the control plane.
+    let pods: Api<Pod> = Api::namespaced(wl.clone(), "default");
+    let services: Api<Service> = Api::namespaced(wl.clone(), "default");
+    let server: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "nodeName": worker,
+            "containers": [{
+                "name": "httpd", "image": TOOLBOX, "imagePullPolicy": "Never",
+                "command": ["sh", "-c", "mkdir -p /www && echo served-by-$(hostname) > /www/index.html && exec busybox httpd -f -p 8080 -h /www"],
+                "ports": [{"containerPort": 8080}],
+                "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}
+            }]
+        }
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &server).await.unwrap();
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}
+    }))
+    .unwrap();
+    services.create(&PostParams::default(), &svc).await.unwrap();
+    let server_ip = poll_until("the web pod to be Ready with an IP", WORKERS_TIMEOUT, || {
+        let pods = pods.clone();
+        async move {
+            let p = pods.get("web").await.map_err(|e| e.to_string())?;
+            let st = p.status.clone().unwrap_or_default();
+            let ready = st.conditions.as_ref().is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            match (ready, st.pod_ip) {
+                (true, Some(ip)) => Ok(ip),
+                _ => Err(format!("phase {:?}, conditions {:?}", st.phase, st.conditions)),
+            }
+        }
+    })
+    .await
+    .unwrap();
+
+    // The client retries for a bounded time (Service endpoints and DNS settle
+    // asynchronously), then prints what each check got.
+    let script = format!(
+        "ok=0; for i in $(seq 60); do \
+           a=$(busybox wget -q -T 2 -O- http://{server_ip}:8080/ 2>&1) && \
+           b=$(busybox wget -q -T 2 -O- http://web.default.svc.cluster.local/ 2>&1) && {{ ok=1; break; }}; \
+           sleep 1; done; \
+         echo \"pod-to-pod: $a\"; echo \"service-by-dns: $b\"; [ $ok = 1 ]"
+    );
+    let client_pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "client"},
+        "spec": {
+            "nodeName": cp,
+            "restartPolicy": "Never",
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [{"name": "client", "image": TOOLBOX, "imagePullPolicy": "Never", "command": ["sh", "-c", script]}]
+        }
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &client_pod).await.unwrap();
+    let (phase, log) = finished_pod(&pods, "client", Duration::from_secs(180)).await;
+    assert_eq!(phase, "Succeeded", "client pod on {cp} could not reach the web pod on {worker}:\n{log}");
+    assert!(log.contains("pod-to-pod: served-by-web"), "pod-to-pod answer:\n{log}");
+    assert!(log.contains("service-by-dns: served-by-web"), "Service answer:\n{log}");
+
+    // Delete: the Cluster goes, and with it every container.
+    let clusters: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster")),
+    );
+    clusters.delete(&cluster, &DeleteParams::default()).await.unwrap();
+    poll_until("the Cluster and its containers to be gone", Duration::from_secs(180), || {
+        let (clusters, cluster) = (clusters.clone(), cluster.clone());
+        let left = containers_of(&env, &cluster);
+        async move {
+            let exists = clusters.get_opt(&cluster).await.map_err(|e| e.to_string())?.is_some();
+            if !exists && left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("cluster exists: {exists}, containers left: {left:?}"))
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", manager.log_tail(40)));
+    manager.stop(Duration::from_secs(10));
+    let _ = Api::<Namespace>::all(client).delete(&ns, &DeleteParams::default()).await;
+}
