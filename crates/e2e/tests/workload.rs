@@ -216,12 +216,13 @@ async fn default_flavour_gives_a_working_kubernetes_cluster() {
     .await
     .unwrap();
 
+    // (Debian busybox 1.35 wget crashes with -T: coreutils timeout bounds each try.)
     // The client retries for a bounded time (Service endpoints and DNS settle
     // asynchronously), then prints what each check got.
     let script = format!(
-        "ok=0; for i in $(seq 60); do \
-           a=$(busybox wget -q -T 2 -O- http://{server_ip}:8080/ 2>&1) && \
-           b=$(busybox wget -q -T 2 -O- http://web.default.svc.cluster.local/ 2>&1) && {{ ok=1; break; }}; \
+        "ok=0; for i in $(seq 30); do \
+           a=$(timeout 3 busybox wget -q -O- http://{server_ip}:8080/ 2>&1) && \
+           b=$(timeout 3 busybox wget -q -O- http://web.default.svc.cluster.local/ 2>&1) && {{ ok=1; break; }}; \
            sleep 1; done; \
          echo \"pod-to-pod: $a\"; echo \"service-by-dns: $b\"; [ $ok = 1 ]"
     );
@@ -236,7 +237,8 @@ async fn default_flavour_gives_a_working_kubernetes_cluster() {
     }))
     .unwrap();
     pods.create(&PostParams::default(), &client_pod).await.unwrap();
-    let (phase, log) = finished_pod(&pods, "client", Duration::from_secs(180)).await;
+    // Longer than the script can run (30 tries of at most 7 s), so its log is always seen.
+    let (phase, log) = finished_pod(&pods, "client", Duration::from_secs(300)).await;
     assert_eq!(phase, "Succeeded", "client pod on {cp} could not reach the web pod on {worker}:\n{log}");
     assert!(log.contains("pod-to-pod: served-by-web"), "pod-to-pod answer:\n{log}");
     assert!(log.contains("service-by-dns: served-by-web"), "Service answer:\n{log}");

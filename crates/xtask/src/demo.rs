@@ -3,7 +3,7 @@
 //! default flavour with clusterctl (kubeadm control plane, one worker, the pod network),
 //! waits until the workload cluster's Nodes are Ready and shows it.
 
-use crate::steps::{wait_for, Outcome, Steps};
+use crate::steps::{wait_for, wait_for_every, Outcome, Steps};
 use crate::{paths, procs, up};
 use anyhow::{bail, Result};
 use capd_testenv::{Component, EnvState};
@@ -93,7 +93,7 @@ pub fn demo() -> Result<()> {
     })?;
     let workload_kubeconfig = state.log_dir.parent().unwrap_or(&state.log_dir).join(format!("{CLUSTER}.kubeconfig"));
     steps.run("wait for the control plane", |_| {
-        wait_for("the workload cluster's kubeconfig (control plane initialized)", Duration::from_secs(600), || {
+        wait_for_every("the workload cluster's kubeconfig (control plane initialized)", Duration::from_secs(600), Duration::from_secs(3), || {
             let out = clusterctl(&["get", "kubeconfig", CLUSTER, "-n", NAMESPACE]).output()?;
             if out.status.success() && !out.stdout.is_empty() {
                 crate::steps::write_file(&workload_kubeconfig, &out.stdout)?;
@@ -104,7 +104,7 @@ pub fn demo() -> Result<()> {
         Ok(Outcome::Done(()))
     })?;
     steps.run("wait for every Node Ready", |_| {
-        wait_for("2 Ready Nodes in the workload cluster", Duration::from_secs(900), || {
+        wait_for_every("2 Ready Nodes in the workload cluster", Duration::from_secs(900), Duration::from_secs(3), || {
             let out = Command::new(state.bin_dir.join("kubectl"))
                 .env("KUBECONFIG", &workload_kubeconfig)
                 .args(["get", "nodes", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}"])

@@ -116,7 +116,7 @@ impl Recipe {
     }
 }
 
-fn present(tag: &str) -> bool {
+pub fn present(tag: &str) -> bool {
     docker().args(["image", "inspect", "--format", "{{.Id}}", tag]).output().map(|o| o.status.success()).unwrap_or(false)
 }
 

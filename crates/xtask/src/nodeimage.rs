@@ -15,12 +15,13 @@ use crate::pins;
 use crate::steps::{wait_for, Outcome, StepLog};
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 /// Bumped when the build procedure itself changes.
-const PROCEDURE: &str = "1";
+const PROCEDURE: &str = "2";
 
 /// Files of the node image, in the repository beside this crate.
 const FILES: &[(&str, &str, &str)] = &[
@@ -34,7 +35,7 @@ const FILES: &[(&str, &str, &str)] = &[
 ];
 
 /// The pod network's manifest: the node image's `/kind/manifests/default-cni.yaml`.
-const CNI_MANIFEST: &str = "manifests/cni/capd-podnet.yaml";
+use crate::templates::CNI_MANIFEST;
 /// The pod network daemon's image, as the manifest names it.
 pub const PODNET_IMAGE: &str = "localhost/capd-rs/podnet:v1";
 
@@ -129,6 +130,13 @@ fn key(node_base: &str, base: &str, net: &str) -> Result<String> {
     let root = crate::paths::workspace_root();
     h.update(std::fs::read(root.join(CNI_MANIFEST)).with_context(|| format!("reading {CNI_MANIFEST}"))?);
     hash_tree(&mut h, &root.join("crates/podnet"))?;
+    h.update(std::fs::read(root.join("Cargo.lock")).context("reading Cargo.lock")?);
+    // The Go binaries themselves: a change of build flags or toolchain changes them.
+    for set in [&gobuild::KUBERNETES, &gobuild::ETCD, &gobuild::COREDNS, &gobuild::CRI_TOOLS] {
+        for b in set.binaries() {
+            h.update(std::fs::read(&b).with_context(|| format!("reading {}", b.display()))?);
+        }
+    }
     Ok(hex::encode(h.finalize())[..12].to_string())
 }
 
@@ -154,14 +162,10 @@ fn hash_tree(h: &mut Sha256, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn present(tag: &str) -> bool {
-    docker().args(["image", "inspect", "--format", "{{.Id}}", tag]).output().map(|o| o.status.success()).unwrap_or(false)
-}
-
 /// Ensures the Kubernetes node image is in the engine, tagged also `kindest/node:<version>`.
 pub fn ensure(log: &StepLog, node_base: &str, base: &str, net: &str) -> Result<Outcome<String>> {
     let tag = format!("capd-rs/kindnode:r-{}", key(node_base, base, net)?);
-    let outcome = if present(&tag) {
+    let outcome = if images::present(&tag) {
         Outcome::Skipped(tag.clone(), format!("{tag} present"))
     } else if images::load_cached(log, &tag)? {
         Outcome::Done(tag.clone())
@@ -189,12 +193,25 @@ fn build(log: &StepLog, tag: &str, node_base: &str, base: &str, net: &str) -> Re
     build_podnet(log, &work)?;
 
     let comps = components(base, net, &work);
+    check_against_kubeadm(log, &comps)?;
     for c in &comps {
         component_image(log, c, &work)?;
     }
     let stage = stage_image(log, node_base, &work)?;
     preload(log, &stage, tag, &comps, &work)?;
     std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))
+}
+
+/// The images `kubeadm config images list` names must be exactly the ones preloaded,
+/// or kubeadm's ImagePull preflight fails in every node.
+fn check_against_kubeadm(log: &StepLog, comps: &[Component]) -> Result<()> {
+    let kubeadm = gobuild::KUBERNETES.out_dir().join("kubeadm");
+    let listed = log.output(Command::new(&kubeadm).args(["config", "images", "list", "--kubernetes-version", pins::KUBERNETES]))?;
+    let missing: Vec<&str> = listed.lines().map(str::trim).filter(|l| !l.is_empty() && !comps.iter().any(|c| c.image == *l)).collect();
+    if !missing.is_empty() {
+        bail!("kubeadm {} needs images the node image does not preload: {} (update pins.rs)", pins::KUBERNETES, missing.join(", "));
+    }
+    Ok(())
 }
 
 /// pause from the C source in the Kubernetes module, static, as upstream builds it.
@@ -259,6 +276,9 @@ fn stage_image(log: &StepLog, node_base: &str, work: &Path) -> Result<String> {
     }
     for (name, contents, dest) in FILES {
         crate::steps::write_file(&ctx.join(name), contents)?;
+        // COPY keeps the mode; a RUN chmod would copy the file into another layer.
+        let mode = if *name == "entrypoint" { 0o755 } else { 0o644 };
+        std::fs::set_permissions(ctx.join(name), std::fs::Permissions::from_mode(mode))?;
         df.push_str(&format!("COPY {name} {dest}\n"));
     }
     crate::steps::write_file(&ctx.join("version"), format!("{}\n", pins::KUBERNETES))?;
@@ -267,8 +287,7 @@ fn stage_image(log: &StepLog, node_base: &str, work: &Path) -> Result<String> {
     crate::steps::write_file(&ctx.join("default-cni.yaml"), cni)?;
     df.push_str("COPY default-cni.yaml /kind/manifests/default-cni.yaml\n");
     df.push_str(concat!(
-        "RUN chmod 0755 /usr/local/bin/entrypoint /usr/bin/kubelet /usr/bin/kubeadm /usr/bin/kubectl /usr/bin/crictl",
-        " && mkdir -p /etc/systemd/system/multi-user.target.wants /etc/cni/net.d /etc/kubernetes/manifests /var/lib/kubelet",
+        "RUN mkdir -p /etc/systemd/system/multi-user.target.wants /etc/cni/net.d /etc/kubernetes/manifests /var/lib/kubelet",
         " && ln -sf /etc/systemd/system/kubelet.service /etc/systemd/system/multi-user.target.wants/kubelet.service\n",
         "ENTRYPOINT [\"/usr/local/bin/entrypoint\", \"/sbin/init\"]\n",
     ));
@@ -295,7 +314,8 @@ fn preload(log: &StepLog, stage: &str, tag: &str, comps: &[Component], work: &Pa
     let _ = docker().args(["rm", "-f", name]).output();
     log.run(
         docker()
-            .args(["run", "-d", "--privileged", "--name", name, "--tmpfs", "/run", "--tmpfs", "/tmp"])
+            // containerd is PID 1 here: stop it with SIGTERM, not the image's SIGRTMIN+3.
+            .args(["run", "-d", "--privileged", "--stop-signal", "SIGTERM", "--name", name, "--tmpfs", "/run", "--tmpfs", "/tmp"])
             .arg("-v")
             .arg(format!("{}:/preload:ro", work.display()))
             .args(["--entrypoint", "/usr/bin/containerd", stage]),
@@ -325,6 +345,8 @@ fn preload(log: &StepLog, stage: &str, tag: &str, comps: &[Component], work: &Pa
     })();
     let _ = docker().args(["rm", "-f", name]).output();
     result?;
+    // Only an intermediate: untag it (its layers stay, shared with the node image).
+    let _ = docker().args(["rmi", stage]).output();
     images::add_stop_signal(log, tag, "SIGRTMIN+3")
 }
 

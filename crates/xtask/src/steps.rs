@@ -132,7 +132,13 @@ impl<T> Outcome<T> {
 
 /// Polls `check` every 200 ms until it returns Ok(Some) or `timeout` passes. An `Err`
 /// from `check` (e.g. the process died) ends the wait at once.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    wait_for_every(what, timeout, Duration::from_millis(200), check)
+}
+
+/// [`wait_for`] with its own interval, for checks that start processes (clusterctl,
+/// kubectl) while a workload cluster boots on the same two cores.
+pub fn wait_for_every<T>(what: &str, timeout: Duration, interval: Duration, mut check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = check()? {
@@ -141,7 +147,7 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Res
         if start.elapsed() > timeout {
             return Err(anyhow!("timed out after {timeout:?} waiting for {what}"));
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(interval);
     }
 }
 
