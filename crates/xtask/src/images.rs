@@ -157,6 +157,17 @@ pub fn save_cached(log: &StepLog, tag: &str) -> Result<()> {
     let tmp = cached.with_extension("tmp");
     log.run(docker().args(["save", "-o"]).arg(&tmp).arg(tag))?;
     std::fs::rename(&tmp, &cached)?;
+    // Older builds of the same image are dead weight (the node image is over 1 GB).
+    let prefix = tarball(tag.split(':').next().unwrap_or(tag)).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if let (Some(dir), false) = (cached.parent(), prefix.is_empty()) {
+        for e in std::fs::read_dir(dir)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path() != cached && name.starts_with(&format!("{}_r-", prefix.trim_end_matches(".tar"))) {
+                log.line(&format!("removing the older build {}", e.path().display()));
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     Ok(())
 }
 
