@@ -163,6 +163,10 @@ async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context, gu
     let control_plane = o.machine.is_control_plane();
     match ensure_container(dm, o, ctx, &name, control_plane).await? {
         ContainerChange::None => {}
+        ContainerChange::Gone => {
+            summarize_ready(dm, false);
+            return Ok(Action::await_change());
+        }
         // A new container: nothing of the old one's boot or images holds for it.
         ContainerChange::Created => {
             set(dm, NewCondition::false_(condition::CGROUPS_READY, reason::NOT_READY, "node container created"));
@@ -230,6 +234,8 @@ async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context, gu
 /// What [`ensure_container`] had to do to have the node container running.
 enum ContainerChange {
     None,
+    /// A provisioned machine's container is gone; not re-created.
+    Gone,
     Started,
     Created,
 }
@@ -256,6 +262,12 @@ async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, na
         }
         warn!(container = name, "replacing a stale container of the same name");
         ctx.runtime.remove_container(name).await?;
+    } else if provisioned_before(dm, o) {
+        // A provisioned node whose container vanished: a new one would be an empty node
+        // that reports Ready. CAPD leaves it to MachineHealthCheck remediation.
+        warn!(container = name, "the container of a provisioned machine does not exist anymore");
+        set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::NOT_PROVISIONED, format!("container {name} does not exist anymore")));
+        return Ok(ContainerChange::Gone);
     }
     let Some(image) = node::image(dm, o.machine.version()) else {
         set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::NOT_PROVISIONED, "no spec.customImage and no Machine.spec.version to pick kindest/node:<version>"));

@@ -350,3 +350,32 @@ async fn node_gets_provider_id_in_the_workload_cluster() {
     assert!(dm.finalizers().iter().any(|x| x.starts_with("dockermachine.")));
     f.delete_namespace().await;
 }
+
+/// CAPD's rule: the container of a provisioned machine that is gone is reported, not
+/// re-created (a new container would be an empty node reporting Ready); remediation is
+/// MachineHealthCheck's job.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provisioned_machine_whose_container_vanished_is_reported_not_recreated() {
+    let f = Fixture::new("dm-gone").await;
+    let _m = f.manager(&[]).await;
+    let cluster = f.cluster("mg").await;
+    f.machine(&cluster, "w0", false, "#cloud-config\nruncmd:\n- echo hello > /tmp/hello\n", None).await;
+    f.wait_machine("w0", "provisioned and Ready", LONG, provisioned).await;
+    let node = format!("{cluster}-w0");
+    let (ok, out) = docker(&f.env, &["rm", "-f", "-v", &node]);
+    assert!(ok, "removing {node}: {out}");
+
+    // Any change wakes the controller (nothing watches the engine yet).
+    let patch = json!({"metadata": {"annotations": {"capd-rs.test/poke": "1"}}});
+    f.dockermachines().patch("w0", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    let dm = f
+        .wait_machine("w0", "ContainerProvisioned=False, container gone", LONG, |dm| {
+            capd_api::conditions::get(dm.conditions(), "ContainerProvisioned")
+                .is_some_and(|c| c.status == "False" && c.message.contains("does not exist anymore"))
+        })
+        .await;
+    assert!(!capd_api::conditions::is_true(dm.conditions(), "Ready"), "Ready must not stay True: {:?}", dm.status);
+    let (exists, _) = docker(&f.env, &["inspect", &node]);
+    assert!(!exists, "{node} was re-created");
+    f.delete_namespace().await;
+}
