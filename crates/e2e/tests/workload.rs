@@ -4,8 +4,9 @@
 //! image that `cargo xtask up` builds offline. It checks what a user would: every Node
 //! Ready, the kubeconfig from `clusterctl get kubeconfig` working from the host, a pod
 //! on the control-plane node reaching a pod on the worker (pod network across nodes),
-//! through a Service by its DNS name (kube-proxy and CoreDNS), then deletes the cluster
-//! and finds no container left.
+//! through a Service by its DNS name (kube-proxy and CoreDNS); scales the workers
+//! 1 → 2 → 1 and the control plane 1 → 3 → 1 while counting API requests through the
+//! load balancer; then deletes the cluster and finds no container or volume left.
 
 use capd_e2e::artifacts::manager_binary;
 use capd_e2e::cmd::{clusterctl, docker, stdout};
@@ -45,6 +46,82 @@ impl Drop for Cleanup<'_> {
         if !ids.is_empty() {
             let _ = docker(self.env).args(["rm", "-f", "-v"]).args(&ids).output();
         }
+    }
+}
+
+/// Anonymous volumes mounted by the cluster's containers.
+fn volumes_of(env: &TestEnv, cluster: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in containers_of(env, cluster) {
+        let o = docker(env)
+            .args(["inspect", "--format", "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}", &id])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        out.extend(o.split_whitespace().map(String::from));
+    }
+    out
+}
+
+fn volume_exists(env: &TestEnv, name: &str) -> bool {
+    docker(env).args(["volume", "inspect", name]).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+async fn scale(api: &Api<kube::api::DynamicObject>, name: &str, replicas: i64) {
+    let patch = json!({"spec": {"replicas": replicas}});
+    api.patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap_or_else(|e| panic!("scaling {name} to {replicas}: {e}"));
+}
+
+/// Waits until exactly `want` Nodes exist and all are Ready.
+async fn wait_ready_nodes(nodes: &Api<Node>, want: usize, timeout: Duration, manager: &mut Proc) {
+    poll_until(&format!("{want} Ready Nodes"), timeout, || {
+        let nodes = nodes.clone();
+        let mgr = manager.check_running().map_err(|e| e.to_string());
+        async move {
+            mgr?;
+            let list = nodes.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+            let states: Vec<(String, bool)> = list.items.iter().map(|n| (n.name_any(), node_ready(n))).collect();
+            if states.len() == want && states.iter().all(|s| s.1) {
+                Ok(())
+            } else {
+                Err(format!("nodes {states:?}"))
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", manager.log_tail(40)));
+}
+
+/// Asks the workload API server for its version through the load balancer twice a
+/// second, counting answers and failures, until stopped.
+struct Prober {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<(u64, u64, bool)>,
+}
+
+impl Prober {
+    fn start(client: kube::Client) -> Self {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let (mut ok, mut failed, mut last_ok) = (0u64, 0u64, false);
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    _ = tick.tick() => {
+                        last_ok = matches!(tokio::time::timeout(Duration::from_secs(5), client.apiserver_version()).await, Ok(Ok(_)));
+                        if last_ok { ok += 1 } else { failed += 1 }
+                    }
+                }
+            }
+            (ok, failed, last_ok)
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self) -> (u64, u64, bool) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or((0, 0, false))
     }
 }
 
@@ -243,7 +320,40 @@ async fn default_flavour_gives_a_working_kubernetes_cluster() {
     assert!(log.contains("pod-to-pod: served-by-web"), "pod-to-pod answer:\n{log}");
     assert!(log.contains("service-by-dns: served-by-web"), "Service answer:\n{log}");
 
-    // Delete: the Cluster goes, and with it every container.
+    // Bare pods would hold up the drain of a worker being scaled away.
+    for p in ["web", "client"] {
+        pods.delete(p, &DeleteParams::default()).await.unwrap_or_else(|e| panic!("deleting pod {p}: {e}"));
+    }
+
+    // Scale the workers 1 → 2 → 1, then the control plane 1 → 3 → 1 while a prober
+    // counts how often the API answers through the load balancer.
+    let dynamic = |group: &str, kind: &str| -> Api<kube::api::DynamicObject> {
+        Api::namespaced_with(
+            client.clone(),
+            &ns,
+            &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(group, "v1beta2", kind)),
+        )
+    };
+    let mds = dynamic("cluster.x-k8s.io", "MachineDeployment");
+    let md_name = format!("{cluster}-md-0");
+    scale(&mds, &md_name, 2).await;
+    wait_ready_nodes(&nodes, 3, WORKERS_TIMEOUT, &mut manager).await;
+    scale(&mds, &md_name, 1).await;
+    wait_ready_nodes(&nodes, 2, WORKERS_TIMEOUT, &mut manager).await;
+
+    let prober = Prober::start(wl.clone());
+    scale(&kcps, &kcp_name, 3).await;
+    wait_ready_nodes(&nodes, 4, 3 * CONTROL_PLANE_TIMEOUT, &mut manager).await;
+    scale(&kcps, &kcp_name, 1).await;
+    wait_ready_nodes(&nodes, 2, CONTROL_PLANE_TIMEOUT, &mut manager).await;
+    let (ok, failed, last_ok) = prober.stop().await;
+    eprintln!("API through the load balancer during KubeadmControlPlane 1 → 3 → 1: {ok} answered, {failed} failed");
+    assert!(last_ok, "the API does not answer through the load balancer after scaling ({ok} answered, {failed} failed)");
+    assert!(ok > 0 && failed * 20 <= ok + failed, "more than 5% of API requests failed while scaling: {ok} answered, {failed} failed");
+    let volumes_before_delete = volumes_of(&env, &cluster);
+    assert!(!volumes_before_delete.is_empty(), "node containers have /var volumes (the check below must see them)");
+
+    // Delete: the Cluster goes, and with it every container and its volumes.
     let clusters: Api<kube::api::DynamicObject> = Api::namespaced_with(
         client.clone(),
         &ns,
@@ -264,6 +374,8 @@ async fn default_flavour_gives_a_working_kubernetes_cluster() {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", manager.log_tail(40)));
+    let dangling: Vec<String> = volumes_before_delete.into_iter().filter(|v| volume_exists(&env, v)).collect();
+    assert!(dangling.is_empty(), "volumes of the deleted nodes left: {dangling:?}");
     manager.stop(Duration::from_secs(10));
     let _ = Api::<Namespace>::all(client).delete(&ns, &DeleteParams::default()).await;
 }

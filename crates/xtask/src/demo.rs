@@ -15,6 +15,12 @@ const HEALTH_PORT: u16 = 16481;
 const METRICS_PORT: u16 = 16491;
 const NAMESPACE: &str = "capd-demo";
 const CLUSTER: &str = "demo";
+/// The sample workload (a Deployment and a Service) and the pod that asks it.
+const HELLO: &str = include_str!("../demo/hello.yaml");
+const TOOLBOX: &str = crate::nodeimage::TOOLBOX_IMAGE;
+const CLIENT: &str = "hello-client";
+/// Bounded retries: the Service's endpoints and DNS settle a moment after the rollout.
+const CLIENT_SCRIPT: &str = "for i in $(seq 30); do timeout 3 busybox wget -qO- http://hello && exit 0; sleep 1; done; exit 1";
 
 fn start_manager(state: &EnvState) -> Result<Component> {
     let root = paths::workspace_root();
@@ -115,6 +121,33 @@ pub fn demo() -> Result<()> {
         })?;
         Ok(Outcome::Done(()))
     })?;
+    let kubectl_wl = |args: &[&str]| -> Command {
+        let mut c = Command::new(state.bin_dir.join("kubectl"));
+        c.env("KUBECONFIG", &workload_kubeconfig).args(args);
+        c
+    };
+    let answer = steps.run("sample workload", |log| {
+        let manifest = state.log_dir.parent().unwrap_or(&state.log_dir).join("demo-hello.yaml");
+        crate::steps::write_file(&manifest, HELLO)?;
+        log.run(kubectl_wl(&["apply", "-f"]).arg(&manifest))?;
+        log.run(&mut kubectl_wl(&["rollout", "status", "deployment/hello", "--timeout=300s"]))?;
+        log.run(&mut kubectl_wl(&["delete", "pod", CLIENT, "--ignore-not-found", "--wait"]))?;
+        log.run(&mut kubectl_wl(&["run", CLIENT, "--image", TOOLBOX, "--image-pull-policy=Never", "--restart=Never", "--command", "--", "sh", "-c", CLIENT_SCRIPT]))?;
+        log.run(&mut kubectl_wl(&["wait", "--for=jsonpath={.status.phase}=Succeeded", &format!("pod/{CLIENT}"), "--timeout=180s"]))?;
+        Ok(Outcome::Done(log.output(&mut kubectl_wl(&["logs", CLIENT]))?.trim().to_string()))
+    })?;
+    // Machine and control-plane health checks settle a little after the Nodes are
+    // Ready: show the cluster once Cluster API says it is Available, not before.
+    steps.run("wait for the Cluster to be Available", |_| {
+        wait_for_every("Cluster demo Available", Duration::from_secs(300), Duration::from_secs(3), || {
+            let out = Command::new(state.bin_dir.join("kubectl"))
+                .env("KUBECONFIG", &state.kubeconfig)
+                .args(["get", "cluster", CLUSTER, "-n", NAMESPACE, "-o", "jsonpath={.status.conditions[?(@.type==\"Available\")].status}"])
+                .output()?;
+            Ok((String::from_utf8_lossy(&out.stdout).trim() == "True").then_some(()))
+        })?;
+        Ok(Outcome::Done(()))
+    })?;
     eprintln!("\n{}", steps.summary());
     let show = |args: &[&str]| -> Result<()> {
         let bin = if args[0] == "clusterctl" { "clusterctl" } else { "kubectl" };
@@ -134,6 +167,8 @@ pub fn demo() -> Result<()> {
     let wl = workload_kubeconfig.display().to_string();
     show(&["kubectl", "--kubeconfig", &wl, "get", "nodes", "-o", "wide"])?;
     show(&["kubectl", "--kubeconfig", &wl, "get", "pods", "-A", "-o", "wide"])?;
+    eprintln!("$ kubectl --kubeconfig {wl} run {CLIENT} ... -- busybox wget -qO- http://hello   # the sample workload, through its Service");
+    eprintln!("{answer}");
     eprintln!("\nthe workload cluster's kubeconfig: {wl}");
     eprintln!("\nthe manager keeps running (log: {}); `cargo xtask down` stops everything", state.log_dir.join("capd-manager.log").display());
     Ok(())

@@ -160,7 +160,9 @@ impl GoSet {
         let gomod = self.wrapper_gomod(log)?;
         crate::steps::write_file(&wrapper.join("go.mod"), gomod)?;
         std::fs::create_dir_all(self.out_dir())?;
-        for (pkg, out) in self.targets {
+        for (i, (pkg, out)) in self.targets.iter().enumerate() {
+            // The step's heartbeat shows the newest log line: say which one of how many.
+            log.line(&format!("[{}/{}] building {out} ({pkg} {})", i + 1, self.targets.len(), self.version));
             let mut cmd = go_command(&wrapper);
             cmd.args(["build", "-trimpath", "-ldflags", &self.ldflags(), "-o"]).arg(self.out_dir().join(out)).arg(pkg);
             log.run(&mut cmd).with_context(|| format!("building {pkg}"))?;

@@ -90,7 +90,9 @@ impl Steps {
         let log = StepLog::new(name)?;
         let start = Instant::now();
         eprintln!("==> {name}");
+        let alive = heartbeat(name, &log, start);
         let res = f(&log);
+        drop(alive);
         let took = start.elapsed();
         match res {
             Ok(Outcome::Done(v)) => {
@@ -114,6 +116,47 @@ impl Steps {
         }
         s
     }
+}
+
+/// How often a running step says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// Prints every [`HEARTBEAT`] that step `name` still runs, with its elapsed time and the
+/// newest line of its log (what is being built or downloaded, `[i/n]` where counted),
+/// until the returned sender is dropped. Plain lines: they read the same in CI logs.
+fn heartbeat(name: &str, log: &StepLog, start: Instant) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (name, path) = (name.to_string(), log.path.clone());
+    std::thread::spawn(move || {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(HEARTBEAT) {
+            let secs = start.elapsed().as_secs();
+            let last = last_line(&path).map(|l| format!(": {l}")).unwrap_or_default();
+            eprintln!("    ... {name}, {}m{:02}s{last}", secs / 60, secs % 60);
+        }
+    });
+    tx
+}
+
+/// The newest non-empty line of a log that is not a command echo (`$ ...`, long and
+/// the same for minutes), shortened for one terminal line.
+fn last_line(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("$ "))?;
+    Some(shorten(line, 140))
+}
+
+fn shorten(line: &str, max: usize) -> String {
+    if line.chars().count() <= max {
+        return line.to_string();
+    }
+    let head: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{head}…")
 }
 
 /// What a step did: the work, or nothing because it was already there.
@@ -156,4 +199,24 @@ pub fn write_file(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_line_of_a_log_is_the_newest_non_empty_one_shortened() {
+        let dir = std::env::temp_dir().join(format!("capd-steps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("x.log");
+        std::fs::write(&p, format!("first\n$ go build -o kubelet\n{}\n\n", "y".repeat(300))).unwrap();
+        let l = last_line(&p).unwrap();
+        assert_eq!(l.chars().count(), 140);
+        assert!(l.starts_with("yyy") && l.ends_with('…'));
+        std::fs::write(&p, "a\n[2/7] building kubelet\n$ go build -o kubelet k8s.io/kubernetes/cmd/kubelet\n").unwrap();
+        assert_eq!(last_line(&p).as_deref(), Some("[2/7] building kubelet"));
+        assert_eq!(last_line(&dir.join("missing.log")), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
