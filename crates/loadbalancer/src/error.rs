@@ -25,6 +25,10 @@ pub enum Error {
     #[error("HAProxy rejects the rendered configuration for {name}: {output}")]
     InvalidConfig { name: String, output: String },
 
+    /// Signalling HAProxy to reload (from inside the container) failed.
+    #[error("reloading HAProxy in {name} failed: {output}")]
+    ReloadFailed { name: String, output: String },
+
     /// The container runs but has no address of the wanted family on the network.
     #[error("load balancer {name} has no {family} address on network {network}")]
     NoAddress {

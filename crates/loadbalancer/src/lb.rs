@@ -414,7 +414,7 @@ impl LoadBalancer {
                 });
             }
             self.wait_reload_ready(&name).await?;
-            self.runtime.signal(&name, "SIGHUP").await?;
+            self.reload(&name).await?;
             self.runtime
                 .write_file(&name, APPLIED_PATH, rendered.as_bytes(), 0o644)
                 .await?;
@@ -431,6 +431,18 @@ impl LoadBalancer {
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// SIGHUP to HAProxy's master, sent from inside the container: Docker 20.10 marks a
+    /// container signalled through its kill API as manually stopped, and then does not
+    /// restart it after an engine restart despite `unless-stopped`.
+    async fn reload(&self, name: &str) -> Result<()> {
+        let out = self.runtime.exec(name, ExecRequest::new(["kill", "-s", "HUP", "1"])).await?;
+        if out.success() {
+            return Ok(());
+        }
+        let text = format!("{}{}", out.stdout_lossy(), out.stderr_lossy());
+        Err(Error::ReloadFailed { name: name.to_string(), output: capd_runtime::output_tail(&text, 10, 2048) })
     }
 
     /// Lets HAProxy judge a configuration before it replaces the live one.
