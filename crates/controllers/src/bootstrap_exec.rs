@@ -118,7 +118,9 @@ pub async fn run(rt: &dyn ContainerRuntime, node: &str, plan: &Plan, timeout: Du
                 break;
             }
             if attempt >= action.retries || Instant::now() + RETRY_DELAY > deadline {
-                let text = format!("{}{}", out.stderr_lossy(), out.stdout_lossy());
+                // stdout first: the tail kept is the end of stderr, where the error is
+                // (kubeadm prints its progress on stdout and the failure on stderr).
+                let text = format!("{}{}", out.stdout_lossy(), out.stderr_lossy());
                 return Ok(Outcome::Failed(Failure {
                     description: action.description.clone(),
                     command,

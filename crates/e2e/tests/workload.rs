@@ -49,6 +49,27 @@ impl Drop for Cleanup<'_> {
     }
 }
 
+/// The DockerMachines' conditions that are not True, for a failure message.
+fn machines_report(client: &kube::Client, ns: &str) -> String {
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        ns,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("infrastructure.cluster.x-k8s.io", "v1beta2", "DockerMachine")),
+    );
+    let list = match tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(api.list(&ListParams::default()))) {
+        Ok(l) => l,
+        Err(e) => return format!("(listing DockerMachines: {e})"),
+    };
+    let mut out = String::new();
+    for dm in list.items {
+        out.push_str(&format!("\n  {}:", dm.name_any()));
+        for c in dm.data["status"]["conditions"].as_array().into_iter().flatten().filter(|c| c["status"] != "True") {
+            out.push_str(&format!("\n    {} {} {}: {}", c["type"], c["status"], c["reason"], c["message"].as_str().unwrap_or_default()));
+        }
+    }
+    out
+}
+
 /// Anonymous volumes mounted by the cluster's containers.
 fn volumes_of(env: &TestEnv, cluster: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -158,7 +179,7 @@ async fn finished_pod(pods: &Api<Pod>, name: &str, timeout: Duration) -> (String
     (phase, log)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn default_flavour_gives_a_working_kubernetes_cluster() {
     let env = TestEnv::load().expect("test environment (run `cargo xtask up`)");
     let client = env.kube_client().await.unwrap();
@@ -224,7 +245,7 @@ async fn default_flavour_gives_a_working_kubernetes_cluster() {
         }
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", manager.log_tail(40)));
+    .unwrap_or_else(|e| panic!("{e}\nmachines: {}\nmanager log:\n{}", machines_report(&client, &ns), manager.log_tail(40)));
 
     // What a user runs: `clusterctl get kubeconfig`, used from this host.
     let kubeconfig = stdout(clusterctl(&env, &env.state.kubeconfig, &config_home).args(["get", "kubeconfig", &cluster, "-n", &ns])).unwrap();
