@@ -437,7 +437,8 @@ impl LoadBalancer {
     /// container signalled through its kill API as manually stopped, and then does not
     /// restart it after an engine restart despite `unless-stopped`.
     async fn reload(&self, name: &str) -> Result<()> {
-        let out = self.runtime.exec(name, ExecRequest::new(["kill", "-s", "HUP", "1"])).await?;
+        // The shell's builtin: the image need not carry procps' kill.
+        let out = self.runtime.exec(name, ExecRequest::new(["/bin/sh", "-c", "kill -s HUP 1"])).await?;
         if out.success() {
             return Ok(());
         }
