@@ -4,12 +4,14 @@
 //! scenario a fresh provider process whose memory, CPU, API requests and reconciles
 //! are read from /proc and its metrics endpoint.
 
+mod capi;
 mod plane;
 mod probe;
 mod provider;
 mod raw;
 mod report;
 mod scenario;
+mod workload;
 
 use anyhow::{bail, Context, Result};
 use capd_runtime::{ContainerRuntime, DockerRuntime};
@@ -44,6 +46,8 @@ enum Which {
     Clusters,
     Machines,
     Churn,
+    Workload,
+    /// clusters, machines and churn (not workload: it runs real Kubernetes clusters).
     All,
 }
 
@@ -69,6 +73,10 @@ struct RunArgs {
     /// `churn`: how many clusters of one machine each are created and deleted.
     #[arg(long, default_value_t = 10)]
     k: usize,
+    /// `workload`: how many clusters of the default flavour at once, comma-separated
+    /// (one run per value), e.g. `--w 1,3`.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 3])]
+    w: Vec<usize>,
     /// Contenders to run, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values = ["capd-rs", "capd", "raw"])]
     only: Vec<Contender>,
@@ -102,6 +110,7 @@ impl RunArgs {
             Which::Clusters => "clusters",
             Which::Machines => "machines",
             Which::Churn => "churn",
+            Which::Workload => "workload",
             Which::All => "all",
         };
         s.push_str(&format!(" --scenario {which}"));
@@ -113,6 +122,10 @@ impl RunArgs {
         }
         if matches!(self.scenario, Which::Churn | Which::All) {
             s.push_str(&format!(" --k {}", self.k));
+        }
+        if self.scenario == Which::Workload {
+            let v: Vec<String> = self.workload_sizes().iter().map(|n| n.to_string()).collect();
+            s.push_str(&format!(" --w {}", v.join(",")));
         }
         if self.only.len() < 3 {
             let names: Vec<&str> = self.only.iter().map(|c| match c {
@@ -156,7 +169,18 @@ impl RunArgs {
         if matches!(self.scenario, Which::Churn | Which::All) && self.k > 0 {
             out.push((Scenario::Churn, self.k));
         }
+        if self.scenario == Which::Workload {
+            out.extend(self.workload_sizes().into_iter().map(|w| (Scenario::Workload, w)));
+        }
         out
+    }
+
+    /// `--w` sorted, without zeros and repeats.
+    fn workload_sizes(&self) -> Vec<usize> {
+        let mut ws: Vec<usize> = self.w.iter().copied().filter(|w| *w > 0).collect();
+        ws.sort();
+        ws.dedup();
+        ws
     }
 }
 
@@ -186,7 +210,8 @@ fn main() -> std::process::ExitCode {
 
 struct Ctx {
     env: TestEnv,
-    /// The environment's node image plus a `crictl` stand-in (see [`bench_node_image`]).
+    /// The environment's node image plus a `crictl` stand-in (see [`bench_node_image`]);
+    /// empty when only `workload` runs (its flavour uses kindest/node, see `workload`).
     node_image: String,
     rt: Arc<DockerRuntime>,
     bins: Bins,
@@ -225,7 +250,11 @@ async fn run(a: RunArgs) -> Result<()> {
     let rt = Arc::new(DockerRuntime::new(env.docker_host()).context("container engine")?);
     let engine = rt.engine_info().await.context("the Docker engine does not answer")?;
     let (lb_repo, lb_tag) = scenario::lb_repo_tag(&env.state.images.haproxy)?;
-    let node_image = bench_node_image(&env, rt.as_ref()).await?;
+    let runs = a.runs();
+    let node_image = if runs.iter().any(|(sc, _)| *sc != Scenario::Workload) { bench_node_image(&env, rt.as_ref()).await? } else { String::new() };
+    if runs.iter().any(|(sc, _)| *sc == Scenario::Workload) {
+        workload::check_images(rt.as_ref()).await?;
+    }
     let ctx = Ctx {
         node_image,
         bins: Bins {
@@ -245,7 +274,6 @@ async fn run(a: RunArgs) -> Result<()> {
     let mut machine = Machine::probe(&engine.version);
     machine.load_before = probe::loadavg();
     eprintln!("run {}: {}; load average {:.2} {:.2} {:.2}", ctx.run_id, machine.summary_with_revision(), machine.load_before.0, machine.load_before.1, machine.load_before.2);
-    let runs = a.runs();
     let mut measurements = Vec::new();
     let mut failures = Vec::new();
     let mut contenders = a.only.clone();
@@ -266,6 +294,7 @@ async fn run(a: RunArgs) -> Result<()> {
         n: a.n,
         m: a.m,
         k: a.k,
+        w: runs.iter().filter(|(sc, _)| *sc == Scenario::Workload).map(|(_, w)| *w).collect(),
         measurements,
         failures: failures.clone(),
     };
@@ -314,29 +343,38 @@ async fn run_all(
 ) -> Result<()> {
     for &who in contenders {
         let mut reps: BTreeMap<(Scenario, usize), usize> = BTreeMap::new();
-        let plane = if who == Contender::Raw {
+        let kubeadm = runs.iter().any(|(sc, _)| *sc == Scenario::Workload);
+        let mut plane = if who == Contender::Raw {
             None
         } else {
             let name = format!("{}-{}", ctx.run_id, who_tag(who));
-            eprintln!("==> {}: starting a private plane (kube-apiserver, etcd prefix /capd-bench-{name}, capi-manager)", who.label());
-            let p = plane::Plane::start(&ctx.env, &a.capi_module, &name).await.with_context(|| format!("plane for {}", who.label()))?;
+            let managers = if kubeadm { "capi-manager, kubeadm bootstrap and control-plane managers" } else { "capi-manager" };
+            eprintln!("==> {}: starting a private plane (kube-apiserver, etcd prefix /capd-bench-{name}, {managers})", who.label());
+            let p = plane::Plane::start(&ctx.env, &a.capi_module, &name, kubeadm).await.with_context(|| format!("plane for {}", who.label()))?;
             provider::install(who, &p, &ctx.env, &ctx.bins).await?;
             Some(p)
         };
         for (sc, size) in runs.iter().flat_map(|r| std::iter::repeat_n(r, a.repeat.max(1))) {
+            if who == Contender::Raw && *sc == Scenario::Workload {
+                eprintln!("==> {} {} {}={}: not applicable (no Cluster API, no kubeadm)", who.label(), sc.name(), sc.size_name(), size);
+                continue;
+            }
             eprintln!("==> {} {} {}={}", who.label(), sc.name(), sc.size_name(), size);
             let rep = {
                 let n = reps.entry((*sc, *size)).or_insert(0usize);
                 *n += 1;
                 *n - 1
             };
-            let res = match &plane {
+            let res = match &mut plane {
                 Some(p) => run_provider(ctx, p, who, *sc, *size, rep).await,
                 None => run_raw(ctx, *sc, *size, rep).await,
             };
             match res {
                 Ok(m) => {
                     eprintln!("    {:.1}s, peak RSS {:.1} MiB, CPU {:.2}s", m.wall_s, m.peak_rss_mib, m.cpu_s);
+                    if let Some(mem) = m.node_mem_mib {
+                        eprintln!("    control planes initialized at {:.1}s; control-plane node container {mem:.0} MiB", m.control_plane_s.unwrap_or(m.wall_s));
+                    }
                     measurements.push(m);
                 }
                 Err(e) => {
@@ -391,6 +429,7 @@ fn object_counts(sc: Scenario, size: usize) -> (usize, usize) {
         Scenario::Clusters => (size, 0),
         Scenario::Machines => (1, size),
         Scenario::Churn => (size, size),
+        Scenario::Workload => (size, size * workload::NODES_PER_CLUSTER),
     }
 }
 
@@ -400,7 +439,7 @@ fn run_prefix(ctx: &Ctx, who: Contender, sc: Scenario, size: usize, rep: usize) 
     if rep == 0 { base } else { format!("{base}r{rep}") }
 }
 
-async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scenario, size: usize, rep: usize) -> Result<Measurement> {
+async fn run_provider(ctx: &Ctx, plane: &mut plane::Plane, who: Contender, sc: Scenario, size: usize, rep: usize) -> Result<Measurement> {
     let prefix = run_prefix(ctx, who, sc, size, rep);
     let objs = Objects {
         client: plane.client.clone(),
@@ -412,7 +451,7 @@ async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scena
     };
     objs.create_namespace().await?;
     let log = plane::log_dir(&ctx.env).join(format!("{prefix}-{}.log", who_tag(who)));
-    let mut p = Provider::start(who, plane, &ctx.env, &ctx.bins, &log).await?;
+    let mut p = Provider::start(who, &*plane, &ctx.env, &ctx.bins, &log).await?;
     let rt: &dyn ContainerRuntime = ctx.rt.as_ref();
     let load = probe::loadavg().0;
     // Let the informers' first lists settle before the baseline.
@@ -422,7 +461,16 @@ async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scena
     let start = Instant::now();
     let measured = async {
         objs.create_all(sc, size).await?;
-        let owned = objs.wait_done(sc, size, start, ctx.timeout, || p.alive()).await?;
+        let (owned, workload_times) = if sc == Scenario::Workload {
+            let t = workload::wait_ready(&objs, size, start, ctx.timeout, || {
+                p.alive()?;
+                plane.alive()
+            })
+            .await?;
+            (t.owned, Some(t))
+        } else {
+            (objs.wait_done(sc, size, start, ctx.timeout, || p.alive()).await?, None)
+        };
         let mut delete_s = None;
         if sc == Scenario::Churn {
             let d = Instant::now();
@@ -430,20 +478,37 @@ async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scena
             objs.wait_gone(rt, ctx.timeout, || p.alive()).await?;
             delete_s = Some(d.elapsed().as_secs_f64());
         }
-        let wall = start.elapsed().as_secs_f64();
+        // workload: until the last Node was seen Ready (not the node-memory sample after it).
+        let wall = workload_times.map(|t| t.ready).unwrap_or_else(|| start.elapsed()).as_secs_f64();
         let after = p.snapshot().await?;
         let hwm = probe::status_kb(p.pid(), "VmHWM").unwrap_or(0);
+        let steady_at = tokio::time::Instant::now() + Duration::from_secs(3);
+        // workload: one node container's memory once every Node is Ready, while the
+        // manager settles (not fatal: a figure, not the run).
+        let node_mem = match workload_times {
+            Some(_) => match workload::node_memory_mib(rt, ctx.env.docker_host(), &objs.cluster_name(0)).await {
+                Ok(mib) => Some(mib),
+                Err(e) => {
+                    eprintln!("    node container memory: {e:#}");
+                    None
+                }
+            },
+            None => None,
+        };
         // Steady: what the manager keeps once the work is done.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep_until(steady_at).await;
         let steady = probe::status_kb(p.pid(), "VmRSS").unwrap_or(0);
-        Ok::<_, anyhow::Error>((wall, delete_s, owned.as_secs_f64(), after, hwm, steady))
+        let control_plane_s = workload_times.map(|t| t.control_plane.as_secs_f64());
+        Ok::<_, anyhow::Error>((wall, delete_s, owned.as_secs_f64(), after, hwm, steady, control_plane_s, node_mem))
     }
     .await;
     // Cleanup whatever happened: the provider deletes what it made, then anything left goes.
     if sc != Scenario::Churn || measured.is_err() {
+        // Workload clusters go through KubeadmControlPlane and MachineDeployment deletion.
+        let grace = if sc == Scenario::Workload { ctx.timeout.max(Duration::from_secs(180)) } else { Duration::from_secs(180) };
         let cleanup = async {
             objs.delete_clusters().await?;
-            objs.wait_gone(rt, Duration::from_secs(180), || p.alive()).await
+            objs.wait_gone(rt, grace, || p.alive()).await
         }
         .await;
         if let Err(e) = cleanup {
@@ -455,7 +520,7 @@ async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scena
     if removed > 0 {
         eprintln!("    removed {removed} leftover container(s) of {prefix}");
     }
-    let (wall, delete_s, owned_s, after, hwm, steady) = measured?;
+    let (wall, delete_s, owned_s, after, hwm, steady, control_plane_s, node_mem_mib) = measured?;
     let (clusters, machines) = object_counts(sc, size);
     let mut per_object = BTreeMap::new();
     let mut mean_ms = BTreeMap::new();
@@ -480,6 +545,8 @@ async fn run_provider(ctx: &Ctx, plane: &plane::Plane, who: Contender, sc: Scena
         wall_s: wall,
         delete_s,
         owned_s: Some(owned_s),
+        control_plane_s,
+        node_mem_mib,
         peak_rss_mib: hwm.max(sampler.peak_kb()) as f64 / 1024.0,
         steady_rss_mib: steady as f64 / 1024.0,
         cpu_s: after.cpu_s - before.cpu_s,
@@ -522,6 +589,8 @@ async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize, rep: usize) -> Result<Mea
         wall_s: r.wall_s,
         delete_s: r.delete_s,
         owned_s: None,
+        control_plane_s: None,
+        node_mem_mib: None,
         peak_rss_mib: r.peak_rss_kb as f64 / 1024.0,
         steady_rss_mib: r.rss_kb as f64 / 1024.0,
         cpu_s: r.cpu_s,
@@ -531,4 +600,27 @@ async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize, rep: usize) -> Result<Mea
         reconcile_errors: BTreeMap::new(),
         load_1m: load,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> RunArgs {
+        let base = ["capd-bench", "run", "--capd-bin", "/c", "--capd-module", "/m", "--capi-module", "/k", "--manager-bin", "/b"];
+        match Cli::try_parse_from(base.iter().chain(extra)) {
+            Ok(Cli { cmd: Cmd::Run(a) }) => a,
+            Ok(_) => panic!("not a run"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn workload_runs_each_size_and_is_not_part_of_all() {
+        let a = parse(&["--scenario", "workload", "--w", "3,1,3,0"]);
+        assert_eq!(a.runs(), vec![(Scenario::Workload, 1), (Scenario::Workload, 3)]);
+        assert_eq!(a.command_line(), "cargo xtask bench --scenario workload --w 1,3");
+        assert_eq!(parse(&["--scenario", "workload"]).runs(), vec![(Scenario::Workload, 1), (Scenario::Workload, 3)]);
+        assert!(parse(&["--scenario", "all"]).runs().iter().all(|(sc, _)| *sc != Scenario::Workload));
+    }
 }

@@ -1,9 +1,11 @@
 //! A private management plane for one provider: a kube-apiserver of the environment's
 //! build on the environment's etcd under an etcd prefix of its own, the Cluster API core
-//! manager against it, and the provider's CRDs. The shared plane of `cargo xtask up`
+//! manager against it (with the kubeadm bootstrap and control-plane managers when a
+//! scenario needs real clusters), and the provider's CRDs. The shared plane of `cargo xtask up`
 //! is left alone: other engineers' tests use its DockerCluster/DockerMachine CRDs while
 //! the benchmark runs, and CAPD's CRDs carry the same names as ours.
 
+use crate::capi::{self, CapiManager};
 use crate::probe;
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
@@ -21,8 +23,17 @@ pub struct Plane {
     pub etcd_prefix: String,
     /// Webhook port reserved for a provider that serves conversion webhooks (CAPD).
     pub provider_webhook_port: u16,
-    procs: Vec<(String, Child)>,
+    procs: Vec<Proc>,
     wiped: bool,
+    /// Its name (`<run>-<provider tag>`), for log file names.
+    name: String,
+}
+
+/// A process of the plane, with its log for errors.
+struct Proc {
+    name: String,
+    child: Child,
+    log: PathBuf,
 }
 
 pub fn log_dir(env: &TestEnv) -> PathBuf {
@@ -86,8 +97,9 @@ pub fn ca_b64(env: &TestEnv) -> Result<String> {
 }
 
 impl Plane {
-    /// kube-apiserver (fresh etcd prefix) + Cluster API CRDs, core manager and webhooks.
-    pub async fn start(env: &TestEnv, capi_module: &Path, name: &str) -> Result<Plane> {
+    /// kube-apiserver (fresh etcd prefix) + Cluster API CRDs, core manager and webhooks;
+    /// with `kubeadm`, also the kubeadm bootstrap and control-plane managers.
+    pub async fn start(env: &TestEnv, capi_module: &Path, name: &str, kubeadm: bool) -> Result<Plane> {
         let pki = &env.state.pki_dir;
         let dir = env.state.log_dir.parent().unwrap_or(Path::new("/tmp")).join("bench").join(name);
         std::fs::create_dir_all(&dir)?;
@@ -109,9 +121,11 @@ impl Plane {
             provider_webhook_port: probe::free_port()?,
             procs: Vec::new(),
             wiped: false,
+            name: name.to_string(),
         };
         let api_log = logs.join(format!("{name}-kube-apiserver.log"));
-        plane.procs.push(("kube-apiserver".into(), spawn(&env.bin("kube-apiserver"), &args, &[], &api_log)?));
+        let child = spawn(&env.bin("kube-apiserver"), &args, &[], &api_log)?;
+        plane.procs.push(Proc { name: "kube-apiserver".into(), child, log: api_log.clone() });
 
         let admin = std::fs::read_to_string(&env.state.kubeconfig).context("reading the admin kubeconfig")?;
         let url = format!("https://127.0.0.1:{port}");
@@ -124,9 +138,7 @@ impl Plane {
         plane.client = kube::Client::try_from(cfg)?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
-            if let Some((n, c)) = plane.procs.last_mut() {
-                alive(n, c, &api_log)?;
-            }
+            plane.alive()?;
             let req = http_get_request("/readyz")?;
             if plane.client.request_text(req).await.is_ok() {
                 break;
@@ -137,43 +149,49 @@ impl Plane {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
 
-        // Cluster API core: CRDs with conversion to its manager, the manager, its webhooks.
-        let ca = ca_b64(env)?;
-        let (webhook, health, metrics) = (probe::free_port()?, probe::free_port()?, probe::free_port()?);
-        let mut crds = manifests::read_dir_docs(&capi_module.join("core/config/crd/bases"))?;
-        for d in &mut crds {
-            wire_crd(d, webhook, &ca);
+        plane.start_manager(env, capi_module, &capi::CORE).await?;
+        if kubeadm {
+            plane.start_manager(env, capi_module, &capi::KUBEADM_BOOTSTRAP).await?;
+            plane.start_manager(env, capi_module, &capi::KUBEADM_CONTROL_PLANE).await?;
         }
-        apply(&plane.client, &crds).await?;
-        let capi_log = logs.join(format!("{name}-capi-manager.log"));
-        let capi_args = vec![
-            format!("--kubeconfig={}", plane.kubeconfig.display()),
-            "--leader-elect=false".to_string(),
-            format!("--webhook-port={webhook}"),
-            format!("--webhook-cert-dir={}", pki.join("webhook").display()),
-            format!("--health-addr=127.0.0.1:{health}"),
-            format!("--diagnostics-address=127.0.0.1:{metrics}"),
-            "--insecure-diagnostics".to_string(),
-            "--feature-gates=ClusterTopology=true".to_string(),
-        ];
-        plane.procs.push(("capi-manager".into(), spawn(&env.bin("capi-manager"), &capi_args, &[("POD_NAMESPACE", "capi-system")], &capi_log)?));
-        let idx = plane.procs.len() - 1;
-        probe::wait_http_ok(health, "/readyz", Duration::from_secs(120), || {
-            let (n, c) = &mut plane.procs[idx];
-            alive(n, c, &capi_log)
+        Ok(plane)
+    }
+
+    /// A Cluster API manager: its CRDs with conversion to its webhook server, the
+    /// manager, then its webhook configurations (once it serves them).
+    async fn start_manager(&mut self, env: &TestEnv, capi_module: &Path, m: &CapiManager) -> Result<()> {
+        let ca = ca_b64(env)?;
+        let ports = capi::Ports { webhook: probe::free_port()?, health: probe::free_port()?, metrics: probe::free_port()? };
+        let dir = capi_module.join(m.dir);
+        let mut crds = manifests::read_dir_docs(&dir.join("config/crd/bases"))?;
+        for d in &mut crds {
+            wire_crd(d, ports.webhook, &ca);
+        }
+        apply(&self.client, &crds).await.with_context(|| format!("installing {}'s CRDs", m.name))?;
+        let log = log_dir(env).join(format!("{}-{}.log", self.name, m.name));
+        let args = m.args(&self.kubeconfig, &env.state.pki_dir.join("webhook"), ports);
+        let child = spawn(&env.bin(m.bin), &args, &[("POD_NAMESPACE", "capi-system")], &log)?;
+        self.procs.push(Proc { name: m.name.to_string(), child, log: log.clone() });
+        let idx = self.procs.len() - 1;
+        probe::wait_http_ok(ports.health, "/readyz", Duration::from_secs(120), || {
+            let p = &mut self.procs[idx];
+            alive(&p.name, &mut p.child, &p.log)
         })
         .await?;
-        let mut hooks = manifests::read_docs(&capi_module.join("core/config/webhook/manifests.yaml"))?;
+        let mut hooks = manifests::read_docs(&dir.join("config/webhook/manifests.yaml"))?;
         for h in &mut hooks {
-            if let Some(list) = h["webhooks"].as_array_mut() {
-                for w in list {
-                    let path = w["clientConfig"]["service"]["path"].as_str().unwrap_or("/").to_string();
-                    w["clientConfig"] = serde_json::json!({"url": format!("https://127.0.0.1:{webhook}{path}"), "caBundle": ca});
-                }
-            }
+            m.wire_webhook_configuration(h, ports.webhook, &ca);
         }
-        apply(&plane.client, &hooks).await?;
-        Ok(plane)
+        apply(&self.client, &hooks).await.with_context(|| format!("registering {}'s webhooks", m.name))?;
+        Ok(())
+    }
+
+    /// Fails when a process of the plane has exited.
+    pub fn alive(&mut self) -> Result<()> {
+        for p in &mut self.procs {
+            alive(&p.name, &mut p.child, &p.log)?;
+        }
+        Ok(())
     }
 
     /// Stops the plane's processes and deletes its etcd prefix.
@@ -182,8 +200,8 @@ impl Plane {
     }
 
     async fn stop_inner(&mut self) -> Result<()> {
-        while let Some((_, mut c)) = self.procs.pop() {
-            stop_child(&mut c, Duration::from_secs(15)).await;
+        while let Some(mut p) = self.procs.pop() {
+            stop_child(&mut p.child, Duration::from_secs(15)).await;
         }
         if !self.wiped {
             self.wiped = true;
@@ -195,9 +213,9 @@ impl Plane {
 
 impl Drop for Plane {
     fn drop(&mut self) {
-        for (_, c) in &mut self.procs {
-            let _ = c.kill();
-            let _ = c.wait();
+        for p in &mut self.procs {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
         }
     }
 }

@@ -124,6 +124,7 @@ pub async fn worker(a: RawArgs) -> Result<()> {
             }
             delete_s = Some(del.elapsed().as_secs_f64());
         }
+        Scenario::Workload => anyhow::bail!("workload: raw Docker has no equivalent (no Cluster API, no kubeadm)"),
     }
     let wall_s = start.elapsed().as_secs_f64();
     let pid = std::process::id();

@@ -21,6 +21,13 @@ pub struct Measurement {
     /// object (the providers wait for it); `None` for raw Docker.
     #[serde(default)]
     pub owned_s: Option<f64>,
+    /// workload: seconds until every Cluster had `status.initialization.controlPlaneInitialized`.
+    #[serde(default)]
+    pub control_plane_s: Option<f64>,
+    /// workload: memory (MiB, as `docker stats` shows it) of the first cluster's
+    /// control-plane node container once every Node was Ready.
+    #[serde(default)]
+    pub node_mem_mib: Option<f64>,
     pub peak_rss_mib: f64,
     pub steady_rss_mib: f64,
     /// CPU seconds (user + system) during the run.
@@ -112,6 +119,9 @@ pub struct Report {
     pub n: usize,
     pub m: usize,
     pub k: usize,
+    /// workload sizes that ran.
+    #[serde(default)]
+    pub w: Vec<usize>,
     pub measurements: Vec<Measurement>,
     pub failures: Vec<String>,
 }
@@ -147,11 +157,23 @@ fn cell(v: Option<f64>, decimals: usize) -> String {
 }
 
 impl Row {
-    /// capd-rs, CAPD, raw Docker, capd-rs/CAPD, capd-rs/raw: the columns of both renderings.
-    fn cells(&self) -> [String; 5] {
+    /// capd-rs, CAPD, raw Docker, capd-rs/CAPD, capd-rs/raw: the columns of both
+    /// renderings; `raw_na`: raw Docker has no equivalent of the scenario.
+    fn cells(&self, raw_na: bool) -> [String; 5] {
         let v = self.values;
+        if raw_na {
+            return [cell(v[0], self.decimals), cell(v[1], self.decimals), "n/a".into(), ratio(v[0], v[1]), "n/a".into()];
+        }
         [cell(v[0], self.decimals), cell(v[1], self.decimals), cell(v[2], self.decimals), ratio(v[0], v[1]), ratio(v[0], v[2])]
     }
+}
+
+/// One scenario's table.
+struct Table {
+    title: String,
+    rows: Vec<Row>,
+    /// Raw Docker has no equivalent (workload).
+    raw_na: bool,
 }
 
 impl Report {
@@ -159,15 +181,23 @@ impl Report {
         self.measurements.iter().filter(|m| m.contender == who && m.scenario == sc && m.size == size).collect()
     }
 
-    /// The scenario tables: clusters at N, machines at M, churn at K (those that ran).
-    fn tables(&self) -> Vec<(String, Vec<Row>)> {
+    /// The scenario tables: clusters at N, machines at M, churn at K, workload at each W
+    /// (those that ran).
+    fn tables(&self) -> Vec<Table> {
         let mut out = Vec::new();
-        for (sc, size) in [(Scenario::Clusters, self.n), (Scenario::Machines, self.m), (Scenario::Churn, self.k)] {
+        let sizes = [(Scenario::Clusters, self.n), (Scenario::Machines, self.m), (Scenario::Churn, self.k)].into_iter().chain(self.w.iter().map(|w| (Scenario::Workload, *w)));
+        for (sc, size) in sizes {
             let ms: Vec<Vec<&Measurement>> = CONTENDERS.iter().map(|c| self.runs_of(*c, sc, size)).collect();
             if ms.iter().all(|m| m.is_empty()) {
                 continue;
             }
             let get = |f: &dyn Fn(&Measurement) -> Option<f64>| -> [Option<f64>; 3] { [median(&ms[0], f), median(&ms[1], f), median(&ms[2], f)] };
+            let reps = ms.iter().map(Vec::len).max().unwrap_or(0);
+            let title = if reps > 1 { format!("{} ({}={size}; median of {reps} runs)", sc.name(), sc.size_name()) } else { format!("{} ({}={size})", sc.name(), sc.size_name()) };
+            if sc == Scenario::Workload {
+                out.push(Table { title, rows: workload_rows(&get), raw_na: true });
+                continue;
+            }
             let mut rows = vec![Row { name: "wall time (s)", values: get(&|m| Some(m.wall_s)), decimals: 1 }];
             rows.push(Row { name: "  until all owned by Cluster API (s)", values: get(&|m| m.owned_s), decimals: 1 });
             rows.push(Row {
@@ -192,9 +222,7 @@ impl Report {
             }
             rows.push(Row { name: "failed reconciles", values: get(&|m| if m.contender == Contender::Raw { None } else { Some(m.reconcile_errors.values().sum()) }), decimals: 0 });
             rows.push(Row { name: "load average (1 min) at start", values: get(&|m| Some(m.load_1m)), decimals: 2 });
-            let reps = ms.iter().map(Vec::len).max().unwrap_or(0);
-            let title = if reps > 1 { format!("{} ({}={size}; median of {reps} runs)", sc.name(), sc.size_name()) } else { format!("{} ({}={size})", sc.name(), sc.size_name()) };
-            out.push((title, rows));
+            out.push(Table { title, rows, raw_na: false });
         }
         out
     }
@@ -211,11 +239,11 @@ impl Report {
 
     pub fn text_tables(&self) -> String {
         let mut s = String::new();
-        for (title, rows) in self.tables() {
-            s.push_str(&format!("\n{title}\n"));
+        for t in self.tables() {
+            s.push_str(&format!("\n{}\n", t.title));
             s.push_str(&format!("{:<36}{:>11}{:>11}{:>11}{:>14}{:>14}\n", "", "capd-rs", "CAPD", "raw Docker", "capd-rs/CAPD", "capd-rs/raw"));
-            for r in rows {
-                let [a, b, c, d, e] = r.cells();
+            for r in &t.rows {
+                let [a, b, c, d, e] = r.cells(t.raw_na);
                 s.push_str(&format!("{:<36}{a:>11}{b:>11}{c:>11}{d:>14}{e:>14}\n", r.name));
             }
         }
@@ -241,11 +269,11 @@ impl Report {
             "Machine: {} CPUs ({}), {:.1} GiB memory, Linux {}, Docker {}. Load average before the run {:.2} / {:.2} / {:.2}, after {:.2} / {:.2} / {:.2} (1 / 5 / 15 min; the machine is shared).\n",
             m.nproc, m.cpu_model, m.mem_gib, m.kernel, m.docker, m.load_before.0, m.load_before.1, m.load_before.2, m.load_after.0, m.load_after.1, m.load_after.2
         ));
-        for (title, rows) in self.tables() {
-            s.push_str(&format!("\n### {title}\n\n"));
+        for t in self.tables() {
+            s.push_str(&format!("\n### {}\n\n", t.title));
             s.push_str("| | capd-rs | CAPD | raw Docker | capd-rs/CAPD | capd-rs/raw |\n|---|---:|---:|---:|---:|---:|\n");
-            for r in rows {
-                s.push_str(&format!("| {} | {} |\n", r.name.trim(), r.cells().join(" | ")));
+            for r in &t.rows {
+                s.push_str(&format!("| {} | {} |\n", r.name.trim(), r.cells(t.raw_na).join(" | ")));
             }
         }
         let sweep = self.sweep();
@@ -287,6 +315,28 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// The rows of a workload table: the milestones up to every Node Ready, one node
+/// container's memory, and the provider manager's figures.
+fn workload_rows(get: &dyn Fn(&dyn Fn(&Measurement) -> Option<f64>) -> [Option<f64>; 3]) -> Vec<Row> {
+    vec![
+        Row { name: "time to all Nodes Ready (s)", values: get(&|m| Some(m.wall_s)), decimals: 1 },
+        Row { name: "  until all owned by Cluster API (s)", values: get(&|m| m.owned_s), decimals: 1 },
+        Row { name: "  until all control planes initialized (s)", values: get(&|m| m.control_plane_s), decimals: 1 },
+        Row { name: "  control planes initialized until Ready (s)", values: get(&|m| m.control_plane_s.map(|c| m.wall_s - c)), decimals: 1 },
+        Row { name: "control-plane node container (MiB)", values: get(&|m| m.node_mem_mib), decimals: 0 },
+        Row { name: "peak RSS (MiB)", values: get(&|m| Some(m.peak_rss_mib)), decimals: 1 },
+        Row { name: "steady RSS (MiB)", values: get(&|m| Some(m.steady_rss_mib)), decimals: 1 },
+        Row { name: "CPU (s)", values: get(&|m| Some(m.cpu_s)), decimals: 2 },
+        Row { name: "API requests", values: get(&|m| m.api_requests), decimals: 0 },
+        Row { name: "reconciles / DockerCluster", values: get(&|m| m.reconciles_per_object.get("dockercluster").copied()), decimals: 1 },
+        Row { name: "reconciles / DockerMachine", values: get(&|m| m.reconciles_per_object.get("dockermachine").copied()), decimals: 1 },
+        Row { name: "mean DockerCluster reconcile (ms)", values: get(&|m| m.mean_reconcile_ms.get("dockercluster").copied()), decimals: 1 },
+        Row { name: "mean DockerMachine reconcile (ms)", values: get(&|m| m.mean_reconcile_ms.get("dockermachine").copied()), decimals: 1 },
+        Row { name: "failed reconciles", values: get(&|m| Some(m.reconcile_errors.values().sum())), decimals: 0 },
+        Row { name: "load average (1 min) at start", values: get(&|m| Some(m.load_1m)), decimals: 2 },
+    ]
 }
 
 /// A line chart of seconds against N, one line per contender.
@@ -368,6 +418,43 @@ mod tests {
         assert_eq!(nice_ceiling(7.3), 10.0);
         assert_eq!(nice_ceiling(23.0), 25.0);
         assert_eq!(nice_ceiling(0.8), 1.0);
+    }
+
+    #[test]
+    fn workload_tables_show_raw_docker_as_not_applicable() {
+        let m = |contender, wall_s| Measurement {
+            contender,
+            scenario: Scenario::Workload,
+            size: 3,
+            wall_s,
+            delete_s: None,
+            owned_s: Some(2.0),
+            control_plane_s: Some(60.0),
+            node_mem_mib: Some(700.0),
+            peak_rss_mib: 20.0,
+            steady_rss_mib: 19.0,
+            cpu_s: 1.0,
+            api_requests: Some(100.0),
+            reconciles_per_object: BTreeMap::new(),
+            mean_reconcile_ms: BTreeMap::new(),
+            reconcile_errors: BTreeMap::new(),
+            load_1m: 1.0,
+        };
+        let r = Report {
+            run_id: "t".into(),
+            command: "c".into(),
+            machine: Machine::default(),
+            n: 0,
+            m: 0,
+            k: 0,
+            w: vec![3],
+            measurements: vec![m(Contender::CapdRs, 90.0), m(Contender::Capd, 120.0)],
+            failures: vec![],
+        };
+        let md = r.markdown();
+        assert!(md.contains("### workload (W=3)"), "{md}");
+        assert!(md.contains("| time to all Nodes Ready (s) | 90.0 | 120.0 | n/a | 0.75x | n/a |"), "{md}");
+        assert!(md.contains("| control-plane node container (MiB) | 700 | 700 | n/a | 1.00x | n/a |"), "{md}");
     }
 
     #[test]

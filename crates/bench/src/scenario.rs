@@ -19,6 +19,9 @@ pub enum Scenario {
     Clusters,
     Machines,
     Churn,
+    /// The default flavour (kubeadm control plane, one worker, the pod network) until
+    /// every Node of every workload cluster is Ready; see `workload`.
+    Workload,
 }
 
 impl Scenario {
@@ -27,6 +30,7 @@ impl Scenario {
             Scenario::Clusters => "clusters",
             Scenario::Machines => "machines",
             Scenario::Churn => "churn",
+            Scenario::Workload => "workload",
         }
     }
     /// Short tag in object and container names.
@@ -35,6 +39,7 @@ impl Scenario {
             Scenario::Clusters => "c",
             Scenario::Machines => "m",
             Scenario::Churn => "k",
+            Scenario::Workload => "w",
         }
     }
     pub fn size_name(self) -> &'static str {
@@ -42,6 +47,7 @@ impl Scenario {
             Scenario::Clusters => "N",
             Scenario::Machines => "M",
             Scenario::Churn => "K",
+            Scenario::Workload => "W",
         }
     }
 }
@@ -91,7 +97,7 @@ pub fn docker_clusters() -> ApiResource {
 pub fn docker_machines() -> ApiResource {
     ar("infrastructure.cluster.x-k8s.io", "v1beta2", "DockerMachine")
 }
-fn clusters() -> ApiResource {
+pub fn clusters() -> ApiResource {
     ar("cluster.x-k8s.io", "v1beta2", "Cluster")
 }
 fn machines() -> ApiResource {
@@ -109,7 +115,7 @@ pub fn lb_repo_tag(image: &str) -> Result<(String, String)> {
 }
 
 impl Objects {
-    fn api(&self, r: &ApiResource) -> Api<DynamicObject> {
+    pub fn api(&self, r: &ApiResource) -> Api<DynamicObject> {
         Api::namespaced_with(self.client.clone(), &self.ns, r)
     }
 
@@ -217,6 +223,7 @@ impl Objects {
                 });
                 futures::future::try_join_all(creates).await?;
             }
+            Scenario::Workload => crate::workload::create(self, size).await?,
         }
         Ok(())
     }
@@ -236,15 +243,11 @@ impl Objects {
             }
             Scenario::Machines | Scenario::Churn => {
                 let list = self.api(&docker_machines()).list(&lp).await?;
-                for o in &list.items {
-                    let (status, reason, message) = condition(&o.data, "BootstrapCompleted");
-                    if status == "False" && reason.contains("Failed") {
-                        bail!("DockerMachine {} failed to bootstrap: {message}", o.name_any());
-                    }
-                }
+                bootstrap_failures(&list.items)?;
                 let done = list.items.iter().filter(|o| provisioned(&o.data) && condition(&o.data, "BootstrapCompleted").0 == "True").count();
                 Ok((done, list.items.iter().filter(|o| owned(o, "Machine")).count()))
             }
+            Scenario::Workload => bail!("workload: Nodes are counted by workload::wait_ready"),
         }
     }
 
@@ -300,6 +303,17 @@ impl Objects {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Fails on a DockerMachine whose bootstrap failed (the run would never finish).
+pub fn bootstrap_failures(machines: &[DynamicObject]) -> Result<()> {
+    for o in machines {
+        let (status, reason, message) = condition(&o.data, "BootstrapCompleted");
+        if status == "False" && reason.contains("Failed") {
+            bail!("DockerMachine {} failed to bootstrap: {message}", o.name_any());
+        }
+    }
+    Ok(())
 }
 
 fn provisioned(o: &Value) -> bool {

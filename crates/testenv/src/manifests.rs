@@ -122,6 +122,18 @@ pub fn wire_crd(doc: &mut Value, url: &str, ca_bundle_b64: &str) {
     });
 }
 
+/// What clusterctl's install does to a manager's Validating/MutatingWebhookConfiguration,
+/// for a manager that runs out of cluster: every webhook's `service` reference becomes
+/// `base_url` (e.g. `https://127.0.0.1:PORT`) plus the service's path, with `ca_bundle_b64`.
+pub fn wire_webhooks(doc: &mut Value, base_url: &str, ca_bundle_b64: &str) {
+    if let Some(hooks) = doc["webhooks"].as_array_mut() {
+        for h in hooks {
+            let path = h["clientConfig"]["service"]["path"].as_str().unwrap_or("/").to_string();
+            h["clientConfig"] = serde_json::json!({"url": format!("{base_url}{path}"), "caBundle": ca_bundle_b64});
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +154,18 @@ mod tests {
         assert_eq!(doc["metadata"]["labels"]["cluster.x-k8s.io/v1beta2"], "v1beta2");
         assert_eq!(doc["spec"]["conversion"]["webhook"]["clientConfig"]["url"], "https://127.0.0.1:1/convert");
         assert_eq!(doc["spec"]["conversion"]["strategy"], "Webhook");
+    }
+
+    #[test]
+    fn wires_webhooks_to_a_url_keeping_their_paths() {
+        let mut doc = serde_json::json!({"kind": "ValidatingWebhookConfiguration", "webhooks": [
+            {"name": "a", "clientConfig": {"service": {"name": "webhook-service", "path": "/validate-x"}}},
+            {"name": "b", "clientConfig": {"service": {"name": "webhook-service"}}}
+        ]});
+        wire_webhooks(&mut doc, "https://127.0.0.1:9443", "Q0E=");
+        assert_eq!(doc["webhooks"][0]["clientConfig"]["url"], "https://127.0.0.1:9443/validate-x");
+        assert_eq!(doc["webhooks"][1]["clientConfig"]["url"], "https://127.0.0.1:9443/");
+        assert_eq!(doc["webhooks"][0]["clientConfig"]["caBundle"], "Q0E=");
+        assert!(doc["webhooks"][0]["clientConfig"]["service"].is_null());
     }
 }
