@@ -27,6 +27,7 @@ const PROCEDURE: &str = "2";
 const FILES: &[(&str, &str, &str)] = &[
     // (name in the build context, contents, path in the image)
     ("entrypoint", include_str!("../node-image/entrypoint"), "/usr/local/bin/entrypoint"),
+    ("kubelet-cgroups", include_str!("../node-image/kubelet-cgroups"), "/usr/local/bin/kubelet-cgroups"),
     ("kubelet.service", include_str!("../node-image/kubelet.service"), "/etc/systemd/system/kubelet.service"),
     ("10-kubeadm.conf", include_str!("../node-image/10-kubeadm.conf"), "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
     ("default-kubelet", include_str!("../node-image/default-kubelet"), "/etc/default/kubelet"),
@@ -277,7 +278,7 @@ fn stage_image(log: &StepLog, node_base: &str, work: &Path) -> Result<String> {
     for (name, contents, dest) in FILES {
         crate::steps::write_file(&ctx.join(name), contents)?;
         // COPY keeps the mode; a RUN chmod would copy the file into another layer.
-        let mode = if *name == "entrypoint" { 0o755 } else { 0o644 };
+        let mode = if dest.starts_with("/usr/local/bin/") { 0o755 } else { 0o644 };
         std::fs::set_permissions(ctx.join(name), std::fs::Permissions::from_mode(mode))?;
         df.push_str(&format!("COPY {name} {dest}\n"));
     }
