@@ -104,14 +104,7 @@ impl Probe {
     pub fn from_exec(result: Result<ExecOutput, capd_runtime::Error>) -> Result<Probe, capd_runtime::Error> {
         match result {
             Ok(out) => {
-                let mut text = out.stderr_lossy();
-                let stdout = out.stdout_lossy();
-                if !stdout.trim().is_empty() {
-                    if !text.is_empty() && !text.ends_with('\n') {
-                        text.push('\n');
-                    }
-                    text.push_str(&stdout);
-                }
+                let text = capd_runtime::join_streams(out.stderr_lossy(), &out.stdout_lossy());
                 Ok(Probe::Exited { code: out.exit_code, output: capd_runtime::output_tail(text.trim(), 3, 300) })
             }
             Err(capd_runtime::Error::Timeout { .. }) => Ok(Probe::TimedOut),

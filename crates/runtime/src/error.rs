@@ -99,6 +99,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Keeps the last `max_lines` lines (and at most `max_bytes`) of command output,
 /// which is what a human needs to see in a condition message.
+/// `first` followed by `second` on a line of its own; `second` is left out when blank.
+/// Used to put the stream that holds the error last, where [`output_tail`] keeps it.
+pub fn join_streams(mut first: String, second: &str) -> String {
+    if !second.trim().is_empty() {
+        if !first.is_empty() && !first.ends_with('\n') {
+            first.push('\n');
+        }
+        first.push_str(second);
+    }
+    first
+}
+
 pub fn output_tail(text: &str, max_lines: usize, max_bytes: usize) -> String {
     let lines: Vec<&str> = text.trim_end().lines().collect();
     let tail = lines[lines.len().saturating_sub(max_lines)..].join("\n");

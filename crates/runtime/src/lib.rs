@@ -23,7 +23,7 @@ mod runtime;
 mod spec;
 
 pub use docker::{DockerOptions, DockerRuntime, Endpoint, DEFAULT_DOCKER_HOST};
-pub use error::{output_tail, Error, ObjectKind, Result};
+pub use error::{join_streams, output_tail, Error, ObjectKind, Result};
 pub use info::{
     ByteStream, ContainerInfo, ContainerState, ContainerSummary, EngineInfo, ExecOutput, ExecRequest, LabelFilter,
     NetworkAddresses, PublishedPort, Stdin,

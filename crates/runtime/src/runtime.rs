@@ -110,14 +110,7 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
         if out.success() {
             return Ok(out);
         }
-        let mut text = out.stdout_lossy();
-        let stderr = out.stderr_lossy();
-        if !stderr.trim().is_empty() {
-            if !text.is_empty() && !text.ends_with('\n') {
-                text.push('\n');
-            }
-            text.push_str(&stderr);
-        }
+        let text = crate::join_streams(out.stdout_lossy(), &out.stderr_lossy());
         Err(Error::ExecFailed {
             container: container.to_string(),
             command,
