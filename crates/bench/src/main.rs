@@ -297,6 +297,7 @@ async fn run(a: RunArgs) -> Result<()> {
         w: runs.iter().filter(|(sc, _)| *sc == Scenario::Workload).map(|(_, w)| *w).collect(),
         measurements,
         failures: failures.clone(),
+        images: if runs.iter().any(|(sc, _)| *sc == Scenario::Workload) { workload::image_sizes(ctx.env.docker_host()).await } else { Vec::new() },
     };
     print!("{}", report.text_tables());
     let out = root.join("target/bench");
@@ -317,7 +318,8 @@ async fn run(a: RunArgs) -> Result<()> {
 /// (their Drop kills them); remove this run's containers and etcd keys.
 async fn interrupted(ctx: &Ctx) -> Result<()> {
     eprintln!("interrupted: removing run {}'s containers and etcd keys", ctx.run_id);
-    let removed = scenario::remove_containers(ctx.rt.as_ref(), &format!("b{}", ctx.run_id)).await;
+    // Every scenario prefix of this run starts with `b<run id>` (see `run_prefix`).
+    let removed = scenario::remove_matching(ctx.rt.as_ref(), &format!("b{}", ctx.run_id), scenario::Match::Run).await;
     let removed = match removed {
         Ok(n) => n,
         Err(e) => {

@@ -124,6 +124,9 @@ pub struct Report {
     pub w: Vec<usize>,
     pub measurements: Vec<Measurement>,
     pub failures: Vec<String>,
+    /// workload: the images the default flavour runs, (reference, MiB as `docker images` sizes them).
+    #[serde(default)]
+    pub images: Vec<(String, f64)>,
 }
 
 const CONTENDERS: [Contender; 3] = [Contender::CapdRs, Contender::Capd, Contender::Raw];
@@ -255,6 +258,9 @@ impl Report {
                 s.push_str(&format!("{n:>6}{:>11}{:>11}{:>11}\n", cell(v[0], 1), cell(v[1], 1), cell(v[2], 1)));
             }
         }
+        for (image, mib) in &self.images {
+            s.push_str(&format!("image {image}: {mib:.0} MiB\n"));
+        }
         for f in &self.failures {
             s.push_str(&format!("FAILED: {f}\n"));
         }
@@ -283,6 +289,12 @@ impl Report {
                 s.push_str(&format!("| {n} | {} | {} | {} |\n", cell(v[0], 1), cell(v[1], 1), cell(v[2], 1)));
             }
             s.push_str("\n![clusters: seconds until all DockerClusters are provisioned, against N](benchmarks-clusters.svg)\n");
+        }
+        if !self.images.is_empty() {
+            s.push_str("\n### images the default flavour runs (MiB, uncompressed, as the engine sizes them)\n\n| image | MiB |\n|---|---:|\n");
+            for (image, mib) in &self.images {
+                s.push_str(&format!("| `{image}` | {mib:.0} |\n"));
+            }
         }
         if !self.failures.is_empty() {
             s.push_str("\nFailed runs:\n\n");
@@ -450,8 +462,10 @@ mod tests {
             w: vec![3],
             measurements: vec![m(Contender::CapdRs, 90.0), m(Contender::Capd, 120.0)],
             failures: vec![],
+            images: vec![("kindest/node:v1.36.3".into(), 1249.6)],
         };
         let md = r.markdown();
+        assert!(md.contains("| `kindest/node:v1.36.3` | 1250 |"), "{md}");
         assert!(md.contains("### workload (W=3)"), "{md}");
         assert!(md.contains("| time to all Nodes Ready (s) | 90.0 | 120.0 | n/a | 0.75x | n/a |"), "{md}");
         assert!(md.contains("| control-plane node container (MiB) | 700 | 700 | n/a | 1.00x | n/a |"), "{md}");

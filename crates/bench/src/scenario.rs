@@ -330,20 +330,65 @@ fn condition(o: &Value, type_: &str) -> (String, String, String) {
         .unwrap_or_default()
 }
 
+/// Which containers a prefix selects, by their `io.x-k8s.kind.cluster` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Match {
+    /// One scenario's clusters: `<prefix>-NN`.
+    Clusters,
+    /// Everything of a run: every scenario prefix starts with `b<run id>`.
+    Run,
+}
+
+impl Match {
+    pub fn selects(self, prefix: &str, cluster_label: &str) -> bool {
+        match (self, cluster_label.strip_prefix(prefix)) {
+            (_, None) => false,
+            (Match::Clusters, Some(rest)) => rest.starts_with('-'),
+            (Match::Run, Some(_)) => true,
+        }
+    }
+}
+
 /// Containers whose `io.x-k8s.kind.cluster` label is `<prefix>-...`: (id, name).
 pub async fn containers_with_prefix(rt: &dyn ContainerRuntime, prefix: &str) -> Result<Vec<(String, String)>> {
+    containers_matching(rt, prefix, Match::Clusters).await
+}
+
+pub async fn containers_matching(rt: &dyn ContainerRuntime, prefix: &str, how: Match) -> Result<Vec<(String, String)>> {
     let list = rt.list_containers(&LabelFilter::new().has(KIND_CLUSTER_LABEL)).await?;
     Ok(list
         .into_iter()
-        .filter(|c| c.labels.get(KIND_CLUSTER_LABEL).is_some_and(|v| v.strip_prefix(prefix).is_some_and(|r| r.starts_with('-'))))
+        .filter(|c| c.labels.get(KIND_CLUSTER_LABEL).is_some_and(|v| how.selects(prefix, v)))
         .map(|c| (c.id, c.name))
         .collect())
 }
 
 /// Removes (force, with volumes) every container of `prefix`; returns how many.
 pub async fn remove_containers(rt: &dyn ContainerRuntime, prefix: &str) -> Result<usize> {
-    let list = containers_with_prefix(rt, prefix).await?;
+    remove_matching(rt, prefix, Match::Clusters).await
+}
+
+/// Removes (force, with volumes) every container `how` selects; returns how many.
+pub async fn remove_matching(rt: &dyn ContainerRuntime, prefix: &str, how: Match) -> Result<usize> {
+    let list = containers_matching(rt, prefix, how).await?;
     let n = list.len();
     futures::future::try_join_all(list.iter().map(|(id, _)| rt.remove_container(id))).await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_select_a_scenario_or_the_whole_run() {
+        // A run `d5ad`, capd-rs, workload, W=1: clusters `bd5adcgw1-00`, `bd5adcgw1-01`.
+        assert!(Match::Clusters.selects("bd5adcgw1", "bd5adcgw1-00"));
+        assert!(!Match::Clusters.selects("bd5adcgw1", "bd5adcgw10-00"));
+        assert!(!Match::Clusters.selects("bd5ad", "bd5adcgw1-00"), "a run prefix is not a scenario prefix");
+        assert!(Match::Run.selects("bd5ad", "bd5adcgw1-00"));
+        assert!(Match::Run.selects("bd5ad", "bd5adkc3r1-02"));
+        assert!(!Match::Run.selects("bd5ad", "be000cgw1-00"));
+        assert!(!Match::Run.selects("bd5ad", "kind"));
+    }
 }

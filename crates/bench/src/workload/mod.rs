@@ -156,6 +156,25 @@ pub async fn node_memory_mib(rt: &dyn ContainerRuntime, docker_host: &str, clust
     stats::container_memory_mib(docker_host, &c.id).await.with_context(|| format!("memory of node container {}", c.name))
 }
 
+/// Sizes (MiB) of [`required_images`] as the engine reports them; an image it cannot
+/// size is left out with a message (a figure, not the run).
+pub async fn image_sizes(docker_host: &str) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for image in required_images() {
+        let size = tokio::process::Command::new("docker")
+            .env("DOCKER_HOST", docker_host)
+            .args(["image", "inspect", "--format", "{{.Size}}", &image])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await;
+        match size.map(|o| (o.status.success(), String::from_utf8_lossy(&o.stdout).trim().parse::<u64>())) {
+            Ok((true, Ok(bytes))) => out.push((image, bytes as f64 / (1024.0 * 1024.0))),
+            other => eprintln!("    size of image {image}: {other:?}"),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,40 +1,75 @@
-//! Memory of a node container, as the engine accounts it: `docker stats --no-stream`
-//! (the container's cgroup usage less its inactive page cache, what `docker stats` shows).
+//! Memory of a node container as `docker stats` defines it: the container's cgroup usage
+//! less its inactive file cache (docker's `calculateMemUsageUnixNoCache`).
+//!
+//! Read from the cgroup files, not from `docker stats`: under the runc shim the test
+//! environment's engine may use (docs/testenv.md), the engine's stats API answers 0 B for
+//! every container although the cgroup is there and accounts normally.
 
 use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
 
-/// The container's memory in MiB, from `docker stats --no-stream` against `docker_host`.
+/// The container's memory in MiB. `docker_host` must be this machine's engine (the
+/// cgroup files are read locally).
 pub async fn container_memory_mib(docker_host: &str, container: &str) -> Result<f64> {
     let out = tokio::process::Command::new("docker")
         .env("DOCKER_HOST", docker_host)
-        .args(["stats", "--no-stream", "--format", "{{.MemUsage}}", container])
+        .args(["inspect", "--format", "{{.State.Pid}}", container])
         .stdin(std::process::Stdio::null())
         .output()
         .await
-        .context("running `docker stats`")?;
+        .context("running `docker inspect`")?;
     if !out.status.success() {
-        bail!("docker stats {container}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!("docker inspect {container}: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
-    parse_mem_usage(String::from_utf8_lossy(&out.stdout).trim())
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().map_err(|_| anyhow!("docker inspect {container}: no PID"))?;
+    if pid == 0 {
+        bail!("container {container} is not running");
+    }
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).with_context(|| format!("reading /proc/{pid}/cgroup of {container}"))?;
+    let dir = memory_cgroup_dir(Path::new("/sys/fs/cgroup"), &cgroup).ok_or_else(|| anyhow!("{container}: no memory cgroup in /proc/{pid}/cgroup"))?;
+    let bytes = usage_without_cache(&dir)?;
+    Ok(bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// `512.3MiB / 23.46GiB` → 512.3 (the usage, in MiB).
-pub fn parse_mem_usage(s: &str) -> Result<f64> {
-    let usage = s.split('/').next().map(str::trim).unwrap_or_default();
-    let split = usage.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(usage.len());
-    let (num, unit) = usage.split_at(split);
-    let v: f64 = num.parse().map_err(|_| anyhow!("docker stats: no number in {s:?}"))?;
-    let bytes = match unit.trim() {
-        "B" => 1.0,
-        "KiB" => 1024.0,
-        "MiB" => 1024.0 * 1024.0,
-        "GiB" => 1024.0 * 1024.0 * 1024.0,
-        "kB" | "KB" => 1e3,
-        "MB" => 1e6,
-        "GB" => 1e9,
-        u => bail!("docker stats: unknown unit {u:?} in {s:?}"),
+/// Which files hold the usage: cgroup v1 (memory controller) or v2 (unified).
+#[derive(Debug, PartialEq)]
+pub struct MemoryCgroup {
+    pub dir: PathBuf,
+    pub v2: bool,
+}
+
+/// The memory cgroup directory of a process, from its `/proc/<pid>/cgroup` (as the host
+/// sees it): the `memory` controller's line on v1, the `0::` line on v2.
+pub fn memory_cgroup_dir(root: &Path, proc_cgroup: &str) -> Option<MemoryCgroup> {
+    let mut v2 = None;
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let rel = path.trim_start_matches('/');
+        if controllers.split(',').any(|c| c == "memory") {
+            return Some(MemoryCgroup { dir: root.join("memory").join(rel), v2: false });
+        }
+        if id == "0" && controllers.is_empty() {
+            v2 = Some(MemoryCgroup { dir: root.join(rel), v2: true });
+        }
+    }
+    v2
+}
+
+fn usage_without_cache(cg: &MemoryCgroup) -> Result<u64> {
+    let read = |name: &str| {
+        let p = cg.dir.join(name);
+        std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
     };
-    Ok(v * bytes / (1024.0 * 1024.0))
+    let (usage_file, inactive_key) = if cg.v2 { ("memory.current", "inactive_file") } else { ("memory.usage_in_bytes", "total_inactive_file") };
+    let usage: u64 = read(usage_file)?.trim().parse().map_err(|_| anyhow!("{}: not a number", cg.dir.join(usage_file).display()))?;
+    let inactive = stat_value(&read("memory.stat")?, inactive_key).unwrap_or(0);
+    Ok(usage.saturating_sub(inactive))
+}
+
+/// The value of `key` in a `memory.stat` file.
+pub fn stat_value(stat: &str, key: &str) -> Option<u64> {
+    stat.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 #[cfg(test)]
@@ -42,11 +77,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_docker_stats_memory() {
-        assert!((parse_mem_usage("512.3MiB / 23.46GiB").unwrap() - 512.3).abs() < 1e-9);
-        assert!((parse_mem_usage("1.5GiB / 23.46GiB").unwrap() - 1536.0).abs() < 1e-9);
-        assert!((parse_mem_usage("2048KiB / 1GiB").unwrap() - 2.0).abs() < 1e-9);
-        assert!(parse_mem_usage("--").is_err());
-        assert!(parse_mem_usage("12XB / 1GiB").is_err());
+    fn finds_the_memory_cgroup_on_v1_and_v2() {
+        let v1 = "12:pids:/docker/abc\n4:memory:/docker/abc\n0::/docker/abc\n";
+        assert_eq!(memory_cgroup_dir(Path::new("/sys/fs/cgroup"), v1), Some(MemoryCgroup { dir: "/sys/fs/cgroup/memory/docker/abc".into(), v2: false }));
+        let v2 = "0::/system.slice/docker-abc.scope\n";
+        assert_eq!(memory_cgroup_dir(Path::new("/sys/fs/cgroup"), v2), Some(MemoryCgroup { dir: "/sys/fs/cgroup/system.slice/docker-abc.scope".into(), v2: true }));
+        assert_eq!(memory_cgroup_dir(Path::new("/x"), "3:cpu:/a\n"), None);
+    }
+
+    #[test]
+    fn usage_less_inactive_file_as_docker_computes_it() {
+        let dir = std::env::temp_dir().join(format!("capd-bench-stats-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("memory.usage_in_bytes"), "10485760\n").unwrap();
+        std::fs::write(dir.join("memory.stat"), "cache 100\ntotal_inactive_file_x 1\ntotal_inactive_file 2097152\n").unwrap();
+        let bytes = usage_without_cache(&MemoryCgroup { dir: dir.clone(), v2: false }).unwrap();
+        assert_eq!(bytes, 8 * 1024 * 1024);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(stat_value("inactive_file 5\nactive_file 7\n", "active_file"), Some(7));
     }
 }
