@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub async fn container_memory_mib(docker_host: &str, container: &str) -> Result<f64> {
     let out = tokio::process::Command::new("docker")
         .env("DOCKER_HOST", docker_host)
-        .args(["inspect", "--format", "{{.State.Pid}}", container])
+        .args(["inspect", "--format", "{{.Id}} {{.State.Pid}}", container])
         .stdin(std::process::Stdio::null())
         .output()
         .await
@@ -21,12 +21,14 @@ pub async fn container_memory_mib(docker_host: &str, container: &str) -> Result<
     if !out.status.success() {
         bail!("docker inspect {container}: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
-    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().map_err(|_| anyhow!("docker inspect {container}: no PID"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (id, pid) = text.trim().split_once(' ').ok_or_else(|| anyhow!("docker inspect {container}: no ID and PID in {text:?}"))?;
+    let pid: u32 = pid.parse().map_err(|_| anyhow!("docker inspect {container}: no PID in {text:?}"))?;
     if pid == 0 {
         bail!("container {container} is not running");
     }
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).with_context(|| format!("reading /proc/{pid}/cgroup of {container}"))?;
-    let dir = memory_cgroup_dir(Path::new("/sys/fs/cgroup"), &cgroup).ok_or_else(|| anyhow!("{container}: no memory cgroup in /proc/{pid}/cgroup"))?;
+    let dir = memory_cgroup_dir(Path::new("/sys/fs/cgroup"), &cgroup, id).ok_or_else(|| anyhow!("{container}: no memory cgroup of {id} in /proc/{pid}/cgroup"))?;
     let bytes = usage_without_cache(&dir)?;
     Ok(bytes as f64 / (1024.0 * 1024.0))
 }
@@ -38,18 +40,22 @@ pub struct MemoryCgroup {
     pub v2: bool,
 }
 
-/// The memory cgroup directory of a process, from its `/proc/<pid>/cgroup` (as the host
-/// sees it): the `memory` controller's line on v1, the `0::` line on v2.
-pub fn memory_cgroup_dir(root: &Path, proc_cgroup: &str) -> Option<MemoryCgroup> {
+/// The memory cgroup directory of container `id`, from the `/proc/<pid>/cgroup` of its
+/// first process (as the host sees it): the `memory` controller's line on v1, the `0::`
+/// line on v2, cut after the component naming the container. A node's systemd runs in a
+/// child (`.../<id>/init.scope`); the container's usage is the whole subtree.
+pub fn memory_cgroup_dir(root: &Path, proc_cgroup: &str, container_id: &str) -> Option<MemoryCgroup> {
     let mut v2 = None;
     for line in proc_cgroup.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
-        let rel = path.trim_start_matches('/');
+        let (Some(hierarchy), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        let Some(at) = parts.iter().position(|p| p.contains(container_id)) else { continue };
+        let rel = parts[..=at].join("/");
         if controllers.split(',').any(|c| c == "memory") {
-            return Some(MemoryCgroup { dir: root.join("memory").join(rel), v2: false });
+            return Some(MemoryCgroup { dir: root.join("memory").join(&rel), v2: false });
         }
-        if id == "0" && controllers.is_empty() {
+        if hierarchy == "0" && controllers.is_empty() {
             v2 = Some(MemoryCgroup { dir: root.join(rel), v2: true });
         }
     }
@@ -78,11 +84,13 @@ mod tests {
 
     #[test]
     fn finds_the_memory_cgroup_on_v1_and_v2() {
-        let v1 = "12:pids:/docker/abc\n4:memory:/docker/abc\n0::/docker/abc\n";
-        assert_eq!(memory_cgroup_dir(Path::new("/sys/fs/cgroup"), v1), Some(MemoryCgroup { dir: "/sys/fs/cgroup/memory/docker/abc".into(), v2: false }));
-        let v2 = "0::/system.slice/docker-abc.scope\n";
-        assert_eq!(memory_cgroup_dir(Path::new("/sys/fs/cgroup"), v2), Some(MemoryCgroup { dir: "/sys/fs/cgroup/system.slice/docker-abc.scope".into(), v2: true }));
-        assert_eq!(memory_cgroup_dir(Path::new("/x"), "3:cpu:/a\n"), None);
+        // A node's systemd sits in init.scope below the container's cgroup.
+        let v1 = "12:pids:/docker/abc/init.scope\n4:memory:/docker/abc/init.scope\n0::/docker/abc/init.scope\n";
+        assert_eq!(memory_cgroup_dir(Path::new("/sys/fs/cgroup"), v1, "abc"), Some(MemoryCgroup { dir: "/sys/fs/cgroup/memory/docker/abc".into(), v2: false }));
+        let v2 = "0::/system.slice/docker-abc.scope/init.scope\n";
+        assert_eq!(memory_cgroup_dir(Path::new("/sys/fs/cgroup"), v2, "abc"), Some(MemoryCgroup { dir: "/sys/fs/cgroup/system.slice/docker-abc.scope".into(), v2: true }));
+        assert_eq!(memory_cgroup_dir(Path::new("/x"), "3:cpu:/a\n", "abc"), None);
+        assert_eq!(memory_cgroup_dir(Path::new("/x"), "4:memory:/other\n", "abc"), None);
     }
 
     #[test]
