@@ -2,6 +2,7 @@
 //! Cluster API contract and clusterctl labels, CAPD's optional `spec`, and no `nullable`.
 
 use crate::consts::label;
+use crate::dev::{DevCluster, DevClusterTemplate, DevMachine, DevMachineTemplate};
 use crate::{DockerCluster, DockerClusterTemplate, DockerMachine, DockerMachineTemplate, Error};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps,
@@ -36,6 +37,11 @@ pub fn all() -> Result<Vec<CustomResourceDefinition>, Error> {
         finish(DockerClusterTemplate::crd(), SpecPresence::Required)?,
         finish(DockerMachine::crd(), SpecPresence::Optional)?,
         finish(DockerMachineTemplate::crd(), SpecPresence::Required)?,
+        // Dev*: `spec.backend` is required, so no defaulted `{}` spec (it would not validate).
+        finish(DevCluster::crd(), SpecPresence::Required)?,
+        finish(DevClusterTemplate::crd(), SpecPresence::Required)?,
+        finish(DevMachine::crd(), SpecPresence::Required)?,
+        finish(DevMachineTemplate::crd(), SpecPresence::Required)?,
     ])
 }
 

@@ -10,6 +10,7 @@ pub mod common;
 pub mod conditions;
 pub mod consts;
 pub mod crd;
+pub mod dev;
 pub mod docker_cluster;
 pub mod docker_machine;
 mod error;

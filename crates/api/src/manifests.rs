@@ -154,6 +154,10 @@ mod tests {
                 "infrastructure.cluster.x-k8s.io_dockerclustertemplates.yaml",
                 "infrastructure.cluster.x-k8s.io_dockermachines.yaml",
                 "infrastructure.cluster.x-k8s.io_dockermachinetemplates.yaml",
+                "infrastructure.cluster.x-k8s.io_devclusters.yaml",
+                "infrastructure.cluster.x-k8s.io_devclustertemplates.yaml",
+                "infrastructure.cluster.x-k8s.io_devmachines.yaml",
+                "infrastructure.cluster.x-k8s.io_devmachinetemplates.yaml",
                 "kustomization.yaml",
             ]
         );

@@ -1,6 +1,7 @@
 //! What every reconcile gets: clients, settings, metrics, events, backoff.
 
 use crate::backoff::Backoff;
+use crate::caches::Caches;
 use crate::metrics::Metrics;
 use crate::workload::WorkloadClients;
 use capd_runtime::ContainerRuntime;
@@ -26,6 +27,8 @@ impl Default for Config {
 
 pub struct Context {
     pub client: kube::Client,
+    /// The watch caches the reconciles read from.
+    pub caches: Caches,
     pub runtime: Arc<dyn ContainerRuntime>,
     pub config: Config,
     pub metrics: Arc<Metrics>,
@@ -45,8 +48,8 @@ impl Context {
 }
 
 impl Context {
-    pub fn new(client: kube::Client, runtime: Arc<dyn ContainerRuntime>, config: Config, metrics: Arc<Metrics>) -> Self {
+    pub fn new(client: kube::Client, caches: Caches, runtime: Arc<dyn ContainerRuntime>, config: Config, metrics: Arc<Metrics>) -> Self {
         let reporter = Reporter { controller: "capd-rs-manager".into(), instance: std::env::var("POD_NAME").ok() };
-        Self { recorder: Recorder::new(client.clone(), reporter), client, runtime, config, metrics, backoff: Backoff::default(), workload: WorkloadClients::default(), lb_locks: Default::default() }
+        Self { recorder: Recorder::new(client.clone(), reporter), client, caches, runtime, config, metrics, backoff: Backoff::default(), workload: WorkloadClients::default(), lb_locks: Default::default() }
     }
 }

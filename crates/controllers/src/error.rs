@@ -14,10 +14,21 @@ pub enum Error {
     #[error("{reconcile}; and then {patch}")]
     ReconcileAndPatch { reconcile: Box<Error>, patch: PatchError },
     #[error("{kind} {namespace}/{name}: {message}")]
-    Invalid { kind: &'static str, namespace: String, name: String, message: String },
+    Invalid { kind: std::borrow::Cow<'static, str>, namespace: String, name: String, message: String },
 }
 
 impl Error {
+    /// Bad input in `obj`: the message names the field.
+    pub fn invalid<K: kube::Resource<DynamicType = ()>>(obj: &K, message: impl Into<String>) -> Self {
+        let meta = obj.meta();
+        Error::Invalid {
+            kind: K::kind(&()),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+            message: message.into(),
+        }
+    }
+
     /// A short, bounded label for the errors metric.
     pub fn metric_label(&self) -> &'static str {
         match self {

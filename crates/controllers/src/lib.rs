@@ -1,17 +1,23 @@
-//! The controllers of capd-rs. Each kind's reconcile flow reads top to bottom in its
-//! own module; the pieces they share (patch guard, owner lookups, pause handling,
-//! watches, metrics, backoff) live beside them.
+//! The controllers of capd-rs. Two flows, each reading top to bottom in its own module:
+//! [`cluster`] for every infrastructure cluster kind and [`machine`] for every machine
+//! kind (the kinds are [`infra`] impls). The Cluster API contract steps are in
+//! [`contract`], the behaviour in [`backends`], the watch caches in [`caches`], the event
+//! filters in [`filters`].
 
+pub mod backends;
 pub mod backoff;
 pub mod bootstrap_exec;
+pub mod caches;
+pub mod cluster;
 pub mod context;
-pub mod dockercluster;
-pub mod dockermachine;
+pub mod contract;
 pub mod error;
 pub mod events;
+pub mod filters;
+pub mod infra;
+pub mod machine;
 pub mod metrics;
 pub mod node;
-pub mod owner;
 pub mod patch;
 pub mod watches;
 pub mod workload;

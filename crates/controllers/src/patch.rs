@@ -91,6 +91,35 @@ where
         Ok(sent)
     }
 
+    /// Adds `finalizer` now, alone (a server-side apply of just it), when the snapshot does
+    /// not carry it yet, and takes it into the snapshot: the first write of a reconcile,
+    /// before anything exists outside the API server. Returns whether it wrote.
+    pub async fn add_finalizer(&mut self, finalizer: &str) -> Result<bool, PatchError> {
+        let list = self.before.pointer("/metadata/finalizers").and_then(Value::as_array);
+        if list.is_some_and(|l| l.iter().any(|f| f.as_str() == Some(finalizer))) {
+            return Ok(false);
+        }
+        let apply = json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": {"name": self.name, "finalizers": [finalizer]},
+        });
+        self.api.patch(&self.name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(apply)).await.map_err(|source| PatchError::Api {
+            what: "finalizers",
+            kind: K::kind(&()).into_owned(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            source,
+        })?;
+        if let Some(meta) = self.before.get_mut("metadata").and_then(Value::as_object_mut) {
+            let list = meta.entry("finalizers").or_insert_with(|| Value::Array(Vec::new()));
+            if let Some(l) = list.as_array_mut() {
+                l.push(Value::String(finalizer.to_string()));
+            }
+        }
+        Ok(true)
+    }
+
     /// Writes back what changed between the snapshot and `after`. Returns how many
     /// requests it sent (0 when nothing changed).
     pub async fn patch(self, after: &K) -> Result<usize, PatchError> {

@@ -1,8 +1,8 @@
 //! Maps events of Cluster API objects to the infrastructure objects they concern.
 
-use capd_api::capi::Cluster;
-use capd_api::consts::GROUP;
-use kube::runtime::reflector::ObjectRef;
+use capd_api::capi::{Cluster, Machine};
+use capd_api::consts::{label, GROUP};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::ResourceExt;
 
 /// A Cluster event concerns the infrastructure object its `infrastructureRef` names,
@@ -19,8 +19,8 @@ where
     Some(ObjectRef::new(&r.name).within(&ns))
 }
 
-/// A Machine event concerns the DockerMachine its `infrastructureRef` names.
-pub fn machine_to_infra<K>(machine: &capd_api::capi::Machine, kind: &str) -> Option<ObjectRef<K>>
+/// A Machine event concerns the infrastructure machine its `infrastructureRef` names.
+pub fn machine_to_infra<K>(machine: &Machine, kind: &str) -> Option<ObjectRef<K>>
 where
     K: kube::Resource<DynamicType = ()>,
 {
@@ -31,24 +31,24 @@ where
     Some(ObjectRef::new(&r.name).within(&machine.namespace()?))
 }
 
-/// A Cluster event concerns every DockerMachine labelled with its name (infrastructure
-/// ready, control plane initialized, unpaused).
-pub fn cluster_to_machines(
-    cluster: &Cluster,
-    machines: &kube::runtime::reflector::Store<capd_api::DockerMachine>,
-) -> Vec<ObjectRef<capd_api::DockerMachine>> {
+/// A Cluster event concerns every infrastructure machine labelled with its name
+/// (infrastructure ready, control plane initialized, unpaused).
+pub fn cluster_to_machines<K>(cluster: &Cluster, machines: &Store<K>) -> Vec<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
     let (Some(ns), name) = (cluster.namespace(), cluster.name_any()) else { return Vec::new() };
     machines
         .state()
         .iter()
-        .filter(|m| m.namespace().as_deref() == Some(ns.as_str()) && m.labels().get(capd_api::consts::label::CLUSTER_NAME) == Some(&name))
+        .filter(|m| m.namespace().as_deref() == Some(ns.as_str()) && m.labels().get(label::CLUSTER_NAME) == Some(&name))
         .map(|m| ObjectRef::from_obj(m.as_ref()))
         .collect()
 }
 
 /// `cluster.x-k8s.io/watch-filter=<value>` when a filter is set.
 pub fn label_selector(watch_filter: Option<&str>) -> Option<String> {
-    watch_filter.map(|v| format!("{}={v}", capd_api::consts::label::WATCH_FILTER))
+    watch_filter.map(|v| format!("{}={v}", label::WATCH_FILTER))
 }
 
 #[cfg(test)]

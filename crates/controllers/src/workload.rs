@@ -29,7 +29,7 @@ impl WorkloadClients {
                 return Ok(Some(c.clone()));
             }
         }
-        let invalid = |message: String| Error::Invalid { kind: "Secret", namespace: namespace.to_string(), name: name.clone(), message };
+        let invalid = |message: String| Error::Invalid { kind: "Secret".into(), namespace: namespace.to_string(), name: name.clone(), message };
         let value = secret
             .data
             .as_ref()

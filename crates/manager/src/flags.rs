@@ -30,6 +30,12 @@ pub struct Flags {
     /// How many DockerMachines are reconciled at once (CAPD's default).
     #[arg(long, default_value_t = 100)]
     pub dockermachine_concurrency: u16,
+    /// How many DevClusters are reconciled at once (CAPD's default).
+    #[arg(long, default_value_t = 50)]
+    pub devcluster_concurrency: u16,
+    /// How many DevMachines are reconciled at once (CAPD's default).
+    #[arg(long, default_value_t = 50)]
+    pub devmachine_concurrency: u16,
     /// Every object is reconciled again at least this often.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub sync_period: Duration,

@@ -7,8 +7,11 @@ mod throttle;
 
 use anyhow::{Context as _, Result};
 use capd_api::capi::{Cluster, Machine};
+use capd_api::dev::{DevCluster, DevMachine};
 use capd_api::{DockerCluster, DockerMachine};
-use capd_controllers::{dockercluster, dockermachine, metrics::Metrics, watches, Config, Context};
+use capd_controllers::caches::{Caches, Shared};
+use capd_controllers::filters::{self, Filter};
+use capd_controllers::{cluster, machine, metrics::Metrics, watches, Config, Context};
 use capd_runtime::{ContainerRuntime, DockerRuntime};
 use clap::Parser;
 use flags::{Flags, LogFormat};
@@ -110,8 +113,9 @@ async fn run(flags: Flags) -> Result<()> {
     }
 
     let config = Config { network: flags.docker_network.clone(), watch_filter: flags.watch_filter.clone(), namespace: flags.namespace.clone() };
-    let ctx = Arc::new(Context::new(client.clone(), runtime, config, metrics));
-    let controllers = run_controllers(&flags, client, ctx, shutdown_rx.clone());
+    let watches = Watches::new(&flags, &client);
+    let ctx = Arc::new(Context::new(client.clone(), watches.caches(), runtime, config, metrics));
+    let controllers = run_controllers(&flags, watches, ctx, shutdown_rx.clone());
 
     let lost = async {
         match leadership.as_mut() {
@@ -142,41 +146,115 @@ where
     }
 }
 
-async fn run_controllers(flags: &Flags, client: kube::Client, ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
-    let mut wc = watcher::Config::default().any_semantic();
-    if let Some(sel) = watches::label_selector(flags.watch_filter.as_deref()) {
-        wc = wc.labels(&sel);
-    }
-    let ns = flags.namespace.as_deref();
-    let stop = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let resync = |period: Duration| {
-        futures::stream::unfold((), move |_| async move {
-            tokio::time::sleep(period).await;
-            Some(((), ()))
-        })
-    };
+/// One watch per kind, shared by the caches and every controller's triggers.
+struct Watches {
+    clusters: Shared<Cluster>,
+    machines: Shared<Machine>,
+    docker_clusters: Shared<DockerCluster>,
+    dev_clusters: Shared<DevCluster>,
+    docker_machines: Shared<DockerMachine>,
+    dev_machines: Shared<DevMachine>,
+}
 
-    let dockerclusters = Controller::new(api::<DockerCluster>(&client, ns), wc.clone())
-        .watches(api::<Cluster>(&client, ns), wc.clone(), |c| watches::cluster_to_infra::<DockerCluster>(&c, "DockerCluster"))
-        .with_config(controller::Config::default().concurrency(flags.dockercluster_concurrency))
-        .reconcile_all_on(resync(flags.sync_period))
-        .graceful_shutdown_on(stop(shutdown.clone()))
-        .run(dockercluster::reconcile, dockercluster::error_policy, ctx.clone())
-        .for_each(|_| futures::future::ready(()));
-    let machines = Controller::new(api::<DockerMachine>(&client, ns), wc.clone());
-    let store = machines.store();
-    let dockermachines = machines
-        .watches(api::<Machine>(&client, ns), wc.clone(), |m| watches::machine_to_infra::<DockerMachine>(&m, "DockerMachine"))
-        .watches(api::<Cluster>(&client, ns), wc.clone(), move |c| watches::cluster_to_machines(&c, &store))
-        .with_config(controller::Config::default().concurrency(flags.dockermachine_concurrency))
-        .reconcile_all_on(resync(flags.sync_period))
-        .graceful_shutdown_on(stop(shutdown.clone()))
-        .run(dockermachine::reconcile, dockermachine::error_policy, ctx.clone())
-        .for_each(|_| futures::future::ready(()));
-    info!(namespace = ns.unwrap_or("(all)"), watch_filter = flags.watch_filter.as_deref().unwrap_or("(none)"), "controllers started");
-    futures::future::join(dockerclusters, dockermachines).await;
+impl Watches {
+    fn new(flags: &Flags, client: &kube::Client) -> Self {
+        let mut wc = watcher::Config::default().any_semantic();
+        if let Some(sel) = watches::label_selector(flags.watch_filter.as_deref()) {
+            wc = wc.labels(&sel);
+        }
+        let ns = flags.namespace.as_deref();
+        Self {
+            clusters: Shared::new(api(client, ns), wc.clone()),
+            machines: Shared::new(api(client, ns), wc.clone()),
+            docker_clusters: Shared::new(api(client, ns), wc.clone()),
+            dev_clusters: Shared::new(api(client, ns), wc.clone()),
+            docker_machines: Shared::new(api(client, ns), wc.clone()),
+            dev_machines: Shared::new(api(client, ns), wc),
+        }
+    }
+
+    fn caches(&self) -> Caches {
+        Caches::new(self.clusters.store.clone(), self.machines.store.clone())
+            .with_infra_cluster("DockerCluster", self.docker_clusters.store.clone())
+            .with_infra_cluster("DevCluster", self.dev_clusters.store.clone())
+    }
+}
+
+/// The cluster controller of kind `K`: its own changes (not status-only ones) and its
+/// Cluster's changes that matter to it.
+fn cluster_controller<K>(own: &Shared<K>, clusters: &Shared<Cluster>, concurrency: u16, period: Duration, ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + use<K>
+where
+    K: capd_controllers::infra::InfraCluster + kube::Resource<DynamicType = ()>,
+{
+    let kind = K::kind(&()).into_owned();
+    Controller::for_shared_stream(own.subscribe(Filter::new(filters::without_status::<K>)), own.store.clone())
+        .watches_shared_stream(clusters.subscribe(Filter::new(filters::cluster_for_infra)), move |c| watches::cluster_to_infra::<K>(&c, &kind))
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .reconcile_all_on(resync(period))
+        .graceful_shutdown_on(stop(shutdown))
+        .run(cluster::reconcile::<K>, cluster::error_policy::<K>, ctx)
+        .for_each(|_| futures::future::ready(()))
+}
+
+/// The machine controller of kind `K`: its own changes, its Machine's, and its
+/// Cluster's that matter to it.
+fn machine_controller<K>(own: &Shared<K>, w: &Watches, concurrency: u16, period: Duration, ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + use<K>
+where
+    K: capd_controllers::infra::InfraMachine + kube::Resource<DynamicType = ()>,
+{
+    let kind = K::kind(&()).into_owned();
+    let store = own.store.clone();
+    Controller::for_shared_stream(own.subscribe(Filter::new(filters::without_status::<K>)), own.store.clone())
+        .watches_shared_stream(w.machines.subscribe(Filter::new(filters::machine_for_infra)), move |m| watches::machine_to_infra::<K>(&m, &kind))
+        .watches_shared_stream(w.clusters.subscribe(Filter::new(filters::cluster_for_infra)), move |c| watches::cluster_to_machines(&c, &store))
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .reconcile_all_on(resync(period))
+        .graceful_shutdown_on(stop(shutdown))
+        .run(machine::reconcile::<K>, machine::error_policy::<K>, ctx)
+        .for_each(|_| futures::future::ready(()))
+}
+
+async fn stop(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+fn resync(period: Duration) -> impl futures::Stream<Item = ()> + Send {
+    futures::stream::unfold((), move |_| async move {
+        tokio::time::sleep(period).await;
+        Some(((), ()))
+    })
+}
+
+async fn run_controllers(flags: &Flags, w: Watches, ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
+    let period = flags.sync_period;
+    // Subscriptions first (a subscriber sees only what comes after it), then the watches.
+    let controllers = futures::future::join4(
+        cluster_controller(&w.docker_clusters, &w.clusters, flags.dockercluster_concurrency, period, ctx.clone(), shutdown.clone()),
+        cluster_controller(&w.dev_clusters, &w.clusters, flags.devcluster_concurrency, period, ctx.clone(), shutdown.clone()),
+        machine_controller(&w.docker_machines, &w, flags.dockermachine_concurrency, period, ctx.clone(), shutdown.clone()),
+        machine_controller(&w.dev_machines, &w, flags.devmachine_concurrency, period, ctx.clone(), shutdown.clone()),
+    );
+    // A reconcile must not act on a miss in a cache that has not listed yet (a Machine
+    // "not found" would read as an orphan): the controllers start once all have.
+    info!("waiting for the watch caches");
+    let Watches { clusters, machines, docker_clusters, dev_clusters, docker_machines, dev_machines } = w;
+    let (c, m, dc, devc, dm, devm) = (
+        clusters.store.clone(),
+        machines.store.clone(),
+        docker_clusters.store.clone(),
+        dev_clusters.store.clone(),
+        docker_machines.store.clone(),
+        dev_machines.store.clone(),
+    );
+    tokio::spawn(clusters.run());
+    tokio::spawn(machines.run());
+    tokio::spawn(docker_clusters.run());
+    tokio::spawn(dev_clusters.run());
+    tokio::spawn(docker_machines.run());
+    tokio::spawn(dev_machines.run());
+    let _ = futures::join!(c.wait_until_ready(), m.wait_until_ready(), dc.wait_until_ready(), devc.wait_until_ready(), dm.wait_until_ready(), devm.wait_until_ready());
+    info!(namespace = flags.namespace.as_deref().unwrap_or("(all)"), watch_filter = flags.watch_filter.as_deref().unwrap_or("(none)"), "caches synced; controllers started");
+    controllers.await;
 }
 
 async fn wait_for_signal() {

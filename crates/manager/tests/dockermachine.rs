@@ -29,16 +29,8 @@ fn exec(env: &TestEnv, node: &str, script: &str) -> String {
 const FAKE_KUBEADM: &str = "#!/bin/sh\necho \"$@\" >> /var/lib/kubeadm-calls\n";
 
 fn b64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for c in data.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, sh) in [18, 12, 6, 0].iter().enumerate() {
-            s.push(if i <= c.len() { T[(n >> sh) as usize & 63] as char } else { '=' });
-        }
-    }
-    s
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 impl Fixture {

@@ -164,3 +164,46 @@ pub fn remove_project_containers(log: &StepLog) -> Result<usize> {
 pub fn answers() -> bool {
     server_version().is_some()
 }
+
+/// Kernel limits real Kubernetes nodes need on the host, raised (never lowered) to at
+/// least these. Every kubelet, containerd and systemd in a node container takes inotify
+/// instances from the host's per-user budget (128 by default): at about six nodes the
+/// kubelets fail with "inotify_init: too many open files" and never register (kind's
+/// known issue; kind recommends 512 instances and 524288 watches).
+pub const HOST_LIMITS: [(&str, u64); 2] = [("fs/inotify/max_user_instances", 8192), ("fs/inotify/max_user_watches", 524288)];
+
+/// The value to write, if the current one is below `want`.
+pub fn raise_to(current: &str, want: u64) -> Option<u64> {
+    match current.trim().parse::<u64>() {
+        Ok(v) if v >= want => None,
+        _ => Some(want),
+    }
+}
+
+/// Raises [`HOST_LIMITS`]; returns what it changed.
+pub fn ensure_host_limits(log: &StepLog) -> Result<Outcome<Vec<String>>> {
+    let mut changed = Vec::new();
+    for (key, want) in HOST_LIMITS {
+        let path = Path::new("/proc/sys").join(key);
+        let current = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        if let Some(v) = raise_to(&current, want) {
+            std::fs::write(&path, v.to_string()).with_context(|| format!("raising {} from {} to {v} (needs root)", path.display(), current.trim()))?;
+            log.line(&format!("{}: {} -> {v}", key.replace('/', "."), current.trim()));
+            changed.push(key.replace('/', "."));
+        }
+    }
+    Ok(if changed.is_empty() { Outcome::Skipped(changed, "already high enough".into()) } else { Outcome::Done(changed) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_only_raised() {
+        assert_eq!(raise_to("128\n", 8192), Some(8192));
+        assert_eq!(raise_to("8192", 8192), None);
+        assert_eq!(raise_to("1048576", 524288), None, "a higher limit is kept");
+        assert_eq!(raise_to("garbage", 512), Some(512));
+    }
+}

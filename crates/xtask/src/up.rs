@@ -121,6 +121,7 @@ fn up_inner(
             }
             Ok(r)
         })?;
+        steps.run("host limits", engine::ensure_host_limits)?;
         let base = steps.run("image base", |log| images::ensure(log, &images::BASE))?;
         steps.run("privileged containers", |log| {
             let r = engine::ensure_privileged(log, &mut eng, &base)?;

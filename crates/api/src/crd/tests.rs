@@ -178,3 +178,38 @@ fn print_columns_show_cluster_state_and_age() {
     }
     assert_eq!(columns("DockerClusterTemplate").last().unwrap(), "Age");
 }
+
+const DEV_KINDS: [&str; 4] = ["DevCluster", "DevClusterTemplate", "DevMachine", "DevMachineTemplate"];
+
+#[test]
+fn dev_kinds_are_capds_names_subresources_and_columns() {
+    for kind in DEV_KINDS {
+        let crd = crd_json(kind);
+        assert_eq!(crd["metadata"]["labels"]["cluster.x-k8s.io/v1beta2"], "v1beta2", "{kind}");
+        assert_eq!(crd["spec"]["names"]["categories"], serde_json::json!(["cluster-api"]));
+        assert!(crd["spec"]["names"]["shortNames"].is_null(), "{kind}: CAPD sets no short names");
+        assert_eq!(count_key(&crd, "nullable"), 0, "{kind} has nullable");
+    }
+    for (kind, has_status) in [("DevCluster", true), ("DevMachine", true), ("DevMachineTemplate", true), ("DevClusterTemplate", false)] {
+        let sub = &crd_json(kind)["spec"]["versions"][0]["subresources"]["status"];
+        assert_eq!(!sub.is_null(), has_status, "{kind}");
+    }
+    let columns = |kind: &str| -> Vec<String> {
+        crd_json(kind)["spec"]["versions"][0]["additionalPrinterColumns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(columns("DevCluster"), ["Cluster", "Age"]);
+    assert_eq!(columns("DevMachine"), ["Cluster", "Provider ID", "Failure domain", "IP", "Paused", "Provisioned", "Age"]);
+}
+
+#[test]
+fn dev_kinds_refuse_backends_other_than_docker() {
+    for kind in ["DevCluster", "DevMachine"] {
+        let s = schema(kind);
+        assert_eq!(s["properties"]["spec"]["required"], serde_json::json!(["backend"]), "{kind}");
+        let rules = rules_at(&s, "");
+        assert!(rules.iter().any(|r| r.contains("has(self.spec.backend.docker)") && r.contains("!has(self.spec.backend.inMemory)")), "{kind}: {rules:?}");
+        let messages = s["x-kubernetes-validations"].to_string();
+        assert!(messages.contains("inMemory is not supported"), "{kind}: {messages}");
+        assert!(s["properties"]["spec"]["properties"]["backend"]["properties"]["inMemory"].is_object(), "{kind}: inMemory must parse, to be refused with a message");
+    }
+}

@@ -1,36 +1,27 @@
-//! The DockerMachine controller: one node container per machine, bootstrapped with the
-//! machine's bootstrap data, in the cluster's load balancer when it is a control plane.
-//!
-//! Flow (Cluster API contract): fetch → owner Machine (wait while unset) → Cluster from
-//! the cluster-name label → patch guard → pause → DockerCluster → delete or normal →
-//! write back.
-//!
-//! Normal (CAPD's order): node container → load balancer → wait for the node to boot
-//! (CGroupsReady) → preLoadImages (PreLoadedImagesReady) → bootstrap
-//! (BootstrapCompleted) → addresses, providerID, provisioned → the Node's providerID.
+//! The machine's node container, from creation to a registered Node: CAPD's order is
+//! node container → load balancer (control planes) → wait for the node to boot
+//! (CGroupsReady) → preLoadImages (PreLoadedImagesReady) → bootstrap (BootstrapCompleted)
+//! → addresses, providerID, provisioned → the Node's providerID. Works on the
+//! DockerMachine view of a DockerMachine or a DevMachine.
 
+use super::load_balancer::{self, Update};
 use crate::bootstrap_exec::{self, Outcome as BootstrapOutcome};
 use crate::context::Context;
-use crate::dockercluster::load_balancer;
+use crate::contract::Checkpoint;
 use crate::error::Error;
 use crate::node::{self, Readiness};
-use crate::owner;
-use crate::patch::PatchGuard;
 use capd_api::capi::{Cluster, Machine};
 use capd_api::conditions::{self, NewCondition};
-use capd_api::consts::{condition, finalizer, label, reason};
+use capd_api::consts::{condition, label, reason};
 use capd_api::{DockerCluster, DockerMachine, HasConditions, MachineAddress};
 use k8s_openapi::api::core::v1::{Node, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tracing::{info, warn, Instrument};
+use std::time::Duration;
+use tracing::{info, warn};
 
-pub const CONTROLLER: &str = "dockermachine";
 
 /// Bound of one readiness probe exec (`systemctl`, `crictl ps`), so a hung node holds
 /// a reconcile worker no longer than this.
@@ -42,107 +33,15 @@ const PRELOAD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How soon to retry preLoadImages after a failure (CAPD's delay).
 const PRELOAD_RETRY: Duration = Duration::from_secs(5);
 
-pub async fn reconcile(dm: Arc<DockerMachine>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let (ns, name) = (dm.namespace().unwrap_or_default(), dm.name_any());
-    let span = tracing::info_span!("reconcile", controller = CONTROLLER, namespace = %ns, name = %name);
-    let start = Instant::now();
-    let res = reconcile_flow(&ns, &name, &ctx).instrument(span).await;
-    ctx.metrics.observe(CONTROLLER, start.elapsed(), res.as_ref().err().map(Error::metric_label));
-    if res.is_ok() {
-        ctx.backoff.succeeded(&format!("m/{ns}/{name}"));
-    }
-    res
-}
-
-pub fn error_policy(dm: Arc<DockerMachine>, err: &Error, ctx: Arc<Context>) -> Action {
-    let key = format!("m/{}/{}", dm.namespace().unwrap_or_default(), dm.name_any());
-    let wait = ctx.backoff.failed(&key);
-    warn!(controller = CONTROLLER, object = %key, error = %err, retry_in = ?wait, "reconcile failed");
-    Action::requeue(wait)
-}
-
 /// Everything a machine reconcile works with.
-struct Objects {
-    machine: Machine,
-    cluster: Cluster,
-    docker_cluster: Option<DockerCluster>,
+pub struct Objects {
+    pub machine: Machine,
+    pub cluster: Cluster,
+    /// The cluster's infrastructure as a DockerCluster (from a DockerCluster or DevCluster).
+    pub docker_cluster: Option<DockerCluster>,
 }
 
-async fn reconcile_flow(ns: &str, name: &str, ctx: &Context) -> Result<Action, Error> {
-    let api: Api<DockerMachine> = Api::namespaced(ctx.client.clone(), ns);
-    let Some(dm) = api.get_opt(name).await? else {
-        return Ok(Action::await_change());
-    };
-    let deleting = dm.metadata.deletion_timestamp.is_some();
-
-    let machine = match owner::capi_owner(&dm.metadata, "Machine") {
-        Some(m) => Api::<Machine>::namespaced(ctx.client.clone(), ns).get_opt(&m).await?,
-        None => None,
-    };
-    let cluster_name = machine
-        .as_ref()
-        .and_then(|m| m.cluster_name().map(String::from))
-        .or_else(|| dm.labels().get(label::CLUSTER_NAME).cloned());
-    let cluster = match &cluster_name {
-        Some(c) => Api::<Cluster>::namespaced(ctx.client.clone(), ns).get_opt(c).await?,
-        None => None,
-    };
-    let (Some(machine), Some(cluster)) = (machine, cluster) else {
-        if deleting {
-            // No owner left to tell us more; remove what we may have made, then let go.
-            let guard = PatchGuard::new(api, &dm)?;
-            let mut obj = dm.clone();
-            if let Some(c) = &cluster_name {
-                ctx.runtime.remove_container(&node::container_name(c, &dm.name_any())).await?;
-            }
-            obj.finalizers_mut().retain(|f| f != finalizer::DOCKER_MACHINE);
-            guard.patch(&obj).await?;
-            return Ok(Action::await_change());
-        }
-        info!("waiting for Machine controller to set OwnerRef on DockerMachine");
-        return Ok(Action::await_change());
-    };
-
-    let mut guard = PatchGuard::new(api, &dm)?;
-    let mut obj = dm.clone();
-    let paused = owner::is_paused(&cluster, &obj.metadata);
-    set(&mut obj, if paused {
-        NewCondition::true_(condition::PAUSED, reason::PAUSED, "reconciliation is paused")
-    } else {
-        NewCondition::false_(condition::PAUSED, reason::NOT_PAUSED, "")
-    });
-    if paused {
-        info!("reconciliation is paused");
-        let patched = guard.patch(&obj).await;
-        return Error::combine(Ok(Action::await_change()), patched);
-    }
-
-    let dc_name = &cluster.spec.infrastructure_ref.name;
-    let docker_cluster = if dc_name.is_empty() {
-        None
-    } else {
-        Api::<DockerCluster>::namespaced(ctx.client.clone(), ns).get_opt(dc_name).await?
-    };
-    let objs = Objects { machine, cluster, docker_cluster };
-    let res = if deleting {
-        reconcile_delete(&mut obj, &objs, ctx, &mut guard).await
-    } else {
-        reconcile_normal(&mut obj, &objs, ctx, &mut guard).await
-    };
-    if let Err(e) = &res {
-        set(&mut obj, NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()));
-    }
-    summarize_ready(&mut obj, res.is_err());
-    let patched = guard.patch(&obj).await;
-    Error::combine(res, patched)
-}
-
-async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context, guard: &mut PatchGuard<DockerMachine>) -> Result<Action, Error> {
-    if !dm.finalizers().iter().any(|f| f == finalizer::DOCKER_MACHINE) {
-        dm.finalizers_mut().push(finalizer::DOCKER_MACHINE.to_string());
-        return Ok(Action::requeue(Duration::ZERO));
-    }
-
+pub async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context, cp: &mut dyn Checkpoint<DockerMachine>) -> Result<Action, Error> {
     // Waits, each reported the way CAPD reports it; the Cluster and Machine watches
     // bring us back when the awaited change happens.
     if !o.cluster.infrastructure_provisioned() {
@@ -181,7 +80,7 @@ async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context, gu
 
     if control_plane {
         if let Some(dc) = &o.docker_cluster {
-            update_load_balancer(dc, &o.cluster, ctx).await?;
+            load_balancer::update_backends(dc, &o.cluster, ctx).await?;
             dm.status_mut().load_balancer_configured = true;
         }
     }
@@ -195,7 +94,7 @@ async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context, gu
     if let Some(wait) = wait_for_node_boot(dm, o, ctx, &name).await? {
         return Ok(wait);
     }
-    if let Some(retry) = preload_images(dm, o, ctx, &name, guard).await? {
+    if let Some(retry) = preload_images(dm, o, ctx, &name, cp).await? {
         return Ok(retry);
     }
     // v1beta2 has no spec.bootstrapped (CAPD dropped it): the condition says it for
@@ -254,7 +153,7 @@ async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, na
         // A container of that name from something else (an earlier cluster, by hand).
         if bootstrapped(dm) {
             return Err(Error::Invalid {
-                kind: "DockerMachine",
+                kind: "DockerMachine".into(),
                 namespace: dm.namespace().unwrap_or_default(),
                 name: dm.name_any(),
                 message: format!("container {name} is not this machine's; refusing to replace a bootstrapped node"),
@@ -271,7 +170,7 @@ async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, na
     }
     let Some(image) = node::image(dm, o.machine.version()) else {
         set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::NOT_PROVISIONED, "no spec.customImage and no Machine.spec.version to pick kindest/node:<version>"));
-        return Err(Error::Invalid { kind: "DockerMachine", namespace: dm.namespace().unwrap_or_default(), name: dm.name_any(), message: "spec.customImage: needed when Machine.spec.version is empty".into() });
+        return Err(Error::Invalid { kind: "DockerMachine".into(), namespace: dm.namespace().unwrap_or_default(), name: dm.name_any(), message: "spec.customImage: needed when Machine.spec.version is empty".into() });
     };
     ctx.runtime.ensure_image(&image).await?;
     let params = node::NodeParams {
@@ -341,7 +240,7 @@ async fn probe(ctx: &Context, name: &str, argv: &[&str]) -> Result<node::Probe, 
 /// PreLoadedImagesReady: `spec.preLoadImages` copied from the engine into the node's
 /// containerd, once per container (a True condition is not redone); a failure is
 /// reported and retried after [`PRELOAD_RETRY`]. Returns the requeue on failure.
-async fn preload_images(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str, guard: &mut PatchGuard<DockerMachine>) -> Result<Option<Action>, Error> {
+async fn preload_images(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str, cp: &mut dyn Checkpoint<DockerMachine>) -> Result<Option<Action>, Error> {
     if conditions::is_true(dm.conditions(), condition::PRELOADED_IMAGES_READY) {
         return Ok(None);
     }
@@ -354,7 +253,7 @@ async fn preload_images(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name
     set(dm, NewCondition::false_(condition::PRELOADED_IMAGES_READY, reason::NOT_READY, format!("loading {}", images.join(", "))));
     set(dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::WAITING_FOR_PRELOADED_IMAGES, ""));
     summarize_ready(dm, false);
-    guard.checkpoint(dm).await?;
+    cp.checkpoint(dm).await?;
     let load_all = async {
         for image in &images {
             info!(container = name, image = %image, "pre-loading image");
@@ -383,15 +282,6 @@ fn provisioned_before(dm: &DockerMachine, o: &Objects) -> bool {
     !dm.spec.provider_id.is_empty() || bootstrapped(dm) || o.machine.node_name().is_some()
 }
 
-async fn update_load_balancer(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> Result<(), Error> {
-    let lock = ctx.lb_lock(&format!("{}/{}", cluster.namespace().unwrap_or_default(), cluster.name_any()));
-    let _held = lock.lock().await;
-    let lb = load_balancer(dc, cluster, ctx).await?;
-    let backends = lb.control_plane_backends(&BTreeMap::new()).await?;
-    lb.update_backends(&backends).await?;
-    Ok(())
-}
-
 /// Returns the failure, or `None` when the bootstrap completed (now or before).
 async fn bootstrap(dm: &mut DockerMachine, o: &Objects, ctx: &Context, node_name: &str, secret_name: &str) -> Result<Option<String>, Error> {
     // A node that already has a Node (or the CAPD sentinel from an earlier manager or
@@ -405,7 +295,7 @@ async fn bootstrap(dm: &mut DockerMachine, o: &Objects, ctx: &Context, node_name
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), &ns).get_opt(secret_name).await?;
     let Some(secret) = secret else {
         set(dm, wait_condition(reason::WAITING_FOR_BOOTSTRAP_DATA, &format!("bootstrap data secret {secret_name} not found")));
-        return Err(Error::Invalid { kind: "Secret", namespace: ns, name: secret_name.into(), message: "not found".into() });
+        return Err(Error::Invalid { kind: "Secret".into(), namespace: ns, name: secret_name.into(), message: "not found".into() });
     };
     let data = secret.data.unwrap_or_default();
     let Some(value) = data.get("value") else {
@@ -476,10 +366,12 @@ async fn set_node_provider_id(dm: &DockerMachine, o: &Objects, ctx: &Context, no
     Ok(Action::await_change())
 }
 
-async fn reconcile_delete(dm: &mut DockerMachine, o: &Objects, ctx: &Context, guard: &mut PatchGuard<DockerMachine>) -> Result<Action, Error> {
+/// Removes the node container (and it from the load balancer); the caller drops the
+/// finalizer when this succeeds.
+pub async fn reconcile_delete(dm: &mut DockerMachine, o: &Objects, ctx: &Context, cp: &mut dyn Checkpoint<DockerMachine>) -> Result<Action, Error> {
     set(dm, NewCondition::false_(condition::READY, reason::DELETING, "deleting the node container"));
     set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::DELETING, ""));
-    guard.checkpoint(dm).await?;
+    cp.checkpoint(dm).await?;
 
     let name = node::container_name(&o.cluster.name_any(), &dm.name_any());
     ctx.runtime.remove_container(&name).await?;
@@ -487,17 +379,14 @@ async fn reconcile_delete(dm: &mut DockerMachine, o: &Objects, ctx: &Context, gu
     if o.machine.is_control_plane() {
         if let Some(dc) = &o.docker_cluster {
             // The load balancer itself may already be gone when the whole cluster goes.
-            match update_load_balancer(dc, &o.cluster, ctx).await {
-                Ok(()) => {}
-                Err(Error::LoadBalancer(e)) if e.to_string().contains("not found") || e.to_string().contains("missing") => {}
-                Err(e) => return Err(e),
+            if load_balancer::update_backends(dc, &o.cluster, ctx).await? == Update::NoLoadBalancer {
+                info!("no load balancer left to update");
             }
         }
     }
     if o.cluster.metadata.deletion_timestamp.is_some() {
         ctx.workload.evict(&dm.namespace().unwrap_or_default(), &o.cluster.name_any()).await;
     }
-    dm.finalizers_mut().retain(|f| f != finalizer::DOCKER_MACHINE);
     Ok(Action::await_change())
 }
 
@@ -535,7 +424,7 @@ const READY_SUMMARY: [&str; 4] = [
 
 /// `Ready` summarises [`READY_SUMMARY`], unless a reconcile already said why it is
 /// not ready (deleting, failed, error).
-fn summarize_ready(dm: &mut DockerMachine, failed_now: bool) {
+pub fn summarize_ready(dm: &mut DockerMachine, failed_now: bool) {
     let c = dm.conditions();
     // Keep what this reconcile decided (deleting, bootstrap failed, its own error); a
     // Ready=False/InternalError left by an earlier attempt is recomputed.
@@ -563,7 +452,7 @@ fn ready_summary(c: &[Condition]) -> NewCondition {
     NewCondition::true_(condition::READY, reason::READY, "")
 }
 
-fn set(dm: &mut DockerMachine, c: NewCondition) {
+pub fn set(dm: &mut DockerMachine, c: NewCondition) {
     let generation = dm.metadata.generation;
     conditions::set(dm.conditions_mut(), c, generation);
 }
