@@ -3,6 +3,7 @@
 
 use crate::consts::label;
 use crate::dev::{DevCluster, DevClusterTemplate, DevMachine, DevMachineTemplate};
+use crate::machine_pool::{DevMachinePool, DevMachinePoolTemplate, DockerMachinePool, DockerMachinePoolTemplate};
 use crate::{DockerCluster, DockerClusterTemplate, DockerMachine, DockerMachineTemplate, Error};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps,
@@ -42,6 +43,11 @@ pub fn all() -> Result<Vec<CustomResourceDefinition>, Error> {
         finish(DevClusterTemplate::crd(), SpecPresence::Required)?,
         finish(DevMachine::crd(), SpecPresence::Required)?,
         finish(DevMachineTemplate::crd(), SpecPresence::Required)?,
+        // MachinePools: CAPD's spec is optional with no required field inside.
+        finish(DockerMachinePool::crd(), SpecPresence::Optional)?,
+        finish(DockerMachinePoolTemplate::crd(), SpecPresence::Required)?,
+        finish(DevMachinePool::crd(), SpecPresence::Optional)?,
+        finish(DevMachinePoolTemplate::crd(), SpecPresence::Required)?,
     ])
 }
 

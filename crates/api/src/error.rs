@@ -11,7 +11,7 @@ pub enum Error {
     #[error("{what} does not serialize to YAML: {source}")]
     Yaml {
         what: String,
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },

@@ -11,6 +11,7 @@ pub mod conditions;
 pub mod consts;
 pub mod crd;
 pub mod dev;
+pub mod machine_pool;
 pub mod docker_cluster;
 pub mod docker_machine;
 mod error;

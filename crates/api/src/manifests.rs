@@ -158,6 +158,10 @@ mod tests {
                 "infrastructure.cluster.x-k8s.io_devclustertemplates.yaml",
                 "infrastructure.cluster.x-k8s.io_devmachines.yaml",
                 "infrastructure.cluster.x-k8s.io_devmachinetemplates.yaml",
+                "infrastructure.cluster.x-k8s.io_dockermachinepools.yaml",
+                "infrastructure.cluster.x-k8s.io_dockermachinepooltemplates.yaml",
+                "infrastructure.cluster.x-k8s.io_devmachinepools.yaml",
+                "infrastructure.cluster.x-k8s.io_devmachinepooltemplates.yaml",
                 "kustomization.yaml",
             ]
         );

@@ -1,7 +1,7 @@
 //! Template immutability as a ValidatingAdmissionPolicy.
 //!
-//! CAPD's webhooks reject any change of `spec.template.spec` of a DockerClusterTemplate or
-//! DockerMachineTemplate, except the server-side-apply dry-runs the ClusterClass topology
+//! CAPD's webhooks reject any change of `spec.template.spec` of a Docker/Dev ClusterTemplate or
+//! MachineTemplate, except the server-side-apply dry-runs the ClusterClass topology
 //! controller sends, which carry the `topology.cluster.x-k8s.io/dry-run` annotation. A CRD's
 //! CEL rules cannot read `metadata.annotations` nor know a request is a dry-run; an admission
 //! policy can, and needs no webhook server.
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 pub const TEMPLATE_IMMUTABILITY: &str = "capd-template-spec-immutability.infrastructure.cluster.x-k8s.io";
 
 /// Plural resource names the policy guards.
-pub const TEMPLATE_RESOURCES: [&str; 2] = ["dockerclustertemplates", "dockermachinetemplates"];
+pub const TEMPLATE_RESOURCES: [&str; 4] = ["dockerclustertemplates", "dockermachinetemplates", "devclustertemplates", "devmachinetemplates"];
 
 fn metadata() -> Value {
     json!({
@@ -86,7 +86,7 @@ mod tests {
     use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
 
     #[test]
-    fn policy_guards_both_templates_on_update_only() {
+    fn policy_guards_the_templates_on_update_only() {
         // Also proves the JSON has the shape of the real type (unknown fields would be lost).
         let p: ValidatingAdmissionPolicy = serde_json::from_value(template_immutability_policy()).unwrap();
         let spec = p.spec.unwrap();
@@ -94,7 +94,7 @@ mod tests {
         assert_eq!(rules[0].operations.as_deref(), Some(&["UPDATE".to_string()][..]));
         assert_eq!(
             rules[0].resources.as_ref().unwrap(),
-            &vec!["dockerclustertemplates".to_string(), "dockermachinetemplates".to_string()]
+            &["dockerclustertemplates", "dockermachinetemplates", "devclustertemplates", "devmachinetemplates"].map(String::from).to_vec()
         );
         assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
         let validation = &spec.validations.unwrap()[0];

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Parses YAML into `T`, serializes it back, and asserts nothing was lost or added.
 fn round_trip<T: DeserializeOwned + Serialize>(yaml: &str) -> T {
-    let original: Value = serde_yaml::from_str(yaml).unwrap();
+    let original: Value = serde_yaml_ng::from_str(yaml).unwrap();
     let typed: T = serde_json::from_value(original.clone()).unwrap();
     let back = serde_json::to_value(&typed).unwrap();
     assert_eq!(back, original, "round trip changed the object");
@@ -260,7 +260,7 @@ status:
 
 #[test]
 fn cluster_view_reads_a_real_cluster() {
-    let cluster: Cluster = serde_yaml::from_str(CLUSTER).unwrap();
+    let cluster: Cluster = serde_yaml_ng::from_str(CLUSTER).unwrap();
     assert!(cluster.spec_paused());
     assert!(cluster.has_topology());
     assert!(cluster.spec.infrastructure_ref.is_kind("infrastructure.cluster.x-k8s.io", "DockerCluster"));
@@ -274,7 +274,7 @@ fn cluster_view_reads_a_real_cluster() {
 #[test]
 fn cluster_view_reads_a_bare_cluster() {
     let cluster: Cluster =
-        serde_yaml::from_str("apiVersion: cluster.x-k8s.io/v1beta2\nkind: Cluster\nmetadata: {name: c}\nspec: {}\n")
+        serde_yaml_ng::from_str("apiVersion: cluster.x-k8s.io/v1beta2\nkind: Cluster\nmetadata: {name: c}\nspec: {}\n")
             .unwrap();
     assert!(!cluster.spec_paused());
     assert!(!cluster.has_topology());
@@ -284,7 +284,7 @@ fn cluster_view_reads_a_bare_cluster() {
 
 #[test]
 fn machine_view_reads_a_real_machine() {
-    let machine: Machine = serde_yaml::from_str(
+    let machine: Machine = serde_yaml_ng::from_str(
         r#"
 apiVersion: cluster.x-k8s.io/v1beta2
 kind: Machine
@@ -325,7 +325,7 @@ status:
 
 #[test]
 fn machine_view_before_bootstrap_data() {
-    let machine: Machine = serde_yaml::from_str(
+    let machine: Machine = serde_yaml_ng::from_str(
         "apiVersion: cluster.x-k8s.io/v1beta2\nkind: Machine\nmetadata:\n  name: m\n  labels: {cluster.x-k8s.io/cluster-name: c}\nspec:\n  bootstrap: {configRef: {apiGroup: bootstrap.cluster.x-k8s.io, kind: KubeadmConfig, name: x}}\n",
     )
     .unwrap();

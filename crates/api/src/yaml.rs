@@ -5,7 +5,7 @@
 use crate::Error;
 use serde::Serialize;
 use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
+use serde_yaml_ng::Value as Yaml;
 
 fn canonical(v: &Json) -> Yaml {
     match v {
@@ -31,7 +31,7 @@ fn canonical(v: &Json) -> Yaml {
         Json::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            let mut out = serde_yaml::Mapping::new();
+            let mut out = serde_yaml_ng::Mapping::new();
             for k in keys {
                 out.insert(Yaml::String(k.clone()), canonical(&map[k]));
             }
@@ -46,7 +46,7 @@ pub(crate) fn to_yaml(what: &str, value: &impl Serialize) -> Result<String, Erro
         what: what.to_string(),
         source,
     })?;
-    serde_yaml::to_string(&canonical(&json)).map_err(|source| Error::Yaml {
+    serde_yaml_ng::to_string(&canonical(&json)).map_err(|source| Error::Yaml {
         what: what.to_string(),
         source,
     })

@@ -49,7 +49,7 @@ fn plural(kind: &str) -> String {
 
 /// Server-side applies every document of `yaml` into `ns`.
 async fn apply_all(client: &Client, ns: &str, yaml: &str) -> Result<()> {
-    for doc in serde_yaml::Deserializer::from_str(yaml) {
+    for doc in serde_yaml_ng::Deserializer::from_str(yaml) {
         let value = <Value as serde::Deserialize>::deserialize(doc)?;
         let (group, version) = value["apiVersion"].as_str().context("apiVersion")?.split_once('/').context("group")?;
         let kind = value["kind"].as_str().context("kind")?;

@@ -1,5 +1,5 @@
 //! Cluster API's managers on a private plane, out of cluster as `cargo xtask up` runs
-//! them on the shared one (crates/xtask/src/capi.rs): each with its CRDs (conversion to
+//! them on the shared one (crates/xtask/src/environment/capi.rs): each with its CRDs (conversion to
 //! its webhook server), its own webhook, health and metrics ports, and its webhook
 //! configurations rewritten to `https://127.0.0.1:PORT` under a name of its own.
 

@@ -83,6 +83,9 @@ struct RunArgs {
     /// Also run `clusters` at these N (comma-separated), for the time-against-N plot.
     #[arg(long, value_delimiter = ',')]
     sweep: Vec<usize>,
+    /// Also run `machines` at these M (comma-separated), e.g. `--m-sweep 10,30`.
+    #[arg(long, value_delimiter = ',')]
+    m_sweep: Vec<usize>,
     /// Write docs/benchmarks.md (the generated part) and docs/benchmarks-clusters.svg.
     #[arg(long)]
     write_docs: bool,
@@ -139,6 +142,10 @@ impl RunArgs {
             let v: Vec<String> = self.sweep.iter().map(|n| n.to_string()).collect();
             s.push_str(&format!(" --sweep {}", v.join(",")));
         }
+        if !self.m_sweep.is_empty() {
+            let v: Vec<String> = self.m_sweep.iter().map(|n| n.to_string()).collect();
+            s.push_str(&format!(" --m-sweep {}", v.join(",")));
+        }
         if self.repeat > 1 {
             s.push_str(&format!(" --repeat {}", self.repeat));
         }
@@ -163,8 +170,11 @@ impl RunArgs {
             ns.dedup();
             out.extend(ns.into_iter().map(|n| (Scenario::Clusters, n)));
         }
-        if matches!(self.scenario, Which::Machines | Which::All) && self.m > 0 {
-            out.push((Scenario::Machines, self.m));
+        if matches!(self.scenario, Which::Machines | Which::All) {
+            let mut ms: Vec<usize> = self.m_sweep.iter().copied().chain([self.m]).filter(|m| *m > 0).collect();
+            ms.sort();
+            ms.dedup();
+            out.extend(ms.into_iter().map(|m| (Scenario::Machines, m)));
         }
         if matches!(self.scenario, Which::Churn | Which::All) && self.k > 0 {
             out.push((Scenario::Churn, self.k));

@@ -8,14 +8,13 @@
 use crate::capi::{self, CapiManager};
 use crate::probe;
 use anyhow::{anyhow, bail, Context, Result};
-use base64::Engine as _;
-use capd_testenv::{manifests, TestEnv};
+use capd_testenv::{b64, free_port, manifests, TestEnv};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// etcd of the environment (`cargo xtask up`), client port.
-const ETCD_PORT: u16 = 23791;
+const ETCD_PORT: u16 = capd_testenv::DEFAULT_ETCD_CLIENT_PORT;
 
 pub struct Plane {
     pub kubeconfig: PathBuf,
@@ -93,7 +92,7 @@ pub fn wire_crd(doc: &mut serde_json::Value, webhook_port: u16, ca_b64: &str) {
 
 pub fn ca_b64(env: &TestEnv) -> Result<String> {
     let ca = std::fs::read(env.state.pki_dir.join("ca.crt")).context("reading the environment's CA")?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(ca))
+    Ok(b64(ca))
 }
 
 impl Plane {
@@ -104,7 +103,7 @@ impl Plane {
         let dir = env.state.log_dir.parent().unwrap_or(Path::new("/tmp")).join("bench").join(name);
         std::fs::create_dir_all(&dir)?;
         let logs = log_dir(env);
-        let port = probe::free_port()?;
+        let port = free_port()?;
         let etcd_prefix = format!("/capd-bench-{name}");
         let args = capd_testenv::apiserver_flags(
             pki,
@@ -118,7 +117,7 @@ impl Plane {
             // Replaced below, once the API server answers.
             client: env.kube_client().await?,
             etcd_prefix,
-            provider_webhook_port: probe::free_port()?,
+            provider_webhook_port: free_port()?,
             procs: Vec::new(),
             wiped: false,
             name: name.to_string(),
@@ -127,15 +126,9 @@ impl Plane {
         let child = spawn(&env.bin("kube-apiserver"), &args, &[], &api_log)?;
         plane.procs.push(Proc { name: "kube-apiserver".into(), child, log: api_log.clone() });
 
-        let admin = std::fs::read_to_string(&env.state.kubeconfig).context("reading the admin kubeconfig")?;
-        let url = format!("https://127.0.0.1:{port}");
-        if !admin.contains(&env.state.api_server_url) {
-            bail!("the admin kubeconfig does not name {}", env.state.api_server_url);
-        }
-        std::fs::write(&plane.kubeconfig, admin.replace(&env.state.api_server_url, &url))?;
-        let kc = kube::config::Kubeconfig::read_from(&plane.kubeconfig)?;
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-        plane.client = kube::Client::try_from(cfg)?;
+        let kubeconfig = env.admin_kubeconfig_for(&format!("https://127.0.0.1:{port}"))?;
+        std::fs::write(&plane.kubeconfig, kubeconfig).with_context(|| format!("writing {}", plane.kubeconfig.display()))?;
+        plane.client = capd_testenv::client_from_kubeconfig_file(&plane.kubeconfig).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
             plane.alive()?;
@@ -161,7 +154,7 @@ impl Plane {
     /// manager, then its webhook configurations (once it serves them).
     async fn start_manager(&mut self, env: &TestEnv, capi_module: &Path, m: &CapiManager) -> Result<()> {
         let ca = ca_b64(env)?;
-        let ports = capi::Ports { webhook: probe::free_port()?, health: probe::free_port()?, metrics: probe::free_port()? };
+        let ports = capi::Ports { webhook: free_port()?, health: free_port()?, metrics: free_port()? };
         let dir = capi_module.join(m.dir);
         let mut crds = manifests::read_dir_docs(&dir.join("config/crd/bases"))?;
         for d in &mut crds {
@@ -229,7 +222,6 @@ pub async fn wipe_etcd_prefix(prefix: &str) -> Result<()> {
     if !prefix.starts_with("/capd-bench-") {
         bail!("refusing to delete etcd keys outside /capd-bench-*: {prefix}");
     }
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
     // The range [prefix/, prefix0) is every key under prefix/ ('0' follows '/').
     let body = serde_json::json!({"key": b64(&format!("{prefix}/")), "range_end": b64(&format!("{prefix}0"))}).to_string();
     let (code, text) = probe::http(ETCD_PORT, "POST", "/v3/kv/deleterange", Some(&body)).await?;

@@ -6,12 +6,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A free TCP port on 127.0.0.1 (bound and released; fine for a benchmark).
-pub fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
-    Ok(l.local_addr()?.port())
-}
-
 /// One HTTP/1.0 request on 127.0.0.1:`port`; (status, body). HTTP/1.0 keeps servers
 /// from chunking and makes them close the connection after the response.
 pub async fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {

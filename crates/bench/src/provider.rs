@@ -4,7 +4,7 @@
 use crate::plane::{self, Plane};
 use crate::probe;
 use anyhow::{Context, Result};
-use capd_testenv::TestEnv;
+use capd_testenv::{free_port, TestEnv};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
@@ -58,6 +58,22 @@ pub async fn install(who: Contender, plane: &Plane, env: &TestEnv, bins: &Bins) 
     Ok(())
 }
 
+/// CAPD's defaulting and validating webhooks, served by its manager: without them a
+/// DockerCluster keeps `controlPlaneEndpoint.port` 0 (the webhook defaults it to 6443) and
+/// the kubeadm control plane never starts. Registered once CAPD answers, as clusterctl
+/// installs them, pointed at 127.0.0.1.
+async fn register_capd_webhooks(plane: &Plane, env: &TestEnv, bins: &Bins) -> Result<()> {
+    let ca = plane::ca_b64(env)?;
+    let path = bins.capd_module.join("infrastructure/docker/config/webhook/manifests.yaml");
+    let mut hooks = capd_testenv::manifests::read_docs(&path)?;
+    for h in &mut hooks {
+        let name = h["metadata"]["name"].as_str().unwrap_or("webhook-configuration").to_string();
+        h["metadata"]["name"] = serde_json::Value::String(format!("capd-{name}"));
+        capd_testenv::manifests::wire_webhooks(h, &format!("https://127.0.0.1:{}", plane.provider_webhook_port), &ca);
+    }
+    plane::apply(&plane.client, &hooks).await.context("registering CAPD's webhooks")
+}
+
 pub struct Provider {
     pub who: Contender,
     pub child: Child,
@@ -81,7 +97,7 @@ pub const CONTROLLERS: [&str; 2] = ["dockercluster", "dockermachine"];
 
 impl Provider {
     pub async fn start(who: Contender, plane: &Plane, env: &TestEnv, bins: &Bins, log: &Path) -> Result<Provider> {
-        let (health, metrics) = (probe::free_port()?, probe::free_port()?);
+        let (health, metrics) = (free_port()?, free_port()?);
         let kubeconfig = plane.kubeconfig.display().to_string();
         let docker_host = env.docker_host().to_string();
         // Profiling runs may ask for more (e.g. CAPD_BENCH_RUST_LOG=debug); measuring runs log at info.
@@ -118,6 +134,9 @@ impl Provider {
         let name = who.label();
         let log = p.log.clone();
         probe::wait_http_ok(health, "/readyz", Duration::from_secs(120), || plane::alive(name, &mut p.child, &log)).await?;
+        if who == Contender::Capd {
+            register_capd_webhooks(plane, env, bins).await?;
+        }
         Ok(p)
     }
 

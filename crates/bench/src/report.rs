@@ -186,10 +186,18 @@ impl Report {
 
     /// The scenario tables: clusters at N, machines at M, churn at K, workload at each W
     /// (those that ran).
+    /// Every (scenario, size) that has a measurement: clusters and machines by size
+    /// (a sweep gives one table per size), then churn, then workload.
+    fn sizes(&self) -> Vec<(Scenario, usize)> {
+        let mut sizes: Vec<(Scenario, usize)> = self.measurements.iter().map(|m| (m.scenario, m.size)).collect();
+        sizes.sort_by_key(|(sc, size)| (*sc as u8, *size));
+        sizes.dedup();
+        sizes
+    }
+
     fn tables(&self) -> Vec<Table> {
         let mut out = Vec::new();
-        let sizes = [(Scenario::Clusters, self.n), (Scenario::Machines, self.m), (Scenario::Churn, self.k)].into_iter().chain(self.w.iter().map(|w| (Scenario::Workload, *w)));
-        for (sc, size) in sizes {
+        for (sc, size) in self.sizes() {
             let ms: Vec<Vec<&Measurement>> = CONTENDERS.iter().map(|c| self.runs_of(*c, sc, size)).collect();
             if ms.iter().all(|m| m.is_empty()) {
                 continue;
@@ -215,6 +223,8 @@ impl Report {
             rows.push(Row { name: "steady RSS (MiB)", values: get(&|m| Some(m.steady_rss_mib)), decimals: 1 });
             rows.push(Row { name: "CPU (s)", values: get(&|m| Some(m.cpu_s)), decimals: 2 });
             rows.push(Row { name: "API requests", values: get(&|m| m.api_requests), decimals: 0 });
+            let objects = infrastructure_objects(sc, size) as f64;
+            rows.push(Row { name: "  per infrastructure object", values: get(&|m| m.api_requests.map(|r| r / objects)), decimals: 1 });
             rows.push(Row { name: "reconciles / DockerCluster", values: get(&|m| m.reconciles_per_object.get("dockercluster").copied()), decimals: 1 });
             if sc != Scenario::Clusters {
                 rows.push(Row { name: "reconciles / DockerMachine", values: get(&|m| m.reconciles_per_object.get("dockermachine").copied()), decimals: 1 });
@@ -326,6 +336,16 @@ impl Report {
             eprintln!("wrote {}", svg_path.display());
         }
         Ok(())
+    }
+}
+
+/// DockerClusters and DockerMachines a run of `sc` at `size` creates.
+fn infrastructure_objects(sc: Scenario, size: usize) -> usize {
+    match sc {
+        Scenario::Clusters => size,
+        Scenario::Machines => size + 1,
+        Scenario::Churn => 2 * size,
+        Scenario::Workload => size * 3,
     }
 }
 

@@ -2,8 +2,8 @@
 //! and the cleanup. The same objects serve both providers (same group, kinds, fields).
 
 use anyhow::{anyhow, bail, Context, Result};
-use base64::Engine as _;
 use capd_runtime::{ContainerRuntime, LabelFilter};
+use capd_testenv::b64;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -161,7 +161,6 @@ impl Objects {
 
     /// Bootstrap Secret + DockerMachine (the node image) + worker Machine.
     pub async fn machine(&self, cluster: &str, name: &str) -> Result<()> {
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
         let secret: Secret = serde_json::from_value(json!({
             "metadata": {"name": format!("{name}-bootstrap"), "namespace": self.ns, "labels": {"cluster.x-k8s.io/cluster-name": cluster}},
             "type": "cluster.x-k8s.io/secret",

@@ -1,6 +1,6 @@
 //! cloud-config: `write_files` and `runcmd`, in document order, as CAPD runs them.
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use crate::action::{sentinel_action, Action, ActionKind, RUNCMD_RETRIES};
 use crate::error::{Error, Position};
@@ -45,7 +45,7 @@ pub(crate) fn plan(data: &[u8], options: &Options) -> Result<Plan, Error> {
             decode::MAX_FLOW_DEPTH
         ),
     })?;
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| Error::InvalidYaml {
+    let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| Error::InvalidYaml {
         position: e.location().map(|l| Position {
             line: l.line(),
             column: l.column(),
@@ -66,7 +66,7 @@ pub(crate) fn plan(data: &[u8], options: &Options) -> Result<Plan, Error> {
             })
         }
     };
-    // serde_yaml keeps keys in document order: modules run in that order, as in CAPD.
+    // serde_yaml_ng keeps keys in document order: modules run in that order, as in CAPD.
     for (key, value) in &map {
         match key.as_str() {
             Some("write_files") => write_files(value, options, &mut plan)?,
@@ -111,7 +111,7 @@ fn scalar_text(v: &Value) -> Option<String> {
 }
 
 fn optional_string<'a>(
-    entry: &'a serde_yaml::Mapping,
+    entry: &'a serde_yaml_ng::Mapping,
     key: &str,
     field: &str,
 ) -> Result<Option<&'a str>, Error> {

@@ -6,7 +6,7 @@
 //!   settings in `nodeRegistration`, and kube-proxy is told not to set the
 //!   conntrack sysctl (read-only in a container).
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 
 use crate::action::{SENTINEL_DIR, SENTINEL_PATH};
 use crate::decode;
@@ -175,7 +175,7 @@ fn parse_documents(chunks: &mut [Chunk<'_>]) -> Result<(), String> {
             decode::check_flow_depth(text).map_err(|(line, column)| {
                 format!("document {index} nests flow collections too deeply (line {line}, column {column})")
             })?;
-            let value: Value = serde_yaml::from_str(text)
+            let value: Value = serde_yaml_ng::from_str(text)
                 .map_err(|e| format!("document {index} is not valid YAML: {e}"))?;
             *parsed = Some(value);
         }

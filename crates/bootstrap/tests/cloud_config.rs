@@ -463,9 +463,9 @@ fn kubeadm_init_config_is_patched_for_docker() {
     );
     // The patched text is still YAML that kubeadm reads as the same documents.
     let text = std::str::from_utf8(p.actions[0].stdin.as_ref().unwrap()).unwrap();
-    let kinds: Vec<String> = serde_yaml::Deserializer::from_str(text)
+    let kinds: Vec<String> = serde_yaml_ng::Deserializer::from_str(text)
         .map(|d| {
-            let v = <serde_yaml::Value as serde::Deserialize>::deserialize(d).unwrap();
+            let v = <serde_yaml_ng::Value as serde::Deserialize>::deserialize(d).unwrap();
             v["kind"].as_str().unwrap().to_string()
         })
         .collect();

@@ -7,7 +7,7 @@ mod common;
 use base64::Engine;
 use capd_bootstrap::{plan_cloud_config, plan_ignition, Action, ActionKind, Options, Plan};
 use common::gzip;
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 
 /// SplitMix64: small, seeded, good enough to drive test inputs.
 struct Rng(u64);
@@ -185,7 +185,7 @@ fn cloud_config_write_files_round_trip() {
         }
         let mut doc = Mapping::new();
         doc.insert("write_files".into(), Value::Sequence(entries));
-        let text = serde_yaml::to_string(&doc).unwrap();
+        let text = serde_yaml_ng::to_string(&doc).unwrap();
         let plan = plan_cloud_config(text.as_bytes(), &Options::default())
             .unwrap_or_else(|e| panic!("iteration {iteration}: {e}\n{text}"));
         let mut at = 0;
@@ -259,7 +259,7 @@ fn runcmd_round_trip() {
         }
         let mut doc = Mapping::new();
         doc.insert("runcmd".into(), Value::Sequence(cmds));
-        let text = serde_yaml::to_string(&doc).unwrap();
+        let text = serde_yaml_ng::to_string(&doc).unwrap();
         let plan = plan_cloud_config(text.as_bytes(), &Options::default())
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let got: Vec<Vec<String>> = plan.actions.iter().map(|a| a.argv.clone()).collect();

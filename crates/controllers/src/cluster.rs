@@ -57,7 +57,7 @@ async fn flow<K: InfraCluster>(obj: &K, ctx: &Context) -> Result<Action, Error> 
     } else {
         // The finalizer goes on before anything exists outside the API server.
         writer.ensure_finalizer(&mut dc, CLUSTER_FINALIZER, |v| &mut v.metadata).await?;
-        backend::reconcile_normal(&mut dc, &cluster, ctx).await
+        backend::reconcile_normal(&mut dc, &cluster, ctx, &mut writer).await
     };
     if let Err(e) = &res {
         backend::set(&mut dc, NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()));

@@ -102,6 +102,8 @@ pub use finalizers::{DOCKER_CLUSTER as CLUSTER_FINALIZER, DOCKER_MACHINE as MACH
 /// before a slow removal), whatever kind carries the view.
 pub trait Checkpoint<V>: Send {
     fn checkpoint<'a>(&'a mut self, view: &'a V) -> BoxFuture<'a, Result<usize, PatchError>>;
+    /// The reconciled object (its own kind), for Events about it.
+    fn regarding(&self) -> k8s_openapi::api::core::v1::ObjectReference;
 }
 
 /// The patch guard of one reconcile, for a kind reconciled as the view `V`: snapshot at
@@ -147,6 +149,10 @@ impl<K: Infra<V>, V: Clone + Send + Sync + 'static> Checkpoint<V> for Writer<K, 
             current.set_from_view(view.clone());
             self.guard.checkpoint(&current).await
         })
+    }
+
+    fn regarding(&self) -> k8s_openapi::api::core::v1::ObjectReference {
+        self.obj.object_ref(&())
     }
 }
 

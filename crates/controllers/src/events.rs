@@ -3,18 +3,22 @@
 
 use crate::context::Context;
 use kube::runtime::events::{Event, EventType};
-use kube::Resource;
+use k8s_openapi::api::core::v1::ObjectReference;
 
-/// Publishes an Event; failing to publish only logs (it must never fail a reconcile).
-pub async fn publish<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, warning: bool, reason: &str, note: &str) {
+/// Publishes an Event: `reason` says what happened, `action` what the controller did
+/// (events.k8s.io's two fields). Failing to publish only logs (it must never fail a
+/// reconcile).
+/// `regarding` is the reconciled object itself (a DevCluster, not the DockerCluster view
+/// the backend works on).
+pub async fn publish(ctx: &Context, regarding: &ObjectReference, warning: bool, reason: &str, action: &str, note: &str) {
     let ev = Event {
         type_: if warning { EventType::Warning } else { EventType::Normal },
         reason: reason.into(),
         note: Some(note.chars().take(1024).collect()),
-        action: "Reconcile".into(),
+        action: action.into(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+    if let Err(e) = ctx.recorder.publish(&ev, regarding).await {
         tracing::debug!(error = %e, "could not publish event");
     }
 }

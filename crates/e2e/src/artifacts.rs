@@ -77,7 +77,7 @@ pub fn build_image(env: &TestEnv, tag: &str, binary: &Path) -> Result<Image> {
     let mut cmd = docker(env);
     cmd.env("DOCKER_BUILDKIT", "0")
         .args(["build", "--quiet", "--force-rm", "-t", tag])
-        .args(["--label", &format!("{}=image", crate::TEST_LABEL)])
+        .args(["--label", &format!("{}=image", capd_testenv::TEST_LABEL)])
         .arg("-f")
         .arg(root.join("Dockerfile"))
         .args(["--build-arg", &format!("BUILDER_IMAGE={base}")])

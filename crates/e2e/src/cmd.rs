@@ -45,9 +45,7 @@ pub fn tail(text: &str, n: usize) -> String {
 
 /// `docker` against the environment's engine.
 pub fn docker(env: &TestEnv) -> Command {
-    let mut c = Command::new("docker");
-    c.env("DOCKER_HOST", env.docker_host());
-    c
+    env.docker()
 }
 
 /// The environment's `kubectl` with `kubeconfig`.

@@ -35,6 +35,3 @@ pub fn scratch_dir(name: &str) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }
-
-/// Label put on every container and image the tests create, so `cargo xtask down` removes them.
-pub const TEST_LABEL: &str = "io.x-k8s.capd-rs.test";

@@ -3,9 +3,9 @@
 //! install things cluster-wide, such as `clusterctl init`, and must not touch the
 //! shared environment other tests rely on.
 
-use crate::proc::{free_port, Proc};
+use crate::proc::Proc;
 use anyhow::{bail, Context, Result};
-use capd_testenv::TestEnv;
+use capd_testenv::{free_port, TestEnv};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -52,13 +52,8 @@ impl ScratchPlane {
         let apiserver = Proc::spawn("scratch kube-apiserver", api_cmd, &dir.join("kube-apiserver.log"))?;
 
         let url = format!("https://127.0.0.1:{secure}");
-        let admin = std::fs::read_to_string(&env.state.kubeconfig)
-            .with_context(|| format!("reading {}", env.state.kubeconfig.display()))?;
-        if !admin.contains(&env.state.api_server_url) {
-            bail!("{} does not name {}; cannot derive a kubeconfig for the scratch plane", env.state.kubeconfig.display(), env.state.api_server_url);
-        }
         let kubeconfig = dir.join("admin.kubeconfig");
-        std::fs::write(&kubeconfig, admin.replace(&env.state.api_server_url, &url))
+        std::fs::write(&kubeconfig, env.admin_kubeconfig_for(&url).context("a kubeconfig for the scratch plane")?)
             .with_context(|| format!("writing {}", kubeconfig.display()))?;
         let mut plane = Self { kubeconfig, url, dir, apiserver, etcd };
         plane.wait_ready(env, Duration::from_secs(120)).await?;
@@ -83,8 +78,6 @@ impl ScratchPlane {
 
     /// A kube client for this plane, as the environment's admin.
     pub async fn client(&self) -> Result<kube::Client> {
-        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).with_context(|| format!("reading {}", self.kubeconfig.display()))?;
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.context("scratch plane kubeconfig")?;
-        Ok(kube::Client::try_from(cfg)?)
+        Ok(capd_testenv::client_from_kubeconfig_file(&self.kubeconfig).await.context("scratch plane kubeconfig")?)
     }
 }

@@ -1,6 +1,7 @@
 //! Processes a test starts: killed when dropped, with their log kept for the failure message.
 
 use anyhow::{bail, Context, Result};
+use capd_testenv::http_get;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -73,24 +74,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(10));
     }
-}
-
-/// A free TCP port on 127.0.0.1 (the OS picks it).
-pub fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(l.local_addr().context("local address")?.port())
-}
-
-/// A plain HTTP GET on 127.0.0.1: (status, body).
-pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("no status line")?;
-    Ok((code, out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()))
 }
 
 /// Waits until GET `path` on 127.0.0.1:`port` answers 200, while `proc` keeps running.

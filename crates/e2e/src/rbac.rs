@@ -52,15 +52,13 @@ pub async fn service_account_kubeconfig(client: &kube::Client, server: &str, ca_
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(path, serde_yaml::to_string(&kubeconfig)?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(path, serde_yaml_ng::to_string(&kubeconfig)?).with_context(|| format!("writing {}", path.display()))?;
     Ok(path.to_path_buf())
 }
 
 /// A client from a kubeconfig file.
 pub async fn client_from(path: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.with_context(|| format!("loading {}", path.display()))?;
-    Ok(kube::Client::try_from(cfg)?)
+    Ok(capd_testenv::client_from_kubeconfig_file(path).await?)
 }
 
 /// SelfSubjectAccessReview: may the client's user `verb` `group`/`resource` (in `namespace`)?

@@ -16,10 +16,9 @@
 
 use capd_e2e::artifacts::{build_image, manager_binary, TEST_IMAGE};
 use capd_e2e::cmd::{clusterctl, docker, kubectl, run, show, stdout, tail};
-use capd_e2e::proc::{free_port, http_get};
 use capd_e2e::steps::Steps;
 use capd_e2e::yaml::{find, parse_docs};
-use capd_testenv::{poll_until, unique_name, TestEnv};
+use capd_testenv::{free_port, http_get, poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{json, Value};
@@ -194,7 +193,7 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
             let mut cmd = docker(env);
             cmd.args(["run", "-d", "--name", &name, "--network", "host"])
                 .args(["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "0:0"])
-                .args(["--label", &format!("{}=e2e", capd_e2e::TEST_LABEL)])
+                .args(["--label", &format!("{}=e2e", capd_testenv::TEST_LABEL)])
                 .args(["-v", &format!("{socket}:/var/run/docker.sock")])
                 .args(["-v", &format!("{}:/etc/capd-rs/kubeconfig:ro", kubeconfig.display())])
                 .args(["-v", &format!("{}:{}:ro", ca.display(), ca.display())])

@@ -3,7 +3,7 @@
 
 use capd_e2e::artifacts::{build_image, manager_binary, mb, TEST_IMAGE};
 use capd_e2e::cmd::{docker, run, stdout};
-use capd_testenv::TestEnv;
+use capd_testenv::{TestEnv, TEST_LABEL};
 
 fn env() -> TestEnv {
     TestEnv::load().expect("test environment (run `cargo xtask up`)")
@@ -26,11 +26,12 @@ fn image_builds_offline_and_runs_the_manager() {
     }
 
     // The manager starts in the image (dynamic linking against the runtime image's glibc works).
-    let help = stdout(docker(&env).args(["run", "--rm", "--label", "io.x-k8s.capd-rs.test=image-help", TEST_IMAGE, "--help"])).unwrap();
+    let label = format!("{TEST_LABEL}=image-help");
+    let help = stdout(docker(&env).args(["run", "--rm", "--label", &label, TEST_IMAGE, "--help"])).unwrap();
     for flag in ["--leader-elect", "--namespace", "--watch-filter", "--health-addr", "--diagnostics-address", "--docker-network", "--kubeconfig"] {
         assert!(help.contains(flag), "`{TEST_IMAGE} --help` lacks {flag}:\n{help}");
     }
-    let version = stdout(docker(&env).args(["run", "--rm", "--label", "io.x-k8s.capd-rs.test=image-help", TEST_IMAGE, "--version"])).unwrap();
+    let version = stdout(docker(&env).args(["run", "--rm", "--label", &label, TEST_IMAGE, "--version"])).unwrap();
     assert!(version.contains(env!("CARGO_PKG_VERSION")), "--version: {version}");
 
     // Nothing but the base image and the binary: no sources, no toolchain, no build context.
@@ -50,7 +51,7 @@ fn image_builds_offline_and_runs_the_manager() {
         mb(bin_size),
         mb(base_size + bin_size)
     );
-    let ls = stdout(docker(&env).args(["run", "--rm", "--entrypoint", "ls", "--label", "io.x-k8s.capd-rs.test=image-help", TEST_IMAGE, "/"])).unwrap();
+    let ls = stdout(docker(&env).args(["run", "--rm", "--entrypoint", "ls", "--label", &label, TEST_IMAGE, "/"])).unwrap();
     for absent in ["src", "out", "Cargo.toml"] {
         assert!(!ls.lines().any(|l| l == absent), "/{absent} in the runtime image: {ls}");
     }

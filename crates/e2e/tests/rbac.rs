@@ -7,9 +7,9 @@
 use capd_api::capi::Cluster;
 use capd_api::DockerCluster;
 use capd_e2e::artifacts::manager_binary;
-use capd_e2e::proc::{free_port, wait_http_ok, Proc};
+use capd_e2e::proc::{wait_http_ok, Proc};
 use capd_e2e::rbac::{self, can_i};
-use capd_testenv::{poll_until, unique_name, TestEnv};
+use capd_testenv::{free_port, poll_until, unique_name, TestEnv};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;

@@ -3,8 +3,8 @@
 //! runs it, and exits successfully once the manager's /readyz probe passes.
 
 use capd_e2e::cmd::{stdout, xtask};
-use capd_e2e::proc::{free_port, http_get, Proc};
-use capd_testenv::{unique_name, TestEnv};
+use capd_e2e::proc::Proc;
+use capd_testenv::{free_port, http_get, unique_name, TestEnv};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -10,8 +10,8 @@
 
 use capd_e2e::artifacts::manager_binary;
 use capd_e2e::cmd::{clusterctl, docker, stdout};
-use capd_e2e::proc::{free_port, http_get, Proc};
-use capd_testenv::{poll_until, unique_name, TestEnv};
+use capd_e2e::proc::Proc;
+use capd_testenv::{free_port, http_get, poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::ResourceExt;
@@ -153,12 +153,6 @@ fn node_ready(n: &Node) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-async fn workload_client(kubeconfig_yaml: &str) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig_yaml)?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    Ok(kube::Client::try_from(cfg)?)
-}
-
 /// A pod that has ended: its phase and log.
 async fn finished_pod(pods: &Api<Pod>, name: &str, timeout: Duration) -> (String, String) {
     let phase = poll_until(&format!("pod {name} to finish"), timeout, || {
@@ -249,7 +243,7 @@ async fn default_flavour_gives_a_working_kubernetes_cluster() {
 
     // What a user runs: `clusterctl get kubeconfig`, used from this host.
     let kubeconfig = stdout(clusterctl(&env, &env.state.kubeconfig, &config_home).args(["get", "kubeconfig", &cluster, "-n", &ns])).unwrap();
-    let wl = workload_client(&kubeconfig).await.unwrap();
+    let wl = capd_testenv::client_from_kubeconfig_yaml(&kubeconfig, "the workload kubeconfig").await.unwrap();
 
     let nodes: Api<Node> = Api::all(wl.clone());
     let ready = poll_until("both Nodes Ready", CONTROL_PLANE_TIMEOUT + WORKERS_TIMEOUT, || {

@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use capd_loadbalancer::{LoadBalancer, LoadBalancerSpec};
 use capd_runtime::{ContainerRuntime, DockerRuntime, NetworkSpec, RestartPolicy};
-use capd_testenv::{unique_name, TestEnv};
-
-const TEST_LABEL: &str = "io.x-k8s.capd-rs.test";
-const NETWORK: &str = "capd-rs-test";
+use capd_testenv::{unique_name, TestEnv, TEST_LABEL, TEST_NETWORK};
 
 fn main() -> Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -27,7 +24,7 @@ fn main() -> Result<()> {
 fn spec(cluster: &str, image: &str) -> LoadBalancerSpec {
     LoadBalancerSpec {
         image: image.to_string(),
-        network: NETWORK.to_string(),
+        network: TEST_NETWORK.to_string(),
         labels: BTreeMap::from([(TEST_LABEL.to_string(), "true".to_string())]),
         ..LoadBalancerSpec::new(cluster)
     }
@@ -42,7 +39,7 @@ fn docker_run(host: &str, cluster: &str, image: &str) -> Result<()> {
         .args(["--label", &format!("{TEST_LABEL}=true")])
         .args(["--label", &format!("io.x-k8s.kind.cluster={cluster}")])
         .args(["--label", "io.x-k8s.kind.role=external-load-balancer"])
-        .args(["--network", NETWORK, "--restart", "no"])
+        .args(["--network", TEST_NETWORK, "--restart", "no"])
         .args(["-p", "127.0.0.1::6443", "-p", "127.0.0.1::8404"])
         .args(["--entrypoint", "haproxy", image, "-W", "-db", "-f", capd_loadbalancer::CONFIG_PATH])
         .output()
@@ -70,7 +67,7 @@ async fn run() -> Result<()> {
     let host = env.docker_host().to_string();
     let image = env.state.images.haproxy.clone();
     let rt: Arc<dyn ContainerRuntime> = Arc::new(DockerRuntime::new(&host)?);
-    rt.ensure_network(&NetworkSpec::bridge(NETWORK).label(TEST_LABEL, "true")).await?;
+    rt.ensure_network(&NetworkSpec::bridge(TEST_NETWORK).label(TEST_LABEL, "true")).await?;
     let info = rt.engine_info().await?;
     println!("engine {} {} (API {}), {n} load balancers each way, image {image}", info.product, info.version, info.api_version);
 

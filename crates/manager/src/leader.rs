@@ -67,6 +67,23 @@ impl Leadership {
     }
 }
 
+/// Resolves once the Lease names a holder other than this instance (which is then a
+/// standby). Polls every 2 s; the caller stops it when the election is decided.
+pub async fn held_by_another(client: kube::Client, namespace: &str, name: &str) {
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(client, namespace);
+    let me = identity();
+    loop {
+        if let Ok(Some(lease)) = leases.get_opt(name).await {
+            let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+            if !holder.is_empty() && holder != me {
+                info!(lease = %format!("{namespace}/{name}"), %holder, "standing by");
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 fn identity() -> String {
     let host = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))

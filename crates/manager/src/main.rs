@@ -102,11 +102,22 @@ async fn run(flags: Flags) -> Result<()> {
         info!("shutting down");
         let _ = shutdown_tx.send(true);
     });
-    health.ready.store(true, Ordering::Relaxed);
 
     let mut leadership = None;
     if flags.leader_elect {
-        match leader::acquire(client.clone(), &flags.leader_election_namespace, &flags.leader_election_id, flags.leader_elect_lease_duration, shutdown_rx.clone()).await? {
+        // Ready as a standby once the Lease shows another holder; as the leader, once its
+        // caches synced (below). Never before the election decided which.
+        let standby = tokio::spawn({
+            let (client, ns, name, health) = (client.clone(), flags.leader_election_namespace.clone(), flags.leader_election_id.clone(), health.clone());
+            async move {
+                leader::held_by_another(client, &ns, &name).await;
+                health.ready.store(true, Ordering::Relaxed);
+            }
+        });
+        let acquired = leader::acquire(client.clone(), &flags.leader_election_namespace, &flags.leader_election_id, flags.leader_elect_lease_duration, shutdown_rx.clone()).await;
+        standby.abort();
+        health.ready.store(false, Ordering::Relaxed);
+        match acquired? {
             Some(l) => leadership = Some(l),
             None => return Ok(()),
         }
@@ -115,7 +126,7 @@ async fn run(flags: Flags) -> Result<()> {
     let config = Config { network: flags.docker_network.clone(), watch_filter: flags.watch_filter.clone(), namespace: flags.namespace.clone() };
     let watches = Watches::new(&flags, &client);
     let ctx = Arc::new(Context::new(client.clone(), watches.caches(), runtime, config, metrics));
-    let controllers = run_controllers(&flags, watches, ctx, shutdown_rx.clone());
+    let controllers = run_controllers(&flags, watches, ctx, health.clone(), shutdown_rx.clone());
 
     let lost = async {
         match leadership.as_mut() {
@@ -225,7 +236,7 @@ fn resync(period: Duration) -> impl futures::Stream<Item = ()> + Send {
     })
 }
 
-async fn run_controllers(flags: &Flags, w: Watches, ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
+async fn run_controllers(flags: &Flags, w: Watches, ctx: Arc<Context>, health: Arc<http::Health>, shutdown: watch::Receiver<bool>) {
     let period = flags.sync_period;
     // Subscriptions first (a subscriber sees only what comes after it), then the watches.
     let controllers = futures::future::join4(
@@ -253,6 +264,7 @@ async fn run_controllers(flags: &Flags, w: Watches, ctx: Arc<Context>, shutdown:
     tokio::spawn(docker_machines.run());
     tokio::spawn(dev_machines.run());
     let _ = futures::join!(c.wait_until_ready(), m.wait_until_ready(), dc.wait_until_ready(), devc.wait_until_ready(), dm.wait_until_ready(), devm.wait_until_ready());
+    health.ready.store(true, Ordering::Relaxed);
     info!(namespace = flags.namespace.as_deref().unwrap_or("(all)"), watch_filter = flags.watch_filter.as_deref().unwrap_or("(none)"), "caches synced; controllers started");
     controllers.await;
 }

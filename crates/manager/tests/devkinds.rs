@@ -7,18 +7,13 @@ mod common;
 use capd_api::capi::Machine;
 use capd_api::dev::{DevCluster, DevMachine};
 use capd_api::HasConditions;
-use capd_testenv::{poll_until, unique_name};
+use capd_testenv::{b64, http_get, poll_until, unique_name};
 use common::*;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::ResourceExt;
 use serde_json::json;
 use std::time::Duration;
-
-fn b64(data: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
 
 /// The value of an unlabelled (or the first matching) sample of `metric` in a
 /// Prometheus text exposition.
@@ -108,7 +103,7 @@ async fn dev_cluster_and_dev_machine_provision_through_the_docker_backend() {
     for c in ["ContainerProvisioned", "CGroupsReady", "PreLoadedImagesReady", "BootstrapCompleted"] {
         assert!(capd_api::conditions::is_true(dm.conditions(), c), "{c}: {:?}", dm.status);
     }
-    let out = std::process::Command::new("docker").env("DOCKER_HOST", f.env.docker_host()).args(["exec", &machine, "cat", "/var/lib/dev-marker"]).output().unwrap();
+    let out = f.env.docker().args(["exec", &machine, "cat", "/var/lib/dev-marker"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "dev", "the bootstrap ran in the DevMachine's container");
 
     // Deleting the Cluster removes both containers and lets both objects go.

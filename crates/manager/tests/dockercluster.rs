@@ -4,7 +4,7 @@
 mod common;
 
 use capd_api::HasConditions;
-use capd_testenv::{poll_until, unique_name};
+use capd_testenv::{http_get, poll_until, unique_name};
 use common::*;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::ResourceExt;

@@ -5,7 +5,7 @@ mod common;
 
 use capd_api::capi::Machine;
 use capd_api::{DockerMachine, HasConditions};
-use capd_testenv::{poll_until, unique_name, TestEnv};
+use capd_testenv::{b64, http_get, poll_until, unique_name, TestEnv};
 use common::*;
 use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 fn docker(env: &TestEnv, args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker").env("DOCKER_HOST", env.docker_host()).args(args).output().unwrap();
+    let out = env.docker().args(args).output().unwrap();
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
@@ -27,11 +27,6 @@ fn exec(env: &TestEnv, node: &str, script: &str) -> String {
 
 /// A fake `kubeadm` (the node image has none): records each call, so tests can count them.
 const FAKE_KUBEADM: &str = "#!/bin/sh\necho \"$@\" >> /var/lib/kubeadm-calls\n";
-
-fn b64(data: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
 
 impl Fixture {
     /// A provisioned Cluster + DockerCluster.

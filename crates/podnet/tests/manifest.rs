@@ -9,19 +9,19 @@ use serde::Deserialize;
 
 const IMAGE: &str = "localhost/capd-rs/podnet:v1";
 
-fn documents() -> Vec<serde_yaml::Value> {
+fn documents() -> Vec<serde_yaml_ng::Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../manifests/cni/capd-podnet.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde_yaml::Value::deserialize(d).expect("valid YAML document"))
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde_yaml_ng::Value::deserialize(d).expect("valid YAML document"))
         .filter(|v| !v.is_null())
         .collect()
 }
 
 fn one<T: serde::de::DeserializeOwned>(kind: &str) -> T {
-    let docs: Vec<serde_yaml::Value> = documents().into_iter().filter(|d| d.get("kind").and_then(|k| k.as_str()) == Some(kind)).collect();
+    let docs: Vec<serde_yaml_ng::Value> = documents().into_iter().filter(|d| d.get("kind").and_then(|k| k.as_str()) == Some(kind)).collect();
     assert_eq!(docs.len(), 1, "exactly one {kind}");
-    serde_yaml::from_value(docs[0].clone()).unwrap_or_else(|e| panic!("{kind} does not match the API type: {e}"))
+    serde_yaml_ng::from_value(docs[0].clone()).unwrap_or_else(|e| panic!("{kind} does not match the API type: {e}"))
 }
 
 #[test]

@@ -19,6 +19,8 @@
 mod docker;
 mod error;
 mod info;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 mod runtime;
 mod spec;
 

@@ -1,7 +1,7 @@
 //! A second kube-apiserver on the environment's etcd (under its own key prefix), for
 //! tests that need another cluster: a workload cluster, or a plane of its own.
 
-use crate::{poll_until, Error, TestEnv};
+use crate::{client_from_kubeconfig_yaml, free_port, poll_until, Error, TestEnv};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -20,26 +20,15 @@ impl Drop for ExtraApiServer {
     }
 }
 
-fn free_port() -> Result<u16, Error> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| Error::StateMissing { path: "127.0.0.1:0".into(), source })?;
-    l.local_addr().map(|a| a.port()).map_err(|source| Error::StateMissing { path: "127.0.0.1:0".into(), source })
-}
-
 impl ExtraApiServer {
     /// Starts it with keys under `/<prefix>` in etcd and waits until it serves.
     pub async fn start(env: &TestEnv, prefix: &str) -> Result<Self, Error> {
         let port = free_port()?;
         let pki = &env.state.pki_dir;
-        let etcd = env
-            .state
-            .components
-            .iter()
-            .find(|c| c.name == "etcd")
-            .and_then(|c| c.ports.get("client").copied())
-            .unwrap_or(23791);
+        let etcd = env.etcd_client_port();
         let log_path = env.state.log_dir.join(format!("extra-apiserver-{prefix}-{port}.log"));
-        let log = std::fs::File::create(&log_path).map_err(|source| Error::StateMissing { path: log_path.clone(), source })?;
-        let err = log.try_clone().map_err(|source| Error::StateMissing { path: log_path.clone(), source })?;
+        let log = std::fs::File::create(&log_path).map_err(|source| Error::Io { what: format!("creating {}", log_path.display()), source })?;
+        let err = log.try_clone().map_err(|source| Error::Io { what: format!("opening {}", log_path.display()), source })?;
         let child = Command::new(env.bin("kube-apiserver"))
             .args(crate::apiserver_flags(
                 pki,
@@ -52,11 +41,10 @@ impl ExtraApiServer {
             .stdout(log)
             .stderr(err)
             .spawn()
-            .map_err(|source| Error::StateMissing { path: env.bin("kube-apiserver"), source })?;
-        let admin = std::fs::read_to_string(&env.state.kubeconfig)
-            .map_err(|source| Error::StateMissing { path: env.state.kubeconfig.clone(), source })?;
-        let kubeconfig = admin.replace(&env.state.api_server_url, &format!("https://127.0.0.1:{port}"));
-        let server = Self { child, port, kubeconfig };
+            .map_err(|source| Error::Io { what: format!("starting {}", env.bin("kube-apiserver").display()), source })?;
+        // Built before the server is waited on: dropping `server` stops the process.
+        let mut server = Self { child, port, kubeconfig: String::new() };
+        server.kubeconfig = env.admin_kubeconfig_for(&format!("https://127.0.0.1:{port}"))?;
         let client = server.client().await?;
         poll_until(&format!("the extra kube-apiserver on 127.0.0.1:{port} (log {})", log_path.display()), Duration::from_secs(90), || {
             let client = client.clone();
@@ -67,11 +55,6 @@ impl ExtraApiServer {
     }
 
     pub async fn client(&self) -> Result<kube::Client, Error> {
-        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig)
-            .map_err(|source| Error::Kubeconfig { path: "(extra apiserver)".into(), source })?;
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .map_err(|source| Error::Kubeconfig { path: "(extra apiserver)".into(), source })?;
-        Ok(kube::Client::try_from(cfg)?)
+        client_from_kubeconfig_yaml(&self.kubeconfig, "(extra apiserver)").await
     }
 }

@@ -17,7 +17,7 @@ fn manifest_error(origin: impl Into<PathBuf>, message: impl Into<String>) -> Err
 /// text in errors (a file path, a fixture name).
 pub fn parse_docs(text: &str, origin: &str) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| manifest_error(origin, format!("document {i} is not valid YAML: {e}")))?;
         if !v.is_null() {
             out.push(v);

@@ -2,13 +2,12 @@
 //! the management plane adopts an infrastructure object through the contract label,
 //! and the node image boots systemd and runs a nested container with containerd.
 
-use capd_testenv::{poll_until, unique_name, TestEnv};
+use capd_testenv::{poll_until, unique_name, TestEnv, TEST_LABEL};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::json;
-use std::process::Command;
 use std::time::Duration;
 
 const GROUP: &str = "infrastructure.testenv.capd-rs.io";
@@ -130,7 +129,7 @@ async fn cluster_api_core_controller_adopts_infrastructure_via_contract_label() 
 }
 
 fn docker(env: &TestEnv, args: &[&str]) -> std::process::Output {
-    Command::new("docker").env("DOCKER_HOST", env.docker_host()).args(args).output().expect("docker CLI")
+    env.docker().args(args).output().expect("docker CLI")
 }
 
 fn ok(out: std::process::Output, what: &str) -> String {
@@ -151,11 +150,12 @@ async fn node_image_boots_systemd_and_runs_a_nested_container() {
     let env = env();
     let name = unique_name("envtest-node");
     let _cleanup = Cleanup(&env, name.clone());
+    let label = format!("{TEST_LABEL}=true");
     ok(
         docker(
             &env,
             &[
-                "run", "-d", "--name", &name, "--hostname", &name, "--label", "io.x-k8s.capd-rs.test=true",
+                "run", "-d", "--name", &name, "--hostname", &name, "--label", &label,
                 "--privileged", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                 "--tmpfs", "/tmp", "--tmpfs", "/run", "--volume", "/var", "--volume", "/lib/modules:/lib/modules:ro",
                 &env.state.images.node,
@@ -181,14 +181,14 @@ async fn node_image_boots_systemd_and_runs_a_nested_container() {
 
     // No registry: move the environment's base image into the node's containerd.
     let image = &env.state.images.base;
-    let save = Command::new("docker")
-        .env("DOCKER_HOST", env.docker_host())
+    let save = env
+        .docker()
         .args(["save", image])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let import = Command::new("docker")
-        .env("DOCKER_HOST", env.docker_host())
+    let import = env
+        .docker()
         .args(["exec", "-i", &name, "ctr", "-n", "k8s.io", "images", "import", "-"])
         .stdin(save.stdout.unwrap())
         .output()

@@ -4,33 +4,25 @@
 //!   kube-controller-manager, Cluster API managers and a Docker engine on 127.0.0.1).
 //! - `test`: brings the environment up and runs every test against it.
 //! - `demo`: brings the environment up and runs the main job.
-//! - `clusterctl-repo`, `tilt`: packaging and the dev loop (`release.rs`).
-//! - `bench`: capd-rs side by side with CAPD and raw Docker (`bench.rs`, driver in `crates/bench`).
+//! - `clusterctl-repo`, `tilt`: packaging and the dev loop (`commands/release.rs`).
+//! - `gen-templates`: the generated parts of `templates/` (`commands/templates.rs`).
+//! - `bench`: capd-rs side by side with CAPD and raw Docker (`commands/bench.rs`, driver in `crates/bench`).
+//!
+//! Layout: `commands/` has one module per subcommand; they use `environment/` (the
+//! test environment's parts and its `lifecycle`), `builds/` (Go binaries, images, the
+//! node image, pinned versions) and `support/` (paths, steps, processes), never each other.
 
-mod background;
-mod bench;
-mod capi;
-mod demo;
-mod engine;
-mod envcmd;
-mod gobuild;
-mod images;
-mod nodeimage;
-mod paths;
-mod pins;
-mod pki;
-mod plane;
-mod procs;
-mod release;
-mod shim;
-mod steps;
-mod templates;
-mod testcmd;
-mod up;
+mod builds;
+mod commands;
+mod environment;
+mod support;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use commands::{bench, demo, env, release, templates, up};
+use environment::shim;
 use std::future::Future;
+use support::paths;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "capd-rs project commands")]
@@ -104,11 +96,11 @@ fn main() {
     };
     let res = rt.block_on(async {
         match cli.cmd {
-            Cmd::Up => up::up().map(|_| ()),
+            Cmd::Up => up::up(),
             Cmd::Down => up::down(),
-            Cmd::Status => envcmd::status(),
-            Cmd::Env => envcmd::print_env(),
-            Cmd::Test { cargo_args } => testcmd::test(&cargo_args),
+            Cmd::Status => env::status(),
+            Cmd::Env => env::print_env(),
+            Cmd::Test { cargo_args } => commands::test::test(&cargo_args),
             Cmd::Demo => demo::demo(),
             Cmd::ClusterctlRepo { version, out, image, capi_from_module_cache } => {
                 release::clusterctl_repo(release::RepoOptions { version, out, image, capi_from_module_cache })

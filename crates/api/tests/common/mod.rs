@@ -37,7 +37,7 @@ fn documents(sub: &str) -> Result<Vec<Value>> {
     let mut docs = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file)?;
-        for doc in serde_yaml::Deserializer::from_str(&text) {
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
             let value = <Value as serde::Deserialize>::deserialize(doc)?;
             if value["kind"] != "Kustomization" && !value.is_null() {
                 docs.push(value);

@@ -8,14 +8,11 @@ use std::time::Duration;
 
 use capd_loadbalancer::labels::{CLUSTER_LABEL, ROLE_CONTROL_PLANE, ROLE_LABEL};
 use capd_runtime::{ContainerRuntime, ContainerSpec, DockerRuntime, NetworkSpec};
+pub use capd_testenv::{ENGINE_OVERRIDE_ENV, TEST_LABEL, TEST_NETWORK};
 use capd_testenv::TestEnv;
 use futures::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Another engine to test against instead of the environment's (e.g. Podman).
-pub const ENGINE_OVERRIDE_ENV: &str = "CAPD_RS_TEST_DOCKER_HOST";
-pub const TEST_LABEL: &str = "io.x-k8s.capd-rs.test";
-pub const TEST_NETWORK: &str = "capd-rs-test";
 /// The name the backends' test certificate is issued for.
 pub const SERVER_NAME: &str = "backend.test";
 

@@ -5,7 +5,7 @@
 
 use capd_api::capi::Cluster;
 use capd_api::DockerCluster;
-use capd_testenv::{poll_until, unique_name, TestEnv};
+use capd_testenv::{free_port, http_get, poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
@@ -30,14 +30,10 @@ impl Drop for Fixture {
         for name in names {
             let ids: Vec<String> = containers_of(&self.env, &name).into_iter().map(|c| c.0).collect();
             if !ids.is_empty() {
-                let _ = Command::new("docker").env("DOCKER_HOST", self.env.docker_host()).args(["rm", "-f", "-v"]).args(&ids).output();
+                let _ = self.env.docker().args(["rm", "-f", "-v"]).args(&ids).output();
             }
         }
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap()
 }
 
 pub struct Manager {
@@ -70,18 +66,6 @@ impl Drop for Manager {
     }
 }
 
-/// A plain HTTP GET on 127.0.0.1; (status, body).
-pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("no status")?;
-    Ok((code, out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()))
-}
-
 impl Fixture {
     pub async fn new(prefix: &str) -> Self {
         let env = TestEnv::load().expect("test environment (run `cargo xtask up`)");
@@ -98,7 +82,7 @@ impl Fixture {
 
     /// Starts the manager, watching only this fixture's namespace.
     pub async fn manager(&self, extra: &[&str]) -> Manager {
-        let (health_port, metrics_port) = (free_port(), free_port());
+        let (health_port, metrics_port) = (free_port().unwrap(), free_port().unwrap());
         let log = self.env.state.log_dir.join(format!("manager-{}-{}.log", self.ns, health_port));
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_capd-manager"))
@@ -220,8 +204,8 @@ impl Fixture {
 
 /// `docker ps -a` of containers with label `io.x-k8s.kind.cluster=<cluster>`: (name, state, role).
 pub fn containers_of(env: &TestEnv, cluster: &str) -> Vec<(String, String, String)> {
-    let out = Command::new("docker")
-        .env("DOCKER_HOST", env.docker_host())
+    let out = env
+        .docker()
         .args(["ps", "-a", "--filter", &format!("label=io.x-k8s.kind.cluster={cluster}")])
         .args(["--format", "{{.Names}}\t{{.State}}\t{{.Label \"io.x-k8s.kind.role\"}}"])
         .output()
@@ -239,8 +223,8 @@ pub fn containers_of(env: &TestEnv, cluster: &str) -> Vec<(String, String, Strin
 
 /// The container's IPv4 address on `network`.
 pub fn container_ip(env: &TestEnv, name: &str, network: &str) -> String {
-    let out = Command::new("docker")
-        .env("DOCKER_HOST", env.docker_host())
+    let out = env
+        .docker()
         .args(["inspect", "--format", &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"), name])
         .output()
         .unwrap();

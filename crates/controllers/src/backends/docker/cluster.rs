@@ -18,7 +18,7 @@ use std::time::Duration;
 /// How soon to look again while the new load balancer has no address yet.
 const ADDRESS_POLL: Duration = Duration::from_secs(2);
 
-pub async fn reconcile_normal(dc: &mut DockerCluster, cluster: &Cluster, ctx: &Context) -> Result<Action, Error> {
+pub async fn reconcile_normal(dc: &mut DockerCluster, cluster: &Cluster, ctx: &Context, cp: &mut dyn Checkpoint<DockerCluster>) -> Result<Action, Error> {
     let uid = dc.uid().unwrap_or_default();
     dc.annotations_mut().entry(CONTAINER_OWNER_ANNOTATION.to_string()).or_insert(uid);
 
@@ -40,7 +40,7 @@ pub async fn reconcile_normal(dc: &mut DockerCluster, cluster: &Cluster, ctx: &C
     // Only when empty: a user (or clusterctl move) may have set it, and it must not change.
     if dc.spec.control_plane_endpoint.host.is_empty() {
         dc.spec.control_plane_endpoint = ApiEndpoint { host: ip.to_string(), port: i32::from(CONTROL_PLANE_PORT) };
-        crate::events::publish(ctx, dc, false, "LoadBalancerCreated", &format!(
+        crate::events::publish(ctx, &cp.regarding(), false, "LoadBalancerCreated", "CreateLoadBalancer", &format!(
             "load balancer {} serves the control plane at {}:{} (host port {})",
             status.name, ip, CONTROL_PLANE_PORT, status.host_port.map(|p| p.to_string()).unwrap_or_else(|| "-".into())
         )).await;
@@ -60,7 +60,7 @@ pub async fn reconcile_delete(dc: &mut DockerCluster, cluster: &Cluster, ctx: &C
     cp.checkpoint(dc).await?;
 
     load_balancer::handle(dc, cluster, ctx).await?.delete().await?;
-    crate::events::publish(ctx, dc, false, "LoadBalancerDeleted", "load balancer container removed").await;
+    crate::events::publish(ctx, &cp.regarding(), false, "LoadBalancerDeleted", "DeleteLoadBalancer", "load balancer container removed").await;
     Ok(Action::await_change())
 }
 

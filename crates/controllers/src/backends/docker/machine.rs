@@ -14,7 +14,7 @@ use capd_api::capi::{Cluster, Machine};
 use capd_api::conditions::{self, NewCondition};
 use capd_api::consts::{condition, label, reason};
 use capd_api::{DockerCluster, DockerMachine, HasConditions, MachineAddress};
-use k8s_openapi::api::core::v1::{Node, Secret};
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -60,7 +60,7 @@ pub async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context
     let cluster_name = o.cluster.name_any();
     let name = node::container_name(&cluster_name, &dm.name_any());
     let control_plane = o.machine.is_control_plane();
-    match ensure_container(dm, o, ctx, &name, control_plane).await? {
+    match ensure_container(dm, o, ctx, &name, control_plane, &cp.regarding()).await? {
         ContainerChange::None => {}
         ContainerChange::Gone => {
             summarize_ready(dm, false);
@@ -101,13 +101,13 @@ pub async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context
     // this manager, the sentinel in the node for any other (restart, clusterctl move).
     if !bootstrapped(dm) {
         if let Some(failure) = bootstrap(dm, o, ctx, &name, &secret_name).await? {
-            crate::events::publish(ctx, dm, true, "BootstrapFailed", &failure).await;
+            crate::events::publish(ctx, &cp.regarding(), true, "BootstrapFailed", "Bootstrap", &failure).await;
             // Not retried: the data is wrong or a command failed; a person must look.
             set(dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::FAILED, failure));
             set(dm, NewCondition::false_(condition::READY, reason::FAILED, "bootstrap failed"));
             return Ok(Action::await_change());
         }
-        crate::events::publish(ctx, dm, false, "BootstrapCompleted", &format!("bootstrap data ran in node container {name}")).await;
+        crate::events::publish(ctx, &cp.regarding(), false, "BootstrapCompleted", "Bootstrap", &format!("bootstrap data ran in node container {name}")).await;
     }
     set(dm, NewCondition::true_(condition::BOOTSTRAP_COMPLETED, reason::COMPLETED, ""));
 
@@ -139,38 +139,65 @@ enum ContainerChange {
     Created,
 }
 
-async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str, control_plane: bool) -> Result<ContainerChange, Error> {
-    if let Some(info) = ctx.runtime.inspect_container(name).await? {
-        if info.state.is_running() {
-            return Ok(ContainerChange::None);
-        }
-        // Ours but stopped (engine restart, reboot): start it again, keeping its disk.
-        if info.label(crate::PROVIDER_LABEL).is_some() && info.label(label::KIND_CLUSTER) == Some(o.cluster.name_any().as_str()) {
+/// What to do about the node container, from what the engine reports (pure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adoption {
+    /// It runs: nothing to do.
+    Keep,
+    /// Ours but stopped (engine restart, reboot): start it again, keeping its disk.
+    Start,
+    /// Someone else's container has the name and this node was bootstrapped: refuse.
+    RefuseForeign,
+    /// Someone else's stale container has the name, nothing bootstrapped yet: replace it.
+    Replace,
+    /// A provisioned node's container vanished: report it, never re-create a blank node
+    /// that would say Ready (CAPD leaves it to MachineHealthCheck remediation).
+    Vanished,
+    Create,
+}
+
+/// `existing`: (running, ours) of a container with the node's name, if there is one.
+pub fn adoption(existing: Option<(bool, bool)>, bootstrapped: bool, provisioned_before: bool) -> Adoption {
+    match existing {
+        Some((true, _)) => Adoption::Keep,
+        Some((false, true)) => Adoption::Start,
+        Some((false, false)) if bootstrapped => Adoption::RefuseForeign,
+        Some((false, false)) => Adoption::Replace,
+        None if provisioned_before => Adoption::Vanished,
+        None => Adoption::Create,
+    }
+}
+
+async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str, control_plane: bool, regarding: &ObjectReference) -> Result<ContainerChange, Error> {
+    let cluster_name = o.cluster.name_any();
+    let existing = ctx.runtime.inspect_container(name).await?.map(|info| {
+        let ours = info.label(crate::PROVIDER_LABEL).is_some() && info.label(label::KIND_CLUSTER) == Some(cluster_name.as_str());
+        (info.state.is_running(), ours)
+    });
+    match adoption(existing, bootstrapped(dm), provisioned_before(dm, o)) {
+        Adoption::Keep => return Ok(ContainerChange::None),
+        Adoption::Start => {
             info!(container = name, "starting the stopped node container");
             ctx.runtime.start_container(name).await?;
             return Ok(ContainerChange::Started);
         }
-        // A container of that name from something else (an earlier cluster, by hand).
-        if bootstrapped(dm) {
-            return Err(Error::Invalid {
-                kind: "DockerMachine".into(),
-                namespace: dm.namespace().unwrap_or_default(),
-                name: dm.name_any(),
-                message: format!("container {name} is not this machine's; refusing to replace a bootstrapped node"),
-            });
+        Adoption::RefuseForeign => {
+            return Err(Error::invalid(dm, format!("container {name} is not this machine's; refusing to replace a bootstrapped node")));
         }
-        warn!(container = name, "replacing a stale container of the same name");
-        ctx.runtime.remove_container(name).await?;
-    } else if provisioned_before(dm, o) {
-        // A provisioned node whose container vanished: a new one would be an empty node
-        // that reports Ready. CAPD leaves it to MachineHealthCheck remediation.
-        warn!(container = name, "the container of a provisioned machine does not exist anymore");
-        set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::NOT_PROVISIONED, format!("container {name} does not exist anymore")));
-        return Ok(ContainerChange::Gone);
+        Adoption::Replace => {
+            warn!(container = name, "replacing a stale container of the same name");
+            ctx.runtime.remove_container(name).await?;
+        }
+        Adoption::Vanished => {
+            warn!(container = name, "the container of a provisioned machine does not exist anymore");
+            set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::NOT_PROVISIONED, format!("container {name} does not exist anymore")));
+            return Ok(ContainerChange::Gone);
+        }
+        Adoption::Create => {}
     }
     let Some(image) = node::image(dm, o.machine.version()) else {
         set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::NOT_PROVISIONED, "no spec.customImage and no Machine.spec.version to pick kindest/node:<version>"));
-        return Err(Error::Invalid { kind: "DockerMachine".into(), namespace: dm.namespace().unwrap_or_default(), name: dm.name_any(), message: "spec.customImage: needed when Machine.spec.version is empty".into() });
+        return Err(Error::invalid(dm, "spec.customImage: needed when Machine.spec.version is empty"));
     };
     ctx.runtime.ensure_image(&image).await?;
     let params = node::NodeParams {
@@ -193,7 +220,7 @@ async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, na
         }
         Err(e) => return Err(e.into()),
     }
-    crate::events::publish(ctx, dm, false, "NodeContainerCreated", &format!("node container {name} created from {image}")).await;
+    crate::events::publish(ctx, regarding, false, "NodeContainerCreated", "CreateNodeContainer", &format!("node container {name} created from {image}")).await;
     Ok(ContainerChange::Created)
 }
 
@@ -375,7 +402,7 @@ pub async fn reconcile_delete(dm: &mut DockerMachine, o: &Objects, ctx: &Context
 
     let name = node::container_name(&o.cluster.name_any(), &dm.name_any());
     ctx.runtime.remove_container(&name).await?;
-    crate::events::publish(ctx, dm, false, "NodeContainerDeleted", &format!("node container {name} removed")).await;
+    crate::events::publish(ctx, &cp.regarding(), false, "NodeContainerDeleted", "DeleteNodeContainer", &format!("node container {name} removed")).await;
     if o.machine.is_control_plane() {
         if let Some(dc) = &o.docker_cluster {
             // The load balancer itself may already be gone when the whole cluster goes.
@@ -469,6 +496,25 @@ mod tests {
             conditions::set(&mut c, new, None);
         }
         c
+    }
+
+    #[test]
+    fn adoption_keeps_starts_replaces_refuses_or_reports() {
+        use Adoption::*;
+        // (existing: (running, ours)), bootstrapped, provisioned before → decision
+        let table = [
+            (Some((true, true)), false, false, Keep),
+            (Some((true, false)), true, true, Keep),
+            (Some((false, true)), true, true, Start),
+            (Some((false, false)), true, false, RefuseForeign),
+            (Some((false, false)), false, false, Replace),
+            (None, true, true, Vanished),
+            (None, false, true, Vanished),
+            (None, false, false, Create),
+        ];
+        for (existing, bootstrapped, provisioned, want) in table {
+            assert_eq!(adoption(existing, bootstrapped, provisioned), want, "{existing:?} {bootstrapped} {provisioned}");
+        }
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //!   that cannot download Cluster API's release assets.
 //! - `tilt`: builds Tilt from Go modules into `~/.cache/capd-rs/go/bin/tilt-<version>`.
 
-use crate::steps::{show, write_file};
-use crate::{gobuild, paths, pins};
+use crate::builds::{gobuild, pins};
+use crate::support::paths;
+use crate::support::steps::{show, write_file};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -5,8 +5,10 @@
 //! a lower priority, so they use what `up` leaves idle; the Tilt test and the fuzzing
 //! run last, when their builds have had the whole test run to finish.
 
-use crate::background::Background;
-use crate::{paths, up};
+use crate::environment::lifecycle;
+use crate::environment::manager::MANAGER;
+use crate::support::background::Background;
+use crate::support::paths;
 use anyhow::{bail, Context, Result};
 use std::process::Command;
 
@@ -80,12 +82,12 @@ pub fn test(extra: &[String]) -> Result<()> {
         bg.spawn(FUZZ_BUILD, 19, &fuzz, logs.join("fuzz-build.log"))?;
     }
 
-    let state = up::up()?;
+    let state = lifecycle::up()?;
     // The demo's manager watches every namespace: it would reconcile the tests' objects
     // beside the managers the tests start, and two writers break what tests assert.
-    if let Some(m) = state.components.iter().find(|c| c.name == crate::demo::MANAGER) {
+    if let Some(m) = state.components.iter().find(|c| c.name == MANAGER) {
         eprintln!("==> stopping the demo's capd-manager (pid {}) so tests run their own", m.pid);
-        crate::procs::stop(m.pid, &state.bin_dir.join(crate::demo::MANAGER).to_string_lossy(), std::time::Duration::from_secs(15))?;
+        crate::support::procs::stop(m.pid, &state.bin_dir.join(MANAGER).to_string_lossy(), std::time::Duration::from_secs(15))?;
     }
     // A failed build is reported again, with its errors, by the `cargo test` below.
     if let Err(e) = bg.wait(WORKSPACE_BUILD) {

@@ -3,68 +3,28 @@
 //! default flavour with clusterctl (kubeadm control plane, one worker, the pod network),
 //! waits until the workload cluster's Nodes are Ready and shows it.
 
-use crate::steps::{wait_for, wait_for_every, Outcome, Steps};
-use crate::{paths, procs, up};
+use crate::environment::lifecycle;
+use crate::environment::manager::{self, MANAGER};
+use crate::support::paths;
+use crate::support::steps::{wait_for_every, Outcome, Steps};
 use anyhow::{bail, Result};
-use capd_testenv::{Component, EnvState};
 use std::process::Command;
 use std::time::Duration;
 
-pub const MANAGER: &str = "capd-manager";
-const HEALTH_PORT: u16 = 16481;
-const METRICS_PORT: u16 = 16491;
 const NAMESPACE: &str = "capd-demo";
 const CLUSTER: &str = "demo";
 /// The sample workload (a Deployment and a Service) and the pod that asks it.
-const HELLO: &str = include_str!("../demo/hello.yaml");
-const TOOLBOX: &str = crate::nodeimage::TOOLBOX_IMAGE;
+const HELLO: &str = include_str!("../../demo/hello.yaml");
+const TOOLBOX: &str = crate::builds::nodeimage::TOOLBOX_IMAGE;
 const CLIENT: &str = "hello-client";
 /// Bounded retries: the Service's endpoints and DNS settle a moment after the rollout.
 const CLIENT_SCRIPT: &str = "for i in $(seq 30); do timeout 3 busybox wget -qO- http://hello && exit 0; sleep 1; done; exit 1";
 
-fn start_manager(state: &EnvState) -> Result<Component> {
-    let root = paths::workspace_root();
-    let built = root.join("target/debug").join(MANAGER);
-    let link = state.bin_dir.join(MANAGER);
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&built, &link)?;
-    if let Some(old) = state.components.iter().find(|c| c.name == MANAGER) {
-        // Always restart: the binary may have been rebuilt since.
-        procs::stop(old.pid, &link.to_string_lossy(), Duration::from_secs(15))?;
-    }
-    for port in [crate::paths::port(HEALTH_PORT), crate::paths::port(METRICS_PORT)] {
-        if procs::port_open(port) {
-            bail!("127.0.0.1:{port} is taken; capd-manager needs it");
-        }
-    }
-    let log = state.log_dir.join(format!("{MANAGER}.log"));
-    let args = vec![
-        format!("--health-addr=127.0.0.1:{}", crate::paths::port(HEALTH_PORT)),
-        format!("--diagnostics-address=127.0.0.1:{}", crate::paths::port(METRICS_PORT)),
-        "--leader-elect".to_string(),
-    ];
-    let envs = [("KUBECONFIG", state.kubeconfig.display().to_string()), ("DOCKER_HOST", state.docker_host.clone())];
-    let pid = procs::spawn(&link, &args, &envs, &log)?;
-    wait_for("capd-manager /readyz", Duration::from_secs(30), || {
-        if !procs::alive(pid, &link.to_string_lossy()) {
-            bail!("capd-manager exited; see {}", log.display());
-        }
-        Ok(matches!(procs::http_get(crate::paths::port(HEALTH_PORT), "/readyz"), Ok((200, _))).then_some(()))
-    })?;
-    Ok(Component {
-        name: MANAGER.into(),
-        pid,
-        version: env!("CARGO_PKG_VERSION").into(),
-        ports: [("health".to_string(), crate::paths::port(HEALTH_PORT)), ("metrics".to_string(), crate::paths::port(METRICS_PORT))].into(),
-        log,
-    })
-}
-
 pub fn demo() -> Result<()> {
-    let mut state = up::up()?;
+    let mut state = lifecycle::up()?;
     let mut steps = Steps::default();
     let root = paths::workspace_root();
-    let client = up::client()?;
+    let client = lifecycle::client()?;
     steps.run("provider CRDs", |_| {
         crate::block_on(async { Ok(capd_testenv::install_provider_manifests(&client).await?) })?;
         Ok(Outcome::Done(()))
@@ -73,10 +33,10 @@ pub fn demo() -> Result<()> {
         log.run(Command::new("cargo").current_dir(&root).args(["build", "-p", "capd-manager"]))?;
         Ok(Outcome::Done(()))
     })?;
-    let manager = steps.run("start capd-manager", |_| Ok(Outcome::Done(start_manager(&state)?)))?;
+    let manager = steps.run("start capd-manager", |_| Ok(Outcome::Done(manager::start(&state)?)))?;
     state.components.retain(|c| c.name != MANAGER);
     state.components.push(manager);
-    crate::steps::write_file(&paths::env_file(), serde_json::to_vec_pretty(&state)?)?;
+    crate::support::steps::write_file(&paths::env_file(), serde_json::to_vec_pretty(&state)?)?;
 
     let clusterctl = |args: &[&str]| -> Command {
         let mut c = Command::new(state.bin_dir.join("clusterctl"));
@@ -88,13 +48,13 @@ pub fn demo() -> Result<()> {
         let template = root.join("templates/cluster-template.yaml");
         let rendered = log.output(
             clusterctl(&["generate", "cluster", CLUSTER, "--target-namespace", NAMESPACE])
-                .args(["--kubernetes-version", crate::pins::KUBERNETES])
+                .args(["--kubernetes-version", crate::builds::pins::KUBERNETES])
                 .args(["--control-plane-machine-count", "1", "--worker-machine-count", "1", "--from"])
                 .arg(&template),
         )?;
         let mut docs = vec![serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})];
         docs.extend(capd_testenv::manifests::parse_docs(&rendered, "templates/cluster-template.yaml")?);
-        crate::capi::apply(&client, &docs)?;
+        crate::environment::capi::apply(&client, &docs)?;
         Ok(Outcome::Done(()))
     })?;
     let workload_kubeconfig = state.log_dir.parent().unwrap_or(&state.log_dir).join(format!("{CLUSTER}.kubeconfig"));
@@ -102,7 +62,7 @@ pub fn demo() -> Result<()> {
         wait_for_every("the workload cluster's kubeconfig (control plane initialized)", Duration::from_secs(600), Duration::from_secs(3), || {
             let out = clusterctl(&["get", "kubeconfig", CLUSTER, "-n", NAMESPACE]).output()?;
             if out.status.success() && !out.stdout.is_empty() {
-                crate::steps::write_file(&workload_kubeconfig, &out.stdout)?;
+                crate::support::steps::write_file(&workload_kubeconfig, &out.stdout)?;
                 return Ok(Some(()));
             }
             Ok(None)
@@ -128,7 +88,7 @@ pub fn demo() -> Result<()> {
     };
     let answer = steps.run("sample workload", |log| {
         let manifest = state.log_dir.parent().unwrap_or(&state.log_dir).join("demo-hello.yaml");
-        crate::steps::write_file(&manifest, HELLO)?;
+        crate::support::steps::write_file(&manifest, HELLO)?;
         log.run(kubectl_wl(&["apply", "-f"]).arg(&manifest))?;
         log.run(&mut kubectl_wl(&["rollout", "status", "deployment/hello", "--timeout=300s"]))?;
         log.run(&mut kubectl_wl(&["delete", "pod", CLIENT, "--ignore-not-found", "--wait"]))?;

@@ -8,11 +8,11 @@
 //! Cached like the recipe images: tagged with a hash of everything that goes in, and
 //! saved as a tarball under `~/.cache/capd-rs/images`.
 
-use crate::engine::docker;
-use crate::gobuild::{self, GoSet};
-use crate::images;
-use crate::pins;
-use crate::steps::{wait_for, Outcome, StepLog};
+use crate::builds::gobuild::{self, GoSet};
+use crate::builds::images;
+use crate::builds::pins;
+use crate::support::docker::docker;
+use crate::support::steps::{wait_for, Outcome, StepLog};
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::os::unix::fs::PermissionsExt;
@@ -26,17 +26,17 @@ const PROCEDURE: &str = "2";
 /// Files of the node image, in the repository beside this crate.
 const FILES: &[(&str, &str, &str)] = &[
     // (name in the build context, contents, path in the image)
-    ("entrypoint", include_str!("../node-image/entrypoint"), "/usr/local/bin/entrypoint"),
-    ("kubelet-cgroups", include_str!("../node-image/kubelet-cgroups"), "/usr/local/bin/kubelet-cgroups"),
-    ("kubelet.service", include_str!("../node-image/kubelet.service"), "/etc/systemd/system/kubelet.service"),
-    ("10-kubeadm.conf", include_str!("../node-image/10-kubeadm.conf"), "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
-    ("default-kubelet", include_str!("../node-image/default-kubelet"), "/etc/default/kubelet"),
-    ("containerd.toml", include_str!("../node-image/containerd.toml"), "/etc/containerd/config.toml"),
-    ("crictl.yaml", include_str!("../node-image/crictl.yaml"), "/etc/crictl.yaml"),
+    ("entrypoint", include_str!("../../node-image/entrypoint"), "/usr/local/bin/entrypoint"),
+    ("kubelet-cgroups", include_str!("../../node-image/kubelet-cgroups"), "/usr/local/bin/kubelet-cgroups"),
+    ("kubelet.service", include_str!("../../node-image/kubelet.service"), "/etc/systemd/system/kubelet.service"),
+    ("10-kubeadm.conf", include_str!("../../node-image/10-kubeadm.conf"), "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
+    ("default-kubelet", include_str!("../../node-image/default-kubelet"), "/etc/default/kubelet"),
+    ("containerd.toml", include_str!("../../node-image/containerd.toml"), "/etc/containerd/config.toml"),
+    ("crictl.yaml", include_str!("../../node-image/crictl.yaml"), "/etc/crictl.yaml"),
 ];
 
 /// The pod network's manifest: the node image's `/kind/manifests/default-cni.yaml`.
-use crate::templates::CNI_MANIFEST;
+use crate::support::paths::CNI_MANIFEST;
 /// The pod network daemon's image, as the manifest names it.
 pub const PODNET_IMAGE: &str = "localhost/capd-rs/podnet:v1";
 
@@ -128,7 +128,7 @@ fn key(node_base: &str, base: &str, net: &str) -> Result<String> {
         h.update(contents);
         h.update(dest);
     }
-    let root = crate::paths::workspace_root();
+    let root = crate::support::paths::workspace_root();
     h.update(std::fs::read(root.join(CNI_MANIFEST)).with_context(|| format!("reading {CNI_MANIFEST}"))?);
     hash_tree(&mut h, &root.join("crates/podnet"))?;
     h.update(std::fs::read(root.join("Cargo.lock")).context("reading Cargo.lock")?);
@@ -185,7 +185,7 @@ pub fn tag_default_haproxy(log: &StepLog, haproxy: &str) -> Result<()> {
 }
 
 fn build(log: &StepLog, tag: &str, node_base: &str, base: &str, net: &str) -> Result<()> {
-    let work = crate::paths::cache_dir().join("nodeimage");
+    let work = crate::support::paths::cache_dir().join("nodeimage");
     if work.exists() {
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
@@ -210,7 +210,7 @@ fn check_against_kubeadm(log: &StepLog, comps: &[Component]) -> Result<()> {
     let listed = log.output(Command::new(&kubeadm).args(["config", "images", "list", "--kubernetes-version", pins::KUBERNETES]))?;
     let missing: Vec<&str> = listed.lines().map(str::trim).filter(|l| !l.is_empty() && !comps.iter().any(|c| c.image == *l)).collect();
     if !missing.is_empty() {
-        bail!("kubeadm {} needs images the node image does not preload: {} (update pins.rs)", pins::KUBERNETES, missing.join(", "));
+        bail!("kubeadm {} needs images the node image does not preload: {} (update builds/pins.rs)", pins::KUBERNETES, missing.join(", "));
     }
     Ok(())
 }
@@ -231,7 +231,7 @@ fn build_pause(log: &StepLog, work: &Path) -> Result<()> {
 /// The pod network daemon of this workspace; it runs in a Debian image with the
 /// same glibc as this machine, so a normal (dynamically linked) build fits.
 fn build_podnet(log: &StepLog, work: &Path) -> Result<()> {
-    let root = crate::paths::workspace_root();
+    let root = crate::support::paths::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     log.run(Command::new(cargo).current_dir(&root).args(["build", "-p", "capd-podnet", "--bin", "capd-podnet"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
@@ -242,7 +242,7 @@ fn build_podnet(log: &StepLog, work: &Path) -> Result<()> {
 
 /// `docker build` from a context holding one file; no registry is involved.
 fn docker_build(log: &StepLog, tag: &str, dockerfile: &str, context: &Path) -> Result<()> {
-    crate::steps::write_file(&context.join("Dockerfile"), dockerfile)?;
+    crate::support::steps::write_file(&context.join("Dockerfile"), dockerfile)?;
     log.line(&format!("Dockerfile for {tag}:\n{dockerfile}"));
     log.run(docker().env("DOCKER_BUILDKIT", "0").args(["build", "-q", "-t", tag]).arg(context))
 }
@@ -276,16 +276,16 @@ fn stage_image(log: &StepLog, node_base: &str, work: &Path) -> Result<String> {
         df.push_str(&format!("COPY {b} /usr/bin/{b}\n"));
     }
     for (name, contents, dest) in FILES {
-        crate::steps::write_file(&ctx.join(name), contents)?;
+        crate::support::steps::write_file(&ctx.join(name), contents)?;
         // COPY keeps the mode; a RUN chmod would copy the file into another layer.
         let mode = if dest.starts_with("/usr/local/bin/") { 0o755 } else { 0o644 };
         std::fs::set_permissions(ctx.join(name), std::fs::Permissions::from_mode(mode))?;
         df.push_str(&format!("COPY {name} {dest}\n"));
     }
-    crate::steps::write_file(&ctx.join("version"), format!("{}\n", pins::KUBERNETES))?;
+    crate::support::steps::write_file(&ctx.join("version"), format!("{}\n", pins::KUBERNETES))?;
     df.push_str("COPY version /kind/version\n");
-    let cni = std::fs::read(crate::paths::workspace_root().join(CNI_MANIFEST)).with_context(|| format!("reading {CNI_MANIFEST}"))?;
-    crate::steps::write_file(&ctx.join("default-cni.yaml"), cni)?;
+    let cni = std::fs::read(crate::support::paths::workspace_root().join(CNI_MANIFEST)).with_context(|| format!("reading {CNI_MANIFEST}"))?;
+    crate::support::steps::write_file(&ctx.join("default-cni.yaml"), cni)?;
     df.push_str("COPY default-cni.yaml /kind/manifests/default-cni.yaml\n");
     df.push_str(concat!(
         "RUN mkdir -p /etc/systemd/system/multi-user.target.wants /etc/cni/net.d /etc/kubernetes/manifests /var/lib/kubelet",
@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn cni_manifest_names_the_preloaded_podnet_image() {
-        let text = std::fs::read_to_string(crate::paths::workspace_root().join(CNI_MANIFEST)).unwrap_or_default();
+        let text = std::fs::read_to_string(crate::support::paths::workspace_root().join(CNI_MANIFEST)).unwrap_or_default();
         assert!(text.contains(&format!("image: {PODNET_IMAGE}")), "{CNI_MANIFEST} must use {PODNET_IMAGE}");
     }
 

@@ -86,7 +86,7 @@ impl Drop for Background {
         for job in &mut self.jobs {
             if let Ok(None) = job.child.try_wait() {
                 // The job leads its own process group: end its children (go, rustc) too.
-                crate::procs::kill_group(job.child.id());
+                crate::support::procs::kill_group(job.child.id());
                 let _ = job.child.wait();
             }
         }
@@ -126,14 +126,14 @@ mod tests {
         cmd.args(["-c", &format!("sleep 300 & echo $! > {}; wait", pidfile.display())]);
         let mut bg = Background::default();
         bg.spawn("sleeper", 19, &cmd, log("sleeper")).unwrap();
-        let pid = crate::steps::wait_for("the pid file", std::time::Duration::from_secs(10), || {
+        let pid = crate::support::steps::wait_for("the pid file", std::time::Duration::from_secs(10), || {
             Ok(std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse::<u32>().ok()))
         })
         .unwrap();
-        assert!(crate::procs::alive(pid, "sleep"));
+        assert!(crate::support::procs::alive(pid, "sleep"));
         drop(bg);
-        crate::steps::wait_for("sleep to be gone", std::time::Duration::from_secs(10), || {
-            Ok((!crate::procs::alive(pid, "sleep")).then_some(()))
+        crate::support::steps::wait_for("sleep to be gone", std::time::Duration::from_secs(10), || {
+            Ok((!crate::support::procs::alive(pid, "sleep")).then_some(()))
         })
         .unwrap();
     }

@@ -3,8 +3,8 @@
 //! rebuilt only when the recipe (or the suite) changes; built images are also saved
 //! as tarballs under `~/.cache/capd-rs/images` so a wiped engine reloads them fast.
 
-use crate::engine::docker;
-use crate::steps::{Outcome, StepLog};
+use crate::support::docker::docker;
+use crate::support::steps::{Outcome, StepLog};
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -110,7 +110,7 @@ impl Recipe {
     pub fn tag(&self) -> String {
         let mut h = Sha256::new();
         h.update(PROCEDURE);
-        h.update(crate::pins::DEBIAN_SUITE);
+        h.update(crate::builds::pins::DEBIAN_SUITE);
         h.update(serde_json::to_vec(self).unwrap_or_default());
         format!("capd-rs/{}:r-{}", self.name, &hex::encode(h.finalize())[..12])
     }
@@ -121,7 +121,7 @@ pub fn present(tag: &str) -> bool {
 }
 
 fn tarball(tag: &str) -> PathBuf {
-    crate::paths::cache_dir().join("images").join(format!("{}.tar", tag.replace(['/', ':'], "_")))
+    crate::support::paths::cache_dir().join("images").join(format!("{}.tar", tag.replace(['/', ':'], "_")))
 }
 
 /// Ensures the image of `recipe` is in the engine; returns its tag.
@@ -174,23 +174,23 @@ pub fn save_cached(log: &StepLog, tag: &str) -> Result<()> {
 fn build(log: &StepLog, recipe: &Recipe, tag: &str) -> Result<()> {
     ensure_debootstrap(log)?;
     let mirror = debian_mirror()?;
-    let work = crate::paths::cache_dir().join("rootfs").join(recipe.name);
+    let work = crate::support::paths::cache_dir().join("rootfs").join(recipe.name);
     remove_rootfs(log, &work)?;
     std::fs::create_dir_all(&work)?;
-    let debs = crate::paths::cache_dir().join("debootstrap").join(crate::pins::DEBIAN_SUITE);
+    let debs = crate::support::paths::cache_dir().join("debootstrap").join(crate::builds::pins::DEBIAN_SUITE);
     std::fs::create_dir_all(&debs)?;
     log.run(
         Command::new("debootstrap")
             .arg("--variant=minbase")
             .arg(format!("--include={}", recipe.packages.join(",")))
             .arg(format!("--cache-dir={}", debs.display()))
-            .arg(crate::pins::DEBIAN_SUITE)
+            .arg(crate::builds::pins::DEBIAN_SUITE)
             .arg(&work)
             .arg(&mirror),
     )?;
     for (path, contents, mode) in recipe.files {
         let p = work.join(path);
-        crate::steps::write_file(&p, contents)?;
+        crate::support::steps::write_file(&p, contents)?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode))?;
     }
@@ -312,7 +312,7 @@ fn ensure_debootstrap(log: &StepLog) -> Result<()> {
 
 /// The Debian mirror this machine's apt uses for the suite (never hard-coded).
 pub fn debian_mirror() -> Result<String> {
-    let suite = crate::pins::DEBIAN_SUITE;
+    let suite = crate::builds::pins::DEBIAN_SUITE;
     let mut texts = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/etc/apt/sources.list.d") {
         for e in entries.flatten() {

@@ -67,11 +67,11 @@ pub fn stop(pid: u32, bin: &str, grace: Duration) -> Result<()> {
         return Ok(());
     }
     signal(pid, "TERM");
-    if crate::steps::wait_for("process to exit", grace, || Ok((!alive(pid, bin)).then_some(()))).is_ok() {
+    if crate::support::steps::wait_for("process to exit", grace, || Ok((!alive(pid, bin)).then_some(()))).is_ok() {
         return Ok(());
     }
     signal(pid, "KILL");
-    crate::steps::wait_for(&format!("pid {pid} ({bin}) to exit after SIGKILL"), Duration::from_secs(10), || {
+    crate::support::steps::wait_for(&format!("pid {pid} ({bin}) to exit after SIGKILL"), Duration::from_secs(10), || {
         Ok((!alive(pid, bin)).then_some(()))
     })
     .map_err(|e| anyhow!("{e}"))
@@ -80,10 +80,13 @@ pub fn stop(pid: u32, bin: &str, grace: Duration) -> Result<()> {
 /// SIGKILL to a whole process group. Not through `kill(1)`: procps-ng 4.0.2's parses
 /// `kill -KILL -<pgid>` wrongly and signals every process it may (seen here).
 pub fn kill_group(pgid: u32) {
-    if let Ok(pgid) = libc::pid_t::try_from(pgid) {
+    use rustix::process::{kill_process_group, Pid, RawPid, Signal};
+    if let Ok(pgid) = RawPid::try_from(pgid) {
         if pgid > 1 {
-            // SAFETY: kill(2) takes plain integers and touches no memory of ours.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            if let Some(pgid) = Pid::from_raw(pgid) {
+                // kill(-pgid, SIGKILL); like before, a failure (group already gone) is ignored.
+                let _ = kill_process_group(pgid, Signal::KILL);
+            }
         }
     }
 }
@@ -125,7 +128,7 @@ mod tests {
         let pid = spawn(bin, &["30".to_string()], &[], &log).unwrap();
         assert!(alive(pid, "/bin/sleep"), "alive right after spawn");
         // Once exec has mapped the new argv, only the right binary matches.
-        crate::steps::wait_for("argv to be set", Duration::from_secs(5), || {
+        crate::support::steps::wait_for("argv to be set", Duration::from_secs(5), || {
             Ok(std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty()).then_some(()))
         })
         .unwrap();

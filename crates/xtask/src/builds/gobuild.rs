@@ -2,8 +2,8 @@
 //! (the upstream modules `replace` their sibling modules with local paths, which
 //! `go install` refuses) into `~/.cache/capd-rs/go/bin/<set>-<version>`.
 
-use crate::pins;
-use crate::steps::{Outcome, StepLog};
+use crate::builds::pins;
+use crate::support::steps::{Outcome, StepLog};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -92,7 +92,7 @@ pub const CRI_TOOLS: GoSet = GoSet {
 pub const ALL: [&GoSet; 5] = [&ETCD, &KUBERNETES, &CLUSTER_API, &CRI_TOOLS, &COREDNS];
 
 fn go_dir() -> PathBuf {
-    crate::paths::cache_dir().join("go")
+    crate::support::paths::cache_dir().join("go")
 }
 
 /// Environment every `go` command runs with: caches under ~/.cache, no toolchain download.
@@ -158,7 +158,7 @@ impl GoSet {
         let wrapper = self.wrapper_dir();
         std::fs::create_dir_all(&wrapper)?;
         let gomod = self.wrapper_gomod(log)?;
-        crate::steps::write_file(&wrapper.join("go.mod"), gomod)?;
+        crate::support::steps::write_file(&wrapper.join("go.mod"), gomod)?;
         std::fs::create_dir_all(self.out_dir())?;
         for (i, (pkg, out)) in self.targets.iter().enumerate() {
             // The step's heartbeat shows the newest log line: say which one of how many.
@@ -167,7 +167,7 @@ impl GoSet {
             cmd.args(["build", "-trimpath", "-ldflags", &self.ldflags(), "-o"]).arg(self.out_dir().join(out)).arg(pkg);
             log.run(&mut cmd).with_context(|| format!("building {pkg}"))?;
         }
-        crate::steps::write_file(&self.complete_marker(), format!("{} {}\n", self.module, self.version))?;
+        crate::support::steps::write_file(&self.complete_marker(), format!("{} {}\n", self.module, self.version))?;
         Ok(Outcome::Done(()))
     }
 

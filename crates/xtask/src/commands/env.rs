@@ -1,6 +1,7 @@
 //! `env` and `status`.
 
-use crate::{engine, paths, procs, up};
+use crate::environment::{engine, lifecycle};
+use crate::support::{paths, procs};
 use anyhow::{anyhow, Result};
 
 /// Like `println!`, but a closed pipe (`| head`) ends the output quietly instead of panicking.
@@ -12,7 +13,7 @@ macro_rules! out {
 }
 
 pub fn print_env() -> Result<()> {
-    let s = up::load_state().ok_or_else(|| anyhow!("no test environment; run `cargo xtask up` first"))?;
+    let s = lifecycle::load_state().ok_or_else(|| anyhow!("no test environment; run `cargo xtask up` first"))?;
     out!("export KUBECONFIG={}", s.kubeconfig.display());
     out!("export DOCKER_HOST={}", s.docker_host);
     out!("export CAPD_TESTENV_DIR={}", paths::state_dir().display());
@@ -21,7 +22,7 @@ pub fn print_env() -> Result<()> {
 }
 
 pub fn status() -> Result<()> {
-    let Some(s) = up::load_state() else {
+    let Some(s) = lifecycle::load_state() else {
         out!("test environment: down (no {})", paths::env_file().display());
         return Ok(());
     };

@@ -96,7 +96,7 @@ fn leaf(
 }
 
 fn write(path: &Path, pem: &str) -> Result<()> {
-    crate::steps::write_file(path, pem)?;
+    crate::support::steps::write_file(path, pem)?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(())

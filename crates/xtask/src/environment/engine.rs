@@ -3,14 +3,14 @@
 //! sandbox can't grant CAP_SYS_RESOURCE), restart the dockerd we own with the runc
 //! shim as its default runtime. A machine where privileged containers work is left alone.
 
-use crate::procs;
-use crate::steps::{wait_for, Outcome, StepLog};
+use crate::support::docker::{docker, docker_host, SOCKET};
+use crate::support::procs;
+use crate::support::steps::{wait_for, Outcome, StepLog};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-pub const SOCKET: &str = "/var/run/docker.sock";
 pub const DOCKERD: &str = "/usr/sbin/dockerd";
 /// Label on every container the environment (or a test) creates, so `down` finds them.
 pub const TEST_LABEL: &str = "io.x-k8s.capd-rs.test";
@@ -27,24 +27,13 @@ pub struct Engine {
     pub version: String,
 }
 
-pub fn docker_host() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| format!("unix://{SOCKET}"))
-}
-
-/// `docker` CLI bound to the engine in use.
-pub fn docker() -> Command {
-    let mut c = Command::new("docker");
-    c.env("DOCKER_HOST", docker_host());
-    c
-}
-
 fn server_version() -> Option<String> {
     let out = docker().args(["version", "--format", "{{.Server.Version}}"]).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn marker() -> PathBuf {
-    crate::paths::cache_dir().join("engine-needs-runc-shim")
+    crate::support::paths::cache_dir().join("engine-needs-runc-shim")
 }
 
 /// Makes sure an engine answers. `known` is what an earlier `up` recorded.
@@ -77,11 +66,11 @@ pub fn ensure_running(log: &StepLog, known: Option<&Engine>) -> Result<Outcome<E
 }
 
 fn start_dockerd(with_shim: bool) -> Result<u32> {
-    let log = crate::paths::log_dir().join("dockerd.log");
+    let log = crate::support::paths::log_dir().join("dockerd.log");
     let mut args = vec![format!("--host=unix://{SOCKET}"), "--pidfile=/var/run/docker.pid".to_string()];
     if with_shim {
         install_shim()?;
-        args.push(format!("--add-runtime=capd-runc={}", crate::shim::install_path().display()));
+        args.push(format!("--add-runtime=capd-runc={}", crate::environment::shim::install_path().display()));
         args.push("--default-runtime=capd-runc".to_string());
     }
     // A stale pidfile from a killed dockerd makes the new one refuse to start.
@@ -97,7 +86,7 @@ fn start_dockerd(with_shim: bool) -> Result<u32> {
 }
 
 fn install_shim() -> Result<()> {
-    let target = crate::shim::install_path();
+    let target = crate::environment::shim::install_path();
     let me = std::env::current_exe().context("locating the xtask binary")?;
     if let Some(dir) = target.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -131,12 +120,12 @@ pub fn ensure_privileged(log: &StepLog, engine: &mut Engine, image: &str) -> Res
         bail!(
             "privileged containers fail with \"unable to apply caps\" on a dockerd this tool did not start; \
              restart it with `--add-runtime capd-runc={} --default-runtime capd-runc` (run `cargo xtask up` once with it stopped to install the shim)",
-            crate::shim::install_path().display()
+            crate::environment::shim::install_path().display()
         );
     };
     log.line("restarting dockerd with the runc shim as default runtime");
     procs::stop(pid, DOCKERD, Duration::from_secs(20))?;
-    std::fs::create_dir_all(crate::paths::cache_dir())?;
+    std::fs::create_dir_all(crate::support::paths::cache_dir())?;
     std::fs::write(marker(), "privileged containers need the runc shim on this machine\n")?;
     engine.dockerd_pid = Some(start_dockerd(true)?);
     engine.with_shim = true;

@@ -16,7 +16,7 @@ pub struct StepLog {
 
 impl StepLog {
     pub fn new(name: &str) -> Result<Self> {
-        let dir = crate::paths::log_dir();
+        let dir = crate::support::paths::log_dir();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(format!("{}.log", name.replace([' ', '/'], "-")));
         Ok(Self { path })

@@ -2,9 +2,9 @@
 //! managers running out of cluster, and their webhook and conversion configurations
 //! rewritten to `https://127.0.0.1:PORT` with the environment's CA.
 
-use crate::pki::Pki;
-use crate::procs;
-use crate::steps::{wait_for, Outcome, StepLog};
+use crate::environment::pki::Pki;
+use crate::support::procs;
+use crate::support::steps::{wait_for, Outcome, StepLog};
 use anyhow::{bail, Context, Result};
 use capd_testenv::Component;
 use capd_testenv::manifests;
@@ -74,12 +74,12 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Applies every Cluster API CRD with its conversion webhook pointing at its manager.
 pub fn apply_crds(_log: &StepLog, client: &kube::Client, module: &Path, pki: &Pki) -> Result<Outcome<usize>> {
-    let ca = crate::pki::base64_embed(&std::fs::read(pki.ca_crt())?);
+    let ca = crate::environment::pki::base64_embed(&std::fs::read(pki.ca_crt())?);
     let mut docs = Vec::new();
     for m in &MANAGERS {
         for f in yaml_files(&module.join(m.dir).join("config/crd/bases"))? {
             for mut doc in manifests::read_docs(&f)? {
-                let url = format!("https://127.0.0.1:{}/convert", crate::paths::port(m.webhook_port));
+                let url = format!("https://127.0.0.1:{}/convert", crate::support::paths::port(m.webhook_port));
                 manifests::wire_crd(&mut doc, &url, &ca);
                 docs.push(doc);
             }
@@ -102,22 +102,22 @@ pub fn apply(client: &kube::Client, docs: &[serde_json::Value]) -> Result<()> {
 }
 
 fn ready(m: &Manager) -> bool {
-    matches!(procs::http_get(crate::paths::port(m.health_port), "/readyz"), Ok((200, _)))
+    matches!(procs::http_get(crate::support::paths::port(m.health_port), "/readyz"), Ok((200, _)))
 }
 
 /// Starts a manager out of cluster (or keeps the one still running).
 pub fn start_manager(_log: &StepLog, m: &Manager, bin_dir: &Path, pki: &Pki, prev: &[Component]) -> Result<Outcome<Component>> {
     let bin = bin_dir.join(m.bin);
-    let ports = [("webhook", crate::paths::port(m.webhook_port)), ("health", crate::paths::port(m.health_port)), ("metrics", crate::paths::port(m.metrics_port))];
-    let log = crate::paths::log_dir().join(format!("{}.log", m.name));
+    let ports = [("webhook", crate::support::paths::port(m.webhook_port)), ("health", crate::support::paths::port(m.health_port)), ("metrics", crate::support::paths::port(m.metrics_port))];
+    let log = crate::support::paths::log_dir().join(format!("{}.log", m.name));
     let comp = |pid| Component {
         name: m.name.to_string(),
         pid,
-        version: crate::pins::CLUSTER_API.to_string(),
+        version: crate::builds::pins::CLUSTER_API.to_string(),
         ports: ports.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         log: log.clone(),
     };
-    if let Some(c) = crate::plane::running(prev, m.name, &bin) {
+    if let Some(c) = crate::environment::plane::running(prev, m.name, &bin) {
         if ready(m) {
             return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
         }
@@ -128,12 +128,12 @@ pub fn start_manager(_log: &StepLog, m: &Manager, bin_dir: &Path, pki: &Pki, pre
         }
     }
     let mut args = vec![
-        format!("--kubeconfig={}", crate::plane::kubeconfig_path().display()),
+        format!("--kubeconfig={}", crate::environment::plane::kubeconfig_path().display()),
         "--leader-elect=false".to_string(),
-        format!("--webhook-port={}", crate::paths::port(m.webhook_port)),
+        format!("--webhook-port={}", crate::support::paths::port(m.webhook_port)),
         format!("--webhook-cert-dir={}", pki.webhook_dir().display()),
-        format!("--health-addr=127.0.0.1:{}", crate::paths::port(m.health_port)),
-        format!("--diagnostics-address=127.0.0.1:{}", crate::paths::port(m.metrics_port)),
+        format!("--health-addr=127.0.0.1:{}", crate::support::paths::port(m.health_port)),
+        format!("--diagnostics-address=127.0.0.1:{}", crate::support::paths::port(m.metrics_port)),
         "--insecure-diagnostics".to_string(),
     ];
     args.extend(m.extra_args.iter().map(|s| s.to_string()));
@@ -150,7 +150,7 @@ pub fn start_manager(_log: &StepLog, m: &Manager, bin_dir: &Path, pki: &Pki, pre
 
 /// Applies each manager's Mutating/ValidatingWebhookConfiguration, pointed at 127.0.0.1.
 pub fn apply_webhooks(_log: &StepLog, client: &kube::Client, module: &Path, pki: &Pki) -> Result<Outcome<usize>> {
-    let ca = crate::pki::base64_embed(&std::fs::read(pki.ca_crt())?);
+    let ca = crate::environment::pki::base64_embed(&std::fs::read(pki.ca_crt())?);
     let mut docs = Vec::new();
     for m in &MANAGERS {
         let path = module.join(m.dir).join("config/webhook/manifests.yaml");
@@ -161,7 +161,7 @@ pub fn apply_webhooks(_log: &StepLog, client: &kube::Client, module: &Path, pki:
                 for h in hooks {
                     let path = h["clientConfig"]["service"]["path"].as_str().unwrap_or("/").to_string();
                     h["clientConfig"] = serde_json::json!({
-                        "url": format!("https://127.0.0.1:{}{path}", crate::paths::port(m.webhook_port)),
+                        "url": format!("https://127.0.0.1:{}{path}", crate::support::paths::port(m.webhook_port)),
                         "caBundle": ca,
                     });
                 }

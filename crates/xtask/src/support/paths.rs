@@ -46,6 +46,10 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or(manifest)
 }
 
+/// The pod network's manifest, relative to the workspace root: baked into the node image
+/// and wrapped into the templates by `gen-templates`.
+pub const CNI_MANIFEST: &str = "manifests/cni/capd-podnet.yaml";
+
 /// Added to every port of the environment (`CAPD_TESTENV_PORT_OFFSET`), so a second
 /// instance with its own state directory can run beside the first (used by the
 /// lifecycle test).

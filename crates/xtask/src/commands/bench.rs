@@ -5,9 +5,9 @@
 //! private management plane per provider and measures. All arguments are passed on:
 //! `cargo xtask bench --help` prints the driver's options.
 
-use crate::gobuild::{CAPD, CLUSTER_API};
-use crate::paths;
-use crate::steps::{Outcome, Steps};
+use crate::builds::gobuild::{CAPD, CLUSTER_API};
+use crate::support::paths;
+use crate::support::steps::{Outcome, Steps};
 use anyhow::{bail, Context, Result};
 use std::process::Command;
 

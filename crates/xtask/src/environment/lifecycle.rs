@@ -1,13 +1,15 @@
 //! `up` and `down`: every step in order, each skipped when already done, and on a
 //! failure everything this run started is stopped again.
 
-use crate::engine::{self, Engine};
-use crate::gobuild::{self, GoSet};
-use crate::images;
-use crate::paths;
-use crate::pki::Pki;
-use crate::steps::{Outcome, StepLog, Steps};
-use crate::{capi, plane, procs};
+use crate::builds::gobuild::{self, GoSet};
+use crate::builds::images;
+use crate::environment::engine::{self, Engine};
+use crate::environment::manager::MANAGER;
+use crate::environment::pki::Pki;
+use crate::environment::{capi, plane};
+use crate::support::paths;
+use crate::support::procs;
+use crate::support::steps::{Outcome, StepLog, Steps};
 use anyhow::{anyhow, Context, Result};
 use capd_testenv::{Component, EnvState, Images};
 use std::path::Path;
@@ -42,7 +44,7 @@ pub fn load_components() -> Vec<Component> {
 }
 
 fn save_components(list: &[Component]) -> Result<()> {
-    crate::steps::write_file(&components_file(), serde_json::to_vec_pretty(list)?)
+    crate::support::steps::write_file(&components_file(), serde_json::to_vec_pretty(list)?)
 }
 
 /// Brings everything up; returns the state written to `env.json`.
@@ -84,7 +86,7 @@ impl BinOf for Component {
     /// The binary a component runs, for the pid liveness check.
     fn name_bin(&self) -> String {
         let file = match self.name.as_str() {
-            n if n == crate::demo::MANAGER => n.to_string(),
+            n if n == MANAGER => n.to_string(),
             n if n.starts_with("capi-") => capi::MANAGERS
                 .iter()
                 .find(|m| m.name == n)
@@ -133,7 +135,7 @@ fn up_inner(
         std::fs::write(engine_file(), serde_json::to_vec_pretty(&eng)?)?;
         let haproxy = steps.run("image haproxy", |log| {
             let r = images::ensure(log, &images::HAPROXY)?;
-            crate::nodeimage::tag_default_haproxy(log, r.value())?;
+            crate::builds::nodeimage::tag_default_haproxy(log, r.value())?;
             Ok(r)
         })?;
         let node = steps.run("image node", |log| images::ensure(log, &images::NODE))?;
@@ -144,7 +146,7 @@ fn up_inner(
     let (eng, haproxy, node_base, net, base) = images_res?;
     steps.done.extend(go_res?.done);
     // Needs the Go builds (kubelet, kubeadm, the control-plane binaries) and the images above.
-    let node = steps.run("image kindest/node", |log| crate::nodeimage::ensure(log, &node_base, &base, &net))?;
+    let node = steps.run("image kindest/node", |log| crate::builds::nodeimage::ensure(log, &node_base, &base, &net))?;
     let images = Images { haproxy, node, base };
 
     link_binaries()?;
@@ -193,7 +195,7 @@ fn up_inner(
     steps.run("cluster-api webhooks", |log| capi::apply_webhooks(log, &client, &module, &pki))?;
 
     // Processes started by other commands (the demo's manager) stay recorded while alive.
-    for c in prev.iter().filter(|c| c.name == crate::demo::MANAGER) {
+    for c in prev.iter().filter(|c| c.name == MANAGER) {
         if procs::alive(c.pid, &c.name_bin()) {
             components.push(c.clone());
         }
@@ -208,7 +210,7 @@ fn up_inner(
         images,
         components,
     };
-    crate::steps::write_file(&paths::env_file(), serde_json::to_vec_pretty(&state)?)?;
+    crate::support::steps::write_file(&paths::env_file(), serde_json::to_vec_pretty(&state)?)?;
     Ok((state, steps))
 }
 

@@ -1,9 +1,9 @@
 //! The management plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager.
 //! Each is reused when an earlier `up` left it running and healthy.
 
-use crate::pki::Pki;
-use crate::procs;
-use crate::steps::{wait_for, Outcome, StepLog};
+use crate::environment::pki::Pki;
+use crate::support::procs;
+use crate::support::steps::{wait_for, Outcome, StepLog};
 use anyhow::{bail, Result};
 use capd_testenv::Component;
 use std::collections::BTreeMap;
@@ -16,19 +16,19 @@ const APISERVER_PORT: u16 = 16443;
 const KCM_PORT: u16 = 16257;
 
 pub fn etcd_client_port() -> u16 {
-    crate::paths::port(ETCD_CLIENT_PORT)
+    crate::support::paths::port(ETCD_CLIENT_PORT)
 }
 
 pub fn etcd_peer_port() -> u16 {
-    crate::paths::port(ETCD_PEER_PORT)
+    crate::support::paths::port(ETCD_PEER_PORT)
 }
 
 pub fn apiserver_port() -> u16 {
-    crate::paths::port(APISERVER_PORT)
+    crate::support::paths::port(APISERVER_PORT)
 }
 
 pub fn kcm_port() -> u16 {
-    crate::paths::port(KCM_PORT)
+    crate::support::paths::port(KCM_PORT)
 }
 
 pub fn apiserver_url() -> String {
@@ -36,7 +36,7 @@ pub fn apiserver_url() -> String {
 }
 
 pub fn kubeconfig_path() -> PathBuf {
-    crate::paths::state_dir().join("admin.kubeconfig")
+    crate::support::paths::state_dir().join("admin.kubeconfig")
 }
 
 /// A component from the previous `up` that still runs, if any.
@@ -55,7 +55,7 @@ fn component(name: &str, pid: u32, version: &str, ports: &[(&str, u16)], log: &P
 }
 
 fn log_of(name: &str) -> PathBuf {
-    crate::paths::log_dir().join(format!("{name}.log"))
+    crate::support::paths::log_dir().join(format!("{name}.log"))
 }
 
 fn etcd_healthy() -> bool {
@@ -78,7 +78,7 @@ pub fn etcd(_log: &StepLog, bin: &Path, prev: &[Component]) -> Result<Outcome<Co
     }
     port_free(etcd_client_port(), "etcd")?;
     port_free(etcd_peer_port(), "etcd")?;
-    let data = crate::paths::state_dir().join("etcd");
+    let data = crate::support::paths::state_dir().join("etcd");
     let client = format!("http://127.0.0.1:{}", etcd_client_port());
     let peer = format!("http://127.0.0.1:{}", etcd_peer_port());
     let args = vec![
@@ -95,7 +95,7 @@ pub fn etcd(_log: &StepLog, bin: &Path, prev: &[Component]) -> Result<Outcome<Co
     ];
     let log = log_of("etcd");
     let pid = procs::spawn(bin, &args, &[], &log)?;
-    let c = component("etcd", pid, crate::pins::ETCD, &[("client", etcd_client_port()), ("peer", etcd_peer_port())], &log);
+    let c = component("etcd", pid, crate::builds::pins::ETCD, &[("client", etcd_client_port()), ("peer", etcd_peer_port())], &log);
     wait_for("etcd /health", Duration::from_secs(60), || {
         if !procs::alive(pid, &bin.to_string_lossy()) {
             bail!("etcd (pid {pid}) exited; see {} [{}]", log.display(), procs::describe(pid));
@@ -124,7 +124,7 @@ pub fn kube_get(kubeconfig: &Path, url: Option<&str>, insecure: bool, path: &str
 
 pub fn apiserver(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> Result<Outcome<Component>> {
     let kubeconfig = kubeconfig_path();
-    crate::steps::write_file(&kubeconfig, crate::pki::kubeconfig(pki, &apiserver_url())?)?;
+    crate::support::steps::write_file(&kubeconfig, crate::environment::pki::kubeconfig(pki, &apiserver_url())?)?;
     if let Some(c) = running(prev, "kube-apiserver", bin) {
         if kube_get(&kubeconfig, None, false, "/readyz").is_ok() {
             return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
@@ -136,11 +136,11 @@ pub fn apiserver(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> R
         &format!("http://127.0.0.1:{}", etcd_client_port()),
         None,
         apiserver_port(),
-        &crate::paths::state_dir().join("apiserver"),
+        &crate::support::paths::state_dir().join("apiserver"),
     );
     let log = log_of("kube-apiserver");
     let pid = procs::spawn(bin, &args, &[], &log)?;
-    let c = component("kube-apiserver", pid, crate::pins::KUBERNETES, &[("secure", apiserver_port())], &log);
+    let c = component("kube-apiserver", pid, crate::builds::pins::KUBERNETES, &[("secure", apiserver_port())], &log);
     wait_for("kube-apiserver /readyz", Duration::from_secs(120), || {
         if !procs::alive(pid, &bin.to_string_lossy()) {
             bail!("kube-apiserver exited; see {}", log.display());
@@ -167,7 +167,7 @@ pub fn controller_manager(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Compone
         format!("--authorization-kubeconfig={kc}"),
         "--bind-address=127.0.0.1".into(),
         format!("--secure-port={}", kcm_port()),
-        format!("--cert-dir={}", crate::paths::state_dir().join("kcm").display()),
+        format!("--cert-dir={}", crate::support::paths::state_dir().join("kcm").display()),
         "--leader-elect=false".into(),
         format!("--service-account-private-key-file={}", pki.sa_key().display()),
         format!("--root-ca-file={}", pki.ca_crt().display()),
@@ -178,7 +178,7 @@ pub fn controller_manager(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Compone
     ];
     let log = log_of("kube-controller-manager");
     let pid = procs::spawn(bin, &args, &[], &log)?;
-    let c = component("kube-controller-manager", pid, crate::pins::KUBERNETES, &[("secure", kcm_port())], &log);
+    let c = component("kube-controller-manager", pid, crate::builds::pins::KUBERNETES, &[("secure", kcm_port())], &log);
     wait_for("kube-controller-manager /healthz", Duration::from_secs(60), || {
         if !procs::alive(pid, &bin.to_string_lossy()) {
             bail!("kube-controller-manager exited; see {}", log.display());

@@ -1,0 +1,251 @@
+//! Fast flow tests: the cluster and machine flows against an in-memory container runtime
+//! and a mocked API server (requests recorded, answers canned), in milliseconds. They
+//! check what each reconcile decides and exactly which requests it makes; the same flows
+//! run for real (kube-apiserver, Cluster API, Docker) in crates/manager/tests.
+
+use capd_api::capi::{Cluster, Machine};
+use capd_api::dev::DevCluster;
+use capd_api::{DockerCluster, DockerMachine, HasConditions};
+use capd_controllers::caches::Caches;
+use capd_controllers::metrics::Metrics;
+use capd_controllers::{cluster, machine, Config, Context};
+use capd_runtime::memory::MemoryRuntime;
+use capd_runtime::{ContainerRuntime, ExecOutput};
+use http::{Request, Response, StatusCode};
+use kube::client::Body;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+/// One request the flow sent.
+#[derive(Debug, Clone)]
+struct Sent {
+    method: String,
+    path: String,
+    content_type: String,
+    body: Value,
+}
+
+/// A mocked API server: answers GET/PATCH of the objects it holds (by path), accepts
+/// Events, 404 for anything else; records every request.
+#[derive(Clone, Default)]
+struct FakeApi {
+    sent: Arc<Mutex<Vec<Sent>>>,
+    objects: Arc<Mutex<BTreeMap<String, Value>>>,
+}
+
+impl FakeApi {
+    fn hold(&self, path: &str, obj: Value) {
+        self.objects.lock().unwrap().insert(path.to_string(), obj);
+    }
+
+    fn sent(&self) -> Vec<Sent> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    fn clear(&self) {
+        self.sent.lock().unwrap().clear();
+    }
+
+    fn client(&self) -> kube::Client {
+        let api = self.clone();
+        let svc = tower::service_fn(move |req: Request<Body>| {
+            let api = api.clone();
+            async move { Ok::<_, Infallible>(api.answer(req).await) }
+        });
+        kube::Client::new(svc, "default")
+    }
+
+    async fn answer(&self, req: Request<Body>) -> Response<Body> {
+        let method = req.method().to_string();
+        let path = req.uri().path().to_string();
+        let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let bytes = req.into_body().collect_bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        self.sent.lock().unwrap().push(Sent { method: method.clone(), path: path.clone(), content_type, body: body.clone() });
+        let object_path = path.trim_end_matches("/status").to_string();
+        let held = self.objects.lock().unwrap().get(&object_path).cloned();
+        let (status, out) = match (method.as_str(), held) {
+            ("GET" | "PATCH", Some(obj)) => (StatusCode::OK, obj),
+            ("POST", _) if path.contains("/events") => (StatusCode::CREATED, body),
+            _ => (StatusCode::NOT_FOUND, json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": format!("{path} not found")})),
+        };
+        Response::builder().status(status).header("content-type", "application/json").body(Body::from(serde_json::to_vec(&out).unwrap())).unwrap()
+    }
+}
+
+fn store_of<K>(objs: Vec<K>) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let (store, mut writer) = reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for o in objs {
+        writer.apply_watcher_event(&watcher::Event::InitApply(o));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    store
+}
+
+struct World {
+    api: FakeApi,
+    runtime: Arc<MemoryRuntime>,
+    ctx: Arc<Context>,
+}
+
+fn world(clusters: Vec<Cluster>, machines: Vec<Machine>, docker_clusters: Vec<DockerCluster>) -> World {
+    let api = FakeApi::default();
+    let runtime = Arc::new(MemoryRuntime::new());
+    let caches = Caches::new(store_of(clusters), store_of(machines)).with_infra_cluster("DockerCluster", store_of(docker_clusters)).with_infra_cluster("DevCluster", store_of::<DevCluster>(vec![]));
+    let ctx = Arc::new(Context::new(api.client(), caches, runtime.clone(), Config::default(), Arc::new(Metrics::default())));
+    World { api, runtime, ctx }
+}
+
+fn capi_cluster(name: &str, infra_kind: &str, status: Value, paused: bool) -> Cluster {
+    serde_json::from_value(json!({
+        "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+        "metadata": {"name": name, "namespace": "ns", "uid": "cluster-uid"},
+        "spec": {"paused": paused, "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": infra_kind, "name": name}},
+        "status": status
+    }))
+    .unwrap()
+}
+
+fn docker_cluster(name: &str, extra_meta: Value, spec: Value, status: Value) -> DockerCluster {
+    let mut meta = json!({"name": name, "namespace": "ns", "uid": "dc-uid", "generation": 1,
+        "ownerReferences": [{"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "name": name, "uid": "cluster-uid"}]});
+    if let (Some(m), Some(extra)) = (meta.as_object_mut(), extra_meta.as_object()) {
+        m.extend(extra.clone());
+    }
+    serde_json::from_value(json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerCluster", "metadata": meta, "spec": spec, "status": status})).unwrap()
+}
+
+const DC_PATH: &str = "/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockerclusters/c1";
+
+#[tokio::test]
+async fn a_new_docker_cluster_gets_finalizer_load_balancer_endpoint_and_status_in_three_writes_and_an_event() {
+    let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
+    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, false)], vec![], vec![]);
+    w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
+    cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap();
+
+    assert_eq!(w.runtime.container_names(), ["c1-lb"], "one load balancer");
+    let ip = w.runtime.inspect_container("c1-lb").await.unwrap().unwrap().addresses(None).unwrap().ipv4.unwrap().to_string();
+    let sent = w.api.sent();
+    let writes: Vec<&Sent> = sent.iter().filter(|s| s.path.contains("/dockerclusters/")).collect();
+    assert_eq!(writes.len(), 3, "finalizer, spec, status: {writes:#?}");
+    assert!(writes[0].content_type.contains("apply-patch"), "the finalizer first, by server-side apply: {:?}", writes[0]);
+    assert_eq!(writes[0].body["metadata"]["finalizers"], json!(["dockercluster.infrastructure.cluster.x-k8s.io"]));
+    assert_eq!(writes[1].body["spec"]["controlPlaneEndpoint"], json!({"host": ip, "port": 6443}));
+    assert_eq!(writes[1].body["metadata"]["annotations"]["infrastructure.cluster.x-k8s.io/capd-rs-container-owner"], "dc-uid");
+    assert!(writes[2].path.ends_with("/status"));
+    assert_eq!(writes[2].body["status"]["initialization"]["provisioned"], true);
+    let events: Vec<&Sent> = sent.iter().filter(|s| s.path.contains("/events")).collect();
+    assert_eq!(events.len(), 1, "LoadBalancerCreated");
+    assert!(sent.iter().all(|s| s.method != "GET"), "no reads: the objects come from the caches: {sent:#?}");
+}
+
+#[tokio::test]
+async fn a_provisioned_unchanged_docker_cluster_costs_no_request() {
+    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, false)], vec![], vec![]);
+    let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
+    w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
+    cluster::reconcile(Arc::new(dc.clone()), w.ctx.clone()).await.unwrap();
+    // The object as the watch would deliver it after those writes.
+    let mut after = dc;
+    after.metadata.finalizers = Some(vec!["dockercluster.infrastructure.cluster.x-k8s.io".into()]);
+    let patches: Vec<Sent> = w.api.sent().into_iter().filter(|s| s.method == "PATCH" && !s.content_type.contains("apply")).collect();
+    let mut v = serde_json::to_value(&after).unwrap();
+    for p in &patches {
+        json_patch::merge(&mut v, &p.body);
+    }
+    let after: DockerCluster = serde_json::from_value(v).unwrap();
+    w.api.clear();
+    cluster::reconcile(Arc::new(after.clone()), w.ctx.clone()).await.unwrap();
+    assert!(w.api.sent().is_empty(), "second reconcile sent {:#?}", w.api.sent());
+    assert_eq!(w.runtime.container_names(), ["c1-lb"]);
+    assert!(capd_api::conditions::is_true(after.conditions(), "Ready"));
+}
+
+#[tokio::test]
+async fn a_paused_cluster_gets_only_the_paused_condition() {
+    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, true)], vec![], vec![]);
+    let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
+    w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
+    cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap();
+    assert!(w.runtime.container_names().is_empty());
+    let sent = w.api.sent();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert!(sent[0].path.ends_with("/status"));
+    assert_eq!(sent[0].body["status"]["conditions"][0]["type"], "Paused");
+    assert_eq!(sent[0].body["status"]["conditions"][0]["status"], "True");
+}
+
+#[tokio::test]
+async fn without_its_cluster_a_docker_cluster_waits_and_when_deleted_is_released() {
+    let w = world(vec![], vec![], vec![]);
+    let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
+    cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap();
+    assert!(w.api.sent().is_empty(), "a wait writes nothing");
+
+    let deleting = docker_cluster("c1", json!({"deletionTimestamp": "2026-11-30T00:00:00Z", "finalizers": ["other", "dockercluster.infrastructure.cluster.x-k8s.io"]}), json!({}), Value::Null);
+    w.api.hold(DC_PATH, serde_json::to_value(&deleting).unwrap());
+    cluster::reconcile(Arc::new(deleting), w.ctx.clone()).await.unwrap();
+    let sent = w.api.sent();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].body, json!([
+        {"op": "test", "path": "/metadata/finalizers/1", "value": "dockercluster.infrastructure.cluster.x-k8s.io"},
+        {"op": "remove", "path": "/metadata/finalizers/1"}
+    ]), "only our finalizer, guarded by a test");
+}
+
+#[tokio::test]
+async fn a_machine_goes_from_nothing_to_bootstrapped_in_one_reconcile() {
+    let provisioned = json!({"initialization": {"infrastructureProvisioned": true, "controlPlaneInitialized": true}});
+    let dc = docker_cluster("c1", json!({}), json!({"controlPlaneEndpoint": {"host": "172.18.0.9", "port": 6443}}), json!({"initialization": {"provisioned": true}}));
+    let m: Machine = serde_json::from_value(json!({
+        "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
+        "metadata": {"name": "m1", "namespace": "ns", "labels": {"cluster.x-k8s.io/cluster-name": "c1"}},
+        "spec": {"clusterName": "c1", "version": "v1.36.3", "bootstrap": {"dataSecretName": "m1-bootstrap"},
+                 "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachine", "name": "m1"}}
+    }))
+    .unwrap();
+    let w = world(vec![capi_cluster("c1", "DockerCluster", provisioned, false)], vec![m], vec![dc]);
+    let dm: DockerMachine = serde_json::from_value(json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerMachine",
+        "metadata": {"name": "m1", "namespace": "ns", "uid": "dm-uid", "labels": {"cluster.x-k8s.io/cluster-name": "c1"},
+                     "ownerReferences": [{"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine", "name": "m1", "uid": "m-uid"}]},
+        "spec": {}
+    }))
+    .unwrap();
+    w.api.hold("/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockermachines/m1", serde_json::to_value(&dm).unwrap());
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD.encode("#cloud-config\nruncmd:\n- echo hi\n");
+    w.api.hold("/api/v1/namespaces/ns/secrets/m1-bootstrap", json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "m1-bootstrap", "namespace": "ns"}, "data": {"value": data}}));
+    w.runtime.answer("/bin/sh -c test -f", ExecOutput { stdout: b"false\n".to_vec(), stderr: vec![], exit_code: 0 });
+    w.runtime.answer("/bin/sh -c test -d", ExecOutput { stdout: b"no\n".to_vec(), stderr: vec![], exit_code: 0 });
+
+    machine::reconcile(Arc::new(dm), w.ctx.clone()).await.unwrap();
+
+    assert_eq!(w.runtime.container_names(), ["c1-m1"]);
+    let spec = w.runtime.spec_of("c1-m1").unwrap();
+    assert_eq!(spec.image, "kindest/node:v1.36.3", "the image from Machine.spec.version");
+    let calls = w.runtime.calls();
+    let pos = |needle: &str| calls.iter().position(|c| c.contains(needle)).unwrap_or_else(|| panic!("no {needle} in {calls:#?}"));
+    assert!(pos("systemctl is-active multi-user.target") < pos("crictl ps"), "CAPD's order: systemd, then the CRI");
+    assert!(pos("crictl ps") < pos("echo hi"), "the bootstrap runs after the node booted");
+    let sent = w.api.sent();
+    let status = sent.iter().rev().find(|s| s.path.ends_with("/status")).expect("a status patch");
+    let conds: BTreeMap<String, String> = status.body["status"]["conditions"].as_array().unwrap().iter().map(|c| (c["type"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string())).collect();
+    for c in ["ContainerProvisioned", "CGroupsReady", "PreLoadedImagesReady", "BootstrapCompleted", "Ready"] {
+        assert_eq!(conds.get(c).map(String::as_str), Some("True"), "{c}: {conds:?}");
+    }
+    let spec_patch = sent.iter().find(|s| s.method == "PATCH" && s.body["spec"]["providerID"].is_string()).expect("providerID written");
+    assert_eq!(spec_patch.body["spec"]["providerID"], "docker:////c1-m1");
+    let gets: Vec<&str> = sent.iter().filter(|s| s.method == "GET").map(|s| s.path.as_str()).collect();
+    assert!(gets.contains(&"/api/v1/namespaces/ns/secrets/m1-bootstrap"), "the bootstrap Secret is read fresh: {gets:?}");
+    assert!(!gets.iter().any(|p| p.contains("/machines/") || p.contains("/clusters/")), "owners come from the caches: {gets:?}");
+}
