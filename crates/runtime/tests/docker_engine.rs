@@ -13,7 +13,6 @@ use capd_runtime::{
 use capd_testenv::{poll_until, unique_name};
 use common::*;
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HAPROXY_CFG: &str = "/usr/local/etc/haproxy/haproxy.cfg";
 
@@ -31,16 +30,14 @@ frontend stats
   http-request return status 200 content-type text/plain string ok if { path /healthz }
 ";
 
+/// The body of a GET on 127.0.0.1:`port` (blocking I/O off the async workers).
 async fn http_get(port: u16, path: &str) -> Result<String, String> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || capd_testenv::http_get(port, &path))
         .await
-        .map_err(|e| e.to_string())?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.map_err(|e| e.to_string())?;
-    Ok(buf)
+        .map_err(|e| e.to_string())?
+        .map(|(_, body)| body)
+        .map_err(|e| e.to_string())
 }
 
 async fn state_of(rt: &dyn ContainerRuntime, name: &str) -> Result<ContainerState, String> {

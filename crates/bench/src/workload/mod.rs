@@ -57,12 +57,32 @@ pub async fn create(objs: &Objects, size: usize) -> Result<()> {
                 control_plane: CONTROL_PLANE_MACHINES,
                 workers: WORKER_MACHINES,
             };
-            let docs = flavour.render(text)?;
+            let mut docs = flavour.render(text)?;
+            with_portable_haproxy_config(&mut docs, &name, &objs.ns);
             capd_testenv::manifests::apply(&objs.client, "capd-bench", &docs).await.with_context(|| format!("creating cluster {}/{name}", objs.ns))
         }
     });
     futures::future::try_join_all(creates).await?;
     Ok(())
+}
+
+/// Both providers' load balancers get the same HAProxy configuration: capd-rs's default
+/// template (written in CAPD's template variables), through the DockerCluster's
+/// `spec.loadBalancer.customHAProxyConfigTemplateRef`. CAPD's own default asks for
+/// `maxconn 100000` without `no strict-limits`, so where the engine cannot raise a
+/// container's open-file limit (this environment's runc shim keeps 20000) HAProxy refuses
+/// to load it ("Cannot raise FD limit") and the control plane is never reachable; on a
+/// stock Docker host both load. The same template for both keeps the comparison fair.
+pub fn with_portable_haproxy_config(docs: &mut Vec<serde_json::Value>, cluster: &str, ns: &str) {
+    let name = format!("{cluster}-haproxy");
+    for d in docs.iter_mut().filter(|d| d["kind"] == "DockerCluster") {
+        d["spec"]["loadBalancer"]["customHAProxyConfigTemplateRef"] = serde_json::json!({"name": name});
+    }
+    docs.insert(0, serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns},
+        "data": {"value": capd_loadbalancer::DEFAULT_TEMPLATE},
+    }));
 }
 
 /// When, since the first create, the milestones of a run were reached.
@@ -178,6 +198,16 @@ pub async fn image_sizes(docker_host: &str) -> Vec<(String, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_load_balancers_get_the_same_portable_template() {
+        let mut docs = vec![serde_json::json!({"kind": "DockerCluster", "metadata": {"name": "c"}, "spec": {}}), serde_json::json!({"kind": "Cluster"})];
+        with_portable_haproxy_config(&mut docs, "c", "ns");
+        assert_eq!(docs[0]["kind"], "ConfigMap", "the ConfigMap first, so it exists when the DockerCluster is reconciled");
+        assert!(docs[0]["data"]["value"].as_str().unwrap().contains("no strict-limits"));
+        assert_eq!(docs[1]["spec"]["loadBalancer"]["customHAProxyConfigTemplateRef"]["name"], "c-haproxy");
+        assert!(docs[2]["spec"].is_null());
+    }
 
     #[test]
     fn the_flavour_images_are_the_providers_defaults() {

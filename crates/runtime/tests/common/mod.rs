@@ -8,16 +8,11 @@ use capd_runtime::{ContainerRuntime, ContainerSpec, DockerRuntime, NetworkSpec};
 use capd_testenv::TestEnv;
 use futures::FutureExt;
 
-/// Set to another engine's address (e.g. Podman's `unix:///run/podman/podman.sock`)
-/// to run these tests against it instead of the environment's Docker.
-pub const ENGINE_OVERRIDE_ENV: &str = "CAPD_RS_TEST_DOCKER_HOST";
-
-/// Every container a test makes carries this, so `cargo xtask down` removes leftovers.
-pub const TEST_LABEL: &str = "io.x-k8s.capd-rs.test";
+/// `ENGINE_OVERRIDE_ENV`: another engine's address (e.g. Podman's socket) to run these
+/// tests against instead of the environment's Docker; `TEST_LABEL` on every container a
+/// test makes, so `cargo xtask down` removes leftovers; `TEST_NETWORK` shared by the tests.
+pub use capd_testenv::{ENGINE_OVERRIDE_ENV, TEST_LABEL, TEST_NETWORK};
 pub const KIND_CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
-
-/// One network shared by the runtime tests (created once, kept: it is cheap).
-pub const TEST_NETWORK: &str = "capd-rs-test";
 
 pub struct Engine {
     pub env: TestEnv,

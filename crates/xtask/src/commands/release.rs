@@ -143,7 +143,7 @@ fn templates(dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn kustomization_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let path = dir.join("kustomization.yaml");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let doc: serde_yaml::Mapping = serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let doc: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut files = Vec::new();
     for (k, v) in &doc {
         let key = k.as_str().unwrap_or_default();
@@ -178,7 +178,7 @@ pub fn components(kustomization: &Path, image: &str) -> Result<String> {
     for f in kustomization_files(kustomization)? {
         let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
         for doc in split_docs(&text) {
-            let value: serde_yaml::Value = serde_yaml::from_str(&doc).with_context(|| format!("parsing a document of {}", f.display()))?;
+            let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&doc).with_context(|| format!("parsing a document of {}", f.display()))?;
             if value.is_null() {
                 continue;
             }
@@ -453,7 +453,7 @@ mod tests {
 
     #[test]
     fn metadata_names_the_contract() {
-        let m: serde_yaml::Value = serde_yaml::from_str(&metadata(0, 1)).unwrap();
+        let m: serde_yaml_ng::Value = serde_yaml_ng::from_str(&metadata(0, 1)).unwrap();
         assert_eq!(m["apiVersion"].as_str(), Some("clusterctl.cluster.x-k8s.io/v1alpha3"));
         assert_eq!(m["kind"].as_str(), Some("Metadata"));
         assert_eq!(m["releaseSeries"][0]["contract"].as_str(), Some("v1beta2"));

@@ -116,7 +116,7 @@ pub fn kubeconfig(pki: &Pki, server: &str) -> Result<String> {
         "contexts": [{"name": "capd-rs-testenv", "context": {"cluster": "capd-rs-testenv", "user": "capd-rs-admin"}}],
         "current-context": "capd-rs-testenv",
     });
-    Ok(serde_yaml::to_string(&doc)?)
+    Ok(serde_yaml_ng::to_string(&doc)?)
 }
 
 /// Standard base64 (the kubeconfig `*-data` fields).
