@@ -61,6 +61,10 @@ struct RunArgs {
     capi_module: PathBuf,
     #[arg(long, hide = true)]
     manager_bin: PathBuf,
+    /// Node image of clusters/machines/churn (a systemd node; `cargo xtask bench` passes the
+    /// environment's light one); default: the environment's node image.
+    #[arg(long, hide = true)]
+    node_image: Option<String>,
     /// Which scenario to run.
     #[arg(long, value_enum, default_value = "all")]
     scenario: Which,
@@ -261,7 +265,7 @@ async fn run(a: RunArgs) -> Result<()> {
     let engine = rt.engine_info().await.context("the Docker engine does not answer")?;
     let (lb_repo, lb_tag) = scenario::lb_repo_tag(&env.state.images.haproxy)?;
     let runs = a.runs();
-    let node_image = if runs.iter().any(|(sc, _)| *sc != Scenario::Workload) { bench_node_image(&env, rt.as_ref()).await? } else { String::new() };
+    let node_image = if runs.iter().any(|(sc, _)| *sc != Scenario::Workload) { bench_node_image(&env, rt.as_ref(), a.node_image.as_deref()).await? } else { String::new() };
     if runs.iter().any(|(sc, _)| *sc == Scenario::Workload) {
         workload::check_images(rt.as_ref()).await?;
     }
@@ -407,8 +411,8 @@ async fn run_all(
 /// environment's Debian node image has none (Debian bookworm has no cri-tools package).
 /// All three contenders get the same derived image: the environment's node image plus
 /// a stand-in that answers `crictl ps` the way the real one does once containerd answers.
-async fn bench_node_image(env: &TestEnv, rt: &dyn ContainerRuntime) -> Result<String> {
-    let base = &env.state.images.node;
+async fn bench_node_image(env: &TestEnv, rt: &dyn ContainerRuntime, chosen: Option<&str>) -> Result<String> {
+    let base = chosen.unwrap_or(&env.state.images.node);
     let tag = format!("{base}-crictl-stub");
     if rt.image_present(&tag).await? {
         return Ok(tag);

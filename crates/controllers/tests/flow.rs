@@ -99,6 +99,8 @@ struct World {
 fn world(clusters: Vec<Cluster>, machines: Vec<Machine>, docker_clusters: Vec<DockerCluster>) -> World {
     let api = FakeApi::default();
     let runtime = Arc::new(MemoryRuntime::new());
+    // HAProxy's master catches SIGHUP (the load balancer waits for that before a reload).
+    runtime.answer("cp /proc/1/status /dev/stdout", ExecOutput { stdout: b"Name:\thaproxy\nSigCgt:\t0000000000004001\n".to_vec(), stderr: vec![], exit_code: 0 });
     let caches = Caches::new(store_of(clusters), store_of(machines)).with_infra_cluster("DockerCluster", store_of(docker_clusters)).with_infra_cluster("DevCluster", store_of::<DevCluster>(vec![]));
     let ctx = Arc::new(Context::new(api.client(), caches, runtime.clone(), Config::default(), Arc::new(Metrics::default())));
     World { api, runtime, ctx }
@@ -248,4 +250,57 @@ async fn a_machine_goes_from_nothing_to_bootstrapped_in_one_reconcile() {
     let gets: Vec<&str> = sent.iter().filter(|s| s.method == "GET").map(|s| s.path.as_str()).collect();
     assert!(gets.contains(&"/api/v1/namespaces/ns/secrets/m1-bootstrap"), "the bootstrap Secret is read fresh: {gets:?}");
     assert!(!gets.iter().any(|p| p.contains("/machines/") || p.contains("/clusters/")), "owners come from the caches: {gets:?}");
+}
+
+#[tokio::test]
+async fn a_control_plane_machine_being_deleted_is_drained_from_the_load_balancer() {
+    let provisioned = json!({"initialization": {"infrastructureProvisioned": true, "controlPlaneInitialized": true}});
+    let machine = |name: &str, deleting: bool| -> Machine {
+        let mut meta = json!({"name": name, "namespace": "ns", "labels": {"cluster.x-k8s.io/cluster-name": "c1", "cluster.x-k8s.io/control-plane": ""}});
+        if deleting {
+            meta["deletionTimestamp"] = json!("2026-11-30T00:00:00Z");
+            meta["finalizers"] = json!(["machine.cluster.x-k8s.io"]);
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine", "metadata": meta,
+            "spec": {"clusterName": "c1", "version": "v1.36.3", "bootstrap": {"dataSecretName": format!("{name}-bootstrap")},
+                     "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachine", "name": name}}
+        }))
+        .unwrap()
+    };
+    let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
+    let w = world(vec![capi_cluster("c1", "DockerCluster", provisioned, false)], vec![machine("cp0", false), machine("cp1", true)], vec![dc.clone()]);
+    w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
+    cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap();
+    // Two control-plane node containers, as the machine flow makes them.
+    for node in ["c1-cp0", "c1-cp1"] {
+        let spec = capd_runtime::ContainerSpec::new(node, "kindest/node:v1.36.3")
+            .label(capd_controllers::PROVIDER_LABEL, "capd-rs")
+            .label("io.x-k8s.kind.cluster", "c1")
+            .label("io.x-k8s.kind.role", "control-plane")
+            .network("kind");
+        w.runtime.run_container(&spec).await.unwrap();
+    }
+    // cp0 is provisioned and bootstrapped; its reconcile rewrites the load balancer.
+    let now = "2026-11-30T00:00:00Z";
+    let conds: Vec<Value> = ["ContainerProvisioned", "CGroupsReady", "PreLoadedImagesReady", "BootstrapCompleted"]
+        .iter()
+        .map(|t| json!({"type": t, "status": "True", "reason": "Ready", "message": "", "lastTransitionTime": now}))
+        .collect();
+    let dm: DockerMachine = serde_json::from_value(json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerMachine",
+        "metadata": {"name": "cp0", "namespace": "ns", "labels": {"cluster.x-k8s.io/cluster-name": "c1", "cluster.x-k8s.io/control-plane": ""},
+                     "finalizers": ["dockermachine.infrastructure.cluster.x-k8s.io"],
+                     "ownerReferences": [{"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine", "name": "cp0", "uid": "m-uid"}]},
+        "spec": {"providerID": "docker:////c1-cp0"},
+        "status": {"conditions": conds, "initialization": {"provisioned": true}}
+    }))
+    .unwrap();
+    w.api.hold("/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockermachines/cp0", serde_json::to_value(&dm).unwrap());
+    machine::reconcile(Arc::new(dm), w.ctx.clone()).await.unwrap();
+
+    let cfg = String::from_utf8(w.runtime.read_file("c1-lb", capd_loadbalancer::CONFIG_PATH).await.unwrap()).unwrap();
+    let server = |name: &str| cfg.lines().find(|l| l.trim_start().starts_with(&format!("server {name} "))).unwrap_or_else(|| panic!("no {name} in:\n{cfg}")).to_string();
+    assert!(server("c1-cp0").contains("weight 100"), "{}", server("c1-cp0"));
+    assert!(server("c1-cp1").contains("weight 0 "), "the deleting Machine's node is drained: {}", server("c1-cp1"));
 }
