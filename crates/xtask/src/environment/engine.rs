@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub const DOCKERD: &str = "/usr/sbin/dockerd";
 /// Label on every container the environment (or a test) creates, so `down` finds them.
-pub const TEST_LABEL: &str = "io.x-k8s.capd-rs.test";
+pub use capd_testenv::TEST_LABEL;
 /// Label the provider puts on every container it creates.
 pub const PROVIDER_LABEL: &str = "io.x-k8s.capd-rs.provider";
 

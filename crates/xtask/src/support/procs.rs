@@ -100,21 +100,10 @@ pub fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
 }
 
-/// Plain-HTTP GET on 127.0.0.1; returns (status code, body).
+/// Plain-HTTP GET on 127.0.0.1; returns (status code, body). The one implementation the
+/// tests use too (`capd_testenv::http_get`).
 pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1))?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let code = buf
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow!("no HTTP status in answer from 127.0.0.1:{port}{path}"))?;
-    let body = buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
-    Ok((code, body))
+    Ok(capd_testenv::http_get(port, path)?)
 }
 
 #[cfg(test)]
