@@ -96,3 +96,19 @@ pub async fn wait_http_ok(proc: &mut Proc, port: u16, path: &str, timeout: Durat
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// `capd-manager` as `cargo xtask demo` runs it, limited to namespace `ns` (its Lease there
+/// too), against the test environment; returns once its /readyz answers 200.
+pub async fn start_manager_in(env: &capd_testenv::TestEnv, ns: &str) -> Result<Proc> {
+    let (health, metrics) = (capd_testenv::free_port()?, capd_testenv::free_port()?);
+    let mut cmd = Command::new(crate::artifacts::manager_binary()?);
+    cmd.args(["--namespace", ns, "--leader-election-namespace", ns])
+        .arg(format!("--health-addr=127.0.0.1:{health}"))
+        .arg(format!("--diagnostics-address=127.0.0.1:{metrics}"))
+        .env("KUBECONFIG", &env.state.kubeconfig)
+        .env("DOCKER_HOST", env.docker_host())
+        .env("RUST_LOG", "info,capd_controllers=debug");
+    let mut manager = Proc::spawn("capd-manager", cmd, &env.state.log_dir.join(format!("manager-{ns}.log")))?;
+    wait_http_ok(&mut manager, health, "/readyz", Duration::from_secs(60)).await?;
+    Ok(manager)
+}

@@ -6,15 +6,12 @@
 //! Docker* kinds. Done when both workload Nodes are Ready and every DevMachine is
 //! provisioned; then the Cluster is deleted and nothing of it is left.
 
-use capd_e2e::artifacts::manager_binary;
 use capd_e2e::cmd::{clusterctl, docker, run, stdout, xtask};
-use capd_e2e::proc::Proc;
-use capd_testenv::{free_port, http_get, poll_until, unique_name, TestEnv};
+use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::ResourceExt;
 use serde_json::json;
-use std::process::Command;
 use std::time::Duration;
 
 const VERSION: &str = "v0.1.0";
@@ -56,21 +53,8 @@ async fn development_flavour_quick_start_gives_ready_nodes() {
     let _cleanup = Cleanup { env: &env, cluster: cluster.clone() };
     Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap()).await.unwrap();
 
-    let (health, metrics) = (free_port().unwrap(), free_port().unwrap());
-    let mut cmd = Command::new(manager_binary().unwrap());
-    cmd.args(["--namespace", &ns, "--leader-election-namespace", &ns])
-        .arg(format!("--health-addr=127.0.0.1:{health}"))
-        .arg(format!("--diagnostics-address=127.0.0.1:{metrics}"))
-        .env("KUBECONFIG", &env.state.kubeconfig)
-        .env("DOCKER_HOST", env.docker_host())
-        .env("RUST_LOG", "info,capd_controllers=debug");
-    let mut manager = Proc::spawn("capd-manager", cmd, &env.state.log_dir.join(format!("manager-{ns}.log"))).unwrap();
-    poll_until("capd-manager /readyz", Duration::from_secs(60), || {
-        let r = http_get(health, "/readyz");
-        async move { matches!(r, Ok((200, _))).then_some(()).ok_or_else(|| format!("{r:?}")) }
-    })
-    .await
-    .unwrap();
+    // The manager, as `cargo xtask demo` runs it, limited to this namespace.
+    let mut manager = capd_e2e::proc::start_manager_in(&env, &ns).await.unwrap();
 
     // The user's steps: the provider's repository, then `--flavor development`.
     let out = capd_e2e::scratch_dir(&format!("quickstart-{cluster}")).unwrap();

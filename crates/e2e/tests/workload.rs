@@ -8,15 +8,13 @@
 //! 1 → 2 → 1 and the control plane 1 → 3 → 1 while counting API requests through the
 //! load balancer; then deletes the cluster and finds no container or volume left.
 
-use capd_e2e::artifacts::manager_binary;
 use capd_e2e::cmd::{clusterctl, docker, stdout};
 use capd_e2e::proc::Proc;
-use capd_testenv::{free_port, http_get, poll_until, unique_name, TestEnv};
+use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::ResourceExt;
 use serde_json::{json, Value};
-use std::process::Command;
 use std::time::Duration;
 
 const KUBERNETES_VERSION: &str = "v1.36.3";
@@ -187,21 +185,7 @@ async fn default_flavour_gives_a_working_kubernetes_cluster() {
         .unwrap();
 
     // The manager, as `cargo xtask demo` runs it, limited to this namespace.
-    let (health, metrics) = (free_port().unwrap(), free_port().unwrap());
-    let mut cmd = Command::new(manager_binary().unwrap());
-    cmd.args(["--namespace", &ns, "--leader-election-namespace", &ns])
-        .arg(format!("--health-addr=127.0.0.1:{health}"))
-        .arg(format!("--diagnostics-address=127.0.0.1:{metrics}"))
-        .env("KUBECONFIG", &env.state.kubeconfig)
-        .env("DOCKER_HOST", env.docker_host())
-        .env("RUST_LOG", "info,capd_controllers=debug");
-    let mut manager = Proc::spawn("capd-manager", cmd, &env.state.log_dir.join(format!("manager-{ns}.log"))).unwrap();
-    poll_until("capd-manager /healthz", Duration::from_secs(30), || {
-        let r = http_get(health, "/healthz");
-        async move { matches!(r, Ok((200, _))).then_some(()).ok_or_else(|| format!("{r:?}")) }
-    })
-    .await
-    .unwrap();
+    let mut manager = capd_e2e::proc::start_manager_in(&env, &ns).await.unwrap();
 
     // The user's step: render the default flavour.
     let config_home = capd_e2e::scratch_dir(&format!("workload-{cluster}")).unwrap();
