@@ -237,3 +237,28 @@ async fn leader_election_standby_takes_over() {
     f.wait_provisioned(&second, LONG).await;
     f.delete_namespace().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_balancer_stopped_behind_our_back_is_started_again() {
+    let f = Fixture::new("dc-lbstop").await;
+    let _m = f.manager(&[]).await;
+    let name = unique_name("lbstop");
+    f.create_cluster(&name, false, json!({})).await;
+    f.wait_provisioned(&name, LONG).await;
+    let lb = format!("{name}-lb");
+    // `docker stop` marks it stopped by hand: the engine's restart policy will not bring it back.
+    let out = f.env.docker().args(["stop", "-t", "1", &lb]).output().unwrap();
+    assert!(out.status.success(), "docker stop: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(containers_of(&f.env, &name)[0].1, "exited");
+    // No event concerns the DockerCluster; the periodic look (30 s) finds and starts it.
+    poll_until("the load balancer to run again", Duration::from_secs(90), || {
+        let (env, name) = (f.env.clone(), name.clone());
+        async move {
+            let c = containers_of(&env, &name);
+            if c.len() == 1 && c[0].1 == "running" { Ok(()) } else { Err(format!("{c:?}")) }
+        }
+    })
+    .await
+    .unwrap();
+    f.delete_namespace().await;
+}

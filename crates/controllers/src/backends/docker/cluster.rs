@@ -17,6 +17,12 @@ use std::time::Duration;
 
 /// How soon to look again while the new load balancer has no address yet.
 const ADDRESS_POLL: Duration = Duration::from_secs(2);
+/// How often a provisioned cluster's load balancer is looked at again. Nothing watches
+/// containers: a load balancer stopped behind our back (`docker stop`, an engine restart
+/// that does not bring it back) would otherwise stay down, and Ready stay True, until the
+/// next event or resync, minutes away. A look is one engine inspect and no API request
+/// when nothing changed; a stopped one is started again.
+pub const LB_RECHECK: Duration = Duration::from_secs(30);
 
 pub async fn reconcile_normal(dc: &mut DockerCluster, cluster: &Cluster, ctx: &Context, cp: &mut dyn Checkpoint<DockerCluster>) -> Result<Action, Error> {
     let uid = dc.uid().unwrap_or_default();
@@ -49,7 +55,7 @@ pub async fn reconcile_normal(dc: &mut DockerCluster, cluster: &Cluster, ctx: &C
     dc.set_provisioned(true);
     set(dc, NewCondition::true_(condition::LOAD_BALANCER_AVAILABLE, reason::AVAILABLE, ""));
     set(dc, NewCondition::true_(condition::READY, reason::READY, ""));
-    Ok(Action::await_change())
+    Ok(Action::requeue(LB_RECHECK))
 }
 
 /// Removes the load balancer; the caller drops the finalizer when this succeeds.
