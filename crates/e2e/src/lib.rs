@@ -16,6 +16,7 @@ pub mod plane;
 pub mod proc;
 pub mod rbac;
 pub mod steps;
+pub mod workload;
 pub mod yaml;
 
 use std::path::PathBuf;

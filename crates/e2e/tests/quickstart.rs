@@ -6,7 +6,8 @@
 //! Docker* kinds. Done when both workload Nodes are Ready and every DevMachine is
 //! provisioned; then the Cluster is deleted and nothing of it is left.
 
-use capd_e2e::cmd::{clusterctl, docker, run, stdout, xtask};
+use capd_e2e::cmd::{clusterctl, run, stdout, xtask};
+use capd_e2e::workload::{containers_of, Cleanup};
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams};
@@ -18,26 +19,6 @@ const VERSION: &str = "v0.1.0";
 const KUBERNETES_VERSION: &str = "v1.36.3";
 /// CAPI's own e2e bounds: control plane 10 minutes, workers 5.
 const TIMEOUT: Duration = Duration::from_secs(900);
-
-fn containers_of(env: &TestEnv, cluster: &str) -> Vec<String> {
-    let out = docker(env).args(["ps", "-aq", "--filter", &format!("label=io.x-k8s.kind.cluster={cluster}")]).output().map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
-    out.split_whitespace().map(String::from).collect()
-}
-
-/// Removes what a failed run left, so the next run starts clean.
-struct Cleanup<'a> {
-    env: &'a TestEnv,
-    cluster: String,
-}
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        let ids = containers_of(self.env, &self.cluster);
-        if !ids.is_empty() {
-            let _ = docker(self.env).args(["rm", "-f", "-v"]).args(&ids).output();
-        }
-    }
-}
 
 fn dynamic(client: &kube::Client, ns: &str, group: &str, kind: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&GroupVersionKind::gvk(group, "v1beta2", kind)))

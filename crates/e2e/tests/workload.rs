@@ -10,6 +10,7 @@
 
 use capd_e2e::cmd::{clusterctl, docker, stdout};
 use capd_e2e::proc::Proc;
+use capd_e2e::workload::{containers_of, Cleanup};
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
@@ -22,30 +23,6 @@ const KUBERNETES_VERSION: &str = "v1.36.3";
 const CONTROL_PLANE_TIMEOUT: Duration = Duration::from_secs(600);
 const WORKERS_TIMEOUT: Duration = Duration::from_secs(300);
 const TOOLBOX: &str = "localhost/capd-rs/toolbox:v1";
-
-fn containers_of(env: &TestEnv, cluster: &str) -> Vec<String> {
-    let out = docker(env)
-        .args(["ps", "-aq", "--filter", &format!("label=io.x-k8s.kind.cluster={cluster}")])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-        .unwrap_or_default();
-    out.split_whitespace().map(String::from).collect()
-}
-
-/// Removes what a failed run left, so the next run starts clean.
-struct Cleanup<'a> {
-    env: &'a TestEnv,
-    cluster: String,
-}
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        let ids = containers_of(self.env, &self.cluster);
-        if !ids.is_empty() {
-            let _ = docker(self.env).args(["rm", "-f", "-v"]).args(&ids).output();
-        }
-    }
-}
 
 /// The DockerMachines' conditions that are not True, for a failure message.
 fn machines_report(client: &kube::Client, ns: &str) -> String {
