@@ -47,13 +47,11 @@ async fn flow<K: InfraCluster>(obj: &K, ctx: &Context) -> Result<Action, Error> 
     }
 
     let res = if deleting {
-        match backend::reconcile_delete(&mut dc, &cluster, ctx, &mut writer).await {
-            Ok(action) => {
-                dc.metadata.finalizers.get_or_insert_with(Vec::new).retain(|f| f != CLUSTER_FINALIZER);
-                Ok(action)
-            }
-            Err(e) => Err(e),
+        let res = backend::reconcile_delete(&mut dc, &cluster, ctx, &mut writer).await;
+        if res.is_ok() {
+            contract::remove_finalizer(&mut dc.metadata, CLUSTER_FINALIZER);
         }
+        res
     } else {
         // The finalizer goes on before anything exists outside the API server.
         writer.ensure_finalizer(&mut dc, CLUSTER_FINALIZER, |v| &mut v.metadata).await?;

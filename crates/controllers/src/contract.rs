@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -86,9 +86,16 @@ pub fn set_paused<V: HasConditions>(view: &mut V, cluster: &Cluster, meta: &Obje
 pub async fn release_orphan<K: Object>(obj: &K, finalizer: &str, ctx: &Context) -> Result<Action, Error> {
     let guard = PatchGuard::new(api::<K>(obj, ctx), obj)?;
     let mut after = obj.clone();
-    after.finalizers_mut().retain(|f| f != finalizer);
+    remove_finalizer(after.meta_mut(), finalizer);
     guard.patch(&after).await?;
     Ok(Action::await_change())
+}
+
+/// Takes our finalizer off (once what it guarded is gone); others' stay.
+pub fn remove_finalizer(meta: &mut ObjectMeta, finalizer: &str) {
+    if let Some(list) = meta.finalizers.as_mut() {
+        list.retain(|f| f != finalizer);
+    }
 }
 
 pub fn api<K: Object>(obj: &K, ctx: &Context) -> Api<K> {
@@ -154,11 +161,6 @@ impl<K: Infra<V>, V: Clone + Send + Sync + 'static> Checkpoint<V> for Writer<K, 
     fn regarding(&self) -> k8s_openapi::api::core::v1::ObjectReference {
         self.obj.object_ref(&())
     }
-}
-
-/// The reference of an object for messages: `Kind namespace/name`.
-pub fn describe<K: Resource<DynamicType = ()>>(obj: &K) -> String {
-    format!("{} {}/{}", K::kind(&()), obj.meta().namespace.as_deref().unwrap_or_default(), obj.meta().name.as_deref().unwrap_or_default())
 }
 
 #[cfg(test)]

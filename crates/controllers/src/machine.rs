@@ -61,13 +61,11 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
     };
     let objs = Objects { machine: (*machine).clone(), cluster: (*cluster).clone(), docker_cluster };
     let res = if deleting {
-        match backend::reconcile_delete(&mut dm, &objs, ctx, &mut writer).await {
-            Ok(action) => {
-                dm.metadata.finalizers.get_or_insert_with(Vec::new).retain(|f| f != MACHINE_FINALIZER);
-                Ok(action)
-            }
-            Err(e) => Err(e),
+        let res = backend::reconcile_delete(&mut dm, &objs, ctx, &mut writer).await;
+        if res.is_ok() {
+            contract::remove_finalizer(&mut dm.metadata, MACHINE_FINALIZER);
         }
+        res
     } else {
         // The finalizer goes on before anything exists outside the API server.
         writer.ensure_finalizer(&mut dm, MACHINE_FINALIZER, |v| &mut v.metadata).await?;
