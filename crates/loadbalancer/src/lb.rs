@@ -194,12 +194,6 @@ impl LoadBalancer {
     pub async fn ensure(&self) -> Result<LoadBalancerStatus> {
         let name = self.container_name();
         async {
-            self.runtime
-                .ensure_network(&NetworkSpec {
-                    ipv6: self.spec.ipv6,
-                    ..NetworkSpec::bridge(&self.spec.network)
-                })
-                .await?;
             let mut existing = self.runtime.inspect_container(&name).await?;
             if existing.as_ref().is_some_and(|i| i.state == ContainerState::Created) {
                 // Probably another reconcile between create and start: let it finish.
@@ -211,6 +205,8 @@ impl LoadBalancer {
                     Verdict::Foreign(reason) => return Err(Error::Foreign { name, reason }),
                     Verdict::Restart => {
                         tracing::info!(container = %name, "starting this cluster's stopped load balancer");
+                        // A stopped container does not hold its network: it may be gone.
+                        self.ensure_network().await?;
                         match self.runtime.start_container(&name).await {
                             Ok(()) => return self.require_status().await,
                             Err(e) if e.is_unreachable() => return Err(e.into()),
@@ -227,6 +223,7 @@ impl LoadBalancer {
                 }
             }
             tracing::info!(container = %name, image = %self.spec.image, "creating load balancer container");
+            self.ensure_network().await?;
             match self.runtime.create_container(&self.spec.container_spec()).await {
                 Ok(id) => self.start_configured(&id).await?,
                 // Another reconcile is creating it right now.
@@ -242,6 +239,17 @@ impl LoadBalancer {
         }
         .instrument(tracing::info_span!("ensure_load_balancer", cluster = %self.spec.cluster))
         .await
+    }
+
+    /// Creates the network when missing. Only before a container is created or started:
+    /// a running container holds its network, and the load balancer of a provisioned
+    /// cluster is looked at again periodically.
+    async fn ensure_network(&self) -> Result<()> {
+        let spec = NetworkSpec {
+            ipv6: self.spec.ipv6,
+            ..NetworkSpec::bridge(&self.spec.network)
+        };
+        Ok(self.runtime.ensure_network(&spec).await?)
     }
 
     /// Waits for a container someone else is creating under our name: the engine
@@ -609,6 +617,31 @@ mod tests {
         assert_eq!(c.ports[1], PortPublish::loopback_random(8404));
         assert_eq!(c.network.as_deref(), Some("kind"));
         assert!(!c.privileged);
+    }
+
+    #[tokio::test]
+    async fn the_network_is_ensured_only_before_a_create_or_start() {
+        let rt = Arc::new(capd_runtime::memory::MemoryRuntime::new());
+        let spec = LoadBalancerSpec {
+            cluster_uid: Some("u1".into()),
+            ..LoadBalancerSpec::new("c1")
+        };
+        let lb = LoadBalancer::new(rt.clone(), spec);
+        let network_calls = || rt.calls().into_iter().filter(|c| c.starts_with("network ")).collect::<Vec<_>>();
+
+        lb.ensure().await.unwrap();
+        let calls = rt.calls();
+        let network = calls.iter().position(|c| c == "network kind");
+        let create = calls.iter().position(|c| c == "create c1-lb");
+        assert!(network.is_some() && network < create, "the network first: {calls:?}");
+
+        let status = lb.ensure().await.unwrap();
+        assert!(status.state.is_running());
+        assert_eq!(network_calls().len(), 1, "a running load balancer needs no network call: {:?}", rt.calls());
+
+        rt.stop_container("c1-lb", Duration::ZERO).await.unwrap();
+        assert!(lb.ensure().await.unwrap().state.is_running());
+        assert_eq!(network_calls().len(), 2, "a stopped one is started on its network: {:?}", rt.calls());
     }
 
     #[test]
