@@ -5,7 +5,7 @@ pub enum Error {
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error("load balancer: {0}")]
-    LoadBalancer(#[from] capd_loadbalancer::Error),
+    LoadBalancer(#[source] capd_loadbalancer::Error),
     #[error("container runtime: {0}")]
     Runtime(#[from] capd_runtime::Error),
     #[error(transparent)]
@@ -15,6 +15,20 @@ pub enum Error {
     ReconcileAndPatch { reconcile: Box<Error>, patch: PatchError },
     #[error("{kind} {namespace}/{name}: {message}")]
     Invalid { kind: std::borrow::Cow<'static, str>, namespace: String, name: String, message: String },
+}
+
+impl From<capd_loadbalancer::Error> for Error {
+    /// A custom template's own error (ours, boxed by the load balancer) comes back as
+    /// itself: a missing ConfigMap stays `Invalid`, naming the object and the field.
+    fn from(e: capd_loadbalancer::Error) -> Self {
+        match e {
+            capd_loadbalancer::Error::TemplateSource { origin, source } => match source.downcast::<Error>() {
+                Ok(ours) => *ours,
+                Err(source) => Error::LoadBalancer(capd_loadbalancer::Error::TemplateSource { origin, source }),
+            },
+            other => Error::LoadBalancer(other),
+        }
+    }
 }
 
 impl Error {

@@ -150,13 +150,10 @@ async fn a_new_docker_cluster_gets_finalizer_load_balancer_endpoint_and_status_i
     assert!(sent.iter().all(|s| s.method != "GET"), "no reads: the objects come from the caches: {sent:#?}");
 }
 
-#[tokio::test]
-async fn a_provisioned_unchanged_docker_cluster_costs_no_request() {
-    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, false)], vec![], vec![]);
-    let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
+/// Reconciles a new `dc` and returns it as the watch would deliver it after those writes.
+async fn provision(w: &World, dc: DockerCluster) -> DockerCluster {
     w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
     cluster::reconcile(Arc::new(dc.clone()), w.ctx.clone()).await.unwrap();
-    // The object as the watch would deliver it after those writes.
     let mut after = dc;
     after.metadata.finalizers = Some(vec!["dockercluster.infrastructure.cluster.x-k8s.io".into()]);
     let patches: Vec<Sent> = w.api.sent().into_iter().filter(|s| s.method == "PATCH" && !s.content_type.contains("apply")).collect();
@@ -164,12 +161,68 @@ async fn a_provisioned_unchanged_docker_cluster_costs_no_request() {
     for p in &patches {
         json_patch::merge(&mut v, &p.body);
     }
-    let after: DockerCluster = serde_json::from_value(v).unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+#[tokio::test]
+async fn a_provisioned_unchanged_docker_cluster_costs_no_request() {
+    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, false)], vec![], vec![]);
+    let after = provision(&w, docker_cluster("c1", json!({}), json!({}), Value::Null)).await;
     w.api.clear();
     cluster::reconcile(Arc::new(after.clone()), w.ctx.clone()).await.unwrap();
     assert!(w.api.sent().is_empty(), "second reconcile sent {:#?}", w.api.sent());
     assert_eq!(w.runtime.container_names(), ["c1-lb"]);
     assert!(capd_api::conditions::is_true(after.conditions(), "Ready"));
+}
+
+const TEMPLATE_PATH: &str = "/api/v1/namespaces/ns/configmaps/lb-template";
+
+/// A DockerCluster whose load balancer is configured from ConfigMap `lb-template`.
+fn docker_cluster_with_template(spec: Value) -> DockerCluster {
+    let mut spec = spec;
+    spec["loadBalancer"] = json!({"customHAProxyConfigTemplateRef": {"name": "lb-template"}});
+    docker_cluster("c1", json!({}), spec, Value::Null)
+}
+
+/// Holds ConfigMap `lb-template`: the default template after a `# custom` line.
+fn hold_template(api: &FakeApi) {
+    let value = format!("# custom\n{}", capd_loadbalancer::DEFAULT_TEMPLATE);
+    api.hold(TEMPLATE_PATH, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "lb-template", "namespace": "ns"}, "data": {"value": value}}));
+}
+
+fn template_reads(api: &FakeApi) -> usize {
+    api.sent().iter().filter(|s| s.method == "GET" && s.path == TEMPLATE_PATH).count()
+}
+
+#[tokio::test]
+async fn a_provisioned_unchanged_docker_cluster_with_a_custom_template_costs_no_request() {
+    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, false)], vec![], vec![]);
+    hold_template(&w.api);
+    let after = provision(&w, docker_cluster_with_template(json!({}))).await;
+    assert_eq!(template_reads(&w.api), 1, "the new load balancer is configured from the template: {:#?}", w.api.sent());
+    let live = w.runtime.read_file("c1-lb", capd_loadbalancer::CONFIG_PATH).await.unwrap();
+    assert!(live.starts_with(b"# custom\n"), "{}", String::from_utf8_lossy(&live));
+
+    w.api.clear();
+    cluster::reconcile(Arc::new(after.clone()), w.ctx.clone()).await.unwrap();
+    assert!(w.api.sent().is_empty(), "the 30 s look at a provisioned cluster sent {:#?}", w.api.sent());
+    assert!(capd_api::conditions::is_true(after.conditions(), "Ready"));
+}
+
+#[tokio::test]
+async fn a_missing_template_configmap_is_an_error_naming_it_and_the_field() {
+    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, false)], vec![], vec![]);
+    let dc = docker_cluster_with_template(json!({}));
+    w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
+    let err = cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap_err();
+    match &err {
+        capd_controllers::Error::Invalid { kind, name, message, .. } => {
+            assert_eq!((kind.as_ref(), name.as_str()), ("DockerCluster", "c1"));
+            assert!(message.contains("spec.loadBalancer.customHAProxyConfigTemplateRef") && message.contains("ConfigMap lb-template not found"), "{message}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert!(w.runtime.container_names().is_empty(), "nothing created without its configuration");
 }
 
 #[tokio::test]
@@ -252,36 +305,34 @@ async fn a_machine_goes_from_nothing_to_bootstrapped_in_one_reconcile() {
     assert!(!gets.iter().any(|p| p.contains("/machines/") || p.contains("/clusters/")), "owners come from the caches: {gets:?}");
 }
 
-#[tokio::test]
-async fn a_control_plane_machine_being_deleted_is_drained_from_the_load_balancer() {
-    let provisioned = json!({"initialization": {"infrastructureProvisioned": true, "controlPlaneInitialized": true}});
-    let machine = |name: &str, deleting: bool| -> Machine {
-        let mut meta = json!({"name": name, "namespace": "ns", "labels": {"cluster.x-k8s.io/cluster-name": "c1", "cluster.x-k8s.io/control-plane": ""}});
-        if deleting {
-            meta["deletionTimestamp"] = json!("2026-11-30T00:00:00Z");
-            meta["finalizers"] = json!(["machine.cluster.x-k8s.io"]);
-        }
-        serde_json::from_value(json!({
-            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine", "metadata": meta,
-            "spec": {"clusterName": "c1", "version": "v1.36.3", "bootstrap": {"dataSecretName": format!("{name}-bootstrap")},
-                     "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachine", "name": name}}
-        }))
-        .unwrap()
-    };
-    let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
-    let w = world(vec![capi_cluster("c1", "DockerCluster", provisioned, false)], vec![machine("cp0", false), machine("cp1", true)], vec![dc.clone()]);
-    w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
-    cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap();
-    // Two control-plane node containers, as the machine flow makes them.
-    for node in ["c1-cp0", "c1-cp1"] {
-        let spec = capd_runtime::ContainerSpec::new(node, "kindest/node:v1.36.3")
-            .label(capd_controllers::PROVIDER_LABEL, "capd-rs")
-            .label("io.x-k8s.kind.cluster", "c1")
-            .label("io.x-k8s.kind.role", "control-plane")
-            .network("kind");
-        w.runtime.run_container(&spec).await.unwrap();
+/// A control-plane Machine of cluster c1, being deleted or not.
+fn cp_machine(name: &str, deleting: bool) -> Machine {
+    let mut meta = json!({"name": name, "namespace": "ns", "labels": {"cluster.x-k8s.io/cluster-name": "c1", "cluster.x-k8s.io/control-plane": ""}});
+    if deleting {
+        meta["deletionTimestamp"] = json!("2026-11-30T00:00:00Z");
+        meta["finalizers"] = json!(["machine.cluster.x-k8s.io"]);
     }
-    // cp0 is provisioned and bootstrapped; its reconcile rewrites the load balancer.
+    serde_json::from_value(json!({
+        "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine", "metadata": meta,
+        "spec": {"clusterName": "c1", "version": "v1.36.3", "bootstrap": {"dataSecretName": format!("{name}-bootstrap")},
+                 "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachine", "name": name}}
+    }))
+    .unwrap()
+}
+
+/// A control-plane node container of cluster c1, as the machine flow makes it.
+async fn run_cp_node(w: &World, name: &str) {
+    let spec = capd_runtime::ContainerSpec::new(name, "kindest/node:v1.36.3")
+        .label(capd_controllers::PROVIDER_LABEL, "capd-rs")
+        .label("io.x-k8s.kind.cluster", "c1")
+        .label("io.x-k8s.kind.role", "control-plane")
+        .network("kind");
+    w.runtime.run_container(&spec).await.unwrap();
+}
+
+/// A provisioned and bootstrapped control-plane DockerMachine (held by the API); its
+/// reconcile rewrites the load balancer.
+fn provisioned_cp_docker_machine(w: &World, name: &str) -> DockerMachine {
     let now = "2026-11-30T00:00:00Z";
     let conds: Vec<Value> = ["ContainerProvisioned", "CGroupsReady", "PreLoadedImagesReady", "BootstrapCompleted"]
         .iter()
@@ -289,18 +340,61 @@ async fn a_control_plane_machine_being_deleted_is_drained_from_the_load_balancer
         .collect();
     let dm: DockerMachine = serde_json::from_value(json!({
         "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerMachine",
-        "metadata": {"name": "cp0", "namespace": "ns", "labels": {"cluster.x-k8s.io/cluster-name": "c1", "cluster.x-k8s.io/control-plane": ""},
+        "metadata": {"name": name, "namespace": "ns", "labels": {"cluster.x-k8s.io/cluster-name": "c1", "cluster.x-k8s.io/control-plane": ""},
                      "finalizers": ["dockermachine.infrastructure.cluster.x-k8s.io"],
-                     "ownerReferences": [{"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine", "name": "cp0", "uid": "m-uid"}]},
-        "spec": {"providerID": "docker:////c1-cp0"},
+                     "ownerReferences": [{"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine", "name": name, "uid": "m-uid"}]},
+        "spec": {"providerID": format!("docker:////c1-{name}")},
         "status": {"conditions": conds, "initialization": {"provisioned": true}}
     }))
     .unwrap();
-    w.api.hold("/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockermachines/cp0", serde_json::to_value(&dm).unwrap());
+    w.api.hold(&format!("/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockermachines/{name}"), serde_json::to_value(&dm).unwrap());
+    dm
+}
+
+fn cluster_provisioned() -> Value {
+    json!({"initialization": {"infrastructureProvisioned": true, "controlPlaneInitialized": true}})
+}
+
+#[tokio::test]
+async fn a_control_plane_machine_being_deleted_is_drained_from_the_load_balancer() {
+    let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
+    let w = world(vec![capi_cluster("c1", "DockerCluster", cluster_provisioned(), false)], vec![cp_machine("cp0", false), cp_machine("cp1", true)], vec![dc.clone()]);
+    w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
+    cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap();
+    run_cp_node(&w, "c1-cp0").await;
+    run_cp_node(&w, "c1-cp1").await;
+    let dm = provisioned_cp_docker_machine(&w, "cp0");
     machine::reconcile(Arc::new(dm), w.ctx.clone()).await.unwrap();
 
     let cfg = String::from_utf8(w.runtime.read_file("c1-lb", capd_loadbalancer::CONFIG_PATH).await.unwrap()).unwrap();
     let server = |name: &str| cfg.lines().find(|l| l.trim_start().starts_with(&format!("server {name} "))).unwrap_or_else(|| panic!("no {name} in:\n{cfg}")).to_string();
     assert!(server("c1-cp0").contains("weight 100"), "{}", server("c1-cp0"));
     assert!(server("c1-cp1").contains("weight 0 "), "the deleting Machine's node is drained: {}", server("c1-cp1"));
+}
+
+#[tokio::test]
+async fn a_control_plane_machine_reads_the_template_only_when_the_backends_change() {
+    let dc = docker_cluster_with_template(json!({}));
+    let w = world(vec![capi_cluster("c1", "DockerCluster", cluster_provisioned(), false)], vec![cp_machine("cp0", false)], vec![dc.clone()]);
+    hold_template(&w.api);
+    provision(&w, dc).await;
+    run_cp_node(&w, "c1-cp0").await;
+    let dm = provisioned_cp_docker_machine(&w, "cp0");
+    let live = || async { String::from_utf8(w.runtime.read_file("c1-lb", capd_loadbalancer::CONFIG_PATH).await.unwrap()).unwrap() };
+
+    w.api.clear();
+    machine::reconcile(Arc::new(dm.clone()), w.ctx.clone()).await.unwrap();
+    assert_eq!(template_reads(&w.api), 1, "a new backend: the configuration is rendered from the template");
+    let cfg = live().await;
+    assert!(cfg.starts_with("# custom\n") && cfg.contains("server c1-cp0 "), "{cfg}");
+
+    w.api.clear();
+    machine::reconcile(Arc::new(dm.clone()), w.ctx.clone()).await.unwrap();
+    assert_eq!(template_reads(&w.api), 0, "same backends: not read: {:#?}", w.api.sent());
+
+    run_cp_node(&w, "c1-cp1").await;
+    w.api.clear();
+    machine::reconcile(Arc::new(dm), w.ctx.clone()).await.unwrap();
+    assert_eq!(template_reads(&w.api), 1, "another backend: read again");
+    assert!(live().await.contains("server c1-cp1 "));
 }

@@ -1,6 +1,10 @@
 //! The HAProxy configuration of a cluster's load balancer.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::pin::Pin;
 
 use crate::template::{self, TemplateError, Value};
 
@@ -63,6 +67,45 @@ backend kube-apiservers
   server {{ $server }} {{ JoinHostPort $backend.Address $.BackendControlPlanePort }} weight {{ $backend.Weight }} check check-ssl verify none resolvers docker resolve-prefer {{ if $.IPv6 }}ipv6{{ else }}ipv4{{ end }}
   {{- end }}
 "#;
+
+/// What a [`TemplateSource`] reports when it cannot deliver; kept whole so that its
+/// caller can take its own error type back out.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What [`TemplateSource::load`] returns.
+pub type TemplateFuture<'a> = Pin<Box<dyn Future<Output = Result<String, SourceError>> + Send + 'a>>;
+
+/// A custom template replacing [`DEFAULT_TEMPLATE`], read only when a configuration is
+/// rendered (a new container, changed backends), never when a running load balancer is
+/// merely looked at: reading it may cost the caller an API request.
+pub trait TemplateSource: Send + Sync + fmt::Debug {
+    /// Names the template without reading it (e.g. `ConfigMap ns/name`). Recorded with
+    /// the applied configuration, so that another template is rendered again.
+    fn origin(&self) -> String;
+
+    /// The template text.
+    fn load(&self) -> TemplateFuture<'_>;
+}
+
+/// Template text at hand.
+impl TemplateSource for String {
+    fn origin(&self) -> String {
+        format!("template text #{:016x}", fingerprint(self))
+    }
+
+    fn load(&self) -> TemplateFuture<'_> {
+        Box::pin(std::future::ready(Ok(self.clone())))
+    }
+}
+
+/// A short fingerprint of a text, to tell templates apart in the applied record. A
+/// change of hasher between Rust releases costs one render, not a wrong skip: the
+/// rendered text is compared before anything is written.
+pub(crate) fn fingerprint(text: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
 
 /// One control-plane node behind the load balancer.
 #[derive(Debug, Clone, PartialEq, Eq)]

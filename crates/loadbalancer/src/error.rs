@@ -9,6 +9,11 @@ pub enum Error {
     #[error("load balancer configuration template: {0}")]
     Template(#[from] TemplateError),
 
+    /// A custom configuration template could not be read where it lives; `source` is
+    /// the [`crate::TemplateSource`]'s own error.
+    #[error("configuration template from {origin}: {source}")]
+    TemplateSource { origin: String, source: crate::SourceError },
+
     /// The load-balancer container does not exist (yet).
     #[error("load balancer container {name} does not exist")]
     Missing { name: String },

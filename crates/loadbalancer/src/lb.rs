@@ -12,7 +12,10 @@ use capd_runtime::{
 };
 use tracing::Instrument;
 
-use crate::config::{self, BackendServer, ConfigData, CONFIG_PATH, CONTROL_PLANE_PORT, DEFAULT_WEIGHT, STATS_PORT};
+use crate::config::{
+    self, BackendServer, ConfigData, TemplateSource, CONFIG_PATH, CONTROL_PLANE_PORT, DEFAULT_TEMPLATE, DEFAULT_WEIGHT,
+    STATS_PORT,
+};
 use crate::error::{Error, Result};
 use crate::labels::{CLUSTER_LABEL, CLUSTER_UID_LABEL, ROLE_CONTROL_PLANE, ROLE_LABEL, ROLE_LOAD_BALANCER};
 
@@ -27,6 +30,12 @@ pub const DEFAULT_NETWORK: &str = "kind";
 /// worker that lingers while old connections such as watches stay open).
 const APPLIED_PATH: &str = "/usr/local/etc/haproxy/haproxy.cfg.applied";
 
+/// What the applied configuration was rendered from (template, ports, backends). While
+/// it matches, nothing is rendered, so a custom template is not even read. Emptied
+/// before the live configuration changes: it never describes a configuration that is
+/// not the applied one.
+const INPUTS_PATH: &str = "/usr/local/etc/haproxy/haproxy.cfg.inputs";
+
 /// Where a custom template's output is checked before it replaces the live file.
 const CANDIDATE_PATH: &str = "/usr/local/etc/haproxy/haproxy.cfg.candidate";
 
@@ -37,7 +46,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 const SIGHUP_MASK: u64 = 1;
 
 /// What a cluster's load balancer looks like.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct LoadBalancerSpec {
     /// Cluster name; the container is `<cluster>-lb`.
     pub cluster: String,
@@ -57,8 +66,9 @@ pub struct LoadBalancerSpec {
     /// Extra container labels.
     pub labels: BTreeMap<String, String>,
     /// A Go template replacing [`crate::DEFAULT_TEMPLATE`] (CAPD's
-    /// `customHAProxyConfigTemplateRef`), with the same variables.
-    pub config_template: Option<String>,
+    /// `customHAProxyConfigTemplateRef`), with the same variables; read only when a
+    /// configuration is rendered.
+    pub config_template: Option<Arc<dyn TemplateSource>>,
 }
 
 impl LoadBalancerSpec {
@@ -223,9 +233,12 @@ impl LoadBalancer {
                 }
             }
             tracing::info!(container = %name, image = %self.spec.image, "creating load balancer container");
+            // Rendered first: a template that cannot be read leaves no container behind.
+            let initial = self.config_data(&BTreeMap::new());
+            let rendered = self.render(&initial).await?;
             self.ensure_network().await?;
             match self.runtime.create_container(&self.spec.container_spec()).await {
-                Ok(id) => self.start_configured(&id).await?,
+                Ok(id) => self.start_configured(&id, &initial, &rendered).await?,
                 // Another reconcile is creating it right now.
                 Err(e) if e.is_conflict() => {
                     let info = self.await_concurrent_create(&name).await?.ok_or(e)?;
@@ -267,17 +280,17 @@ impl LoadBalancer {
         }
     }
 
-    /// Writes a configuration without backends into the created container, then
-    /// starts it. HAProxy thus never runs the image's placeholder configuration, and
-    /// no reload signal can reach it while it is still starting. A container that
-    /// cannot be prepared is removed so the next attempt starts clean.
-    async fn start_configured(&self, id: &str) -> Result<()> {
+    /// Writes the configuration without backends (`rendered` from `data`) into the
+    /// created container, then starts it. HAProxy thus never runs the image's placeholder
+    /// configuration, and no reload signal can reach it while it is still starting. A
+    /// container that cannot be prepared is removed so the next attempt starts clean.
+    async fn start_configured(&self, id: &str, data: &ConfigData, rendered: &str) -> Result<()> {
         let prepared = async {
             // Nothing runs yet that could check a custom template's output; if HAProxy
             // rejects it the container exits, and update_backends reports why.
-            let rendered = self.render(&BTreeMap::new())?;
             self.runtime.write_file(id, CONFIG_PATH, rendered.as_bytes(), 0o644).await?;
             self.runtime.write_file(id, APPLIED_PATH, rendered.as_bytes(), 0o644).await?;
+            self.runtime.write_file(id, INPUTS_PATH, self.inputs(data).as_bytes(), 0o644).await?;
             self.runtime.start_container(id).await?;
             Ok::<(), Error>(())
         }
@@ -291,14 +304,42 @@ impl LoadBalancer {
         Ok(())
     }
 
-    fn render(&self, backends: &BTreeMap<String, BackendServer>) -> Result<String> {
-        let data = ConfigData {
+    fn config_data(&self, backends: &BTreeMap<String, BackendServer>) -> ConfigData {
+        ConfigData {
             frontend_control_plane_port: self.spec.frontend_port,
             backend_control_plane_port: self.spec.backend_port,
             backend_servers: backends.clone(),
             ipv6: self.spec.ipv6,
+        }
+    }
+
+    /// Renders `data`, reading the custom template if there is one.
+    async fn render(&self, data: &ConfigData) -> Result<String> {
+        let custom = match &self.spec.config_template {
+            Some(source) => Some(source.load().await.map_err(|source_error| Error::TemplateSource {
+                origin: source.origin(),
+                source: source_error,
+            })?),
+            None => None,
         };
-        Ok(config::render(&data, self.spec.config_template.as_deref())?)
+        Ok(config::render(data, custom.as_deref())?)
+    }
+
+    /// Everything the configuration of `data` is rendered from, as text to record.
+    fn inputs(&self, data: &ConfigData) -> String {
+        let template = match &self.spec.config_template {
+            Some(source) => source.origin(),
+            // This release's default: a new default is applied at the next update.
+            None => format!("default #{:016x}", config::fingerprint(DEFAULT_TEMPLATE)),
+        };
+        let mut text = format!(
+            "template {template}\nfrontend {}\nbackend {}\nipv6 {}\n",
+            data.frontend_control_plane_port, data.backend_control_plane_port, data.ipv6
+        );
+        for (name, server) in &data.backend_servers {
+            text.push_str(&format!("server {name} {} {}\n", server.address, server.weight));
+        }
+        text
     }
 
     /// Where the load balancer is, or `None` when its container does not exist.
@@ -387,11 +428,11 @@ impl LoadBalancer {
 
     /// Points the load balancer at `backends`: renders the configuration (from the
     /// spec's template), writes it, reads it back to be sure it landed, then sends
-    /// SIGHUP. Returns `false` when that configuration was already live.
+    /// SIGHUP. Returns `false` when that configuration was already live; then the
+    /// template is not read when its inputs were recorded as unchanged.
     pub async fn update_backends(&self, backends: &BTreeMap<String, BackendServer>) -> Result<bool> {
         let name = self.container_name();
         async {
-            let rendered = self.render(backends)?;
             let info = self
                 .runtime
                 .inspect_container(&name)
@@ -401,10 +442,21 @@ impl LoadBalancer {
                 return Err(Error::Foreign { name, reason });
             }
 
-            if self.already_applied(&name, &rendered).await? {
+            let data = self.config_data(backends);
+            let inputs = self.inputs(&data);
+            if self.holds(&name, INPUTS_PATH, &inputs).await? {
+                tracing::debug!(container = %name, "backends and template unchanged; no reload");
+                return Ok(false);
+            }
+            let rendered = self.render(&data).await?;
+            if self.holds(&name, APPLIED_PATH, &rendered).await? {
+                // Applied without a record of its inputs (an older release, or cut short).
+                self.runtime.write_file(&name, INPUTS_PATH, inputs.as_bytes(), 0o644).await?;
                 tracing::debug!(container = %name, "configuration unchanged; no reload");
                 return Ok(false);
             }
+            // From here on the live configuration changes: the old record must not match.
+            self.runtime.write_file(&name, INPUTS_PATH, b"", 0o644).await?;
             if self.spec.config_template.is_some() {
                 self.check_config(&name, &rendered).await?;
             }
@@ -426,6 +478,7 @@ impl LoadBalancer {
             self.runtime
                 .write_file(&name, APPLIED_PATH, rendered.as_bytes(), 0o644)
                 .await?;
+            self.runtime.write_file(&name, INPUTS_PATH, inputs.as_bytes(), 0o644).await?;
             tracing::info!(container = %name, backends = backends.len(), "load balancer reconfigured");
             Ok(true)
         }
@@ -433,9 +486,10 @@ impl LoadBalancer {
         .await
     }
 
-    async fn already_applied(&self, name: &str, rendered: &str) -> Result<bool> {
-        match self.runtime.read_file(name, APPLIED_PATH).await {
-            Ok(applied) => Ok(applied == rendered.as_bytes()),
+    /// Whether the file at `path` in the container holds exactly `expected`.
+    async fn holds(&self, name: &str, path: &str, expected: &str) -> Result<bool> {
+        match self.runtime.read_file(name, path).await {
+            Ok(found) => Ok(found == expected.as_bytes()),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e.into()),
         }
@@ -642,6 +696,96 @@ mod tests {
         rt.stop_container("c1-lb", Duration::ZERO).await.unwrap();
         assert!(lb.ensure().await.unwrap().state.is_running());
         assert_eq!(network_calls().len(), 2, "a stopped one is started on its network: {:?}", rt.calls());
+    }
+
+    /// A template that counts its reads, or fails when `text` is `None`.
+    #[derive(Debug)]
+    struct Counted {
+        text: Option<String>,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Counted {
+        fn new(text: Option<&str>) -> Arc<Self> {
+            Arc::new(Self { text: text.map(str::to_string), reads: Default::default() })
+        }
+
+        fn reads(&self) -> usize {
+            self.reads.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl TemplateSource for Counted {
+        fn origin(&self) -> String {
+            "counted".into()
+        }
+
+        fn load(&self) -> crate::TemplateFuture<'_> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let text = self.text.clone().ok_or_else(|| "no such template".into());
+            Box::pin(std::future::ready(text))
+        }
+    }
+
+    fn memory_runtime() -> Arc<capd_runtime::memory::MemoryRuntime> {
+        let rt = Arc::new(capd_runtime::memory::MemoryRuntime::new());
+        // HAProxy's master catches SIGHUP: a reload need not wait.
+        let status = b"Name:\thaproxy\nSigCgt:\t0000000000004001\n".to_vec();
+        rt.answer("cp /proc/1/status /dev/stdout", capd_runtime::ExecOutput { stdout: status, stderr: vec![], exit_code: 0 });
+        rt
+    }
+
+    #[tokio::test]
+    async fn a_custom_template_is_read_only_when_a_configuration_is_rendered() {
+        let rt = memory_runtime();
+        let template = Counted::new(Some(&format!("# custom\n{DEFAULT_TEMPLATE}")));
+        let spec = LoadBalancerSpec {
+            cluster_uid: Some("u1".into()),
+            config_template: Some(template.clone()),
+            ..LoadBalancerSpec::new("c1")
+        };
+        let lb = LoadBalancer::new(rt.clone(), spec);
+        let server = |address: &str| BackendServer { address: address.into(), weight: DEFAULT_WEIGHT };
+        let one = BTreeMap::from([("c1-cp0".to_string(), server("172.18.0.5"))]);
+        let two = BTreeMap::from([("c1-cp0".to_string(), server("172.18.0.5")), ("c1-cp1".to_string(), server("172.18.0.6"))]);
+
+        lb.ensure().await.unwrap();
+        assert_eq!(template.reads(), 1, "a new container is configured from it");
+        let live = rt.read_file("c1-lb", CONFIG_PATH).await.unwrap();
+        assert!(live.starts_with(b"# custom\n"));
+        lb.ensure().await.unwrap();
+        assert_eq!(template.reads(), 1, "looking at a running load balancer does not read it");
+
+        assert!(lb.update_backends(&one).await.unwrap());
+        assert_eq!(template.reads(), 2, "new backends are rendered");
+        assert!(!lb.update_backends(&one).await.unwrap());
+        assert_eq!(template.reads(), 2, "unchanged backends are not");
+        assert!(lb.update_backends(&two).await.unwrap());
+        assert_eq!(template.reads(), 3);
+
+        // Configured by a release that kept no record of the inputs: rendered and
+        // compared once, not reloaded, then recorded.
+        rt.write_file("c1-lb", INPUTS_PATH, b"", 0o644).await.unwrap();
+        let reloads = || rt.calls().iter().filter(|c| c.ends_with("kill -s HUP 1")).count();
+        let before = reloads();
+        assert!(!lb.update_backends(&two).await.unwrap());
+        assert!(!lb.update_backends(&two).await.unwrap());
+        assert_eq!((template.reads(), reloads()), (4, before));
+    }
+
+    #[tokio::test]
+    async fn a_template_that_cannot_be_read_is_reported_and_leaves_no_container() {
+        let rt = memory_runtime();
+        let spec = LoadBalancerSpec { config_template: Some(Counted::new(None)), ..LoadBalancerSpec::new("c1") };
+        let lb = LoadBalancer::new(rt.clone(), spec);
+        match lb.ensure().await {
+            Err(Error::TemplateSource { origin, source }) => {
+                assert_eq!(origin, "counted");
+                assert_eq!(source.to_string(), "no such template");
+            }
+            other => panic!("expected TemplateSource, got {other:?}"),
+        }
+        assert!(rt.container_names().is_empty(), "{:?}", rt.calls());
     }
 
     #[test]

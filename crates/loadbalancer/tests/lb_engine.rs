@@ -3,6 +3,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use capd_loadbalancer::labels::{CLUSTER_LABEL, CLUSTER_UID_LABEL, ROLE_LABEL, ROLE_LOAD_BALANCER};
@@ -198,7 +199,7 @@ async fn custom_templates_are_checked_by_haproxy_before_reload() {
         let broken = LoadBalancer::new(
             e.rt.clone(),
             LoadBalancerSpec {
-                config_template: Some(format!("{DEFAULT_TEMPLATE}  no-such-directive\n")),
+                config_template: Some(Arc::new(format!("{DEFAULT_TEMPLATE}  no-such-directive\n"))),
                 ..spec.clone()
             },
         );
@@ -212,7 +213,7 @@ async fn custom_templates_are_checked_by_haproxy_before_reload() {
         let custom = LoadBalancer::new(
             e.rt.clone(),
             LoadBalancerSpec {
-                config_template: Some(format!("# custom\n{DEFAULT_TEMPLATE}")),
+                config_template: Some(Arc::new(format!("# custom\n{DEFAULT_TEMPLATE}"))),
                 ..spec.clone()
             },
         );

@@ -28,7 +28,7 @@ pub async fn reconcile_normal(dc: &mut DockerCluster, cluster: &Cluster, ctx: &C
     let uid = dc.uid().unwrap_or_default();
     dc.annotations_mut().entry(CONTAINER_OWNER_ANNOTATION.to_string()).or_insert(uid);
 
-    let lb = load_balancer::handle(dc, cluster, ctx).await?;
+    let lb = load_balancer::handle(dc, cluster, ctx);
     let status = match lb.ensure().await {
         Ok(s) => s,
         Err(e) => {
@@ -65,7 +65,7 @@ pub async fn reconcile_delete(dc: &mut DockerCluster, cluster: &Cluster, ctx: &C
     set(dc, NewCondition::false_(condition::LOAD_BALANCER_AVAILABLE, reason::DELETING, ""));
     cp.checkpoint(dc).await?;
 
-    load_balancer::handle(dc, cluster, ctx).await?.delete().await?;
+    load_balancer::handle(dc, cluster, ctx).delete().await?;
     crate::events::publish(ctx, &cp.regarding(), false, "LoadBalancerDeleted", "DeleteLoadBalancer", "load balancer container removed").await;
     Ok(Action::await_change())
 }

@@ -7,11 +7,12 @@ use crate::error::Error;
 use capd_api::capi::Cluster;
 use capd_api::consts::label;
 use capd_api::DockerCluster;
-use capd_loadbalancer::{LoadBalancer, LoadBalancerSpec};
+use capd_loadbalancer::{LoadBalancer, LoadBalancerSpec, SourceError, TemplateFuture, TemplateSource};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Remembers which object owns the containers, across `clusterctl move` (which keeps
 /// metadata but gives the object a new UID).
@@ -28,31 +29,69 @@ pub fn image(dc: &DockerCluster) -> String {
     format!("{repo}/haproxy:{tag}")
 }
 
-/// The load balancer of `cluster` as `dc` describes it.
-pub async fn handle(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> Result<LoadBalancer, Error> {
+/// The load balancer of `cluster` as `dc` describes it. Reads nothing: a custom template
+/// is read when the load balancer renders a configuration.
+pub fn handle(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> LoadBalancer {
     let mut spec = LoadBalancerSpec::new(cluster.name_any());
     spec.image = image(dc);
     spec.network = ctx.config.network.clone();
     spec.cluster_uid = dc.annotations().get(CONTAINER_OWNER_ANNOTATION).cloned().or_else(|| dc.uid());
     spec.labels.insert(crate::PROVIDER_LABEL.to_string(), "capd-rs".into());
     if let Some(r) = &dc.spec.load_balancer.custom_haproxy_config_template_ref {
-        spec.config_template = Some(custom_template(dc, &r.name, ctx).await?);
+        spec.config_template = Some(Arc::new(ConfigMapTemplate {
+            client: ctx.client.clone(),
+            namespace: dc.namespace().unwrap_or_default(),
+            docker_cluster: dc.name_any(),
+            configmap: r.name.clone(),
+        }));
     }
-    Ok(LoadBalancer::new(ctx.runtime.clone(), spec))
+    LoadBalancer::new(ctx.runtime.clone(), spec)
 }
 
-/// CAPD reads the template from a ConfigMap in the cluster's namespace, key `value`.
-/// A GET, not a cache: ConfigMaps are not watched (there are many, and few are ours).
-async fn custom_template(dc: &DockerCluster, name: &str, ctx: &Context) -> Result<String, Error> {
-    let ns = dc.namespace().unwrap_or_default();
-    let invalid = |message: String| Error::Invalid { kind: "DockerCluster".into(), namespace: ns.clone(), name: dc.name_any(), message };
-    let cm = Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns)
-        .get_opt(name)
-        .await?
-        .ok_or_else(|| invalid(format!("spec.loadBalancer.customHAProxyConfigTemplateRef: ConfigMap {name} not found")))?;
-    cm.data
-        .and_then(|d| d.get("value").cloned())
-        .ok_or_else(|| invalid(format!("spec.loadBalancer.customHAProxyConfigTemplateRef: ConfigMap {name} has no key `value`")))
+/// `spec.loadBalancer.customHAProxyConfigTemplateRef`: CAPD reads the template from a
+/// ConfigMap in the cluster's namespace, key `value`. A GET, not a cache: ConfigMaps are
+/// not watched (there are many, and few are ours). Only a new load balancer or changed
+/// backends read it; a provisioned cluster looked at again costs no request. So an edit
+/// of the ConfigMap alone reaches the load balancer with the next backend change.
+struct ConfigMapTemplate {
+    client: kube::Client,
+    namespace: String,
+    docker_cluster: String,
+    configmap: String,
+}
+
+impl ConfigMapTemplate {
+    async fn read(&self) -> Result<String, Error> {
+        let name = &self.configmap;
+        let invalid = |message: String| Error::Invalid {
+            kind: "DockerCluster".into(),
+            namespace: self.namespace.clone(),
+            name: self.docker_cluster.clone(),
+            message: format!("spec.loadBalancer.customHAProxyConfigTemplateRef: {message}"),
+        };
+        let cm = Api::<ConfigMap>::namespaced(self.client.clone(), &self.namespace)
+            .get_opt(name)
+            .await?
+            .ok_or_else(|| invalid(format!("ConfigMap {name} not found")))?;
+        cm.data.and_then(|d| d.get("value").cloned()).ok_or_else(|| invalid(format!("ConfigMap {name} has no key `value`")))
+    }
+}
+
+impl TemplateSource for ConfigMapTemplate {
+    fn origin(&self) -> String {
+        format!("ConfigMap {}/{}", self.namespace, self.configmap)
+    }
+
+    /// Our [`Error`] travels boxed; `From<capd_loadbalancer::Error>` unboxes it again.
+    fn load(&self) -> TemplateFuture<'_> {
+        Box::pin(async move { self.read().await.map_err(SourceError::from) })
+    }
+}
+
+impl std::fmt::Debug for ConfigMapTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (of DockerCluster {})", self.origin(), self.docker_cluster)
+    }
 }
 
 /// What happened to the load balancer's backends.
@@ -70,7 +109,7 @@ pub async fn update_backends(dc: &DockerCluster, cluster: &Cluster, ctx: &Contex
     let ns = cluster.namespace().unwrap_or_default();
     let lock = ctx.lb_lock(&format!("{ns}/{}", cluster.name_any()));
     let _held = lock.lock().await;
-    let lb = handle(dc, cluster, ctx).await?;
+    let lb = handle(dc, cluster, ctx);
     let backends = lb.control_plane_backends(&draining_weights(cluster, ctx)).await?;
     match lb.update_backends(&backends).await {
         Ok(_) => Ok(Update::Applied),
