@@ -255,7 +255,7 @@ async fn manager_killed_mid_bootstrap_runs_each_command_once() {
     let node = format!("{cluster}-k0");
     // Kill the manager while the `sleep` step runs.
     poll_until("the bootstrap to reach its second step", LONG, || {
-        let started = docker(&f.env, &["exec", &node, "test", "-f", "/run/cluster-api/capd-rs/steps/1.started"]).0;
+        let started = docker(&f.env, &["exec", &node, "test", "-f", "/var/lib/capd-rs/bootstrap/steps/1.started"]).0;
         async move { if started { Ok(()) } else { Err("not yet".into()) } }
     })
     .await

@@ -336,7 +336,7 @@ async fn bootstrap(dm: &mut DockerMachine, o: &Objects, ctx: &Context, node_name
         Ok(p) => p,
         Err(e) => return Ok(Some(format!("bootstrap data secret {secret_name} ({}): {e}", format.as_str()))),
     };
-    if sentinel && !plan_progress_exists(ctx, node_name).await? {
+    if sentinel && !bootstrap_exec::progress_exists(ctx.runtime.as_ref(), node_name).await? {
         info!(node = node_name, "bootstrap sentinel present: the node was bootstrapped before");
         return Ok(None);
     }
@@ -352,15 +352,6 @@ async fn bootstrap(dm: &mut DockerMachine, o: &Objects, ctx: &Context, node_name
         }
         BootstrapOutcome::Failed(f) => Ok(Some(f.to_string())),
     }
-}
-
-/// Whether our own step records exist (then the executor resumes from them).
-async fn plan_progress_exists(ctx: &Context, node_name: &str) -> Result<bool, Error> {
-    let out = ctx
-        .runtime
-        .exec(node_name, capd_runtime::ExecRequest::new(["/bin/sh", "-c", &format!("test -d {} && echo yes || echo no", bootstrap_exec::STEPS_DIR)]))
-        .await?;
-    Ok(out.stdout_lossy().trim() == "yes")
 }
 
 /// There is no cloud provider for containers: set `Node.spec.providerID` ourselves once
