@@ -1,21 +1,30 @@
 //! The CustomResourceDefinitions, as kube derives them plus what the derive cannot say:
 //! Cluster API contract and clusterctl labels, CAPD's optional `spec`, and no `nullable`.
+//!
+//! Every CRD serves the versions CAPD v1.14 serves: v1beta2, stored, and (for the ten kinds
+//! that have one) the deprecated v1beta1 of [`crate::v1beta1`], in CAPD's order (v1beta1 first).
 
 use crate::consts::label;
 use crate::dev::{DevCluster, DevClusterTemplate, DevMachine, DevMachineTemplate};
 use crate::machine_pool::{DevMachinePool, DevMachinePoolTemplate, DockerMachinePool, DockerMachinePoolTemplate};
+use crate::v1beta1;
 use crate::{DockerCluster, DockerClusterTemplate, DockerMachine, DockerMachineTemplate, Error};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps,
 };
+use kube::core::crd::merge_crds;
 use kube::CustomResourceExt;
 use serde_json::{json, Value};
 
+/// The version the API server stores; every other served version is converted to it.
+pub const STORAGE_VERSION: &str = "v1beta2";
+
 /// Labels every CRD carries.
 ///
-/// - `cluster.x-k8s.io/<contract>: <our versions>`: Cluster API picks the version of our
-///   kinds to use for a contract through it. We serve only v1beta2, which also carries what
-///   v1beta1-contract controllers read (`status.ready`).
+/// - `cluster.x-k8s.io/<contract>: <our version>`: Cluster API picks the version of our kinds
+///   to use for a contract through it. As CAPD: v1beta1 for the v1beta1 contract (the
+///   topology controller reads it to learn the contract of v1beta1 objects referenced from
+///   ClusterClasses), v1beta2 for the v1beta2 contract.
 /// - `clusterctl.cluster.x-k8s.io`: `clusterctl move` discovers kinds through it (clusterctl
 ///   adds it on `init`; set here so a plain `kubectl apply` install moves too).
 /// - `cluster.x-k8s.io/provider`: which provider the component belongs to, as clusterctl sets.
@@ -24,7 +33,7 @@ use serde_json::{json, Value};
 /// outside a Cluster's owner chain; CAPD does not set it, our objects move with their Cluster.
 pub fn crd_labels() -> [(&'static str, &'static str); 4] {
     [
-        (label::CONTRACT_V1BETA1, "v1beta2"),
+        (label::CONTRACT_V1BETA1, "v1beta1"),
         (label::CONTRACT_V1BETA2, "v1beta2"),
         (label::CLUSTERCTL, ""),
         (label::PROVIDER, label::PROVIDER_VALUE),
@@ -32,23 +41,40 @@ pub fn crd_labels() -> [(&'static str, &'static str); 4] {
 }
 
 /// Every CRD of the provider, in a fixed order.
+///
+/// A kind's `spec` presence is the same in both versions: a v1beta1 object is stored as v1beta2,
+/// so one without the spec v1beta2 requires must be refused in v1beta1 too.
 pub fn all() -> Result<Vec<CustomResourceDefinition>, Error> {
+    use SpecPresence::{Optional, Required};
     Ok(vec![
-        finish(DockerCluster::crd(), SpecPresence::Optional)?,
-        finish(DockerClusterTemplate::crd(), SpecPresence::Required)?,
-        finish(DockerMachine::crd(), SpecPresence::Optional)?,
-        finish(DockerMachineTemplate::crd(), SpecPresence::Required)?,
+        finish(both(v1beta1::DockerCluster::crd(), DockerCluster::crd()), Optional)?,
+        finish(both(v1beta1::DockerClusterTemplate::crd(), DockerClusterTemplate::crd()), Required)?,
+        finish(both(v1beta1::DockerMachine::crd(), DockerMachine::crd()), Optional)?,
+        finish(both(v1beta1::DockerMachineTemplate::crd(), DockerMachineTemplate::crd()), Required)?,
         // Dev*: `spec.backend` is required, so no defaulted `{}` spec (it would not validate).
-        finish(DevCluster::crd(), SpecPresence::Required)?,
-        finish(DevClusterTemplate::crd(), SpecPresence::Required)?,
-        finish(DevMachine::crd(), SpecPresence::Required)?,
-        finish(DevMachineTemplate::crd(), SpecPresence::Required)?,
+        finish(both(v1beta1::DevCluster::crd(), DevCluster::crd()), Required)?,
+        finish(both(v1beta1::DevClusterTemplate::crd(), DevClusterTemplate::crd()), Required)?,
+        finish(both(v1beta1::DevMachine::crd(), DevMachine::crd()), Required)?,
+        finish(both(v1beta1::DevMachineTemplate::crd(), DevMachineTemplate::crd()), Required)?,
         // MachinePools: CAPD's spec is optional with no required field inside.
-        finish(DockerMachinePool::crd(), SpecPresence::Optional)?,
-        finish(DockerMachinePoolTemplate::crd(), SpecPresence::Required)?,
-        finish(DevMachinePool::crd(), SpecPresence::Optional)?,
-        finish(DevMachinePoolTemplate::crd(), SpecPresence::Required)?,
+        finish(both(v1beta1::DockerMachinePool::crd(), DockerMachinePool::crd()), Optional)?,
+        finish(both(v1beta1::DockerMachinePoolTemplate::crd(), DockerMachinePoolTemplate::crd()), Required)?,
+        // CAPD has no v1beta1 of these two.
+        finish(DevMachinePool::crd(), Optional)?,
+        finish(DevMachinePoolTemplate::crd(), Required)?,
     ])
+}
+
+/// One CRD serving both versions, v1beta2 stored, versions in CAPD's order.
+///
+/// Both derives name the same kind in the same group and scope, one version each, so the
+/// merge cannot fail; `merge_crds` keeps v1beta2's `names`, and a test checks v1beta1's are
+/// the same.
+fn both(v1beta1: CustomResourceDefinition, v1beta2: CustomResourceDefinition) -> CustomResourceDefinition {
+    let mut crd = merge_crds(vec![v1beta1, v1beta2], STORAGE_VERSION)
+        .expect("derived CRDs of one kind have one version each and the same group, kind and scope");
+    crd.spec.versions.sort_by(|a, b| a.name.cmp(&b.name));
+    crd
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -69,6 +95,7 @@ fn finish(mut crd: CustomResourceDefinition, spec: SpecPresence) -> Result<Custo
         let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) else {
             continue;
         };
+        let what = format!("{what} {}", version.name);
         let mut value = serde_json::to_value(&*schema).map_err(|source| Error::Json {
             what: what.clone(),
             source,

@@ -18,6 +18,7 @@ mod error;
 pub mod manifests;
 pub mod policy;
 pub mod templates;
+pub mod v1beta1;
 #[cfg(test)]
 mod serde_tests;
 mod yaml;
