@@ -10,7 +10,7 @@ use crate::machine_pool::{DevMachinePool, DevMachinePoolTemplate, DockerMachineP
 use crate::v1beta1;
 use crate::{DockerCluster, DockerClusterTemplate, DockerMachine, DockerMachineTemplate, Error};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceDefinition, JSONSchemaProps,
+    CustomResourceConversion, CustomResourceDefinition, ServiceReference, WebhookClientConfig, WebhookConversion, JSONSchemaProps,
 };
 use kube::core::crd::merge_crds;
 use kube::CustomResourceExt;
@@ -74,8 +74,35 @@ fn both(v1beta1: CustomResourceDefinition, v1beta2: CustomResourceDefinition) ->
     let mut crd = merge_crds(vec![v1beta1, v1beta2], STORAGE_VERSION)
         .expect("derived CRDs of one kind have one version each and the same group, kind and scope");
     crd.spec.versions.sort_by(|a, b| a.name.cmp(&b.name));
+    crd.spec.conversion = Some(conversion_webhook());
     crd
 }
+
+/// The webhook that converts between the versions: the manager's Service, as CAPD's CRDs
+/// name theirs. Its `caBundle` is set at run time, by the manager when it issued its own
+/// certificate or by cert-manager's CA injector (docs/configuration.md).
+fn conversion_webhook() -> CustomResourceConversion {
+    CustomResourceConversion {
+        strategy: "Webhook".into(),
+        webhook: Some(WebhookConversion {
+            conversion_review_versions: vec!["v1".into()],
+            client_config: Some(WebhookClientConfig {
+                service: Some(ServiceReference {
+                    name: WEBHOOK_SERVICE.into(),
+                    namespace: WEBHOOK_NAMESPACE.into(),
+                    path: Some("/convert".into()),
+                    port: Some(443),
+                }),
+                ..Default::default()
+            }),
+        }),
+    }
+}
+
+/// The conversion webhook's Service (manifests/webhook), in the namespace the components
+/// install into (clusterctl rewrites it with the rest on `init --target-namespace`).
+pub const WEBHOOK_SERVICE: &str = "capd-webhook-service";
+pub const WEBHOOK_NAMESPACE: &str = "capd-system";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum SpecPresence {

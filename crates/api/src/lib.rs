@@ -9,6 +9,7 @@ pub mod capi;
 pub mod common;
 pub mod conditions;
 pub mod consts;
+pub mod conversion;
 pub mod crd;
 pub mod dev;
 pub mod machine_pool;
