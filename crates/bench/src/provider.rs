@@ -109,6 +109,10 @@ impl Provider {
                     format!("--kubeconfig={kubeconfig}"),
                     format!("--health-addr=127.0.0.1:{health}"),
                     format!("--diagnostics-address=127.0.0.1:{metrics}"),
+                    // The environment's webhook certificate, as CAPD gets it: no issuing, no CRD patches.
+                    format!("--webhook-port={}", plane.provider_webhook_port),
+                    format!("--webhook-cert-dir={}", env.state.pki_dir.join("webhook").display()),
+                    "--insecure-diagnostics".into(),
                 ],
                 vec![("DOCKER_HOST", docker_host.as_str()), ("RUST_LOG", rust_log.as_str())],
             ),

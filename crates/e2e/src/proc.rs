@@ -105,6 +105,7 @@ pub async fn start_manager_in(env: &capd_testenv::TestEnv, ns: &str) -> Result<P
     cmd.args(["--namespace", ns, "--leader-election-namespace", ns])
         .arg(format!("--health-addr=127.0.0.1:{health}"))
         .arg(format!("--diagnostics-address=127.0.0.1:{metrics}"))
+        .args(capd_testenv::support::local_manager_flags(&env.state.pki_dir)?)
         .env("KUBECONFIG", &env.state.kubeconfig)
         .env("DOCKER_HOST", env.docker_host())
         .env("RUST_LOG", "info,capd_controllers=debug");

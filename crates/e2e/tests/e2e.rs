@@ -176,7 +176,9 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
                     args.push(a.to_string());
                 }
             }
-            args.extend(["--namespace".to_string(), ns.clone()]);
+            // The webhook on a free port too; with no certificate in --webhook-cert-dir it issues its
+            // own, as in a cluster without cert-manager.
+            args.extend(["--namespace".to_string(), ns.clone(), format!("--webhook-port={}", free_port()?)]);
             let name = format!("capd-e2e-manager-{}", ns);
             let mut envs: Vec<String> = Vec::new();
             for e in c["env"].as_array().into_iter().flatten() {

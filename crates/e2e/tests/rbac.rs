@@ -47,6 +47,9 @@ async fn manager_provisions_with_exactly_the_cluster_role() {
         ("create", "events.k8s.io", "events", Some(ns.as_str())),
         ("patch", "", "events", Some(ns.as_str())),
         ("create", "coordination.k8s.io", "leases", Some(rbac::NAMESPACE)),
+        ("create", "", "secrets", Some(rbac::NAMESPACE)),
+        ("create", "authentication.k8s.io", "tokenreviews", None),
+        ("create", "authorization.k8s.io", "subjectaccessreviews", None),
     ];
     for (verb, group, resource, namespace) in allowed {
         assert!(can_i(&sa, verb, group, resource, namespace).await.unwrap(), "capd-manager may not {verb} {group}/{resource} in {namespace:?}, but the manager needs it");
@@ -64,7 +67,7 @@ async fn manager_provisions_with_exactly_the_cluster_role() {
         ("delete", "cluster.x-k8s.io", "machines", Some(ns.as_str())),
         ("create", "coordination.k8s.io", "leases", Some("default")),
         ("create", "rbac.authorization.k8s.io", "clusterroles", None),
-        ("create", "authentication.k8s.io", "tokenreviews", None),
+        ("patch", "apiextensions.k8s.io", "customresourcedefinitions", None),
     ];
     for (verb, group, resource, namespace) in denied {
         assert!(!can_i(&sa, verb, group, resource, namespace).await.unwrap(), "capd-manager may {verb} {group}/{resource} in {namespace:?}: more than it needs");
@@ -81,6 +84,9 @@ async fn manager_provisions_with_exactly_the_cluster_role() {
     let mut cmd = Command::new(manager_binary().unwrap());
     cmd.args(["--leader-elect", "--leader-election-id", &lease_name, "--watch-filter", &filter])
         .args(["--health-addr", &format!("127.0.0.1:{health}"), "--diagnostics-address", &format!("127.0.0.1:{metrics}")])
+        // No certificate given: it issues its own (Secret in capd-system) and points the CRDs
+        // at its Service, with exactly the RBAC of manifests/.
+        .args(["--webhook-port", &free_port().unwrap().to_string(), "--webhook-cert-dir", &dir.join("no-certs").display().to_string()])
         .env("KUBECONFIG", &kubeconfig)
         .env("POD_NAMESPACE", rbac::NAMESPACE)
         .env("POD_NAME", &instance)

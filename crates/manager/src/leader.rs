@@ -12,20 +12,35 @@ pub struct Leadership {
     task: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
 }
 
+/// CAPD's three leader-election timings in kube-lease-manager's terms: the Lease lasts
+/// `lease_duration`; the holder renews `grace` seconds before it ends, i.e. within the
+/// renew deadline. (The retry period has no knob there: candidates retry as the Lease expires.)
+pub struct Timing {
+    duration: u64,
+    grace: u64,
+}
+
+impl From<&crate::flags::Flags> for Timing {
+    fn from(f: &crate::flags::Flags) -> Self {
+        let duration = f.leader_elect_lease_duration.as_secs().max(2);
+        let renew = f.leader_elect_renew_deadline.as_secs().min(duration - 1);
+        Self { duration, grace: (duration - renew).max(1) }
+    }
+}
+
 /// Waits until this instance holds the Lease, or `shutdown` fires (then `None`).
 pub async fn acquire(
     client: kube::Client,
     namespace: &str,
     name: &str,
-    lease_duration: Duration,
+    timing: Timing,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Option<Leadership>> {
-    let secs = lease_duration.as_secs().max(2);
     let manager = LeaseManagerBuilder::new(client, name)
         .with_namespace(namespace)
         .with_identity(identity())
-        .with_duration(secs)
-        .with_grace((secs / 3).max(1))
+        .with_duration(timing.duration)
+        .with_grace(timing.grace)
         .build()
         .await
         .with_context(|| format!("setting up leader election on Lease {namespace}/{name}"))?;

@@ -1,9 +1,12 @@
 //! capd-manager: runs the capd-rs controllers against a management cluster.
 
+mod authz;
 mod flags;
 mod http;
 mod leader;
 mod throttle;
+mod tls;
+mod webhook;
 
 use anyhow::{Context as _, Result};
 use capd_api::capi::{Cluster, Machine};
@@ -13,7 +16,6 @@ use capd_controllers::caches::{Caches, Shared};
 use capd_controllers::filters::{self, Filter};
 use capd_controllers::{cluster, machine, metrics::Metrics, watches, Config, Context};
 use capd_runtime::{ContainerRuntime, DockerRuntime};
-use clap::Parser;
 use flags::{Flags, LogFormat};
 use futures::StreamExt;
 use kube::api::Api;
@@ -27,8 +29,12 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 fn main() -> std::process::ExitCode {
-    let flags = Flags::parse();
-    init_logging(flags.log_format);
+    let flags = Flags::parse_normalized();
+    init_logging(flags.log_format, flags.log_filter());
+    info!(feature_gates = ?flags.feature_gates, "flags read");
+    for unused in flags.inert() {
+        warn!(flag = %unused, "accepted for compatibility with CAPD; has no effect in capd-rs");
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -45,9 +51,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_lease_manager=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
@@ -90,11 +96,39 @@ async fn run(flags: Flags) -> Result<()> {
         Err(e) => warn!(error = %e, "container engine does not answer yet"),
     }
 
+    // Every replica serves the webhook (the API server calls any of them), so this comes
+    // before the election.
+    let serving = tls::load_or_issue(&client, &tls::Options {
+        cert_dir: &flags.webhook_cert_dir,
+        cert_name: &flags.webhook_cert_name,
+        key_name: &flags.webhook_key_name,
+        namespace: &flags.leader_election_namespace,
+        extra_hosts: flags.webhook_url.as_deref().and_then(url_host).into_iter().collect(),
+        min_tls13: flags.tls_min_version == "VersionTLS13",
+        cipher_suites: &flags.tls_cipher_suites,
+    })
+    .await?;
+    if let Some(ca) = &serving.issued_ca {
+        let endpoint = match flags.webhook_url.as_deref() {
+            Some(url) => webhook::Endpoint::Url(url),
+            None => webhook::Endpoint::Service { namespace: &flags.leader_election_namespace },
+        };
+        webhook::wire_crds(&client, endpoint, ca).await?;
+    }
+    let tls = tokio_rustls::TlsAcceptor::from(serving.config.clone());
+
     let health = Arc::new(http::Health { ready: Default::default() });
     let health_listener = bind(&flags.health_addr, "health").await?;
-    let metrics_listener = bind(&flags.diagnostics_address, "metrics").await?;
-    tokio::spawn(http::health(health_listener, health.clone()));
-    tokio::spawn(http::metrics(metrics_listener, Arc::new(registry)));
+    let metrics_listener = bind(&flags.diagnostics_address, "diagnostics").await?;
+    let webhook_listener = bind(&format!(":{}", flags.webhook_port), "webhook").await?;
+    tokio::spawn(http::serve(health_listener, None, http::health(health.clone())));
+    let registry = Arc::new(registry);
+    if flags.insecure_diagnostics {
+        tokio::spawn(http::serve(metrics_listener, None, http::metrics(registry, None)));
+    } else {
+        tokio::spawn(http::serve(metrics_listener, Some(tls.clone()), http::metrics(registry, Some(client.clone()))));
+    }
+    tokio::spawn(http::serve(webhook_listener, Some(tls), webhook::handler()));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -114,7 +148,7 @@ async fn run(flags: Flags) -> Result<()> {
                 health.ready.store(true, Ordering::Relaxed);
             }
         });
-        let acquired = leader::acquire(client.clone(), &flags.leader_election_namespace, &flags.leader_election_id, flags.leader_elect_lease_duration, shutdown_rx.clone()).await;
+        let acquired = leader::acquire(client.clone(), &flags.leader_election_namespace, &flags.leader_election_id, leader::Timing::from(&flags), shutdown_rx.clone()).await;
         standby.abort();
         health.ready.store(false, Ordering::Relaxed);
         match acquired? {
@@ -267,6 +301,17 @@ async fn run_controllers(flags: &Flags, w: Watches, ctx: Arc<Context>, health: A
     health.ready.store(true, Ordering::Relaxed);
     info!(namespace = flags.namespace.as_deref().unwrap_or("(all)"), watch_filter = flags.watch_filter.as_deref().unwrap_or("(none)"), "caches synced; controllers started");
     controllers.await;
+}
+
+/// The host of `https://host:port/...`, for the serving certificate.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    (!host.is_empty()).then(|| host.to_string())
 }
 
 async fn wait_for_signal() {

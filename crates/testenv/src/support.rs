@@ -30,6 +30,19 @@ pub fn free_port() -> Result<u16, Error> {
     Ok(listener.local_addr().map_err(Error::FreePort)?.port())
 }
 
+/// Flags for a capd-manager run on this machine beside others (tests, benchmark, demo):
+/// a webhook port of its own, the environment's webhook certificate (127.0.0.1, signed by
+/// the environment's CA), so it neither issues one nor re-points the shared CRDs, and
+/// plain-HTTP metrics for the scrapes. The self-issued path and authenticated metrics
+/// have their own tests.
+pub fn local_manager_flags(pki_dir: &std::path::Path) -> Result<Vec<String>, Error> {
+    Ok(vec![
+        format!("--webhook-port={}", free_port()?),
+        format!("--webhook-cert-dir={}", pki_dir.join("webhook").display()),
+        "--insecure-diagnostics".to_string(),
+    ])
+}
+
 /// Why [`http_get`] got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpGetError {

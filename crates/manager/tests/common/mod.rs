@@ -90,6 +90,7 @@ impl Fixture {
             .args(["--health-addr", &format!("127.0.0.1:{health_port}")])
             .args(["--diagnostics-address", &format!("127.0.0.1:{metrics_port}")])
             .args(["--leader-election-namespace", &self.ns])
+            .args(capd_testenv::support::local_manager_flags(&self.env.state.pki_dir).unwrap())
             .args(extra)
             .env("KUBECONFIG", &self.env.state.kubeconfig)
             .env("DOCKER_HOST", self.env.docker_host())

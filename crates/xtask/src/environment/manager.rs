@@ -12,6 +12,7 @@ use std::time::Duration;
 pub const MANAGER: &str = "capd-manager";
 const HEALTH_PORT: u16 = 16481;
 const METRICS_PORT: u16 = 16491;
+const WEBHOOK_PORT: u16 = 16461;
 
 /// Starts (always restarts) the manager built at `target/debug`, waits for its `/readyz`.
 pub fn start(state: &EnvState) -> Result<Component> {
@@ -24,7 +25,7 @@ pub fn start(state: &EnvState) -> Result<Component> {
         // Always restart: the binary may have been rebuilt since.
         procs::stop(old.pid, &link.to_string_lossy(), Duration::from_secs(15))?;
     }
-    for port in [paths::port(HEALTH_PORT), paths::port(METRICS_PORT)] {
+    for port in [paths::port(HEALTH_PORT), paths::port(METRICS_PORT), paths::port(WEBHOOK_PORT)] {
         if procs::port_open(port) {
             bail!("127.0.0.1:{port} is taken; capd-manager needs it");
         }
@@ -34,6 +35,12 @@ pub fn start(state: &EnvState) -> Result<Component> {
         format!("--health-addr=127.0.0.1:{}", paths::port(HEALTH_PORT)),
         format!("--diagnostics-address=127.0.0.1:{}", paths::port(METRICS_PORT)),
         "--leader-elect".to_string(),
+        "--insecure-diagnostics".to_string(),
+        // No certificate in that dir: it issues its own (a Secret in `default`) and points the CRDs at it, so
+        // v1beta1 objects work in the demo environment as with CAPD.
+        format!("--webhook-port={}", paths::port(WEBHOOK_PORT)),
+        format!("--webhook-url=https://127.0.0.1:{}", paths::port(WEBHOOK_PORT)),
+        format!("--webhook-cert-dir={}", state.pki_dir.join("capd-manager-self-issued").display()),
     ];
     let envs = [("KUBECONFIG", state.kubeconfig.display().to_string()), ("DOCKER_HOST", state.docker_host.clone())];
     let pid = procs::spawn(&link, &args, &envs, &log)?;
@@ -47,7 +54,7 @@ pub fn start(state: &EnvState) -> Result<Component> {
         name: MANAGER.into(),
         pid,
         version: env!("CARGO_PKG_VERSION").into(),
-        ports: [("health".to_string(), paths::port(HEALTH_PORT)), ("metrics".to_string(), paths::port(METRICS_PORT))].into(),
+        ports: [("health".to_string(), paths::port(HEALTH_PORT)), ("metrics".to_string(), paths::port(METRICS_PORT)), ("webhook".to_string(), paths::port(WEBHOOK_PORT))].into(),
         log,
     })
 }
