@@ -103,8 +103,14 @@ fn docker_spec(obj: &mut Map<String, Value>, template: bool, dev: bool) -> Optio
     at.as_object_mut()
 }
 
+/// The kinds whose v1beta2-only fields travel in the conversion-data annotation (CAPD
+/// reads and writes it on these only; on the others it is left alone).
+fn keeps_data(shape: Shape) -> bool {
+    matches!(shape, Shape::Cluster | Shape::Machine | Shape::MachineTemplate | Shape::Pool)
+}
+
 fn up(obj: &mut Map<String, Value>, shape: Shape, dev: bool) -> Result<(), Error> {
-    let restored = take_data(obj)?;
+    let restored = if keeps_data(shape) { take_data(obj)? } else { None };
     match shape {
         Shape::Cluster | Shape::ClusterTemplate => {
             let base = if dev { "spec.backend.docker" } else { "spec" };
@@ -162,8 +168,7 @@ fn up(obj: &mut Map<String, Value>, shape: Shape, dev: bool) -> Result<(), Error
 
 fn down(obj: &mut Map<String, Value>, shape: Shape, dev: bool) -> Result<(), Error> {
     // What v1beta1 cannot hold, for the way back (CAPD: MarshalData, on these kinds).
-    let keep = matches!(shape, Shape::Cluster | Shape::Machine | Shape::MachineTemplate | Shape::Pool);
-    let data = keep.then(|| {
+    let data = keeps_data(shape).then(|| {
         let mut hub = obj.clone();
         hub.remove("metadata");
         Value::Object(hub)
@@ -175,8 +180,9 @@ fn down(obj: &mut Map<String, Value>, shape: Shape, dev: bool) -> Result<(), Err
     }
     if matches!(shape, Shape::Machine | Shape::MachineTemplate) {
         // v1beta1's providerID is a pointer: "" there would be a value, here it is "unset".
+        // It sits beside `backend` in the Dev* kinds, not inside it.
         let template = shape == Shape::MachineTemplate;
-        if let Some(spec) = docker_spec(obj, template, dev) {
+        if let Some(spec) = docker_spec(obj, template, false) {
             if spec.get("providerID").and_then(Value::as_str) == Some("") {
                 spec.remove("providerID");
             }
@@ -190,10 +196,10 @@ fn down(obj: &mut Map<String, Value>, shape: Shape, dev: bool) -> Result<(), Err
             Shape::Cluster | Shape::Machine => {
                 let provisioned = status.get("initialization").and_then(|i| i.get("provisioned")).and_then(Value::as_bool);
                 let ready = match shape {
-                    // Clusters: ready is provisioned (unset: false). Machines: only a set
-                    // provisioned overrides ready (CAPD).
-                    Shape::Cluster => provisioned.unwrap_or(false),
-                    _ => provisioned.unwrap_or_else(|| status.get("ready").and_then(Value::as_bool).unwrap_or(false)),
+                    // Clusters and DevMachines: ready is provisioned (unset: false).
+                    // DockerMachines: only a set provisioned overrides ready (CAPD).
+                    Shape::Machine if !dev => provisioned.unwrap_or_else(|| status.get("ready").and_then(Value::as_bool).unwrap_or(false)),
+                    _ => provisioned.unwrap_or(false),
                 };
                 status.insert("ready".into(), Value::Bool(ready));
                 status.remove("initialization");
@@ -280,6 +286,9 @@ fn domains_to_list(at: &mut Map<String, Value>, field: &str) -> Result<(), Error
     let Value::Object(map) = domains else {
         return Err(Error::Field { field: field.into(), problem: "expected a map of failure domains (v1beta1)".into() });
     };
+    if map.is_empty() {
+        return Ok(()); // Go's omitempty: no field, not `[]` (v1beta2 wants at least one item)
+    }
     let mut entries: Vec<(String, Value)> = map.into_iter().collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let list: Vec<Value> = entries
@@ -303,6 +312,9 @@ fn domains_to_map(at: &mut Map<String, Value>) {
     let Some(Value::Array(list)) = at.remove("failureDomains") else {
         return;
     };
+    if list.is_empty() {
+        return;
+    }
     let map: Map<String, Value> = list
         .into_iter()
         .filter_map(|fd| {

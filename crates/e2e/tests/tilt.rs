@@ -27,6 +27,7 @@ async fn tilt_ci_runs_the_manager_until_ready() {
         .args(["ci", "--file", "Tiltfile", "--port", "0", "--timeout", &format!("{}s", BOUND.as_secs() - 30), "--"])
         .arg(format!("--health-port={health}"))
         .arg(format!("--metrics-port={metrics}"))
+        .arg(format!("--webhook-port={}", free_port().unwrap()))
         // Only this test's objects (none): leave other tests' clusters alone.
         .arg(format!("--manager-arg=--watch-filter={}", unique_name("tilt")))
         .env("KUBECONFIG", &env.state.kubeconfig)

@@ -207,12 +207,15 @@ async fn default_flavour_gives_a_working_kubernetes_cluster() {
     let wl = capd_testenv::client_from_kubeconfig_yaml(&kubeconfig, "the workload kubeconfig").await.unwrap();
 
     let nodes: Api<Node> = Api::all(wl.clone());
-    let ready = poll_until("both Nodes Ready", CONTROL_PLANE_TIMEOUT + WORKERS_TIMEOUT, || {
+    // Ready and with a providerID: the manager sets it once the kubelet registered the Node,
+    // which can be a moment after the Node turns Ready.
+    let ready = poll_until("both Nodes Ready with a providerID", CONTROL_PLANE_TIMEOUT + WORKERS_TIMEOUT, || {
         let nodes = nodes.clone();
         async move {
             let list = nodes.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-            let states: Vec<(String, bool)> = list.items.iter().map(|n| (n.name_any(), node_ready(n))).collect();
-            if states.len() == 2 && states.iter().all(|s| s.1) {
+            let has_id = |n: &Node| n.spec.as_ref().and_then(|s| s.provider_id.as_deref()).is_some_and(|p| !p.is_empty());
+            let states: Vec<(String, bool, bool)> = list.items.iter().map(|n| (n.name_any(), node_ready(n), has_id(n))).collect();
+            if states.len() == 2 && states.iter().all(|s| s.1 && s.2) {
                 Ok(list.items)
             } else {
                 Err(format!("nodes {states:?}"))

@@ -97,12 +97,19 @@ async fn run(flags: Flags) -> Result<()> {
     }
 
     // Every replica serves the webhook (the API server calls any of them), so this comes
-    // before the election.
+    // before the election. Ports first: a manager that cannot listen must not have pointed
+    // the CRDs at itself.
+    let health_listener = bind(&flags.health_addr, "health").await?;
+    let metrics_listener = bind(&flags.diagnostics_address, "diagnostics").await?;
+    let webhook_listener = bind(&format!(":{}", flags.webhook_port), "webhook").await?;
+    // The Service and the certificate Secret live in the Pod's namespace (the Lease's may be
+    // set elsewhere by flag); the certificate names the Service there.
+    let service_namespace = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| flags.leader_election_namespace.clone());
     let serving = tls::load_or_issue(&client, &tls::Options {
         cert_dir: &flags.webhook_cert_dir,
         cert_name: &flags.webhook_cert_name,
         key_name: &flags.webhook_key_name,
-        namespace: &flags.leader_election_namespace,
+        namespace: &service_namespace,
         extra_hosts: flags.webhook_url.as_deref().and_then(url_host).into_iter().collect(),
         min_tls13: flags.tls_min_version == "VersionTLS13",
         cipher_suites: &flags.tls_cipher_suites,
@@ -111,16 +118,13 @@ async fn run(flags: Flags) -> Result<()> {
     if let Some(ca) = &serving.issued_ca {
         let endpoint = match flags.webhook_url.as_deref() {
             Some(url) => webhook::Endpoint::Url(url),
-            None => webhook::Endpoint::Service { namespace: &flags.leader_election_namespace },
+            None => webhook::Endpoint::Service { namespace: &service_namespace },
         };
         webhook::wire_crds(&client, endpoint, ca).await?;
     }
     let tls = tokio_rustls::TlsAcceptor::from(serving.config.clone());
 
     let health = Arc::new(http::Health { ready: Default::default() });
-    let health_listener = bind(&flags.health_addr, "health").await?;
-    let metrics_listener = bind(&flags.diagnostics_address, "diagnostics").await?;
-    let webhook_listener = bind(&format!(":{}", flags.webhook_port), "webhook").await?;
     tokio::spawn(http::serve(health_listener, None, http::health(health.clone())));
     let registry = Arc::new(registry);
     if flags.insecure_diagnostics {

@@ -164,7 +164,8 @@ fn server_config(cert_pem: &str, key_pem: &str, o: &Options<'_>) -> Result<Arc<r
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).context("reading the serving key (PEM)")?;
     let mut provider = rustls::crypto::ring::default_provider();
     if !o.cipher_suites.is_empty() {
-        let wanted = |s: &rustls::SupportedCipherSuite| o.cipher_suites.iter().any(|n| suite_named(n, s));
+        // Go applies the list to TLS 1.0–1.2 only: TLS 1.3's suites always stay.
+        let wanted = |s: &rustls::SupportedCipherSuite| s.version() == &rustls::version::TLS13 || o.cipher_suites.iter().any(|n| suite_named(n, s));
         for name in o.cipher_suites {
             anyhow::ensure!(
                 provider.cipher_suites.iter().any(|s| suite_named(name, s)),

@@ -215,7 +215,7 @@ async fn leader_election_standby_takes_over() {
     let holder = |pid: u32| {
         let leases = leases.clone();
         async move {
-            let l = leases.get("capd-rs-leader-election").await.map_err(|e| e.to_string())?;
+            let l = leases.get("controller-leader-election-capd").await.map_err(|e| e.to_string())?;
             let h = l.spec.and_then(|s| s.holder_identity).unwrap_or_default();
             if h.ends_with(&format!("_{pid}")) { Ok(()) } else { Err(format!("holder {h:?}")) }
         }

@@ -53,6 +53,9 @@ fn v1beta1_objects() -> Vec<Value> {
         }
         o
     };
+    // A DevMachine's providerID sits beside `backend`, not inside the docker backend.
+    let mut dev_machine_spec = machine_spec.clone();
+    dev_machine_spec.as_object_mut().unwrap().remove("providerID");
     let mut dev_cluster_spec = json!({"controlPlaneEndpoint": cluster_spec["controlPlaneEndpoint"].clone()});
     dev_cluster_spec["backend"] = dev(json!({"failureDomains": cluster_spec["failureDomains"].clone(), "loadBalancer": cluster_spec["loadBalancer"].clone()}));
     vec![
@@ -64,8 +67,8 @@ fn v1beta1_objects() -> Vec<Value> {
         obj("DockerMachinePoolTemplate", tmpl(pool_spec.clone()), None),
         obj("DevCluster", dev_cluster_spec.clone(), Some(cluster_status)),
         obj("DevClusterTemplate", tmpl(dev_cluster_spec), None),
-        obj("DevMachine", json!({"providerID": "docker:////x", "backend": dev(machine_spec.clone())}), Some(machine_status)),
-        obj("DevMachineTemplate", tmpl(json!({"backend": dev(machine_spec)})), None),
+        obj("DevMachine", json!({"providerID": "docker:////x", "backend": dev(dev_machine_spec.clone())}), Some(machine_status)),
+        obj("DevMachineTemplate", tmpl(json!({"providerID": "docker:////x", "backend": dev(dev_machine_spec)})), None),
         obj("DevMachinePool", json!({"template": {"backend": dev(pool_spec["template"].clone())}}), Some(pool_status)),
         obj("DevMachinePoolTemplate", tmpl(json!({"template": {"backend": dev(pool_spec["template"].clone())}})), None),
     ]
@@ -172,4 +175,34 @@ fn bad_input_is_refused_with_what_and_where() {
     assert!(matches!(convert(o, V1BETA2).unwrap_err(), Error::Version(v) if v.ends_with("v1alpha4")));
     let o = json!({"apiVersion": V1BETA1, "kind": "DockerMachine", "metadata": {"name": "m", "annotations": {DATA_ANNOTATION: "{not json"}}});
     assert!(convert(o, V1BETA2).unwrap_err().to_string().contains("conversion-data"));
+}
+
+#[test]
+fn empty_provider_ids_are_unset_in_v1beta1_for_both_machine_kinds() {
+    for (kind, spec) in [("DockerMachine", json!({"providerID": ""})), ("DevMachine", json!({"providerID": "", "backend": {"docker": {}}}))] {
+        let hub = json!({"apiVersion": V1BETA2, "kind": kind, "metadata": {"name": "m"}, "spec": spec});
+        let spoke = convert(hub, V1BETA1).unwrap();
+        assert!(spoke["spec"].get("providerID").is_none(), "{kind}: {spoke}");
+    }
+}
+
+#[test]
+fn a_dev_machine_is_ready_in_v1beta1_only_when_provisioned_as_capd_converts_it() {
+    for (kind, want) in [("DockerMachine", true), ("DevMachine", false)] {
+        let hub = json!({"apiVersion": V1BETA2, "kind": kind, "metadata": {"name": "m"}, "spec": {}, "status": {"ready": true}});
+        assert_eq!(convert(hub, V1BETA1).unwrap()["status"]["ready"], want, "{kind}");
+    }
+}
+
+#[test]
+fn empty_failure_domains_are_omitted_not_empty_lists() {
+    let spoke = json!({"apiVersion": V1BETA1, "kind": "DockerCluster", "metadata": {"name": "c"}, "spec": {"failureDomains": {}}});
+    assert!(convert(spoke, V1BETA2).unwrap()["spec"].get("failureDomains").is_none());
+}
+
+#[test]
+fn templates_leave_a_conversion_data_annotation_alone_as_capd_does() {
+    let ann = json!({DATA_ANNOTATION: "not ours to read"});
+    let spoke = json!({"apiVersion": V1BETA1, "kind": "DockerClusterTemplate", "metadata": {"name": "t", "annotations": ann}, "spec": {"template": {"spec": {}}}});
+    assert_eq!(convert(spoke, V1BETA2).unwrap()["metadata"]["annotations"], ann);
 }

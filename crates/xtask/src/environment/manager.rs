@@ -12,7 +12,7 @@ use std::time::Duration;
 pub const MANAGER: &str = "capd-manager";
 const HEALTH_PORT: u16 = 16481;
 const METRICS_PORT: u16 = 16491;
-const WEBHOOK_PORT: u16 = 16461;
+const WEBHOOK_PORT: u16 = 16501;
 
 /// Starts (always restarts) the manager built at `target/debug`, waits for its `/readyz`.
 pub fn start(state: &EnvState) -> Result<Component> {
@@ -36,11 +36,10 @@ pub fn start(state: &EnvState) -> Result<Component> {
         format!("--diagnostics-address=127.0.0.1:{}", paths::port(METRICS_PORT)),
         "--leader-elect".to_string(),
         "--insecure-diagnostics".to_string(),
-        // No certificate in that dir: it issues its own (a Secret in `default`) and points the CRDs at it, so
-        // v1beta1 objects work in the demo environment as with CAPD.
+        // The environment's certificate: it serves the webhook but leaves the shared CRDs as
+        // installed (their Service form; crates/manager/tests/conversion.rs covers v1beta1 on a plane of its own).
         format!("--webhook-port={}", paths::port(WEBHOOK_PORT)),
-        format!("--webhook-url=https://127.0.0.1:{}", paths::port(WEBHOOK_PORT)),
-        format!("--webhook-cert-dir={}", state.pki_dir.join("capd-manager-self-issued").display()),
+        format!("--webhook-cert-dir={}", state.pki_dir.join("webhook").display()),
     ];
     let envs = [("KUBECONFIG", state.kubeconfig.display().to_string()), ("DOCKER_HOST", state.docker_host.clone())];
     let pid = procs::spawn(&link, &args, &envs, &log)?;
