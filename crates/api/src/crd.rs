@@ -74,14 +74,14 @@ fn both(v1beta1: CustomResourceDefinition, v1beta2: CustomResourceDefinition) ->
     let mut crd = merge_crds(vec![v1beta1, v1beta2], STORAGE_VERSION)
         .expect("derived CRDs of one kind have one version each and the same group, kind and scope");
     crd.spec.versions.sort_by(|a, b| a.name.cmp(&b.name));
-    crd.spec.conversion = Some(conversion_webhook());
+    crd.spec.conversion = Some(conversion_webhook(WEBHOOK_NAMESPACE));
     crd
 }
 
-/// The webhook that converts between the versions: the manager's Service, as CAPD's CRDs
-/// name theirs. Its `caBundle` is set at run time, by the manager when it issued its own
-/// certificate or by cert-manager's CA injector (docs/configuration.md).
-fn conversion_webhook() -> CustomResourceConversion {
+/// The webhook that converts between the versions: the manager's Service in `namespace`, as
+/// CAPD's CRDs name theirs. Its `caBundle` is set at run time, by the manager when it issued
+/// its own certificate or by cert-manager's CA injector (docs/configuration.md).
+pub fn conversion_webhook(namespace: &str) -> CustomResourceConversion {
     CustomResourceConversion {
         strategy: "Webhook".into(),
         webhook: Some(WebhookConversion {
@@ -89,7 +89,7 @@ fn conversion_webhook() -> CustomResourceConversion {
             client_config: Some(WebhookClientConfig {
                 service: Some(ServiceReference {
                     name: WEBHOOK_SERVICE.into(),
-                    namespace: WEBHOOK_NAMESPACE.into(),
+                    namespace: namespace.into(),
                     path: Some("/convert".into()),
                     port: Some(443),
                 }),

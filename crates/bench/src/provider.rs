@@ -105,15 +105,11 @@ impl Provider {
         let (bin, args, envs): (&Path, Vec<String>, Vec<(&str, &str)>) = match who {
             Contender::CapdRs => (
                 &bins.manager,
-                vec![
-                    format!("--kubeconfig={kubeconfig}"),
-                    format!("--health-addr=127.0.0.1:{health}"),
-                    format!("--diagnostics-address=127.0.0.1:{metrics}"),
-                    // The environment's webhook certificate, as CAPD gets it: no issuing, no CRD patches.
-                    format!("--webhook-port={}", plane.provider_webhook_port),
-                    format!("--webhook-cert-dir={}", env.state.pki_dir.join("webhook").display()),
-                    "--insecure-diagnostics".into(),
-                ],
+                // The environment's webhook certificate, as CAPD gets it: no issuing, no CRD patches.
+                [format!("--kubeconfig={kubeconfig}"), format!("--health-addr=127.0.0.1:{health}"), format!("--diagnostics-address=127.0.0.1:{metrics}")]
+                    .into_iter()
+                    .chain(capd_testenv::support::local_manager_flags(&env.state.pki_dir)?)
+                    .collect(),
                 vec![("DOCKER_HOST", docker_host.as_str()), ("RUST_LOG", rust_log.as_str())],
             ),
             Contender::Capd => (

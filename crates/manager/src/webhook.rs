@@ -85,7 +85,7 @@ pub async fn wire_crds(client: &kube::Client, endpoint: Endpoint<'_>, ca_pem: &s
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     // Only the CRDs that serve two versions (CAPD has no v1beta1 DevMachinePool[Template]).
     let names: Vec<String> = capd_api::crd::all()?.into_iter().filter(|c| c.spec.versions.len() > 1).filter_map(|c| c.metadata.name).collect();
-    let patch = Patch::Merge(conversion_patch(&endpoint, ca_pem));
+    let patch = Patch::Merge(conversion_patch(&endpoint, ca_pem)?);
     for name in &names {
         crds.patch(name, &PatchParams::default(), &patch)
             .await
@@ -95,17 +95,24 @@ pub async fn wire_crds(client: &kube::Client, endpoint: Endpoint<'_>, ca_pem: &s
     Ok(names.len())
 }
 
-fn conversion_patch(endpoint: &Endpoint<'_>, ca_pem: &str) -> Value {
-    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
-    let client_config = match endpoint {
-        Endpoint::Url(url) => json!({"url": format!("{}/convert", url.trim_end_matches('/')), "service": null, "caBundle": ca}),
-        Endpoint::Service { namespace } => json!({
-            "url": null,
-            "service": {"name": crate::tls::SERVICE_NAME, "namespace": namespace, "path": "/convert", "port": 443},
-            "caBundle": ca,
-        }),
+/// The CRDs' own conversion stanza (capd_api::crd), with this manager's CA and, for
+/// `--webhook-url`, the URL instead of the Service (`null` removes the other in a merge patch).
+fn conversion_patch(endpoint: &Endpoint<'_>, ca_pem: &str) -> Result<Value> {
+    let namespace = match endpoint {
+        Endpoint::Service { namespace } => namespace,
+        Endpoint::Url(_) => capd_api::crd::WEBHOOK_NAMESPACE,
     };
-    json!({"spec": {"conversion": {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": client_config}}}})
+    let mut conversion = serde_json::to_value(capd_api::crd::conversion_webhook(namespace)).context("encoding the conversion stanza")?;
+    let cc = &mut conversion["webhook"]["clientConfig"];
+    cc["caBundle"] = json!(base64::engine::general_purpose::STANDARD.encode(ca_pem));
+    match endpoint {
+        Endpoint::Url(url) => {
+            cc["url"] = json!(format!("{}/convert", url.trim_end_matches('/')));
+            cc["service"] = Value::Null;
+        }
+        Endpoint::Service { .. } => cc["url"] = Value::Null,
+    }
+    Ok(json!({"spec": {"conversion": conversion}}))
 }
 
 #[cfg(test)]
@@ -114,12 +121,12 @@ mod tests {
 
     #[test]
     fn patches_name_either_the_service_or_the_url_never_both() {
-        let p = conversion_patch(&Endpoint::Url("https://127.0.0.1:9443/"), "PEM");
+        let p = conversion_patch(&Endpoint::Url("https://127.0.0.1:9443/"), "PEM").unwrap();
         let cc = &p["spec"]["conversion"]["webhook"]["clientConfig"];
         assert_eq!(cc["url"], "https://127.0.0.1:9443/convert");
         assert!(cc["service"].is_null() && cc.as_object().unwrap().contains_key("service"), "merge patch must remove the service");
         assert_eq!(cc["caBundle"], base64::engine::general_purpose::STANDARD.encode("PEM"));
-        let p = conversion_patch(&Endpoint::Service { namespace: "capd-system" }, "PEM");
+        let p = conversion_patch(&Endpoint::Service { namespace: "capd-system" }, "PEM").unwrap();
         let cc = &p["spec"]["conversion"]["webhook"]["clientConfig"];
         assert_eq!(cc["service"]["namespace"], "capd-system");
         assert_eq!(cc["service"]["name"], "capd-webhook-service");
