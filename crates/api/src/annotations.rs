@@ -5,7 +5,9 @@ use crate::consts::annotation;
 use kube::api::ObjectMeta;
 
 fn has_annotation(meta: &ObjectMeta, key: &str) -> bool {
-    meta.annotations.as_ref().is_some_and(|a| a.contains_key(key))
+    meta.annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(key))
 }
 
 /// Whether the object carries `cluster.x-k8s.io/paused` (any value).
@@ -63,6 +65,8 @@ mod tests {
     fn managed_by_and_dry_run() {
         assert!(is_externally_managed(&meta_with(annotation::MANAGED_BY)));
         assert!(!is_externally_managed(&ObjectMeta::default()));
-        assert!(has_topology_dry_run_annotation(&meta_with(annotation::TOPOLOGY_DRY_RUN)));
+        assert!(has_topology_dry_run_annotation(&meta_with(
+            annotation::TOPOLOGY_DRY_RUN
+        )));
     }
 }

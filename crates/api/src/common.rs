@@ -150,7 +150,9 @@ impl FailureDomain {
 }
 
 /// Kind of a machine address.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
 pub enum MachineAddressType {
     Hostname,
     #[serde(rename = "ExternalIP")]
@@ -266,7 +268,10 @@ pub struct DeprecatedStatus {
 impl DeprecatedStatus {
     /// The v1beta1 conditions.
     pub fn v1beta1_conditions(&self) -> &[V1Beta1Condition] {
-        self.v1beta1.as_ref().map(|v| v.conditions.as_slice()).unwrap_or(&[])
+        self.v1beta1
+            .as_ref()
+            .map(|v| v.conditions.as_slice())
+            .unwrap_or(&[])
     }
 
     /// Sets a v1beta1 condition, keeping `lastTransitionTime` when the status is unchanged.
@@ -286,7 +291,8 @@ impl DeprecatedStatus {
             None => conditions.push(new),
         }
         // v1beta1 order: Ready first, the rest by type.
-        conditions.sort_by(|a, b| (a.type_ != "Ready", &a.type_).cmp(&(b.type_ != "Ready", &b.type_)));
+        conditions
+            .sort_by(|a, b| (a.type_ != "Ready", &a.type_).cmp(&(b.type_ != "Ready", &b.type_)));
     }
 }
 
@@ -304,8 +310,14 @@ mod tests {
 
     #[test]
     fn endpoint_display_brackets_ipv6() {
-        let v4 = ApiEndpoint { host: "172.18.0.3".into(), port: 6443 };
-        let v6 = ApiEndpoint { host: "fd00::3".into(), port: 6443 };
+        let v4 = ApiEndpoint {
+            host: "172.18.0.3".into(),
+            port: 6443,
+        };
+        let v6 = ApiEndpoint {
+            host: "fd00::3".into(),
+            port: 6443,
+        };
         assert_eq!(v4.to_string(), "172.18.0.3:6443");
         assert_eq!(v6.to_string(), "[fd00::3]:6443");
     }
@@ -313,8 +325,16 @@ mod tests {
     #[test]
     fn endpoint_validity_needs_host_and_port() {
         assert!(ApiEndpoint::default().is_zero());
-        assert!(!ApiEndpoint { host: "h".into(), port: 0 }.is_valid());
-        assert!(ApiEndpoint { host: "h".into(), port: 1 }.is_valid());
+        assert!(!ApiEndpoint {
+            host: "h".into(),
+            port: 0
+        }
+        .is_valid());
+        assert!(ApiEndpoint {
+            host: "h".into(),
+            port: 1
+        }
+        .is_valid());
     }
 
     #[test]
@@ -323,7 +343,11 @@ mod tests {
         let types: Vec<_> = a.iter().map(|a| a.type_).collect();
         assert_eq!(
             types,
-            [MachineAddressType::Hostname, MachineAddressType::InternalIp, MachineAddressType::ExternalIp]
+            [
+                MachineAddressType::Hostname,
+                MachineAddressType::InternalIp,
+                MachineAddressType::ExternalIp
+            ]
         );
         assert_eq!(a[0].address, "c-md-0");
     }

@@ -133,7 +133,11 @@ pub fn set_at(
 }
 
 /// [`set_at`] now.
-pub fn set(conditions: &mut Vec<Condition>, new: NewCondition, observed_generation: Option<i64>) -> bool {
+pub fn set(
+    conditions: &mut Vec<Condition>,
+    new: NewCondition,
+    observed_generation: Option<i64>,
+) -> bool {
     set_at(conditions, new, observed_generation, now())
 }
 
@@ -156,7 +160,11 @@ fn rank(type_: &str) -> u8 {
 
 /// Puts conditions in Cluster API's order (stable, so equal ranks keep type order).
 pub fn sort(conditions: &mut [Condition]) {
-    conditions.sort_by(|a, b| rank(&a.type_).cmp(&rank(&b.type_)).then_with(|| a.type_.cmp(&b.type_)));
+    conditions.sort_by(|a, b| {
+        rank(&a.type_)
+            .cmp(&rank(&b.type_))
+            .then_with(|| a.type_.cmp(&b.type_))
+    });
 }
 
 /// Objects that carry a v1beta2 conditions list.
@@ -197,7 +205,12 @@ mod tests {
     #[test]
     fn keeps_transition_time_when_status_unchanged() {
         let mut c = Vec::new();
-        set_at(&mut c, NewCondition::false_(condition::READY, reason::NOT_READY, "waiting"), Some(1), at(100));
+        set_at(
+            &mut c,
+            NewCondition::false_(condition::READY, reason::NOT_READY, "waiting"),
+            Some(1),
+            at(100),
+        );
         let changed = set_at(
             &mut c,
             NewCondition::false_(condition::READY, reason::NOT_READY, "still waiting"),
@@ -214,8 +227,18 @@ mod tests {
     #[test]
     fn moves_transition_time_when_status_flips() {
         let mut c = Vec::new();
-        set_at(&mut c, NewCondition::false_(condition::READY, reason::NOT_READY, ""), None, at(100));
-        set_at(&mut c, NewCondition::true_(condition::READY, reason::READY, ""), None, at(300));
+        set_at(
+            &mut c,
+            NewCondition::false_(condition::READY, reason::NOT_READY, ""),
+            None,
+            at(100),
+        );
+        set_at(
+            &mut c,
+            NewCondition::true_(condition::READY, reason::READY, ""),
+            None,
+            at(300),
+        );
         let ready = get(&c, condition::READY).unwrap();
         assert_eq!(ready.last_transition_time, at(300));
         assert!(is_true(&c, condition::READY));
@@ -228,15 +251,26 @@ mod tests {
         let cond = NewCondition::true_(condition::PAUSED, reason::PAUSED, "");
         assert!(set_at(&mut c, cond.clone(), Some(1), at(1)));
         assert!(!set_at(&mut c, cond, Some(1), at(2)));
-        assert_eq!(get(&c, condition::PAUSED).unwrap().last_transition_time, at(1));
+        assert_eq!(
+            get(&c, condition::PAUSED).unwrap().last_transition_time,
+            at(1)
+        );
     }
 
     #[test]
     fn truncates_to_seconds() {
         let mut c = Vec::new();
         let precise = Time(Timestamp::new(100, 999_000_000).unwrap());
-        set_at(&mut c, NewCondition::true_(condition::READY, reason::READY, ""), None, precise);
-        assert_eq!(get(&c, condition::READY).unwrap().last_transition_time, at(100));
+        set_at(
+            &mut c,
+            NewCondition::true_(condition::READY, reason::READY, ""),
+            None,
+            precise,
+        );
+        assert_eq!(
+            get(&c, condition::READY).unwrap().last_transition_time,
+            at(100)
+        );
     }
 
     #[test]
@@ -267,7 +301,12 @@ mod tests {
     #[test]
     fn removes_by_type() {
         let mut c = Vec::new();
-        set_at(&mut c, NewCondition::unknown(condition::READY, reason::READY_UNKNOWN, ""), None, at(1));
+        set_at(
+            &mut c,
+            NewCondition::unknown(condition::READY, reason::READY_UNKNOWN, ""),
+            None,
+            at(1),
+        );
         assert!(remove(&mut c, condition::READY));
         assert!(!remove(&mut c, condition::READY));
         assert!(c.is_empty());

@@ -60,7 +60,8 @@ pub mod reason {
     pub const PROVISIONED: &str = "Provisioned";
     pub const NOT_PROVISIONED: &str = "NotProvisioned";
     pub const INTERNAL_ERROR: &str = "InternalError";
-    pub const WAITING_FOR_CLUSTER_INFRASTRUCTURE_READY: &str = "WaitingForClusterInfrastructureReady";
+    pub const WAITING_FOR_CLUSTER_INFRASTRUCTURE_READY: &str =
+        "WaitingForClusterInfrastructureReady";
     pub const WAITING_FOR_CONTROL_PLANE_INITIALIZED: &str = "WaitingForControlPlaneInitialized";
     pub const WAITING_FOR_BOOTSTRAP_DATA: &str = "WaitingForBootstrapData";
     pub const WAITING_FOR_CONTAINER: &str = "WaitingForContainer";

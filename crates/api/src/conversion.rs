@@ -53,7 +53,10 @@ enum Shape {
 /// Where the Docker spec sits: `spec`, or `spec.backend.docker` for the Dev* kinds.
 fn shape(kind: &str) -> Result<(Shape, bool), Error> {
     let dev = kind.starts_with("Dev");
-    let base = kind.strip_prefix("Docker").or_else(|| kind.strip_prefix("Dev")).ok_or_else(|| Error::Kind(kind.into()))?;
+    let base = kind
+        .strip_prefix("Docker")
+        .or_else(|| kind.strip_prefix("Dev"))
+        .ok_or_else(|| Error::Kind(kind.into()))?;
     let s = match base {
         "Cluster" => Shape::Cluster,
         "Machine" => Shape::Machine,
@@ -69,13 +72,21 @@ fn shape(kind: &str) -> Result<(Shape, bool), Error> {
 /// Converts `object` to `desired` (`infrastructure.cluster.x-k8s.io/v1beta1` or `/v1beta2`).
 /// Converting to the version it already has returns it unchanged.
 pub fn convert(mut object: Value, desired: &str) -> Result<Value, Error> {
-    let from = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+    let from = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     for v in [&from, &desired.to_string()] {
         if v != V1BETA1 && v != V1BETA2 {
             return Err(Error::Version(v.clone()));
         }
     }
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let (shape, dev) = shape(&kind)?;
     if from == desired {
         return Ok(object);
@@ -92,7 +103,11 @@ pub fn convert(mut object: Value, desired: &str) -> Result<Value, Error> {
 
 /// The docker spec of an object: `spec`, below `template.spec` for templates, below
 /// `backend.docker` for the Dev* kinds.
-fn docker_spec(obj: &mut Map<String, Value>, template: bool, dev: bool) -> Option<&mut Map<String, Value>> {
+fn docker_spec(
+    obj: &mut Map<String, Value>,
+    template: bool,
+    dev: bool,
+) -> Option<&mut Map<String, Value>> {
     let mut at = obj.get_mut("spec")?;
     if template {
         at = at.get_mut("template")?.get_mut("spec")?;
@@ -106,15 +121,26 @@ fn docker_spec(obj: &mut Map<String, Value>, template: bool, dev: bool) -> Optio
 /// The kinds whose v1beta2-only fields travel in the conversion-data annotation (CAPD
 /// reads and writes it on these only; on the others it is left alone).
 fn keeps_data(shape: Shape) -> bool {
-    matches!(shape, Shape::Cluster | Shape::Machine | Shape::MachineTemplate | Shape::Pool)
+    matches!(
+        shape,
+        Shape::Cluster | Shape::Machine | Shape::MachineTemplate | Shape::Pool
+    )
 }
 
 fn up(obj: &mut Map<String, Value>, shape: Shape, dev: bool) -> Result<(), Error> {
-    let restored = if keeps_data(shape) { take_data(obj)? } else { None };
+    let restored = if keeps_data(shape) {
+        take_data(obj)?
+    } else {
+        None
+    };
     match shape {
         Shape::Cluster | Shape::ClusterTemplate => {
             let base = if dev { "spec.backend.docker" } else { "spec" };
-            let base = if shape == Shape::ClusterTemplate { format!("spec.template.{base}") } else { base.to_string() };
+            let base = if shape == Shape::ClusterTemplate {
+                format!("spec.template.{base}")
+            } else {
+                base.to_string()
+            };
             if let Some(spec) = docker_spec(obj, shape == Shape::ClusterTemplate, dev) {
                 domains_to_list(spec, &format!("{base}.failureDomains"))?;
             }
@@ -135,19 +161,34 @@ fn up(obj: &mut Map<String, Value>, shape: Shape, dev: bool) -> Result<(), Error
             if shape == Shape::Cluster {
                 domains_to_list(status, "status.failureDomains")?;
             }
-            let ready = status.get("ready").and_then(Value::as_bool).unwrap_or(false);
-            let was = restored.as_ref().and_then(|r| r.pointer("/status/initialization/provisioned")).and_then(Value::as_bool);
+            let ready = status
+                .get("ready")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let was = restored
+                .as_ref()
+                .and_then(|r| r.pointer("/status/initialization/provisioned"))
+                .and_then(Value::as_bool);
             // CAPD's Convert_bool_To_Pointer_bool: true stays true; false stays unset
             // unless the v1beta2 object had said false.
-            let provisioned = if ready { Some(true) } else { was.filter(|p| !p) };
+            let provisioned = if ready {
+                Some(true)
+            } else {
+                was.filter(|p| !p)
+            };
             if let Some(p) = provisioned {
-                status.entry("initialization").or_insert_with(|| json!({}))
+                status
+                    .entry("initialization")
+                    .or_insert_with(|| json!({}))
                     .as_object_mut()
                     .map(|i| i.insert("provisioned".into(), Value::Bool(p)));
             }
             conditions_up(status);
             if shape == Shape::Machine {
-                if let Some(fd) = restored.as_ref().and_then(|r| r.pointer("/status/failureDomain")) {
+                if let Some(fd) = restored
+                    .as_ref()
+                    .and_then(|r| r.pointer("/status/failureDomain"))
+                {
                     status.insert("failureDomain".into(), fd.clone());
                 }
             }
@@ -157,7 +198,10 @@ fn up(obj: &mut Map<String, Value>, shape: Shape, dev: bool) -> Result<(), Error
             if let Some(c) = v1beta1 {
                 status.insert("deprecated".into(), json!({"v1beta1": {"conditions": c}}));
             }
-            if let Some(c) = restored.as_ref().and_then(|r| r.pointer("/status/conditions")) {
+            if let Some(c) = restored
+                .as_ref()
+                .and_then(|r| r.pointer("/status/conditions"))
+            {
                 status.insert("conditions".into(), c.clone());
             }
         }
@@ -194,11 +238,19 @@ fn down(obj: &mut Map<String, Value>, shape: Shape, dev: bool) -> Result<(), Err
     if let Some(status) = obj.get_mut("status").and_then(Value::as_object_mut) {
         match shape {
             Shape::Cluster | Shape::Machine => {
-                let provisioned = status.get("initialization").and_then(|i| i.get("provisioned")).and_then(Value::as_bool);
+                let provisioned = status
+                    .get("initialization")
+                    .and_then(|i| i.get("provisioned"))
+                    .and_then(Value::as_bool);
                 let ready = match shape {
                     // Clusters and DevMachines: ready is provisioned (unset: false).
                     // DockerMachines: only a set provisioned overrides ready (CAPD).
-                    Shape::Machine if !dev => provisioned.unwrap_or_else(|| status.get("ready").and_then(Value::as_bool).unwrap_or(false)),
+                    Shape::Machine if !dev => provisioned.unwrap_or_else(|| {
+                        status
+                            .get("ready")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false)
+                    }),
                     _ => provisioned.unwrap_or(false),
                 };
                 status.insert("ready".into(), Value::Bool(ready));
@@ -219,7 +271,10 @@ fn down(obj: &mut Map<String, Value>, shape: Shape, dev: bool) -> Result<(), Err
         }
     }
     if let Some(data) = data {
-        let text = serde_json::to_string(&data).map_err(|e| Error::Field { field: "conversion data".into(), problem: e.to_string() })?;
+        let text = serde_json::to_string(&data).map_err(|e| Error::Field {
+            field: "conversion data".into(),
+            problem: e.to_string(),
+        })?;
         let meta = obj.entry("metadata").or_insert_with(|| json!({}));
         if let Some(meta) = meta.as_object_mut() {
             let ann = meta.entry("annotations").or_insert_with(|| json!({}));
@@ -234,7 +289,11 @@ fn down(obj: &mut Map<String, Value>, shape: Shape, dev: bool) -> Result<(), Err
 /// Takes the v1beta2 data a previous down-conversion left, removing the annotation
 /// (and `annotations` if it was the only one).
 fn take_data(obj: &mut Map<String, Value>) -> Result<Option<Value>, Error> {
-    let Some(ann) = obj.get_mut("metadata").and_then(|m| m.get_mut("annotations")).and_then(Value::as_object_mut) else {
+    let Some(ann) = obj
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+        .and_then(Value::as_object_mut)
+    else {
         return Ok(None);
     };
     let Some(text) = ann.remove(DATA_ANNOTATION) else {
@@ -246,15 +305,19 @@ fn take_data(obj: &mut Map<String, Value>) -> Result<Option<Value>, Error> {
         }
     }
     let text = text.as_str().unwrap_or_default().to_string();
-    serde_json::from_str(&text).map(Some).map_err(|e| Error::Field {
-        field: format!("metadata.annotations[{DATA_ANNOTATION}]"),
-        problem: format!("not the JSON a conversion wrote: {e}"),
-    })
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::Field {
+            field: format!("metadata.annotations[{DATA_ANNOTATION}]"),
+            problem: format!("not the JSON a conversion wrote: {e}"),
+        })
 }
 
 fn conditions_up(status: &mut Map<String, Value>) {
     let v1beta1 = status.remove("conditions");
-    let v1beta2 = status.remove("v1beta2").and_then(|mut v| v.as_object_mut().and_then(|o| o.remove("conditions")));
+    let v1beta2 = status
+        .remove("v1beta2")
+        .and_then(|mut v| v.as_object_mut().and_then(|o| o.remove("conditions")));
     if let Some(c) = v1beta2 {
         status.insert("conditions".into(), c);
     }
@@ -275,7 +338,10 @@ fn conditions_down(status: &mut Map<String, Value>) {
 
 fn take_deprecated_conditions(status: &mut Map<String, Value>) -> Option<Value> {
     let mut deprecated = status.remove("deprecated")?;
-    deprecated.get_mut("v1beta1")?.as_object_mut()?.remove("conditions")
+    deprecated
+        .get_mut("v1beta1")?
+        .as_object_mut()?
+        .remove("conditions")
 }
 
 /// v1beta1 map → v1beta2 list sorted by name (CAPD sorts the map's keys).
@@ -284,7 +350,10 @@ fn domains_to_list(at: &mut Map<String, Value>, field: &str) -> Result<(), Error
         return Ok(());
     };
     let Value::Object(map) = domains else {
-        return Err(Error::Field { field: field.into(), problem: "expected a map of failure domains (v1beta1)".into() });
+        return Err(Error::Field {
+            field: field.into(),
+            problem: "expected a map of failure domains (v1beta1)".into(),
+        });
     };
     if map.is_empty() {
         return Ok(()); // Go's omitempty: no field, not `[]` (v1beta2 wants at least one item)
@@ -296,7 +365,14 @@ fn domains_to_list(at: &mut Map<String, Value>, field: &str) -> Result<(), Error
         .map(|(name, spec)| {
             let mut fd = Map::new();
             fd.insert("name".into(), Value::String(name));
-            fd.insert("controlPlane".into(), Value::Bool(spec.get("controlPlane").and_then(Value::as_bool).unwrap_or(false)));
+            fd.insert(
+                "controlPlane".into(),
+                Value::Bool(
+                    spec.get("controlPlane")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                ),
+            );
             if let Some(a) = spec.get("attributes") {
                 fd.insert("attributes".into(), a.clone());
             }
@@ -320,7 +396,14 @@ fn domains_to_map(at: &mut Map<String, Value>) {
         .filter_map(|fd| {
             let name = fd.get("name")?.as_str()?.to_string();
             let mut spec = Map::new();
-            spec.insert("controlPlane".into(), Value::Bool(fd.get("controlPlane").and_then(Value::as_bool).unwrap_or(false)));
+            spec.insert(
+                "controlPlane".into(),
+                Value::Bool(
+                    fd.get("controlPlane")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                ),
+            );
             if let Some(a) = fd.get("attributes") {
                 spec.insert("attributes".into(), a.clone());
             }

@@ -6,11 +6,14 @@
 
 use crate::consts::label;
 use crate::dev::{DevCluster, DevClusterTemplate, DevMachine, DevMachineTemplate};
-use crate::machine_pool::{DevMachinePool, DevMachinePoolTemplate, DockerMachinePool, DockerMachinePoolTemplate};
+use crate::machine_pool::{
+    DevMachinePool, DevMachinePoolTemplate, DockerMachinePool, DockerMachinePoolTemplate,
+};
 use crate::v1beta1;
 use crate::{DockerCluster, DockerClusterTemplate, DockerMachine, DockerMachineTemplate, Error};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceConversion, CustomResourceDefinition, ServiceReference, WebhookClientConfig, WebhookConversion, JSONSchemaProps,
+    CustomResourceConversion, CustomResourceDefinition, JSONSchemaProps, ServiceReference,
+    WebhookClientConfig, WebhookConversion,
 };
 use kube::core::crd::merge_crds;
 use kube::CustomResourceExt;
@@ -47,18 +50,63 @@ pub fn crd_labels() -> [(&'static str, &'static str); 4] {
 pub fn all() -> Result<Vec<CustomResourceDefinition>, Error> {
     use SpecPresence::{Optional, Required};
     Ok(vec![
-        finish(both(v1beta1::DockerCluster::crd(), DockerCluster::crd()), Optional)?,
-        finish(both(v1beta1::DockerClusterTemplate::crd(), DockerClusterTemplate::crd()), Required)?,
-        finish(both(v1beta1::DockerMachine::crd(), DockerMachine::crd()), Optional)?,
-        finish(both(v1beta1::DockerMachineTemplate::crd(), DockerMachineTemplate::crd()), Required)?,
+        finish(
+            both(v1beta1::DockerCluster::crd(), DockerCluster::crd()),
+            Optional,
+        )?,
+        finish(
+            both(
+                v1beta1::DockerClusterTemplate::crd(),
+                DockerClusterTemplate::crd(),
+            ),
+            Required,
+        )?,
+        finish(
+            both(v1beta1::DockerMachine::crd(), DockerMachine::crd()),
+            Optional,
+        )?,
+        finish(
+            both(
+                v1beta1::DockerMachineTemplate::crd(),
+                DockerMachineTemplate::crd(),
+            ),
+            Required,
+        )?,
         // Dev*: `spec.backend` is required, so no defaulted `{}` spec (it would not validate).
-        finish(both(v1beta1::DevCluster::crd(), DevCluster::crd()), Required)?,
-        finish(both(v1beta1::DevClusterTemplate::crd(), DevClusterTemplate::crd()), Required)?,
-        finish(both(v1beta1::DevMachine::crd(), DevMachine::crd()), Required)?,
-        finish(both(v1beta1::DevMachineTemplate::crd(), DevMachineTemplate::crd()), Required)?,
+        finish(
+            both(v1beta1::DevCluster::crd(), DevCluster::crd()),
+            Required,
+        )?,
+        finish(
+            both(
+                v1beta1::DevClusterTemplate::crd(),
+                DevClusterTemplate::crd(),
+            ),
+            Required,
+        )?,
+        finish(
+            both(v1beta1::DevMachine::crd(), DevMachine::crd()),
+            Required,
+        )?,
+        finish(
+            both(
+                v1beta1::DevMachineTemplate::crd(),
+                DevMachineTemplate::crd(),
+            ),
+            Required,
+        )?,
         // MachinePools: CAPD's spec is optional with no required field inside.
-        finish(both(v1beta1::DockerMachinePool::crd(), DockerMachinePool::crd()), Optional)?,
-        finish(both(v1beta1::DockerMachinePoolTemplate::crd(), DockerMachinePoolTemplate::crd()), Required)?,
+        finish(
+            both(v1beta1::DockerMachinePool::crd(), DockerMachinePool::crd()),
+            Optional,
+        )?,
+        finish(
+            both(
+                v1beta1::DockerMachinePoolTemplate::crd(),
+                DockerMachinePoolTemplate::crd(),
+            ),
+            Required,
+        )?,
         // CAPD has no v1beta1 of these two.
         finish(DevMachinePool::crd(), Optional)?,
         finish(DevMachinePoolTemplate::crd(), Required)?,
@@ -70,9 +118,13 @@ pub fn all() -> Result<Vec<CustomResourceDefinition>, Error> {
 /// Both derives name the same kind in the same group and scope, one version each, so the
 /// merge cannot fail; `merge_crds` keeps v1beta2's `names`, and a test checks v1beta1's are
 /// the same.
-fn both(v1beta1: CustomResourceDefinition, v1beta2: CustomResourceDefinition) -> CustomResourceDefinition {
-    let mut crd = merge_crds(vec![v1beta1, v1beta2], STORAGE_VERSION)
-        .expect("derived CRDs of one kind have one version each and the same group, kind and scope");
+fn both(
+    v1beta1: CustomResourceDefinition,
+    v1beta2: CustomResourceDefinition,
+) -> CustomResourceDefinition {
+    let mut crd = merge_crds(vec![v1beta1, v1beta2], STORAGE_VERSION).expect(
+        "derived CRDs of one kind have one version each and the same group, kind and scope",
+    );
     crd.spec.versions.sort_by(|a, b| a.name.cmp(&b.name));
     crd.spec.conversion = Some(conversion_webhook(WEBHOOK_NAMESPACE));
     crd
@@ -112,14 +164,21 @@ enum SpecPresence {
     Required,
 }
 
-fn finish(mut crd: CustomResourceDefinition, spec: SpecPresence) -> Result<CustomResourceDefinition, Error> {
+fn finish(
+    mut crd: CustomResourceDefinition,
+    spec: SpecPresence,
+) -> Result<CustomResourceDefinition, Error> {
     let labels = crd.metadata.labels.get_or_insert_with(Default::default);
     for (k, v) in crd_labels() {
         labels.insert(k.to_string(), v.to_string());
     }
     let what = crd.metadata.name.clone().unwrap_or_default();
     for version in &mut crd.spec.versions {
-        let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) else {
+        let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        else {
             continue;
         };
         let what = format!("{what} {}", version.name);
@@ -135,10 +194,11 @@ fn finish(mut crd: CustomResourceDefinition, spec: SpecPresence) -> Result<Custo
         if spec == SpecPresence::Optional {
             make_spec_optional(&mut value);
         }
-        *schema = serde_json::from_value::<JSONSchemaProps>(value).map_err(|source| Error::Json {
-            what: what.clone(),
-            source,
-        })?;
+        *schema =
+            serde_json::from_value::<JSONSchemaProps>(value).map_err(|source| Error::Json {
+                what: what.clone(),
+                source,
+            })?;
     }
     Ok(crd)
 }
@@ -189,7 +249,10 @@ fn make_spec_optional(root: &mut Value) {
             }
         }
     }
-    if let Some(spec) = root.pointer_mut("/properties/spec").and_then(Value::as_object_mut) {
+    if let Some(spec) = root
+        .pointer_mut("/properties/spec")
+        .and_then(Value::as_object_mut)
+    {
         spec.insert("default".to_string(), json!({}));
     }
 }

@@ -12,9 +12,13 @@
 // Clippy reads the repeated `type_ = "string"` of kube's printcolumn(...) as duplicated attributes.
 #![allow(clippy::duplicated_attributes)]
 
-use crate::common::{ApiEndpoint, DeprecatedStatus, FailureDomain, Initialization, MachineAddress, TemplateMeta};
+use crate::common::{
+    ApiEndpoint, DeprecatedStatus, FailureDomain, Initialization, MachineAddress, TemplateMeta,
+};
 use crate::conditions::HasConditions;
-use crate::docker_cluster::{DockerCluster, DockerClusterSpec, DockerClusterStatus, DockerLoadBalancer};
+use crate::docker_cluster::{
+    DockerCluster, DockerClusterSpec, DockerClusterStatus, DockerLoadBalancer,
+};
 use crate::docker_machine::{DockerMachine, DockerMachineSpec, DockerMachineStatus, Mount};
 use crate::templates::DockerMachineTemplateStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -141,7 +145,11 @@ pub struct DevClusterStatus {
 #[serde(rename_all = "camelCase")]
 pub struct DevMachineSpec {
     /// providerID used to link this machine with a node.
-    #[serde(rename = "providerID", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "providerID",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     #[schemars(length(min = 1, max = 512))]
     pub provider_id: String,
 
@@ -262,7 +270,12 @@ pub struct DevMachineStatus {
     derive = "Default",
     category = "cluster-api",
     doc = "DevClusterTemplate is the schema for the dev cluster template API.",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of the DevClusterTemplate")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of the DevClusterTemplate"
+    )
 )]
 pub struct DevClusterTemplateSpec {
     /// template defines the desired state of DevClusterTemplate.
@@ -291,7 +304,12 @@ pub struct DevClusterTemplateResource {
     derive = "Default",
     category = "cluster-api",
     doc = "DevMachineTemplate is the schema for the dev machine template API.",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of the DevMachineTemplate")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of the DevMachineTemplate"
+    )
 )]
 pub struct DevMachineTemplateSpec {
     /// template defines the desired state of DevMachineTemplate.
@@ -335,7 +353,11 @@ impl DevCluster {
     pub fn set_from_docker(&mut self, dc: DockerCluster) {
         self.metadata = dc.metadata;
         self.spec.control_plane_endpoint = dc.spec.control_plane_endpoint;
-        let docker = self.spec.backend.docker.get_or_insert_with(Default::default);
+        let docker = self
+            .spec
+            .backend
+            .docker
+            .get_or_insert_with(Default::default);
         docker.failure_domains = dc.spec.failure_domains;
         docker.load_balancer = dc.spec.load_balancer;
         self.status = dc.status.map(|s| DevClusterStatus {
@@ -377,7 +399,11 @@ impl DevMachine {
     pub fn set_from_docker(&mut self, dm: DockerMachine) {
         self.metadata = dm.metadata;
         self.spec.provider_id = dm.spec.provider_id;
-        let docker = self.spec.backend.docker.get_or_insert_with(Default::default);
+        let docker = self
+            .spec
+            .backend
+            .docker
+            .get_or_insert_with(Default::default);
         docker.custom_image = dm.spec.custom_image;
         docker.pre_load_images = dm.spec.pre_load_images;
         docker.extra_mounts = dm.spec.extra_mounts;
@@ -394,7 +420,10 @@ impl DevMachine {
 
 impl HasConditions for DevCluster {
     fn conditions(&self) -> &[Condition] {
-        self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[])
+        self.status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[])
     }
     fn conditions_mut(&mut self) -> &mut Vec<Condition> {
         &mut self.status.get_or_insert_with(Default::default).conditions
@@ -406,7 +435,10 @@ impl HasConditions for DevCluster {
 
 impl HasConditions for DevMachine {
     fn conditions(&self) -> &[Condition] {
-        self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[])
+        self.status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[])
     }
     fn conditions_mut(&mut self) -> &mut Vec<Condition> {
         &mut self.status.get_or_insert_with(Default::default).conditions
@@ -423,9 +455,16 @@ mod tests {
 
     fn roundtrip_cluster(v: serde_json::Value) {
         let dev: DevCluster = serde_json::from_value(v.clone()).unwrap();
-        let mut back = DevCluster { metadata: Default::default(), spec: Default::default(), status: None };
+        let mut back = DevCluster {
+            metadata: Default::default(),
+            spec: Default::default(),
+            status: None,
+        };
         back.set_from_docker(dev.to_docker().unwrap());
-        assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&dev).unwrap());
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&dev).unwrap()
+        );
         assert_eq!(serde_json::to_value(&back).unwrap()["spec"], v["spec"]);
     }
 
@@ -445,13 +484,19 @@ mod tests {
 
     #[test]
     fn dev_cluster_status_keeps_its_own_fields_only() {
-        let dev: DevCluster = serde_json::from_value(json!({"metadata": {"name": "c"}, "spec": {"backend": {"docker": {}}}})).unwrap();
+        let dev: DevCluster = serde_json::from_value(
+            json!({"metadata": {"name": "c"}, "spec": {"backend": {"docker": {}}}}),
+        )
+        .unwrap();
         let mut dc = dev.to_docker().unwrap();
         dc.set_provisioned(true);
         let mut back = dev.clone();
         back.set_from_docker(dc);
         // DockerCluster's v1beta1-era `ready` does not exist on DevCluster.
-        assert_eq!(serde_json::to_value(back.status.unwrap()).unwrap(), json!({"initialization": {"provisioned": true}}));
+        assert_eq!(
+            serde_json::to_value(back.status.unwrap()).unwrap(),
+            json!({"initialization": {"provisioned": true}})
+        );
     }
 
     #[test]
@@ -466,9 +511,16 @@ mod tests {
         let dm = dev.to_docker().unwrap();
         assert_eq!(dm.spec.custom_image, "img");
         assert_eq!(dm.bootstrap_timeout(), std::time::Duration::from_secs(600));
-        let mut back = DevMachine { metadata: Default::default(), spec: Default::default(), status: None };
+        let mut back = DevMachine {
+            metadata: Default::default(),
+            spec: Default::default(),
+            status: None,
+        };
         back.set_from_docker(dm);
-        assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&dev).unwrap());
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&dev).unwrap()
+        );
         assert_eq!(serde_json::to_value(&back).unwrap()["status"], v["status"]);
     }
 
@@ -476,7 +528,9 @@ mod tests {
     fn only_the_docker_backend_converts() {
         let dev: DevMachine = serde_json::from_value(json!({"metadata": {"name": "m"}, "spec": {"backend": {"inMemory": {"vm": {"provisioning": {"startupDuration": "1s"}}}}}})).unwrap();
         assert!(dev.to_docker().is_none());
-        let dev: DevCluster = serde_json::from_value(json!({"metadata": {"name": "c"}, "spec": {"backend": {}}})).unwrap();
+        let dev: DevCluster =
+            serde_json::from_value(json!({"metadata": {"name": "c"}, "spec": {"backend": {}}}))
+                .unwrap();
         assert!(dev.to_docker().is_none());
     }
 }

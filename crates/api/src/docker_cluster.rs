@@ -26,13 +26,49 @@ use serde::{Deserialize, Serialize};
     shortname = "dcl",
     category = "cluster-api",
     doc = "DockerCluster is the infrastructure of a Cluster API cluster made of containers: its load balancer.",
-    printcolumn(name = "Cluster", type_ = "string", json_path = ".metadata.labels['cluster\\.x-k8s\\.io/cluster-name']", description = "Cluster"),
-    printcolumn(name = "Provisioned", type_ = "string", json_path = ".status.initialization.provisioned", description = "Infrastructure is provisioned"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Ready condition"),
-    printcolumn(name = "Host", type_ = "string", json_path = ".spec.controlPlaneEndpoint.host", description = "Control plane endpoint host"),
-    printcolumn(name = "Port", type_ = "integer", json_path = ".spec.controlPlaneEndpoint.port", description = "Control plane endpoint port"),
-    printcolumn(name = "Paused", type_ = "string", json_path = ".status.conditions[?(@.type==\"Paused\")].status", description = "Reconciliation paused", priority = 10),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time since creation")
+    printcolumn(
+        name = "Cluster",
+        type_ = "string",
+        json_path = ".metadata.labels['cluster\\.x-k8s\\.io/cluster-name']",
+        description = "Cluster"
+    ),
+    printcolumn(
+        name = "Provisioned",
+        type_ = "string",
+        json_path = ".status.initialization.provisioned",
+        description = "Infrastructure is provisioned"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Ready condition"
+    ),
+    printcolumn(
+        name = "Host",
+        type_ = "string",
+        json_path = ".spec.controlPlaneEndpoint.host",
+        description = "Control plane endpoint host"
+    ),
+    printcolumn(
+        name = "Port",
+        type_ = "integer",
+        json_path = ".spec.controlPlaneEndpoint.port",
+        description = "Control plane endpoint port"
+    ),
+    printcolumn(
+        name = "Paused",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Paused\")].status",
+        description = "Reconciliation paused",
+        priority = 10
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time since creation"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DockerClusterSpec {
@@ -75,7 +111,11 @@ pub struct DockerLoadBalancer {
     /// the HAProxy configuration that replaces the default one. Variables: $IPv6 (bool),
     /// $FrontendControlPlanePort, $BackendControlPlanePort (strings), $BackendServers
     /// (map name -> address), and the function JoinHostPort.
-    #[serde(rename = "customHAProxyConfigTemplateRef", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "customHAProxyConfigTemplateRef",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub custom_haproxy_config_template_ref: Option<LocalObjectReference>,
 }
 
@@ -155,7 +195,10 @@ impl DockerCluster {
 
 impl HasConditions for DockerCluster {
     fn conditions(&self) -> &[Condition] {
-        self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[])
+        self.status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[])
     }
 
     fn conditions_mut(&mut self) -> &mut Vec<Condition> {
@@ -189,12 +232,21 @@ mod tests {
         let mut dc = DockerCluster::new(
             "c",
             DockerClusterSpec {
-                failure_domains: vec![FailureDomain::new("fd2", false), FailureDomain::new("fd1", true)],
+                failure_domains: vec![
+                    FailureDomain::new("fd2", false),
+                    FailureDomain::new("fd1", true),
+                ],
                 ..Default::default()
             },
         );
         dc.sync_failure_domains();
-        let names: Vec<_> = dc.status.unwrap().failure_domains.into_iter().map(|f| f.name).collect();
+        let names: Vec<_> = dc
+            .status
+            .unwrap()
+            .failure_domains
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
         assert_eq!(names, ["fd1", "fd2"]);
     }
 
@@ -207,7 +259,9 @@ mod tests {
             reason::AVAILABLE,
             ""
         )));
-        let c = dc.get_condition(condition::LOAD_BALANCER_AVAILABLE).unwrap();
+        let c = dc
+            .get_condition(condition::LOAD_BALANCER_AVAILABLE)
+            .unwrap();
         assert_eq!(c.observed_generation, Some(3));
         assert!(dc.is_condition_true(condition::LOAD_BALANCER_AVAILABLE));
     }

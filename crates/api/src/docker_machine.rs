@@ -20,7 +20,9 @@ pub fn provider_id(container_name: &str) -> String {
 pub const DEFAULT_BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// DockerMachineSpec defines the desired state of DockerMachine.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema,
+)]
 #[kube(
     group = "infrastructure.cluster.x-k8s.io",
     version = "v1beta2",
@@ -52,7 +54,11 @@ pub const DEFAULT_BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 #[serde(rename_all = "camelCase")]
 pub struct DockerMachineSpec {
     /// providerID is the container name in ProviderID format (docker:////<containername>).
-    #[serde(rename = "providerID", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "providerID",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     #[schemars(length(min = 1, max = 512))]
     pub provider_id: String,
 
@@ -220,7 +226,10 @@ impl DockerMachine {
 
 impl HasConditions for DockerMachine {
     fn conditions(&self) -> &[Condition] {
-        self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[])
+        self.status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[])
     }
 
     fn conditions_mut(&mut self) -> &mut Vec<Condition> {

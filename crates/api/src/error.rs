@@ -14,5 +14,8 @@ pub enum Error {
         source: serde_yaml_ng::Error,
     },
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }

@@ -12,24 +12,27 @@ pub mod consts;
 pub mod conversion;
 pub mod crd;
 pub mod dev;
-pub mod machine_pool;
 pub mod docker_cluster;
 pub mod docker_machine;
 mod error;
+pub mod machine_pool;
 pub mod manifests;
 pub mod policy;
-pub mod templates;
-pub mod v1beta1;
 #[cfg(test)]
 mod serde_tests;
+pub mod templates;
+pub mod v1beta1;
 mod yaml;
 
 pub use common::{ApiEndpoint, FailureDomain, MachineAddress, MachineAddressType, TemplateMeta};
 pub use conditions::{HasConditions, NewCondition, Status as ConditionStatus};
-pub use docker_cluster::{DockerCluster, DockerClusterSpec, DockerClusterStatus, DockerLoadBalancer};
+pub use docker_cluster::{
+    DockerCluster, DockerClusterSpec, DockerClusterStatus, DockerLoadBalancer,
+};
 pub use docker_machine::{DockerMachine, DockerMachineSpec, DockerMachineStatus, Mount};
 pub use error::Error;
 pub use templates::{
-    DockerClusterTemplate, DockerClusterTemplateResource, DockerClusterTemplateSpec, DockerMachineTemplate,
-    DockerMachineTemplateResource, DockerMachineTemplateSpec, DockerMachineTemplateStatus,
+    DockerClusterTemplate, DockerClusterTemplateResource, DockerClusterTemplateSpec,
+    DockerMachineTemplate, DockerMachineTemplateResource, DockerMachineTemplateSpec,
+    DockerMachineTemplateStatus,
 };

@@ -40,7 +40,12 @@ pub struct DockerMachinePoolMachineTemplate {
     derive = "Default",
     category = "cluster-api",
     doc = "DockerMachinePool is the Schema for the dockermachinepools API.",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of DockerMachinePool")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of DockerMachinePool"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DockerMachinePoolSpec {
@@ -48,10 +53,18 @@ pub struct DockerMachinePoolSpec {
     #[serde(default, skip_serializing_if = "is_default")]
     pub template: DockerMachinePoolMachineTemplate,
     /// providerID is the identification ID of the Machine Pool.
-    #[serde(rename = "providerID", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "providerID",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub provider_id: String,
     /// providerIDList is the list of identification IDs of machine instances managed by this Machine Pool.
-    #[serde(rename = "providerIDList", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "providerIDList",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub provider_id_list: Vec<String>,
 }
 
@@ -94,7 +107,11 @@ pub struct DockerMachinePoolInstanceStatus {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub instance_name: String,
     /// providerID is the provider identification of the Machine Pool Instance.
-    #[serde(rename = "providerID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "providerID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub provider_id: Option<String>,
     /// version defines the Kubernetes version for the Machine Instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,7 +135,12 @@ pub struct DockerMachinePoolInstanceStatus {
     derive = "Default",
     category = "cluster-api",
     doc = "DockerMachinePoolTemplate is the Schema for the dockermachinepooltemplates API.",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of DockerMachinePoolTemplate")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of DockerMachinePoolTemplate"
+    )
 )]
 pub struct DockerMachinePoolTemplateSpec {
     /// template is the DockerMachinePool to stamp out.
@@ -147,7 +169,12 @@ pub struct DockerMachinePoolTemplateResource {
     derive = "Default",
     category = "cluster-api",
     doc = "DevMachinePool is the Schema for the devmachinepools API.",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of DevMachinePool")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of DevMachinePool"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DevMachinePoolSpec {
@@ -155,10 +182,18 @@ pub struct DevMachinePoolSpec {
     #[serde(default, skip_serializing_if = "is_default")]
     pub backend: DevMachinePoolBackendSpec,
     /// providerID is the identification ID of the Machine Pool.
-    #[serde(rename = "providerID", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "providerID",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub provider_id: String,
     /// providerIDList is the list of identification IDs of machine instances managed by this Machine Pool.
-    #[serde(rename = "providerIDList", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "providerIDList",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub provider_id_list: Vec<String>,
 }
 
@@ -197,7 +232,11 @@ pub struct DevMachinePoolInstanceStatus {
     pub addresses: Vec<MachineAddress>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub instance_name: String,
-    #[serde(rename = "providerID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "providerID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub provider_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -216,7 +255,12 @@ pub struct DevMachinePoolInstanceStatus {
     derive = "Default",
     category = "cluster-api",
     doc = "DevMachinePoolTemplate is the Schema for the devmachinepooltemplates API.",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of DevMachinePoolTemplate")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of DevMachinePoolTemplate"
+    )
 )]
 pub struct DevMachinePoolTemplateSpec {
     /// template is the DevMachinePool to stamp out.

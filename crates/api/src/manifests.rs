@@ -37,7 +37,8 @@ impl std::fmt::Display for Drift {
 
 fn kustomization(files: &[String]) -> Manifest {
     let mut contents = String::from(HEADER);
-    contents.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+    contents
+        .push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
     for f in files {
         contents.push_str(&format!("- {f}\n"));
     }
@@ -66,8 +67,14 @@ pub fn crd_manifests() -> Result<Vec<Manifest>, Error> {
 
 /// The template-immutability policy and its binding (one file, two documents), plus a kustomization.
 pub fn policy_manifests() -> Result<Vec<Manifest>, Error> {
-    let policy = to_yaml("ValidatingAdmissionPolicy", &policy::template_immutability_policy())?;
-    let binding = to_yaml("ValidatingAdmissionPolicyBinding", &policy::template_immutability_binding())?;
+    let policy = to_yaml(
+        "ValidatingAdmissionPolicy",
+        &policy::template_immutability_policy(),
+    )?;
+    let binding = to_yaml(
+        "ValidatingAdmissionPolicyBinding",
+        &policy::template_immutability_binding(),
+    )?;
     let file = Manifest {
         file_name: "template-immutability.yaml".to_string(),
         contents: format!("{HEADER}{policy}---\n{binding}"),
@@ -146,7 +153,11 @@ mod tests {
 
     #[test]
     fn crd_files_are_named_like_controller_gen() {
-        let names: Vec<_> = crd_manifests().unwrap().into_iter().map(|m| m.file_name).collect();
+        let names: Vec<_> = crd_manifests()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.file_name)
+            .collect();
         assert_eq!(
             names,
             [
@@ -180,7 +191,13 @@ mod tests {
         std::fs::write(&changed, "edited").unwrap();
         std::fs::write(dir.join("stale.yaml"), "x").unwrap();
         let found = drift(&dir, &manifests).unwrap();
-        assert_eq!(found, vec![Drift::Differs(changed), Drift::Unexpected(dir.join("stale.yaml"))]);
+        assert_eq!(
+            found,
+            vec![
+                Drift::Differs(changed),
+                Drift::Unexpected(dir.join("stale.yaml"))
+            ]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -13,10 +13,16 @@ use serde_json::{json, Value};
 // Kubernetes version feature the final binary picks, and this library must build with any.
 
 /// Name of the policy and of its binding.
-pub const TEMPLATE_IMMUTABILITY: &str = "capd-template-spec-immutability.infrastructure.cluster.x-k8s.io";
+pub const TEMPLATE_IMMUTABILITY: &str =
+    "capd-template-spec-immutability.infrastructure.cluster.x-k8s.io";
 
 /// Plural resource names the policy guards.
-pub const TEMPLATE_RESOURCES: [&str; 4] = ["dockerclustertemplates", "dockermachinetemplates", "devclustertemplates", "devmachinetemplates"];
+pub const TEMPLATE_RESOURCES: [&str; 4] = [
+    "dockerclustertemplates",
+    "dockermachinetemplates",
+    "devclustertemplates",
+    "devmachinetemplates",
+];
 
 fn metadata() -> Value {
     json!({
@@ -83,37 +89,64 @@ pub fn template_immutability_binding() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
+    use k8s_openapi::api::admissionregistration::v1::{
+        ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    };
 
     #[test]
     fn policy_guards_the_templates_on_update_only() {
         // Also proves the JSON has the shape of the real type (unknown fields would be lost).
-        let p: ValidatingAdmissionPolicy = serde_json::from_value(template_immutability_policy()).unwrap();
+        let p: ValidatingAdmissionPolicy =
+            serde_json::from_value(template_immutability_policy()).unwrap();
         let spec = p.spec.unwrap();
         let rules = spec.match_constraints.unwrap().resource_rules.unwrap();
-        assert_eq!(rules[0].operations.as_deref(), Some(&["UPDATE".to_string()][..]));
+        assert_eq!(
+            rules[0].operations.as_deref(),
+            Some(&["UPDATE".to_string()][..])
+        );
         assert_eq!(
             rules[0].resources.as_ref().unwrap(),
-            &["dockerclustertemplates", "dockermachinetemplates", "devclustertemplates", "devmachinetemplates"].map(String::from).to_vec()
+            &[
+                "dockerclustertemplates",
+                "dockermachinetemplates",
+                "devclustertemplates",
+                "devmachinetemplates"
+            ]
+            .map(String::from)
+            .to_vec()
         );
         assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
         let validation = &spec.validations.unwrap()[0];
-        assert_eq!(validation.expression, "object.spec.template.spec == oldObject.spec.template.spec");
-        assert!(validation.message_expression.as_ref().unwrap().contains("spec.template.spec"));
+        assert_eq!(
+            validation.expression,
+            "object.spec.template.spec == oldObject.spec.template.spec"
+        );
+        assert!(validation
+            .message_expression
+            .as_ref()
+            .unwrap()
+            .contains("spec.template.spec"));
     }
 
     #[test]
     fn dry_run_escape_needs_dry_run_and_annotation() {
         let expr = topology_dry_run_expression();
         assert!(expr.contains("request.dryRun == true"), "{expr}");
-        assert!(expr.contains("'topology.cluster.x-k8s.io/dry-run' in object.metadata.annotations"), "{expr}");
+        assert!(
+            expr.contains("'topology.cluster.x-k8s.io/dry-run' in object.metadata.annotations"),
+            "{expr}"
+        );
         let policy = template_immutability_policy();
-        assert_eq!(policy["spec"]["matchConditions"][0]["expression"], format!("!({expr})"));
+        assert_eq!(
+            policy["spec"]["matchConditions"][0]["expression"],
+            format!("!({expr})")
+        );
     }
 
     #[test]
     fn binding_denies_through_the_policy() {
-        let b: ValidatingAdmissionPolicyBinding = serde_json::from_value(template_immutability_binding()).unwrap();
+        let b: ValidatingAdmissionPolicyBinding =
+            serde_json::from_value(template_immutability_binding()).unwrap();
         assert_eq!(b.spec.policy_name, TEMPLATE_IMMUTABILITY);
         assert_eq!(b.spec.validation_actions, vec!["Deny".to_string()]);
     }

@@ -125,10 +125,18 @@ status:
 #[test]
 fn docker_cluster_round_trips() {
     let dc: DockerCluster = round_trip(DOCKER_CLUSTER);
-    assert_eq!(dc.spec.control_plane_endpoint.to_string(), "172.18.0.3:6443");
+    assert_eq!(
+        dc.spec.control_plane_endpoint.to_string(),
+        "172.18.0.3:6443"
+    );
     assert_eq!(dc.spec.failure_domains[1].attributes["rack"], "r2");
     assert_eq!(
-        dc.spec.load_balancer.custom_haproxy_config_template_ref.as_ref().unwrap().name,
+        dc.spec
+            .load_balancer
+            .custom_haproxy_config_template_ref
+            .as_ref()
+            .unwrap()
+            .name,
         "my-haproxy-config"
     );
     assert!(dc.is_provisioned());
@@ -141,7 +149,10 @@ fn docker_cluster_round_trips() {
 #[test]
 fn docker_machine_round_trips() {
     let dm: DockerMachine = round_trip(DOCKER_MACHINE);
-    assert_eq!(dm.spec.provider_id, "docker:////my-cluster-control-plane-abcde");
+    assert_eq!(
+        dm.spec.provider_id,
+        "docker:////my-cluster-control-plane-abcde"
+    );
     assert!(dm.spec.extra_mounts[1].read_only);
     assert_eq!(dm.bootstrap_timeout(), std::time::Duration::from_secs(600));
     let status = dm.status.unwrap();
@@ -263,19 +274,26 @@ fn cluster_view_reads_a_real_cluster() {
     let cluster: Cluster = serde_yaml_ng::from_str(CLUSTER).unwrap();
     assert!(cluster.spec_paused());
     assert!(cluster.has_topology());
-    assert!(cluster.spec.infrastructure_ref.is_kind("infrastructure.cluster.x-k8s.io", "DockerCluster"));
+    assert!(cluster
+        .spec
+        .infrastructure_ref
+        .is_kind("infrastructure.cluster.x-k8s.io", "DockerCluster"));
     assert_eq!(cluster.spec.infrastructure_ref.name, "my-cluster");
     assert_eq!(cluster.spec.control_plane_endpoint.port, 6443);
     assert!(cluster.infrastructure_provisioned());
     assert!(!cluster.control_plane_initialized());
-    assert!(crate::conditions::is_true(cluster.conditions(), "InfrastructureReady"));
+    assert!(crate::conditions::is_true(
+        cluster.conditions(),
+        "InfrastructureReady"
+    ));
 }
 
 #[test]
 fn cluster_view_reads_a_bare_cluster() {
-    let cluster: Cluster =
-        serde_yaml_ng::from_str("apiVersion: cluster.x-k8s.io/v1beta2\nkind: Cluster\nmetadata: {name: c}\nspec: {}\n")
-            .unwrap();
+    let cluster: Cluster = serde_yaml_ng::from_str(
+        "apiVersion: cluster.x-k8s.io/v1beta2\nkind: Cluster\nmetadata: {name: c}\nspec: {}\n",
+    )
+    .unwrap();
     assert!(!cluster.spec_paused());
     assert!(!cluster.has_topology());
     assert!(!cluster.infrastructure_provisioned());
@@ -316,11 +334,17 @@ status:
     .unwrap();
     assert!(machine.is_control_plane());
     assert_eq!(machine.cluster_name(), Some("my-cluster"));
-    assert_eq!(machine.bootstrap_data_secret_name(), Some("my-cluster-control-plane-abcde"));
+    assert_eq!(
+        machine.bootstrap_data_secret_name(),
+        Some("my-cluster-control-plane-abcde")
+    );
     assert_eq!(machine.node_name(), Some("my-cluster-control-plane-abcde"));
     assert_eq!(machine.version(), Some("v1.36.0"));
     assert_eq!(machine.failure_domain(), Some("fd1"));
-    assert!(machine.spec.infrastructure_ref.is_kind("infrastructure.cluster.x-k8s.io", "DockerMachine"));
+    assert!(machine
+        .spec
+        .infrastructure_ref
+        .is_kind("infrastructure.cluster.x-k8s.io", "DockerMachine"));
 }
 
 #[test]

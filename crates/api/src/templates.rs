@@ -26,7 +26,12 @@ use std::collections::BTreeMap;
     shortname = "dclt",
     category = "cluster-api",
     doc = "DockerClusterTemplate is the template DockerClusters of a ClusterClass are made from.",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time since creation")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time since creation"
+    )
 )]
 pub struct DockerClusterTemplateSpec {
     /// template is the DockerCluster to stamp out.
@@ -56,8 +61,19 @@ pub struct DockerClusterTemplateResource {
     shortname = "dmt",
     category = "cluster-api",
     doc = "DockerMachineTemplate is the template DockerMachines of a MachineDeployment or control plane are made from.",
-    printcolumn(name = "Image", type_ = "string", json_path = ".spec.template.spec.customImage", description = "Custom node image", priority = 10),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time since creation")
+    printcolumn(
+        name = "Image",
+        type_ = "string",
+        json_path = ".spec.template.spec.customImage",
+        description = "Custom node image",
+        priority = 10
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time since creation"
+    )
 )]
 pub struct DockerMachineTemplateSpec {
     /// template is the DockerMachine to stamp out.

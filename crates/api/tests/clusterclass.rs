@@ -11,10 +11,14 @@ use capd_api::capi::Cluster;
 use capd_api::DockerMachineTemplate;
 use capd_testenv::{poll_until, unique_name};
 use common::{client, in_namespace, install, MANAGER};
-use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+};
 use kube::Client;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -31,12 +35,16 @@ async fn ensure_kubeadm_contract_labels(client: &Client) -> Result<()> {
         "kubeadmcontrolplanes.controlplane.cluster.x-k8s.io",
         "kubeadmcontrolplanetemplates.controlplane.cluster.x-k8s.io",
     ] {
-        let crd = crds.get(name).await.with_context(|| format!("Cluster API CRD {name}"))?;
+        let crd = crds
+            .get(name)
+            .await
+            .with_context(|| format!("Cluster API CRD {name}"))?;
         let labels = crd.metadata.labels.unwrap_or_default();
         if labels.get("cluster.x-k8s.io/v1beta2").map(String::as_str) != Some("v1beta2") {
             let patch = json!({"metadata": {"labels": {
                 "cluster.x-k8s.io/v1beta1": "v1beta1", "cluster.x-k8s.io/v1beta2": "v1beta2"}}});
-            crds.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            crds.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
         }
     }
     Ok(())
@@ -44,21 +52,36 @@ async fn ensure_kubeadm_contract_labels(client: &Client) -> Result<()> {
 
 fn plural(kind: &str) -> String {
     let lower = kind.to_ascii_lowercase();
-    if lower.ends_with("ss") { format!("{lower}es") } else { format!("{lower}s") }
+    if lower.ends_with("ss") {
+        format!("{lower}es")
+    } else {
+        format!("{lower}s")
+    }
 }
 
 /// Server-side applies every document of `yaml` into `ns`.
 async fn apply_all(client: &Client, ns: &str, yaml: &str) -> Result<()> {
     for doc in serde_yaml_ng::Deserializer::from_str(yaml) {
         let value = <Value as serde::Deserialize>::deserialize(doc)?;
-        let (group, version) = value["apiVersion"].as_str().context("apiVersion")?.split_once('/').context("group")?;
+        let (group, version) = value["apiVersion"]
+            .as_str()
+            .context("apiVersion")?
+            .split_once('/')
+            .context("group")?;
         let kind = value["kind"].as_str().context("kind")?;
         let name = value["metadata"]["name"].as_str().context("name")?;
-        let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), &plural(kind));
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(group, version, kind),
+            &plural(kind),
+        );
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-        api.patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&value))
-            .await
-            .map_err(|e| anyhow::anyhow!("applying {kind} {name}: {e:?}"))?;
+        api.patch(
+            name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&value),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("applying {kind} {name}: {e:?}"))?;
     }
     Ok(())
 }
@@ -182,7 +205,10 @@ fn md_api(client: &Client, ns: &str) -> Api<DynamicObject> {
 
 /// The customImage of the DockerMachineTemplate md-0's MachineDeployment points at.
 async fn md_image(client: &Client, ns: &str) -> Result<String, String> {
-    let mds = md_api(client, ns).list(&Default::default()).await.map_err(|e| e.to_string())?;
+    let mds = md_api(client, ns)
+        .list(&Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
     let md = mds.items.first().ok_or("no MachineDeployment yet")?;
     let template = md.data["spec"]["template"]["spec"]["infrastructureRef"]["name"]
         .as_str()
@@ -226,16 +252,26 @@ async fn topology_rotates_machine_templates_through_the_policy() -> Result<()> {
     in_namespace(&client, "api-cc", |client, ns| async move {
         create_and_switch_image(&client, &ns).await?;
         // The old template is never updated: the topology controller rotates to a new one.
-        poll_until("MachineDeployment on a new template with img:b", TIMEOUT, || async {
-            match md_image(&client, &ns).await? {
-                image if image == "img:b" => Ok(()),
-                other => Err(format!("customImage {other:?}")),
-            }
-        })
+        poll_until(
+            "MachineDeployment on a new template with img:b",
+            TIMEOUT,
+            || async {
+                match md_image(&client, &ns).await? {
+                    image if image == "img:b" => Ok(()),
+                    other => Err(format!("customImage {other:?}")),
+                }
+            },
+        )
         .await?;
-        let cluster = Api::<Cluster>::namespaced(client.clone(), &ns).get("cc1").await?;
+        let cluster = Api::<Cluster>::namespaced(client.clone(), &ns)
+            .get("cc1")
+            .await?;
         let reconciled = topology_reconciled(&cluster);
-        assert_eq!(reconciled.as_ref().map(|r| r.0.as_str()), Some("True"), "{reconciled:?}");
+        assert_eq!(
+            reconciled.as_ref().map(|r| r.0.as_str()),
+            Some("True"),
+            "{reconciled:?}"
+        );
         Ok(())
     })
     .await
@@ -252,18 +288,25 @@ spec: {template: {spec: {customImage: "probe:0"}}}
 "#;
     apply_all(client, ns, probe).await?;
     let api = Api::<DockerMachineTemplate>::namespaced(client.clone(), ns);
-    let dry_run = PatchParams { dry_run: true, ..Default::default() };
+    let dry_run = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
     let change = json!({
         "metadata": {"annotations": {capd_api::consts::annotation::TOPOLOGY_DRY_RUN: ""}},
         "spec": {"template": {"spec": {"customImage": "probe:1"}}},
     });
-    poll_until("strict policy active in the namespace", Duration::from_secs(60), || async {
-        match api.patch("probe", &dry_run, &Patch::Merge(&change)).await {
-            Err(kube::Error::Api(s)) if s.message.contains("immutable") => Ok(()),
-            Err(e) => Err(format!("unexpected error {e}")),
-            Ok(_) => Err("annotated dry-run still let through".to_string()),
-        }
-    })
+    poll_until(
+        "strict policy active in the namespace",
+        Duration::from_secs(60),
+        || async {
+            match api.patch("probe", &dry_run, &Patch::Merge(&change)).await {
+                Err(kube::Error::Api(s)) if s.message.contains("immutable") => Ok(()),
+                Err(e) => Err(format!("unexpected error {e}")),
+                Ok(_) => Err("annotated dry-run still let through".to_string()),
+            }
+        },
+    )
     .await?;
     Ok(())
 }
@@ -279,32 +322,50 @@ async fn without_the_dry_run_exception_topology_fails() -> Result<()> {
     let label = unique_name("strict");
     let mut policy = capd_api::policy::template_immutability_policy();
     policy["metadata"]["name"] = json!(strict);
-    policy["spec"].as_object_mut().map(|s| s.remove("matchConditions"));
+    policy["spec"]
+        .as_object_mut()
+        .map(|s| s.remove("matchConditions"));
     let mut binding = capd_api::policy::template_immutability_binding();
     binding["metadata"]["name"] = json!(strict);
     binding["spec"]["policyName"] = json!(strict);
-    binding["spec"]["matchResources"] = json!({"namespaceSelector": {"matchLabels": {"capd-api-test/strict": label}}});
+    binding["spec"]["matchResources"] =
+        json!({"namespaceSelector": {"matchLabels": {"capd-api-test/strict": label}}});
     let pp = PatchParams::apply(MANAGER).force();
     let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
     let bindings: Api<ValidatingAdmissionPolicyBinding> = Api::all(client.clone());
     policies.patch(&strict, &pp, &Patch::Apply(&policy)).await?;
-    bindings.patch(&strict, &pp, &Patch::Apply(&binding)).await?;
+    bindings
+        .patch(&strict, &pp, &Patch::Apply(&binding))
+        .await?;
 
     let result = in_namespace(&client, "api-cc-strict", |client, ns| async move {
         let labels = json!({"metadata": {"labels": {"capd-api-test/strict": label}}});
-        Api::<Namespace>::all(client.clone()).patch(&ns, &PatchParams::default(), &Patch::Merge(&labels)).await?;
+        Api::<Namespace>::all(client.clone())
+            .patch(&ns, &PatchParams::default(), &Patch::Merge(&labels))
+            .await?;
         wait_for_strict_policy(&client, &ns).await?;
         create_and_switch_image(&client, &ns).await?;
         let clusters = Api::<Cluster>::namespaced(client.clone(), &ns);
-        poll_until("topology to fail on the refused dry-run", TIMEOUT, || async {
-            let cluster = clusters.get("cc1").await.map_err(|e| e.to_string())?;
-            match topology_reconciled(&cluster) {
-                Some((status, message)) if status == "False" && message.contains("immutable") => Ok(()),
-                other => Err(format!("TopologyReconciled {other:?}")),
-            }
-        })
+        poll_until(
+            "topology to fail on the refused dry-run",
+            TIMEOUT,
+            || async {
+                let cluster = clusters.get("cc1").await.map_err(|e| e.to_string())?;
+                match topology_reconciled(&cluster) {
+                    Some((status, message))
+                        if status == "False" && message.contains("immutable") =>
+                    {
+                        Ok(())
+                    }
+                    other => Err(format!("TopologyReconciled {other:?}")),
+                }
+            },
+        )
         .await?;
-        assert_eq!(md_image(&client, &ns).await.map_err(anyhow::Error::msg)?, "img:a");
+        assert_eq!(
+            md_image(&client, &ns).await.map_err(anyhow::Error::msg)?,
+            "img:a"
+        );
         Ok(())
     })
     .await;

@@ -7,7 +7,8 @@ mod common;
 use anyhow::Result;
 use capd_api::consts::annotation;
 use capd_api::{
-    DockerCluster, DockerClusterSpec, DockerClusterTemplate, DockerMachine, DockerMachineSpec, DockerMachineTemplate,
+    DockerCluster, DockerClusterSpec, DockerClusterTemplate, DockerMachine, DockerMachineSpec,
+    DockerMachineTemplate,
 };
 use capd_testenv::poll_until;
 use common::{assert_invalid, client, dynamic, in_namespace, install, object, MANAGER};
@@ -34,33 +35,170 @@ fn cluster_template(spec: Value) -> Value {
 fn invalid_cases() -> Vec<(&'static str, Value, &'static str, &'static str)> {
     let long = "h".repeat(513);
     vec![
-        ("DockerCluster", json!({"controlPlaneEndpoint": {"host": "10.0.0.1", "port": 0}}), "spec.controlPlaneEndpoint.port", "port 0"),
-        ("DockerCluster", json!({"controlPlaneEndpoint": {"host": "10.0.0.1", "port": 65536}}), "spec.controlPlaneEndpoint.port", "port above 65535"),
-        ("DockerCluster", json!({"controlPlaneEndpoint": {"host": "10.0.0.1", "port": "6443"}}), "spec.controlPlaneEndpoint.port", "port as a string"),
-        ("DockerCluster", json!({"controlPlaneEndpoint": {"host": "", "port": 6443}}), "spec.controlPlaneEndpoint.host", "empty host"),
-        ("DockerCluster", json!({"controlPlaneEndpoint": {"host": long, "port": 6443}}), "spec.controlPlaneEndpoint.host", "host longer than 512"),
-        ("DockerCluster", json!({"controlPlaneEndpoint": {"port": 7443}}), "spec.controlPlaneEndpoint.host", "endpoint without host"),
-        ("DockerCluster", json!({"failureDomains": [{"name": "fd2"}, {"name": "fd1"}]}), "spec.failureDomains", "failure domains not sorted"),
-        ("DockerCluster", json!({"failureDomains": [{"name": "fd1"}, {"name": "fd1"}]}), "spec.failureDomains[1]", "duplicate failure domain"),
-        ("DockerCluster", json!({"failureDomains": [{"controlPlane": true}]}), "spec.failureDomains[0].name", "failure domain without name"),
-        ("DockerCluster", json!({"failureDomains": []}), "spec.failureDomains", "empty failure domain list"),
-        ("DockerCluster", json!({"failureDomains": [{"name": "x".repeat(257)}]}), "spec.failureDomains[0].name", "failure domain name too long"),
-        ("DockerCluster", json!({"failureDomains": [{"name": "fd1", "attributes": {"rack": 3}}]}), "spec.failureDomains[0].attributes.rack", "non-string attribute"),
-        ("DockerCluster", json!({"loadBalancer": {"imageTag": ["v1"]}}), "spec.loadBalancer.imageTag", "image tag not a string"),
-        ("DockerMachine", json!({"extraMounts": [{"containerPath": "var/lib", "hostPath": "/srv"}]}), "spec.extraMounts[0].containerPath", "relative container path"),
-        ("DockerMachine", json!({"extraMounts": [{"containerPath": "/data", "hostPath": "srv/data"}]}), "spec.extraMounts[0].hostPath", "relative host path"),
-        ("DockerMachine", json!({"extraMounts": [{"containerPath": "/data", "hostPath": "/srv", "readOnly": "yes"}]}), "spec.extraMounts[0].readOnly", "readOnly not a boolean"),
-        ("DockerMachine", json!({"bootstrapTimeout": "5 minutes"}), "spec.bootstrapTimeout", "duration with words"),
-        ("DockerMachine", json!({"bootstrapTimeout": "300"}), "spec.bootstrapTimeout", "duration without unit"),
-        ("DockerMachine", json!({"bootstrapTimeout": "-5m"}), "spec.bootstrapTimeout", "negative duration"),
-        ("DockerMachine", json!({"providerID": ""}), "spec.providerID", "empty providerID"),
-        ("DockerMachine", json!({"preLoadImages": "kindest/node:v1.36.0"}), "spec.preLoadImages", "preLoadImages not a list"),
-        ("DockerMachineTemplate", json!({}), "spec.template", "template missing"),
-        ("DockerMachineTemplate", machine_template(json!({"extraMounts": [{"containerPath": "data", "hostPath": "/srv"}]})), "spec.template.spec.extraMounts[0].containerPath", "template: relative container path"),
-        ("DockerMachineTemplate", machine_template(json!({"bootstrapTimeout": "soon"})), "spec.template.spec.bootstrapTimeout", "template: bad duration"),
-        ("DockerClusterTemplate", json!({"template": {"metadata": {}}}), "spec.template.spec", "template spec missing"),
-        ("DockerClusterTemplate", cluster_template(json!({"failureDomains": [{"name": "b"}, {"name": "a"}]})), "spec.template.spec.failureDomains", "template: unsorted failure domains"),
-        ("DockerClusterTemplate", cluster_template(json!({"controlPlaneEndpoint": {"host": "h", "port": 70000}})), "spec.template.spec.controlPlaneEndpoint.port", "template: port out of range"),
+        (
+            "DockerCluster",
+            json!({"controlPlaneEndpoint": {"host": "10.0.0.1", "port": 0}}),
+            "spec.controlPlaneEndpoint.port",
+            "port 0",
+        ),
+        (
+            "DockerCluster",
+            json!({"controlPlaneEndpoint": {"host": "10.0.0.1", "port": 65536}}),
+            "spec.controlPlaneEndpoint.port",
+            "port above 65535",
+        ),
+        (
+            "DockerCluster",
+            json!({"controlPlaneEndpoint": {"host": "10.0.0.1", "port": "6443"}}),
+            "spec.controlPlaneEndpoint.port",
+            "port as a string",
+        ),
+        (
+            "DockerCluster",
+            json!({"controlPlaneEndpoint": {"host": "", "port": 6443}}),
+            "spec.controlPlaneEndpoint.host",
+            "empty host",
+        ),
+        (
+            "DockerCluster",
+            json!({"controlPlaneEndpoint": {"host": long, "port": 6443}}),
+            "spec.controlPlaneEndpoint.host",
+            "host longer than 512",
+        ),
+        (
+            "DockerCluster",
+            json!({"controlPlaneEndpoint": {"port": 7443}}),
+            "spec.controlPlaneEndpoint.host",
+            "endpoint without host",
+        ),
+        (
+            "DockerCluster",
+            json!({"failureDomains": [{"name": "fd2"}, {"name": "fd1"}]}),
+            "spec.failureDomains",
+            "failure domains not sorted",
+        ),
+        (
+            "DockerCluster",
+            json!({"failureDomains": [{"name": "fd1"}, {"name": "fd1"}]}),
+            "spec.failureDomains[1]",
+            "duplicate failure domain",
+        ),
+        (
+            "DockerCluster",
+            json!({"failureDomains": [{"controlPlane": true}]}),
+            "spec.failureDomains[0].name",
+            "failure domain without name",
+        ),
+        (
+            "DockerCluster",
+            json!({"failureDomains": []}),
+            "spec.failureDomains",
+            "empty failure domain list",
+        ),
+        (
+            "DockerCluster",
+            json!({"failureDomains": [{"name": "x".repeat(257)}]}),
+            "spec.failureDomains[0].name",
+            "failure domain name too long",
+        ),
+        (
+            "DockerCluster",
+            json!({"failureDomains": [{"name": "fd1", "attributes": {"rack": 3}}]}),
+            "spec.failureDomains[0].attributes.rack",
+            "non-string attribute",
+        ),
+        (
+            "DockerCluster",
+            json!({"loadBalancer": {"imageTag": ["v1"]}}),
+            "spec.loadBalancer.imageTag",
+            "image tag not a string",
+        ),
+        (
+            "DockerMachine",
+            json!({"extraMounts": [{"containerPath": "var/lib", "hostPath": "/srv"}]}),
+            "spec.extraMounts[0].containerPath",
+            "relative container path",
+        ),
+        (
+            "DockerMachine",
+            json!({"extraMounts": [{"containerPath": "/data", "hostPath": "srv/data"}]}),
+            "spec.extraMounts[0].hostPath",
+            "relative host path",
+        ),
+        (
+            "DockerMachine",
+            json!({"extraMounts": [{"containerPath": "/data", "hostPath": "/srv", "readOnly": "yes"}]}),
+            "spec.extraMounts[0].readOnly",
+            "readOnly not a boolean",
+        ),
+        (
+            "DockerMachine",
+            json!({"bootstrapTimeout": "5 minutes"}),
+            "spec.bootstrapTimeout",
+            "duration with words",
+        ),
+        (
+            "DockerMachine",
+            json!({"bootstrapTimeout": "300"}),
+            "spec.bootstrapTimeout",
+            "duration without unit",
+        ),
+        (
+            "DockerMachine",
+            json!({"bootstrapTimeout": "-5m"}),
+            "spec.bootstrapTimeout",
+            "negative duration",
+        ),
+        (
+            "DockerMachine",
+            json!({"providerID": ""}),
+            "spec.providerID",
+            "empty providerID",
+        ),
+        (
+            "DockerMachine",
+            json!({"preLoadImages": "kindest/node:v1.36.0"}),
+            "spec.preLoadImages",
+            "preLoadImages not a list",
+        ),
+        (
+            "DockerMachineTemplate",
+            json!({}),
+            "spec.template",
+            "template missing",
+        ),
+        (
+            "DockerMachineTemplate",
+            machine_template(
+                json!({"extraMounts": [{"containerPath": "data", "hostPath": "/srv"}]}),
+            ),
+            "spec.template.spec.extraMounts[0].containerPath",
+            "template: relative container path",
+        ),
+        (
+            "DockerMachineTemplate",
+            machine_template(json!({"bootstrapTimeout": "soon"})),
+            "spec.template.spec.bootstrapTimeout",
+            "template: bad duration",
+        ),
+        (
+            "DockerClusterTemplate",
+            json!({"template": {"metadata": {}}}),
+            "spec.template.spec",
+            "template spec missing",
+        ),
+        (
+            "DockerClusterTemplate",
+            cluster_template(json!({"failureDomains": [{"name": "b"}, {"name": "a"}]})),
+            "spec.template.spec.failureDomains",
+            "template: unsorted failure domains",
+        ),
+        (
+            "DockerClusterTemplate",
+            cluster_template(json!({"controlPlaneEndpoint": {"host": "h", "port": 70000}})),
+            "spec.template.spec.controlPlaneEndpoint.port",
+            "template: port out of range",
+        ),
     ]
 }
 
@@ -83,7 +221,12 @@ async fn invalid_objects_are_rejected_naming_the_field() -> Result<()> {
         assert!(cases.len() >= 20);
         for (i, (kind, spec, field, what)) in cases.into_iter().enumerate() {
             let api = api_for(&client, &ns, kind);
-            let result = api.create(&PostParams::default(), &object(obj(kind, &format!("bad-{i}"), spec))).await;
+            let result = api
+                .create(
+                    &PostParams::default(),
+                    &object(obj(kind, &format!("bad-{i}"), spec)),
+                )
+                .await;
             assert_invalid(result, field, &format!("{kind}: {what}"));
         }
         Ok(())
@@ -97,19 +240,29 @@ async fn invalid_status_is_rejected_naming_the_field() -> Result<()> {
     install(&client).await?;
     in_namespace(&client, "api-status", |client, ns| async move {
         let machines = api_for(&client, &ns, "DockerMachine");
-        machines.create(&PostParams::default(), &object(obj("DockerMachine", "m", json!({})))).await?;
+        machines
+            .create(
+                &PostParams::default(),
+                &object(obj("DockerMachine", "m", json!({}))),
+            )
+            .await?;
         let pp = PatchParams::default();
         let bad_condition = json!({"status": {"conditions": [{
             "type": "Ready", "status": "Maybe", "reason": "Ready", "message": "",
             "lastTransitionTime": "2026-01-02T03:04:05Z"}]}});
         assert_invalid(
-            machines.patch_status("m", &pp, &Patch::Merge(&bad_condition)).await,
+            machines
+                .patch_status("m", &pp, &Patch::Merge(&bad_condition))
+                .await,
             "status.conditions[0].status",
             "condition status outside True/False/Unknown",
         );
-        let bad_address = json!({"status": {"addresses": [{"type": "PublicIP", "address": "1.2.3.4"}]}});
+        let bad_address =
+            json!({"status": {"addresses": [{"type": "PublicIP", "address": "1.2.3.4"}]}});
         assert_invalid(
-            machines.patch_status("m", &pp, &Patch::Merge(&bad_address)).await,
+            machines
+                .patch_status("m", &pp, &Patch::Merge(&bad_address))
+                .await,
             "status.addresses[0].type",
             "unknown address type",
         );
@@ -117,7 +270,9 @@ async fn invalid_status_is_rejected_naming_the_field() -> Result<()> {
             "type": "Ready", "status": "True", "reason": "not camel case!", "message": "",
             "lastTransitionTime": "2026-01-02T03:04:05Z"}]}});
         assert_invalid(
-            machines.patch_status("m", &pp, &Patch::Merge(&bad_reason)).await,
+            machines
+                .patch_status("m", &pp, &Patch::Merge(&bad_reason))
+                .await,
             "status.conditions[0].reason",
             "condition reason with spaces",
         );
@@ -243,15 +398,36 @@ async fn custom_image_is_immutable_on_machines() -> Result<()> {
     in_namespace(&client, "api-image", |client, ns| async move {
         let api = api_for(&client, &ns, "DockerMachine");
         let pp = PostParams::default();
-        api.create(&pp, &object(obj("DockerMachine", "with", json!({"customImage": "kindest/node:v1.35.0"})))).await?;
-        api.create(&pp, &object(obj("DockerMachine", "without", json!({})))).await?;
+        api.create(
+            &pp,
+            &object(obj(
+                "DockerMachine",
+                "with",
+                json!({"customImage": "kindest/node:v1.35.0"}),
+            )),
+        )
+        .await?;
+        api.create(&pp, &object(obj("DockerMachine", "without", json!({}))))
+            .await?;
         let merge = PatchParams::default();
 
         let change = json!({"spec": {"customImage": "kindest/node:v1.36.0"}});
-        assert_invalid(api.patch("with", &merge, &Patch::Merge(&change)).await, "spec.customImage", "changing customImage");
+        assert_invalid(
+            api.patch("with", &merge, &Patch::Merge(&change)).await,
+            "spec.customImage",
+            "changing customImage",
+        );
         let unset = json!({"spec": {"customImage": null}});
-        assert_invalid(api.patch("with", &merge, &Patch::Merge(&unset)).await, "spec.customImage", "unsetting customImage");
-        assert_invalid(api.patch("without", &merge, &Patch::Merge(&change)).await, "spec.customImage", "setting customImage later");
+        assert_invalid(
+            api.patch("with", &merge, &Patch::Merge(&unset)).await,
+            "spec.customImage",
+            "unsetting customImage",
+        );
+        assert_invalid(
+            api.patch("without", &merge, &Patch::Merge(&change)).await,
+            "spec.customImage",
+            "setting customImage later",
+        );
 
         // Other fields stay mutable (the controller sets providerID after creation).
         let provider = json!({"spec": {"providerID": "docker:////with"}});
@@ -265,21 +441,43 @@ async fn custom_image_is_immutable_on_machines() -> Result<()> {
 /// policy refuses (a freshly created binding takes a moment to reach the admission plugin).
 async fn wait_for_template_policy(client: &Client, ns: &str) -> Result<()> {
     api_for(client, ns, "DockerMachineTemplate")
-        .create(&PostParams::default(), &object(obj("DockerMachineTemplate", "probe", machine_template(json!({})))))
+        .create(
+            &PostParams::default(),
+            &object(obj(
+                "DockerMachineTemplate",
+                "probe",
+                machine_template(json!({})),
+            )),
+        )
         .await?;
     let mut attempt = 0u32;
-    poll_until("template immutability policy active", Duration::from_secs(60), || {
-        attempt += 1;
-        let api = api_for(client, ns, "DockerMachineTemplate");
-        let patch = machine_template(json!({"customImage": format!("probe:{attempt}")}));
-        async move {
-            match api.patch("probe", &PatchParams::default(), &Patch::Merge(&json!({"spec": patch}))).await {
-                Err(kube::Error::Api(s)) if s.message.contains("spec.template.spec is immutable") => Ok(()),
-                Err(e) => Err(format!("unexpected error {e}")),
-                Ok(_) => Err("spec change still accepted".to_string()),
+    poll_until(
+        "template immutability policy active",
+        Duration::from_secs(60),
+        || {
+            attempt += 1;
+            let api = api_for(client, ns, "DockerMachineTemplate");
+            let patch = machine_template(json!({"customImage": format!("probe:{attempt}")}));
+            async move {
+                match api
+                    .patch(
+                        "probe",
+                        &PatchParams::default(),
+                        &Patch::Merge(&json!({"spec": patch})),
+                    )
+                    .await
+                {
+                    Err(kube::Error::Api(s))
+                        if s.message.contains("spec.template.spec is immutable") =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(format!("unexpected error {e}")),
+                    Ok(_) => Err("spec change still accepted".to_string()),
+                }
             }
-        }
-    })
+        },
+    )
     .await?;
     Ok(())
 }
@@ -292,14 +490,25 @@ async fn template_spec_is_immutable_except_for_topology_dry_runs() -> Result<()>
         wait_for_template_policy(&client, &ns).await?;
         let pp = PostParams::default();
         let api = api_for(&client, &ns, "DockerMachineTemplate");
-        api.create(&pp, &object(obj("DockerMachineTemplate", "md-0", machine_template(json!({"customImage": "kindest/node:v1.35.0"})))))
-            .await?;
+        api.create(
+            &pp,
+            &object(obj(
+                "DockerMachineTemplate",
+                "md-0",
+                machine_template(json!({"customImage": "kindest/node:v1.35.0"})),
+            )),
+        )
+        .await?;
         let typed: Api<DockerMachineTemplate> = Api::namespaced(client.clone(), &ns);
         let original = typed.get("md-0").await?.spec;
 
-        let change = json!({"spec": machine_template(json!({"customImage": "kindest/node:v1.36.0"}))});
+        let change =
+            json!({"spec": machine_template(json!({"customImage": "kindest/node:v1.36.0"}))});
         let merge = PatchParams::default();
-        let dry_run = PatchParams { dry_run: true, ..Default::default() };
+        let dry_run = PatchParams {
+            dry_run: true,
+            ..Default::default()
+        };
         let annotated = {
             let mut c = change.clone();
             c["metadata"] = json!({"annotations": {annotation::TOPOLOGY_DRY_RUN: ""}});
@@ -307,10 +516,22 @@ async fn template_spec_is_immutable_except_for_topology_dry_runs() -> Result<()>
         };
 
         // A plain spec change is refused, naming the field.
-        assert_invalid(api.patch("md-0", &merge, &Patch::Merge(&change)).await, "spec.template.spec", "template spec change");
+        assert_invalid(
+            api.patch("md-0", &merge, &Patch::Merge(&change)).await,
+            "spec.template.spec",
+            "template spec change",
+        );
         // The annotation alone does not unlock a real update, nor a dry-run alone.
-        assert_invalid(api.patch("md-0", &merge, &Patch::Merge(&annotated)).await, "spec.template.spec", "annotated real update");
-        assert_invalid(api.patch("md-0", &dry_run, &Patch::Merge(&change)).await, "spec.template.spec", "dry-run without annotation");
+        assert_invalid(
+            api.patch("md-0", &merge, &Patch::Merge(&annotated)).await,
+            "spec.template.spec",
+            "annotated real update",
+        );
+        assert_invalid(
+            api.patch("md-0", &dry_run, &Patch::Merge(&change)).await,
+            "spec.template.spec",
+            "dry-run without annotation",
+        );
 
         // The topology controller's request: server-side apply, dry-run, annotated. Let through.
         let topology_apply = json!({
@@ -318,27 +539,54 @@ async fn template_spec_is_immutable_except_for_topology_dry_runs() -> Result<()>
             "metadata": {"name": "md-0", "annotations": {annotation::TOPOLOGY_DRY_RUN: ""}},
             "spec": machine_template(json!({"customImage": "kindest/node:v1.36.0"})),
         });
-        let apply_dry_run = PatchParams { dry_run: true, ..PatchParams::apply("capi-topology").force() };
-        let answered = api.patch("md-0", &apply_dry_run, &Patch::Apply(&topology_apply)).await?;
-        assert_eq!(answered.data["spec"]["template"]["spec"]["customImage"], "kindest/node:v1.36.0");
+        let apply_dry_run = PatchParams {
+            dry_run: true,
+            ..PatchParams::apply("capi-topology").force()
+        };
+        let answered = api
+            .patch("md-0", &apply_dry_run, &Patch::Apply(&topology_apply))
+            .await?;
+        assert_eq!(
+            answered.data["spec"]["template"]["spec"]["customImage"],
+            "kindest/node:v1.36.0"
+        );
         // A merge-patch dry-run with the annotation passes too.
-        api.patch("md-0", &dry_run, &Patch::Merge(&annotated)).await?;
+        api.patch("md-0", &dry_run, &Patch::Merge(&annotated))
+            .await?;
         // Nothing was stored.
         assert_eq!(typed.get("md-0").await?.spec, original);
 
         // Metadata stays mutable (Cluster API adds owner references and labels).
-        api.patch("md-0", &merge, &Patch::Merge(&json!({"metadata": {"labels": {"a": "b"}}}))).await?;
+        api.patch(
+            "md-0",
+            &merge,
+            &Patch::Merge(&json!({"metadata": {"labels": {"a": "b"}}})),
+        )
+        .await?;
         // Status is not the template's spec.
         let status = json!({"status": {"capacity": {"cpu": "2"}}});
-        typed.patch_status("md-0", &merge, &Patch::Merge(&status)).await?;
+        typed
+            .patch_status("md-0", &merge, &Patch::Merge(&status))
+            .await?;
 
         // DockerClusterTemplate: same rule.
         let clusters = api_for(&client, &ns, "DockerClusterTemplate");
         clusters
-            .create(&pp, &object(obj("DockerClusterTemplate", "cc", cluster_template(json!({"loadBalancer": {"imageTag": "a"}})))))
+            .create(
+                &pp,
+                &object(obj(
+                    "DockerClusterTemplate",
+                    "cc",
+                    cluster_template(json!({"loadBalancer": {"imageTag": "a"}})),
+                )),
+            )
             .await?;
         let change = json!({"spec": cluster_template(json!({"loadBalancer": {"imageTag": "b"}}))});
-        assert_invalid(clusters.patch("cc", &merge, &Patch::Merge(&change)).await, "spec.template.spec", "cluster template spec change");
+        assert_invalid(
+            clusters.patch("cc", &merge, &Patch::Merge(&change)).await,
+            "spec.template.spec",
+            "cluster template spec change",
+        );
         let _ = MANAGER;
         Ok(())
     })

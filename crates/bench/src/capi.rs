@@ -54,7 +54,12 @@ pub struct Ports {
 
 impl CapiManager {
     /// Its command line against `kubeconfig`, serving webhooks with the certificate in `cert_dir`.
-    pub fn args(&self, kubeconfig: &std::path::Path, cert_dir: &std::path::Path, ports: Ports) -> Vec<String> {
+    pub fn args(
+        &self,
+        kubeconfig: &std::path::Path,
+        cert_dir: &std::path::Path,
+        ports: Ports,
+    ) -> Vec<String> {
         let mut args = vec![
             format!("--kubeconfig={}", kubeconfig.display()),
             "--leader-elect=false".to_string(),
@@ -69,10 +74,22 @@ impl CapiManager {
     }
 
     /// Its webhook configuration `doc`, renamed `<prefix>-<name>` and pointed at 127.0.0.1.
-    pub fn wire_webhook_configuration(&self, doc: &mut serde_json::Value, webhook_port: u16, ca_b64: &str) {
-        let name = doc["metadata"]["name"].as_str().unwrap_or("webhook-configuration").to_string();
+    pub fn wire_webhook_configuration(
+        &self,
+        doc: &mut serde_json::Value,
+        webhook_port: u16,
+        ca_b64: &str,
+    ) {
+        let name = doc["metadata"]["name"]
+            .as_str()
+            .unwrap_or("webhook-configuration")
+            .to_string();
         doc["metadata"]["name"] = serde_json::json!(format!("{}-{name}", self.prefix));
-        capd_testenv::manifests::wire_webhooks(doc, &format!("https://127.0.0.1:{webhook_port}"), ca_b64);
+        capd_testenv::manifests::wire_webhooks(
+            doc,
+            &format!("https://127.0.0.1:{webhook_port}"),
+            ca_b64,
+        );
     }
 }
 
@@ -87,17 +104,38 @@ mod tests {
         let (mut a, mut b) = (doc.clone(), doc);
         KUBEADM_BOOTSTRAP.wire_webhook_configuration(&mut a, 1, "Q0E=");
         KUBEADM_CONTROL_PLANE.wire_webhook_configuration(&mut b, 2, "Q0E=");
-        assert_eq!(a["metadata"]["name"], "capi-kubeadm-bootstrap-validating-webhook-configuration");
+        assert_eq!(
+            a["metadata"]["name"],
+            "capi-kubeadm-bootstrap-validating-webhook-configuration"
+        );
         assert_ne!(a["metadata"]["name"], b["metadata"]["name"]);
-        assert_eq!(b["webhooks"][0]["clientConfig"]["url"], "https://127.0.0.1:2/validate");
+        assert_eq!(
+            b["webhooks"][0]["clientConfig"]["url"],
+            "https://127.0.0.1:2/validate"
+        );
     }
 
     #[test]
     fn args_name_the_ports_and_gates() {
-        let ports = Ports { webhook: 1, health: 2, metrics: 3 };
-        let args = KUBEADM_CONTROL_PLANE.args(std::path::Path::new("/k"), std::path::Path::new("/c"), ports);
+        let ports = Ports {
+            webhook: 1,
+            health: 2,
+            metrics: 3,
+        };
+        let args = KUBEADM_CONTROL_PLANE.args(
+            std::path::Path::new("/k"),
+            std::path::Path::new("/c"),
+            ports,
+        );
         assert!(args.contains(&"--health-addr=127.0.0.1:2".to_string()));
         assert!(args.contains(&"--feature-gates=ClusterTopology=true".to_string()));
-        assert!(!KUBEADM_BOOTSTRAP.args(std::path::Path::new("/k"), std::path::Path::new("/c"), ports).iter().any(|a| a.starts_with("--feature-gates")));
+        assert!(!KUBEADM_BOOTSTRAP
+            .args(
+                std::path::Path::new("/k"),
+                std::path::Path::new("/c"),
+                ports
+            )
+            .iter()
+            .any(|a| a.starts_with("--feature-gates")));
     }
 }

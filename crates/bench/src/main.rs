@@ -26,7 +26,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask bench", about = "capd-rs side by side with CAPD and raw Docker")]
+#[command(
+    name = "cargo xtask bench",
+    about = "capd-rs side by side with CAPD and raw Docker"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -131,15 +134,23 @@ impl RunArgs {
             s.push_str(&format!(" --k {}", self.k));
         }
         if self.scenario == Which::Workload {
-            let v: Vec<String> = self.workload_sizes().iter().map(|n| n.to_string()).collect();
+            let v: Vec<String> = self
+                .workload_sizes()
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
             s.push_str(&format!(" --w {}", v.join(",")));
         }
         if self.only.len() < 3 {
-            let names: Vec<&str> = self.only.iter().map(|c| match c {
-                Contender::CapdRs => "capd-rs",
-                Contender::Capd => "capd",
-                Contender::Raw => "raw",
-            }).collect();
+            let names: Vec<&str> = self
+                .only
+                .iter()
+                .map(|c| match c {
+                    Contender::CapdRs => "capd-rs",
+                    Contender::Capd => "capd",
+                    Contender::Raw => "raw",
+                })
+                .collect();
             s.push_str(&format!(" --only {}", names.join(",")));
         }
         if !self.sweep.is_empty() {
@@ -169,13 +180,25 @@ impl RunArgs {
     fn runs(&self) -> Vec<(Scenario, usize)> {
         let mut out = Vec::new();
         if matches!(self.scenario, Which::Clusters | Which::All) {
-            let mut ns: Vec<usize> = self.sweep.iter().copied().chain([self.n]).filter(|n| *n > 0).collect();
+            let mut ns: Vec<usize> = self
+                .sweep
+                .iter()
+                .copied()
+                .chain([self.n])
+                .filter(|n| *n > 0)
+                .collect();
             ns.sort();
             ns.dedup();
             out.extend(ns.into_iter().map(|n| (Scenario::Clusters, n)));
         }
         if matches!(self.scenario, Which::Machines | Which::All) {
-            let mut ms: Vec<usize> = self.m_sweep.iter().copied().chain([self.m]).filter(|m| *m > 0).collect();
+            let mut ms: Vec<usize> = self
+                .m_sweep
+                .iter()
+                .copied()
+                .chain([self.m])
+                .filter(|m| *m > 0)
+                .collect();
             ms.sort();
             ms.dedup();
             out.extend(ms.into_iter().map(|m| (Scenario::Machines, m)));
@@ -184,7 +207,11 @@ impl RunArgs {
             out.push((Scenario::Churn, self.k));
         }
         if self.scenario == Which::Workload {
-            out.extend(self.workload_sizes().into_iter().map(|w| (Scenario::Workload, w)));
+            out.extend(
+                self.workload_sizes()
+                    .into_iter()
+                    .map(|w| (Scenario::Workload, w)),
+            );
         }
         out
     }
@@ -200,7 +227,10 @@ impl RunArgs {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -236,8 +266,14 @@ struct Ctx {
 }
 
 fn run_id() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{:04x}", (nanos as u64 ^ std::process::id() as u64) & 0xffff)
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{:04x}",
+        (nanos as u64 ^ std::process::id() as u64) & 0xffff
+    )
 }
 
 fn who_tag(who: Contender) -> &'static str {
@@ -252,8 +288,10 @@ async fn run(a: RunArgs) -> Result<()> {
     let root = capd_testenv::workspace_root();
     let root = root.canonicalize().unwrap_or(root);
     if let Some(path) = &a.render {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let report: Report = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let report: Report =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         print!("{}", report.text_tables());
         if a.write_docs {
             report.write_docs(&root)?;
@@ -262,10 +300,17 @@ async fn run(a: RunArgs) -> Result<()> {
     }
     let env = TestEnv::load().context("test environment (run `cargo xtask up`)")?;
     let rt = Arc::new(DockerRuntime::new(env.docker_host()).context("container engine")?);
-    let engine = rt.engine_info().await.context("the Docker engine does not answer")?;
+    let engine = rt
+        .engine_info()
+        .await
+        .context("the Docker engine does not answer")?;
     let (lb_repo, lb_tag) = scenario::lb_repo_tag(&env.state.images.haproxy)?;
     let runs = a.runs();
-    let node_image = if runs.iter().any(|(sc, _)| *sc != Scenario::Workload) { bench_node_image(&env, rt.as_ref(), a.node_image.as_deref()).await? } else { String::new() };
+    let node_image = if runs.iter().any(|(sc, _)| *sc != Scenario::Workload) {
+        bench_node_image(&env, rt.as_ref(), a.node_image.as_deref()).await?
+    } else {
+        String::new()
+    };
     if runs.iter().any(|(sc, _)| *sc == Scenario::Workload) {
         workload::check_images(rt.as_ref()).await?;
     }
@@ -287,13 +332,27 @@ async fn run(a: RunArgs) -> Result<()> {
     };
     let mut machine = Machine::probe(&engine.version);
     machine.load_before = probe::loadavg();
-    eprintln!("run {}: {}; load average {:.2} {:.2} {:.2}", ctx.run_id, machine.summary_with_revision(), machine.load_before.0, machine.load_before.1, machine.load_before.2);
+    eprintln!(
+        "run {}: {}; load average {:.2} {:.2} {:.2}",
+        ctx.run_id,
+        machine.summary_with_revision(),
+        machine.load_before.0,
+        machine.load_before.1,
+        machine.load_before.2
+    );
     let mut measurements = Vec::new();
     let mut failures = Vec::new();
     let mut contenders = a.only.clone();
     contenders.sort();
     contenders.dedup();
-    let work = run_all(&ctx, &a, &runs, &contenders, &mut measurements, &mut failures);
+    let work = run_all(
+        &ctx,
+        &a,
+        &runs,
+        &contenders,
+        &mut measurements,
+        &mut failures,
+    );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         res = work => res?,
@@ -308,10 +367,18 @@ async fn run(a: RunArgs) -> Result<()> {
         n: a.n,
         m: a.m,
         k: a.k,
-        w: runs.iter().filter(|(sc, _)| *sc == Scenario::Workload).map(|(_, w)| *w).collect(),
+        w: runs
+            .iter()
+            .filter(|(sc, _)| *sc == Scenario::Workload)
+            .map(|(_, w)| *w)
+            .collect(),
         measurements,
         failures: failures.clone(),
-        images: if runs.iter().any(|(sc, _)| *sc == Scenario::Workload) { workload::image_sizes(ctx.env.docker_host()).await } else { Vec::new() },
+        images: if runs.iter().any(|(sc, _)| *sc == Scenario::Workload) {
+            workload::image_sizes(ctx.env.docker_host()).await
+        } else {
+            Vec::new()
+        },
     };
     print!("{}", report.text_tables());
     let out = root.join("target/bench");
@@ -331,9 +398,17 @@ async fn run(a: RunArgs) -> Result<()> {
 /// After Ctrl-C or SIGTERM: the planes and managers are gone with the dropped work
 /// (their Drop kills them); remove this run's containers and etcd keys.
 async fn interrupted(ctx: &Ctx) -> Result<()> {
-    eprintln!("interrupted: removing run {}'s containers and etcd keys", ctx.run_id);
+    eprintln!(
+        "interrupted: removing run {}'s containers and etcd keys",
+        ctx.run_id
+    );
     // Every scenario prefix of this run starts with `b<run id>` (see `run_prefix`).
-    let removed = scenario::remove_matching(ctx.rt.as_ref(), &format!("b{}", ctx.run_id), scenario::Match::Run).await;
+    let removed = scenario::remove_matching(
+        ctx.rt.as_ref(),
+        &format!("b{}", ctx.run_id),
+        scenario::Match::Run,
+    )
+    .await;
     let removed = match removed {
         Ok(n) => n,
         Err(e) => {
@@ -342,7 +417,9 @@ async fn interrupted(ctx: &Ctx) -> Result<()> {
         }
     };
     for who in [Contender::CapdRs, Contender::Capd] {
-        if let Err(e) = plane::wipe_etcd_prefix(&format!("/capd-bench-{}-{}", ctx.run_id, who_tag(who))).await {
+        if let Err(e) =
+            plane::wipe_etcd_prefix(&format!("/capd-bench-{}-{}", ctx.run_id, who_tag(who))).await
+        {
             eprintln!("{e:#}");
         }
     }
@@ -364,18 +441,39 @@ async fn run_all(
             None
         } else {
             let name = format!("{}-{}", ctx.run_id, who_tag(who));
-            let managers = if kubeadm { "capi-manager, kubeadm bootstrap and control-plane managers" } else { "capi-manager" };
+            let managers = if kubeadm {
+                "capi-manager, kubeadm bootstrap and control-plane managers"
+            } else {
+                "capi-manager"
+            };
             eprintln!("==> {}: starting a private plane (kube-apiserver, etcd prefix /capd-bench-{name}, {managers})", who.label());
-            let p = plane::Plane::start(&ctx.env, &a.capi_module, &name, kubeadm).await.with_context(|| format!("plane for {}", who.label()))?;
+            let p = plane::Plane::start(&ctx.env, &a.capi_module, &name, kubeadm)
+                .await
+                .with_context(|| format!("plane for {}", who.label()))?;
             provider::install(who, &p, &ctx.env, &ctx.bins).await?;
             Some(p)
         };
-        for (sc, size) in runs.iter().flat_map(|r| std::iter::repeat_n(r, a.repeat.max(1))) {
+        for (sc, size) in runs
+            .iter()
+            .flat_map(|r| std::iter::repeat_n(r, a.repeat.max(1)))
+        {
             if who == Contender::Raw && *sc == Scenario::Workload {
-                eprintln!("==> {} {} {}={}: not applicable (no Cluster API, no kubeadm)", who.label(), sc.name(), sc.size_name(), size);
+                eprintln!(
+                    "==> {} {} {}={}: not applicable (no Cluster API, no kubeadm)",
+                    who.label(),
+                    sc.name(),
+                    sc.size_name(),
+                    size
+                );
                 continue;
             }
-            eprintln!("==> {} {} {}={}", who.label(), sc.name(), sc.size_name(), size);
+            eprintln!(
+                "==> {} {} {}={}",
+                who.label(),
+                sc.name(),
+                sc.size_name(),
+                size
+            );
             let rep = {
                 let n = reps.entry((*sc, *size)).or_insert(0usize);
                 *n += 1;
@@ -387,7 +485,10 @@ async fn run_all(
             };
             match res {
                 Ok(m) => {
-                    eprintln!("    {:.1}s, peak RSS {:.1} MiB, CPU {:.2}s", m.wall_s, m.peak_rss_mib, m.cpu_s);
+                    eprintln!(
+                        "    {:.1}s, peak RSS {:.1} MiB, CPU {:.2}s",
+                        m.wall_s, m.peak_rss_mib, m.cpu_s
+                    );
                     if let Some(mem) = m.node_mem_mib {
                         eprintln!("    control planes initialized at {:.1}s; control-plane node container {mem:.0} MiB", m.control_plane_s.unwrap_or(m.wall_s));
                     }
@@ -395,7 +496,13 @@ async fn run_all(
                 }
                 Err(e) => {
                     eprintln!("    FAILED: {e:#}");
-                    failures.push(format!("{} {} {}={}: {e:#}", who.label(), sc.name(), sc.size_name(), size));
+                    failures.push(format!(
+                        "{} {} {}={}: {e:#}",
+                        who.label(),
+                        sc.name(),
+                        sc.size_name(),
+                        size
+                    ));
                 }
             }
         }
@@ -411,7 +518,11 @@ async fn run_all(
 /// environment's Debian node image has none (Debian bookworm has no cri-tools package).
 /// All three contenders get the same derived image: the environment's node image plus
 /// a stand-in that answers `crictl ps` the way the real one does once containerd answers.
-async fn bench_node_image(env: &TestEnv, rt: &dyn ContainerRuntime, chosen: Option<&str>) -> Result<String> {
+async fn bench_node_image(
+    env: &TestEnv,
+    rt: &dyn ContainerRuntime,
+    chosen: Option<&str>,
+) -> Result<String> {
     let base = chosen.unwrap_or(&env.state.images.node);
     let tag = format!("{base}-crictl-stub");
     if rt.image_present(&tag).await? {
@@ -423,7 +534,10 @@ async fn bench_node_image(env: &TestEnv, rt: &dyn ContainerRuntime, chosen: Opti
     let path = dir.join("crictl");
     std::fs::write(&path, stub)?;
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    std::fs::write(dir.join("Dockerfile"), format!("FROM {base}\nCOPY crictl /usr/local/bin/crictl\n"))?;
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {base}\nCOPY crictl /usr/local/bin/crictl\n"),
+    )?;
     eprintln!("==> building {tag} (node image + crictl stand-in for CAPD)");
     let out = tokio::process::Command::new("docker")
         .env("DOCKER_HOST", env.docker_host())
@@ -434,7 +548,10 @@ async fn bench_node_image(env: &TestEnv, rt: &dyn ContainerRuntime, chosen: Opti
         .await
         .context("running `docker build`")?;
     if !out.status.success() {
-        bail!("docker build {tag}: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "docker build {tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(tag)
 }
@@ -452,10 +569,21 @@ fn object_counts(sc: Scenario, size: usize) -> (usize, usize) {
 /// Object and container names of one run start with this.
 fn run_prefix(ctx: &Ctx, who: Contender, sc: Scenario, size: usize, rep: usize) -> String {
     let base = format!("b{}{}{}{}", ctx.run_id, who_tag(who), sc.tag(), size);
-    if rep == 0 { base } else { format!("{base}r{rep}") }
+    if rep == 0 {
+        base
+    } else {
+        format!("{base}r{rep}")
+    }
 }
 
-async fn run_provider(ctx: &Ctx, plane: &mut plane::Plane, who: Contender, sc: Scenario, size: usize, rep: usize) -> Result<Measurement> {
+async fn run_provider(
+    ctx: &Ctx,
+    plane: &mut plane::Plane,
+    who: Contender,
+    sc: Scenario,
+    size: usize,
+    rep: usize,
+) -> Result<Measurement> {
     let prefix = run_prefix(ctx, who, sc, size, rep);
     let objs = Objects {
         client: plane.client.clone(),
@@ -485,7 +613,11 @@ async fn run_provider(ctx: &Ctx, plane: &mut plane::Plane, who: Contender, sc: S
             .await?;
             (t.owned, Some(t))
         } else {
-            (objs.wait_done(sc, size, start, ctx.timeout, || p.alive()).await?, None)
+            (
+                objs.wait_done(sc, size, start, ctx.timeout, || p.alive())
+                    .await?,
+                None,
+            )
         };
         let mut delete_s = None;
         if sc == Scenario::Churn {
@@ -495,40 +627,62 @@ async fn run_provider(ctx: &Ctx, plane: &mut plane::Plane, who: Contender, sc: S
             delete_s = Some(d.elapsed().as_secs_f64());
         }
         // workload: until the last Node was seen Ready (not the node-memory sample after it).
-        let wall = workload_times.map(|t| t.ready).unwrap_or_else(|| start.elapsed()).as_secs_f64();
+        let wall = workload_times
+            .map(|t| t.ready)
+            .unwrap_or_else(|| start.elapsed())
+            .as_secs_f64();
         let after = p.snapshot().await?;
         let hwm = probe::status_kb(p.pid(), "VmHWM").unwrap_or(0);
         let steady_at = tokio::time::Instant::now() + Duration::from_secs(3);
         // workload: one node container's memory once every Node is Ready, while the
         // manager settles (not fatal: a figure, not the run).
         let node_mem = match workload_times {
-            Some(_) => match workload::node_memory_mib(rt, ctx.env.docker_host(), &objs.cluster_name(0)).await {
-                Ok(mib) => Some(mib),
-                Err(e) => {
-                    eprintln!("    node container memory: {e:#}");
-                    None
+            Some(_) => {
+                match workload::node_memory_mib(rt, ctx.env.docker_host(), &objs.cluster_name(0))
+                    .await
+                {
+                    Ok(mib) => Some(mib),
+                    Err(e) => {
+                        eprintln!("    node container memory: {e:#}");
+                        None
+                    }
                 }
-            },
+            }
             None => None,
         };
         // Steady: what the manager keeps once the work is done.
         tokio::time::sleep_until(steady_at).await;
         let steady = probe::status_kb(p.pid(), "VmRSS").unwrap_or(0);
         let control_plane_s = workload_times.map(|t| t.control_plane.as_secs_f64());
-        Ok::<_, anyhow::Error>((wall, delete_s, owned.as_secs_f64(), after, hwm, steady, control_plane_s, node_mem))
+        Ok::<_, anyhow::Error>((
+            wall,
+            delete_s,
+            owned.as_secs_f64(),
+            after,
+            hwm,
+            steady,
+            control_plane_s,
+            node_mem,
+        ))
     }
     .await;
     // Cleanup whatever happened: the provider deletes what it made, then anything left goes.
     if sc != Scenario::Churn || measured.is_err() {
         // Workload clusters go through KubeadmControlPlane and MachineDeployment deletion.
-        let grace = if sc == Scenario::Workload { ctx.timeout.max(Duration::from_secs(180)) } else { Duration::from_secs(180) };
+        let grace = if sc == Scenario::Workload {
+            ctx.timeout.max(Duration::from_secs(180))
+        } else {
+            Duration::from_secs(180)
+        };
         let cleanup = async {
             objs.delete_clusters().await?;
             objs.wait_gone(rt, grace, || p.alive()).await
         }
         .await;
         if let Err(e) = cleanup {
-            eprintln!("    cleanup through the provider incomplete ({e:#}); removing containers directly");
+            eprintln!(
+                "    cleanup through the provider incomplete ({e:#}); removing containers directly"
+            );
         }
     }
     p.stop().await;
@@ -542,7 +696,8 @@ async fn run_provider(ctx: &Ctx, plane: &mut plane::Plane, who: Contender, sc: S
     let mut mean_ms = BTreeMap::new();
     let mut errors = BTreeMap::new();
     for (c, count) in [("dockercluster", clusters), ("dockermachine", machines)] {
-        let d = after.reconciles.get(c).copied().unwrap_or(0.0) - before.reconciles.get(c).copied().unwrap_or(0.0);
+        let d = after.reconciles.get(c).copied().unwrap_or(0.0)
+            - before.reconciles.get(c).copied().unwrap_or(0.0);
         if count > 0 {
             per_object.insert(c.to_string(), d / count as f64);
         }
@@ -551,7 +706,8 @@ async fn run_provider(ctx: &Ctx, plane: &mut plane::Plane, who: Contender, sc: S
         if n1 > n0 {
             mean_ms.insert(c.to_string(), (s1 - s0) / (n1 - n0) * 1000.0);
         }
-        let e = after.errors.get(c).copied().unwrap_or(0.0) - before.errors.get(c).copied().unwrap_or(0.0);
+        let e = after.errors.get(c).copied().unwrap_or(0.0)
+            - before.errors.get(c).copied().unwrap_or(0.0);
         errors.insert(c.to_string(), e);
     }
     Ok(Measurement {
@@ -579,8 +735,21 @@ async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize, rep: usize) -> Result<Mea
     let exe = std::env::current_exe().context("locating capd-bench")?;
     let load = probe::loadavg().0;
     let child = tokio::process::Command::new(&exe)
-        .args(["raw", "--scenario", sc.name(), "--count", &size.to_string(), "--prefix", &prefix])
-        .args(["--haproxy-image", &ctx.env.state.images.haproxy, "--node-image", &ctx.node_image])
+        .args([
+            "raw",
+            "--scenario",
+            sc.name(),
+            "--count",
+            &size.to_string(),
+            "--prefix",
+            &prefix,
+        ])
+        .args([
+            "--haproxy-image",
+            &ctx.env.state.images.haproxy,
+            "--node-image",
+            &ctx.node_image,
+        ])
         .env("DOCKER_HOST", ctx.env.docker_host())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -590,14 +759,21 @@ async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize, rep: usize) -> Result<Mea
         .context("starting the raw-Docker worker")?;
     let out = tokio::time::timeout(ctx.timeout, child.wait_with_output()).await;
     let removed = scenario::remove_containers(ctx.rt.as_ref(), &prefix).await;
-    let out = out.map_err(|_| anyhow::anyhow!("raw-Docker worker still running after {:?}", ctx.timeout))??;
+    let out = out.map_err(|_| {
+        anyhow::anyhow!("raw-Docker worker still running after {:?}", ctx.timeout)
+    })??;
     removed?;
     if !out.status.success() {
-        bail!("raw-Docker worker exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "raw-Docker worker exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().last().unwrap_or_default();
-    let r: raw::RawResult = serde_json::from_str(line).with_context(|| format!("raw-Docker worker printed {line:?}"))?;
+    let r: raw::RawResult = serde_json::from_str(line)
+        .with_context(|| format!("raw-Docker worker printed {line:?}"))?;
     Ok(Measurement {
         contender: Contender::Raw,
         scenario: sc,
@@ -623,7 +799,18 @@ mod tests {
     use super::*;
 
     fn parse(extra: &[&str]) -> RunArgs {
-        let base = ["capd-bench", "run", "--capd-bin", "/c", "--capd-module", "/m", "--capi-module", "/k", "--manager-bin", "/b"];
+        let base = [
+            "capd-bench",
+            "run",
+            "--capd-bin",
+            "/c",
+            "--capd-module",
+            "/m",
+            "--capi-module",
+            "/k",
+            "--manager-bin",
+            "/b",
+        ];
         match Cli::try_parse_from(base.iter().chain(extra)) {
             Ok(Cli { cmd: Cmd::Run(a) }) => a,
             Ok(_) => panic!("not a run"),
@@ -634,9 +821,21 @@ mod tests {
     #[test]
     fn workload_runs_each_size_and_is_not_part_of_all() {
         let a = parse(&["--scenario", "workload", "--w", "3,1,3,0"]);
-        assert_eq!(a.runs(), vec![(Scenario::Workload, 1), (Scenario::Workload, 3)]);
-        assert_eq!(a.command_line(), "cargo xtask bench --scenario workload --w 1,3");
-        assert_eq!(parse(&["--scenario", "workload"]).runs(), vec![(Scenario::Workload, 1), (Scenario::Workload, 3)]);
-        assert!(parse(&["--scenario", "all"]).runs().iter().all(|(sc, _)| *sc != Scenario::Workload));
+        assert_eq!(
+            a.runs(),
+            vec![(Scenario::Workload, 1), (Scenario::Workload, 3)]
+        );
+        assert_eq!(
+            a.command_line(),
+            "cargo xtask bench --scenario workload --w 1,3"
+        );
+        assert_eq!(
+            parse(&["--scenario", "workload"]).runs(),
+            vec![(Scenario::Workload, 1), (Scenario::Workload, 3)]
+        );
+        assert!(parse(&["--scenario", "all"])
+            .runs()
+            .iter()
+            .all(|(sc, _)| *sc != Scenario::Workload));
     }
 }

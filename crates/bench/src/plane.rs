@@ -46,11 +46,15 @@ pub fn spawn(bin: &Path, args: &[String], envs: &[(&str, &str)], log: &Path) -> 
     }
     let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let mut cmd = Command::new(bin);
-    cmd.args(args).stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    cmd.spawn().with_context(|| format!("starting {}", bin.display()))
+    cmd.spawn()
+        .with_context(|| format!("starting {}", bin.display()))
 }
 
 /// SIGTERM, up to `grace` to exit, then SIGKILL.
@@ -58,7 +62,10 @@ pub async fn stop_child(child: &mut Child, grace: Duration) {
     if matches!(child.try_wait(), Ok(Some(_))) {
         return;
     }
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let deadline = tokio::time::Instant::now() + grace;
     while tokio::time::Instant::now() < deadline {
         if matches!(child.try_wait(), Ok(Some(_))) {
@@ -81,26 +88,43 @@ pub fn alive(name: &str, child: &mut Child, log: &Path) -> Result<()> {
 /// Server-side applies `docs`; waits for the CRDs among them to be Established.
 pub async fn apply(client: &kube::Client, docs: &[serde_json::Value]) -> Result<()> {
     manifests::apply(client, "capd-bench", docs).await?;
-    manifests::wait_established(client, &manifests::crd_names(docs), Duration::from_secs(60)).await?;
+    manifests::wait_established(client, &manifests::crd_names(docs), Duration::from_secs(60))
+        .await?;
     Ok(())
 }
 
 /// [`manifests::wire_crd`] with the conversion webhook at 127.0.0.1:`webhook_port`.
 pub fn wire_crd(doc: &mut serde_json::Value, webhook_port: u16, ca_b64: &str) {
-    manifests::wire_crd(doc, &format!("https://127.0.0.1:{webhook_port}/convert"), ca_b64);
+    manifests::wire_crd(
+        doc,
+        &format!("https://127.0.0.1:{webhook_port}/convert"),
+        ca_b64,
+    );
 }
 
 pub fn ca_b64(env: &TestEnv) -> Result<String> {
-    let ca = std::fs::read(env.state.pki_dir.join("ca.crt")).context("reading the environment's CA")?;
+    let ca =
+        std::fs::read(env.state.pki_dir.join("ca.crt")).context("reading the environment's CA")?;
     Ok(b64(ca))
 }
 
 impl Plane {
     /// kube-apiserver (fresh etcd prefix) + Cluster API CRDs, core manager and webhooks;
     /// with `kubeadm`, also the kubeadm bootstrap and control-plane managers.
-    pub async fn start(env: &TestEnv, capi_module: &Path, name: &str, kubeadm: bool) -> Result<Plane> {
+    pub async fn start(
+        env: &TestEnv,
+        capi_module: &Path,
+        name: &str,
+        kubeadm: bool,
+    ) -> Result<Plane> {
         let pki = &env.state.pki_dir;
-        let dir = env.state.log_dir.parent().unwrap_or(Path::new("/tmp")).join("bench").join(name);
+        let dir = env
+            .state
+            .log_dir
+            .parent()
+            .unwrap_or(Path::new("/tmp"))
+            .join("bench")
+            .join(name);
         std::fs::create_dir_all(&dir)?;
         let logs = log_dir(env);
         let port = free_port()?;
@@ -124,10 +148,15 @@ impl Plane {
         };
         let api_log = logs.join(format!("{name}-kube-apiserver.log"));
         let child = spawn(&env.bin("kube-apiserver"), &args, &[], &api_log)?;
-        plane.procs.push(Proc { name: "kube-apiserver".into(), child, log: api_log.clone() });
+        plane.procs.push(Proc {
+            name: "kube-apiserver".into(),
+            child,
+            log: api_log.clone(),
+        });
 
         let kubeconfig = env.admin_kubeconfig_for(&format!("https://127.0.0.1:{port}"))?;
-        std::fs::write(&plane.kubeconfig, kubeconfig).with_context(|| format!("writing {}", plane.kubeconfig.display()))?;
+        std::fs::write(&plane.kubeconfig, kubeconfig)
+            .with_context(|| format!("writing {}", plane.kubeconfig.display()))?;
         plane.client = capd_testenv::client_from_kubeconfig_file(&plane.kubeconfig).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
@@ -137,34 +166,61 @@ impl Plane {
                 break;
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("the bench kube-apiserver is not ready after 120s; see {}", api_log.display());
+                bail!(
+                    "the bench kube-apiserver is not ready after 120s; see {}",
+                    api_log.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
 
         plane.start_manager(env, capi_module, &capi::CORE).await?;
         if kubeadm {
-            plane.start_manager(env, capi_module, &capi::KUBEADM_BOOTSTRAP).await?;
-            plane.start_manager(env, capi_module, &capi::KUBEADM_CONTROL_PLANE).await?;
+            plane
+                .start_manager(env, capi_module, &capi::KUBEADM_BOOTSTRAP)
+                .await?;
+            plane
+                .start_manager(env, capi_module, &capi::KUBEADM_CONTROL_PLANE)
+                .await?;
         }
         Ok(plane)
     }
 
     /// A Cluster API manager: its CRDs with conversion to its webhook server, the
     /// manager, then its webhook configurations (once it serves them).
-    async fn start_manager(&mut self, env: &TestEnv, capi_module: &Path, m: &CapiManager) -> Result<()> {
+    async fn start_manager(
+        &mut self,
+        env: &TestEnv,
+        capi_module: &Path,
+        m: &CapiManager,
+    ) -> Result<()> {
         let ca = ca_b64(env)?;
-        let ports = capi::Ports { webhook: free_port()?, health: free_port()?, metrics: free_port()? };
+        let ports = capi::Ports {
+            webhook: free_port()?,
+            health: free_port()?,
+            metrics: free_port()?,
+        };
         let dir = capi_module.join(m.dir);
         let mut crds = manifests::read_dir_docs(&dir.join("config/crd/bases"))?;
         for d in &mut crds {
             wire_crd(d, ports.webhook, &ca);
         }
-        apply(&self.client, &crds).await.with_context(|| format!("installing {}'s CRDs", m.name))?;
+        apply(&self.client, &crds)
+            .await
+            .with_context(|| format!("installing {}'s CRDs", m.name))?;
         let log = log_dir(env).join(format!("{}-{}.log", self.name, m.name));
         let args = m.args(&self.kubeconfig, &env.state.pki_dir.join("webhook"), ports);
-        let child = spawn(&env.bin(m.bin), &args, &[("POD_NAMESPACE", "capi-system")], &log)?;
-        self.procs.push(Proc { name: m.name.to_string(), child, log: log.clone() });
+        let child = spawn(
+            &env.bin(m.bin),
+            &args,
+            &[("POD_NAMESPACE", "capi-system")],
+            &log,
+        )?;
+        self.procs.push(Proc {
+            name: m.name.to_string(),
+            child,
+            log: log.clone(),
+        });
         let idx = self.procs.len() - 1;
         probe::wait_http_ok(ports.health, "/readyz", Duration::from_secs(120), || {
             let p = &mut self.procs[idx];
@@ -175,7 +231,9 @@ impl Plane {
         for h in &mut hooks {
             m.wire_webhook_configuration(h, ports.webhook, &ca);
         }
-        apply(&self.client, &hooks).await.with_context(|| format!("registering {}'s webhooks", m.name))?;
+        apply(&self.client, &hooks)
+            .await
+            .with_context(|| format!("registering {}'s webhooks", m.name))?;
         Ok(())
     }
 
@@ -214,7 +272,9 @@ impl Drop for Plane {
 }
 
 pub fn http_get_request(path: &str) -> Result<http::Request<Vec<u8>>> {
-    http::Request::get(path).body(Vec::new()).map_err(|e| anyhow!("{e}"))
+    http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| anyhow!("{e}"))
 }
 
 /// Deletes every key under `prefix/` through etcd's JSON gateway.

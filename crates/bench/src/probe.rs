@@ -8,12 +8,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One HTTP/1.0 request on 127.0.0.1:`port`; (status, body). HTTP/1.0 keeps servers
 /// from chunking and makes them close the connection after the response.
-pub async fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+pub async fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<(u16, String)> {
     let io = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-        let mut req = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        let mut req =
+            format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
         if let Some(b) = body {
-            req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            ));
         } else {
             req.push_str("\r\n");
         }
@@ -32,16 +41,30 @@ pub async fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Re
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow!("{method} 127.0.0.1:{port}{path}: no HTTP status in {:?}", head.chars().take(80).collect::<String>()))?;
-    let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_string() };
+        .ok_or_else(|| {
+            anyhow!(
+                "{method} 127.0.0.1:{port}{path}: no HTTP status in {:?}",
+                head.chars().take(80).collect::<String>()
+            )
+        })?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Ok((code, body))
 }
 
 fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }
@@ -52,13 +75,21 @@ fn dechunk(mut s: &str) -> String {
 }
 
 /// GETs `path` until it answers 200 or `timeout` passes; `alive` ends the wait early.
-pub async fn wait_http_ok(port: u16, path: &str, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<()> {
+pub async fn wait_http_ok(
+    port: u16,
+    path: &str,
+    timeout: Duration,
+    mut alive: impl FnMut() -> Result<()>,
+) -> Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         alive()?;
         let last = match http(port, "GET", path, None).await {
             Ok((200, _)) => return Ok(()),
-            Ok((code, body)) => format!("HTTP {code}: {}", body.chars().take(200).collect::<String>()),
+            Ok((code, body)) => format!(
+                "HTTP {code}: {}",
+                body.chars().take(200).collect::<String>()
+            ),
             Err(e) => e.to_string(),
         };
         if tokio::time::Instant::now() > deadline {
@@ -104,7 +135,11 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 pub fn loadavg() -> (f64, f64, f64) {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut p = text.split_whitespace().map(|v| v.parse().unwrap_or(0.0));
-    (p.next().unwrap_or(0.0), p.next().unwrap_or(0.0), p.next().unwrap_or(0.0))
+    (
+        p.next().unwrap_or(0.0),
+        p.next().unwrap_or(0.0),
+        p.next().unwrap_or(0.0),
+    )
 }
 
 /// Samples a process's VmRSS every 100 ms in the background; the highest value seen.
@@ -151,7 +186,9 @@ pub fn parse_prometheus(text: &str) -> Samples {
         }
         let (name_labels, value) = match line.find('{') {
             Some(_) => {
-                let Some(close) = line.rfind('}') else { continue };
+                let Some(close) = line.rfind('}') else {
+                    continue;
+                };
                 (&line[..=close], line[close + 1..].trim())
             }
             None => match line.split_once(char::is_whitespace) {
@@ -203,7 +240,12 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
 pub fn sum(samples: &Samples, name: &str, want: &[(&str, &str)]) -> f64 {
     samples
         .iter()
-        .filter(|(n, l, _)| n == name && want.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+        .filter(|(n, l, _)| {
+            n == name
+                && want
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
         .map(|(_, _, v)| v)
         .sum()
 }
@@ -218,9 +260,19 @@ mod tests {
                     rest_client_requests_total{code=\"200\",host=\"127.0.0.1:1\",method=\"GET\"} 3\nrest_client_requests_total{code=\"201\",host=\"a,b\",method=\"POST\"} 2 1700000000\n";
         let s = parse_prometheus(text);
         assert_eq!(sum(&s, "capd_kube_api_requests_total", &[]), 42.0);
-        assert_eq!(sum(&s, "capd_reconcile_total", &[("controller", "dockercluster")]), 7.0);
+        assert_eq!(
+            sum(
+                &s,
+                "capd_reconcile_total",
+                &[("controller", "dockercluster")]
+            ),
+            7.0
+        );
         assert_eq!(sum(&s, "rest_client_requests_total", &[]), 5.0);
-        assert_eq!(sum(&s, "rest_client_requests_total", &[("method", "POST")]), 2.0);
+        assert_eq!(
+            sum(&s, "rest_client_requests_total", &[("method", "POST")]),
+            2.0
+        );
     }
 
     #[test]

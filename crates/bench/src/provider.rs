@@ -9,7 +9,19 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub enum Contender {
     #[value(name = "capd-rs")]
     #[serde(rename = "capd-rs")]
@@ -44,14 +56,22 @@ pub struct Bins {
 /// Installs the provider's CRDs on the plane.
 pub async fn install(who: Contender, plane: &Plane, env: &TestEnv, bins: &Bins) -> Result<()> {
     match who {
-        Contender::CapdRs => capd_testenv::install_provider_manifests(&plane.client).await.context("installing capd-rs's CRDs")?,
+        Contender::CapdRs => capd_testenv::install_provider_manifests(&plane.client)
+            .await
+            .context("installing capd-rs's CRDs")?,
         Contender::Capd => {
             let ca = plane::ca_b64(env)?;
-            let mut crds = capd_testenv::manifests::read_dir_docs(&bins.capd_module.join("infrastructure/docker/config/crd/bases"))?;
+            let mut crds = capd_testenv::manifests::read_dir_docs(
+                &bins
+                    .capd_module
+                    .join("infrastructure/docker/config/crd/bases"),
+            )?;
             for d in &mut crds {
                 plane::wire_crd(d, plane.provider_webhook_port, &ca);
             }
-            plane::apply(&plane.client, &crds).await.context("installing CAPD's CRDs")?;
+            plane::apply(&plane.client, &crds)
+                .await
+                .context("installing CAPD's CRDs")?;
         }
         Contender::Raw => {}
     }
@@ -64,14 +84,25 @@ pub async fn install(who: Contender, plane: &Plane, env: &TestEnv, bins: &Bins) 
 /// installs them, pointed at 127.0.0.1.
 async fn register_capd_webhooks(plane: &Plane, env: &TestEnv, bins: &Bins) -> Result<()> {
     let ca = plane::ca_b64(env)?;
-    let path = bins.capd_module.join("infrastructure/docker/config/webhook/manifests.yaml");
+    let path = bins
+        .capd_module
+        .join("infrastructure/docker/config/webhook/manifests.yaml");
     let mut hooks = capd_testenv::manifests::read_docs(&path)?;
     for h in &mut hooks {
-        let name = h["metadata"]["name"].as_str().unwrap_or("webhook-configuration").to_string();
+        let name = h["metadata"]["name"]
+            .as_str()
+            .unwrap_or("webhook-configuration")
+            .to_string();
         h["metadata"]["name"] = serde_json::Value::String(format!("capd-{name}"));
-        capd_testenv::manifests::wire_webhooks(h, &format!("https://127.0.0.1:{}", plane.provider_webhook_port), &ca);
+        capd_testenv::manifests::wire_webhooks(
+            h,
+            &format!("https://127.0.0.1:{}", plane.provider_webhook_port),
+            &ca,
+        );
     }
-    plane::apply(&plane.client, &hooks).await.context("registering CAPD's webhooks")
+    plane::apply(&plane.client, &hooks)
+        .await
+        .context("registering CAPD's webhooks")
 }
 
 pub struct Provider {
@@ -96,7 +127,13 @@ pub struct Snapshot {
 pub const CONTROLLERS: [&str; 2] = ["dockercluster", "dockermachine"];
 
 impl Provider {
-    pub async fn start(who: Contender, plane: &Plane, env: &TestEnv, bins: &Bins, log: &Path) -> Result<Provider> {
+    pub async fn start(
+        who: Contender,
+        plane: &Plane,
+        env: &TestEnv,
+        bins: &Bins,
+        log: &Path,
+    ) -> Result<Provider> {
         let (health, metrics) = (free_port()?, free_port()?);
         let kubeconfig = plane.kubeconfig.display().to_string();
         let docker_host = env.docker_host().to_string();
@@ -106,11 +143,20 @@ impl Provider {
             Contender::CapdRs => (
                 &bins.manager,
                 // The environment's webhook certificate, as CAPD gets it: no issuing, no CRD patches.
-                [format!("--kubeconfig={kubeconfig}"), format!("--health-addr=127.0.0.1:{health}"), format!("--diagnostics-address=127.0.0.1:{metrics}")]
-                    .into_iter()
-                    .chain(capd_testenv::support::local_manager_flags(&env.state.pki_dir)?)
-                    .collect(),
-                vec![("DOCKER_HOST", docker_host.as_str()), ("RUST_LOG", rust_log.as_str())],
+                [
+                    format!("--kubeconfig={kubeconfig}"),
+                    format!("--health-addr=127.0.0.1:{health}"),
+                    format!("--diagnostics-address=127.0.0.1:{metrics}"),
+                ]
+                .into_iter()
+                .chain(capd_testenv::support::local_manager_flags(
+                    &env.state.pki_dir,
+                )?)
+                .collect(),
+                vec![
+                    ("DOCKER_HOST", docker_host.as_str()),
+                    ("RUST_LOG", rust_log.as_str()),
+                ],
             ),
             Contender::Capd => (
                 &bins.capd,
@@ -118,7 +164,10 @@ impl Provider {
                     format!("--kubeconfig={kubeconfig}"),
                     "--leader-elect=false".into(),
                     format!("--webhook-port={}", plane.provider_webhook_port),
-                    format!("--webhook-cert-dir={}", env.state.pki_dir.join("webhook").display()),
+                    format!(
+                        "--webhook-cert-dir={}",
+                        env.state.pki_dir.join("webhook").display()
+                    ),
                     format!("--health-addr=127.0.0.1:{health}"),
                     format!("--diagnostics-address=127.0.0.1:{metrics}"),
                     "--insecure-diagnostics".into(),
@@ -127,13 +176,25 @@ impl Provider {
             ),
             Contender::Raw => anyhow::bail!("raw Docker has no provider process"),
         };
-        let extra = if who == Contender::CapdRs { &bins.manager_args } else { &bins.capd_args };
+        let extra = if who == Contender::CapdRs {
+            &bins.manager_args
+        } else {
+            &bins.capd_args
+        };
         let args: Vec<String> = args.into_iter().chain(extra.iter().cloned()).collect();
         let child = plane::spawn(bin, &args, &envs, log)?;
-        let mut p = Provider { who, child, metrics_port: metrics, log: log.to_path_buf() };
+        let mut p = Provider {
+            who,
+            child,
+            metrics_port: metrics,
+            log: log.to_path_buf(),
+        };
         let name = who.label();
         let log = p.log.clone();
-        probe::wait_http_ok(health, "/readyz", Duration::from_secs(120), || plane::alive(name, &mut p.child, &log)).await?;
+        probe::wait_http_ok(health, "/readyz", Duration::from_secs(120), || {
+            plane::alive(name, &mut p.child, &log)
+        })
+        .await?;
         if who == Contender::Capd {
             register_capd_webhooks(plane, env, bins).await?;
         }
@@ -154,18 +215,33 @@ impl Provider {
             anyhow::bail!("{} /metrics: HTTP {code}", self.who.label());
         }
         let s = probe::parse_prometheus(&body);
-        let mut snap = Snapshot { cpu_s: probe::cpu_seconds(self.pid()).unwrap_or(0.0), ..Default::default() };
+        let mut snap = Snapshot {
+            cpu_s: probe::cpu_seconds(self.pid()).unwrap_or(0.0),
+            ..Default::default()
+        };
         let (requests, reconciles, time, errors) = match self.who {
-            Contender::CapdRs => ("capd_kube_api_requests_total", "capd_reconcile_total", "capd_reconcile_duration_seconds", "capd_reconcile_errors_total"),
-            _ => ("rest_client_requests_total", "controller_runtime_reconcile_total", "controller_runtime_reconcile_time_seconds", "controller_runtime_reconcile_errors_total"),
+            Contender::CapdRs => (
+                "capd_kube_api_requests_total",
+                "capd_reconcile_total",
+                "capd_reconcile_duration_seconds",
+                "capd_reconcile_errors_total",
+            ),
+            _ => (
+                "rest_client_requests_total",
+                "controller_runtime_reconcile_total",
+                "controller_runtime_reconcile_time_seconds",
+                "controller_runtime_reconcile_errors_total",
+            ),
         };
         snap.api_requests = probe::sum(&s, requests, &[]);
         for c in CONTROLLERS {
-            snap.reconciles.insert(c.into(), probe::sum(&s, reconciles, &[("controller", c)]));
+            snap.reconciles
+                .insert(c.into(), probe::sum(&s, reconciles, &[("controller", c)]));
             let sum = probe::sum(&s, &format!("{time}_sum"), &[("controller", c)]);
             let count = probe::sum(&s, &format!("{time}_count"), &[("controller", c)]);
             snap.reconcile_time.insert(c.into(), (sum, count));
-            snap.errors.insert(c.into(), probe::sum(&s, errors, &[("controller", c)]));
+            snap.errors
+                .insert(c.into(), probe::sum(&s, errors, &[("controller", c)]));
         }
         Ok(snap)
     }

@@ -49,18 +49,39 @@ async fn load_balancer(rt: &dyn ContainerRuntime, a: &RawArgs, cluster: &str) ->
     .container_spec()
     .label("io.x-k8s.capd-rs.bench", "raw");
     let id = rt.create_container(&spec).await?;
-    let config = capd_loadbalancer::config::render(&ConfigData::default(), None).context("rendering the HAProxy configuration")?;
-    rt.write_file(&id, CONFIG_PATH, config.as_bytes(), 0o644).await?;
+    let config = capd_loadbalancer::config::render(&ConfigData::default(), None)
+        .context("rendering the HAProxy configuration")?;
+    rt.write_file(&id, CONFIG_PATH, config.as_bytes(), 0o644)
+        .await?;
     rt.start_container(&id).await?;
     // The providers read the address back for the control-plane endpoint.
     rt.inspect_container(&id).await?;
     Ok(())
 }
 
-async fn machine(rt: &dyn ContainerRuntime, a: &RawArgs, cluster: &str, machine: &str, plan: &capd_bootstrap::Plan) -> Result<()> {
+async fn machine(
+    rt: &dyn ContainerRuntime,
+    a: &RawArgs,
+    cluster: &str,
+    machine: &str,
+    plan: &capd_bootstrap::Plan,
+) -> Result<()> {
     let name = node::container_name(cluster, machine);
-    let dm = DockerMachine::new(machine, DockerMachineSpec { custom_image: a.node_image.clone(), ..Default::default() });
-    let params = node::NodeParams { name: &name, cluster, image: &a.node_image, network: &a.network, control_plane: false, failure_domain: None };
+    let dm = DockerMachine::new(
+        machine,
+        DockerMachineSpec {
+            custom_image: a.node_image.clone(),
+            ..Default::default()
+        },
+    );
+    let params = node::NodeParams {
+        name: &name,
+        cluster,
+        image: &a.node_image,
+        network: &a.network,
+        control_plane: false,
+        failure_domain: None,
+    };
     let spec = node::spec(&dm, &params).label("io.x-k8s.capd-rs.bench", "raw");
     rt.run_container(&spec).await?;
     for action in &plan.actions {
@@ -68,7 +89,9 @@ async fn machine(rt: &dyn ContainerRuntime, a: &RawArgs, cluster: &str, machine:
         if let Some(stdin) = &action.stdin {
             req = req.stdin(stdin.clone());
         }
-        rt.exec_checked(&name, req).await.with_context(|| format!("{name}: {}", action.description))?;
+        rt.exec_checked(&name, req)
+            .await
+            .with_context(|| format!("{name}: {}", action.description))?;
     }
     rt.inspect_container(&name).await?;
     Ok(())
@@ -77,8 +100,12 @@ async fn machine(rt: &dyn ContainerRuntime, a: &RawArgs, cluster: &str, machine:
 pub async fn worker(a: RawArgs) -> Result<()> {
     let rt = DockerRuntime::from_env().context("container engine (DOCKER_HOST)")?;
     let rt: &dyn ContainerRuntime = &rt;
-    let plan = capd_bootstrap::plan(CLOUD_CONFIG.as_bytes(), capd_bootstrap::Format::CloudConfig, &Default::default())
-        .context("planning the benchmark's cloud-config")?;
+    let plan = capd_bootstrap::plan(
+        CLOUD_CONFIG.as_bytes(),
+        capd_bootstrap::Format::CloudConfig,
+        &Default::default(),
+    )
+    .context("planning the benchmark's cloud-config")?;
     let cluster = |i: usize| format!("{}-{i:02}", a.prefix);
     let start = Instant::now();
     rt.ensure_network(&NetworkSpec::bridge(&a.network)).await?;
@@ -109,22 +136,34 @@ pub async fn worker(a: RawArgs) -> Result<()> {
                 let a = &a;
                 async move {
                     let m = format!("{c}-m00");
-                    futures::future::try_join(load_balancer(rt, a, &c), machine(rt, a, &c, &m, plan)).await
+                    futures::future::try_join(
+                        load_balancer(rt, a, &c),
+                        machine(rt, a, &c, &m, plan),
+                    )
+                    .await
                 }
             }))
             .await?;
             let del = Instant::now();
             scenario::remove_containers(rt, &a.prefix).await?;
             let deadline = Instant::now() + Duration::from_secs(120);
-            while !scenario::containers_with_prefix(rt, &a.prefix).await?.is_empty() {
+            while !scenario::containers_with_prefix(rt, &a.prefix)
+                .await?
+                .is_empty()
+            {
                 if Instant::now() > deadline {
-                    anyhow::bail!("containers of {} still there 120s after removing them", a.prefix);
+                    anyhow::bail!(
+                        "containers of {} still there 120s after removing them",
+                        a.prefix
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             delete_s = Some(del.elapsed().as_secs_f64());
         }
-        Scenario::Workload => anyhow::bail!("workload: raw Docker has no equivalent (no Cluster API, no kubeadm)"),
+        Scenario::Workload => {
+            anyhow::bail!("workload: raw Docker has no equivalent (no Cluster API, no kubeadm)")
+        }
     }
     let wall_s = start.elapsed().as_secs_f64();
     let pid = std::process::id();

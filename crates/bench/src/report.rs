@@ -69,13 +69,22 @@ impl Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
-            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .and_then(|r| r.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
             .unwrap_or_default();
         Machine {
-            nproc: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            nproc: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
             cpu_model,
             mem_gib: mem_kb / 1024.0 / 1024.0,
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string(),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
             docker: docker_version.to_string(),
             revision: revision(),
             ..Default::default()
@@ -87,7 +96,10 @@ impl Machine {
     }
 
     pub fn summary(&self) -> String {
-        format!("{} CPUs ({}), {:.1} GiB, Linux {}, Docker {}", self.nproc, self.cpu_model, self.mem_gib, self.kernel, self.docker)
+        format!(
+            "{} CPUs ({}), {:.1} GiB, Linux {}, Docker {}",
+            self.nproc, self.cpu_model, self.mem_gib, self.kernel, self.docker
+        )
     }
 }
 
@@ -102,7 +114,14 @@ fn revision() -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let head = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let crates = ["crates/api", "crates/runtime", "crates/loadbalancer", "crates/bootstrap", "crates/controllers", "crates/manager"];
+    let crates = [
+        "crates/api",
+        "crates/runtime",
+        "crates/loadbalancer",
+        "crates/bootstrap",
+        "crates/controllers",
+        "crates/manager",
+    ];
     let mut args = vec!["status", "--porcelain", "--"];
     args.extend(crates);
     match git(&args) {
@@ -145,7 +164,11 @@ fn median(runs: &[&Measurement], f: &dyn Fn(&Measurement) -> Option<f64>) -> Opt
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
@@ -156,7 +179,8 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 }
 
 fn cell(v: Option<f64>, decimals: usize) -> String {
-    v.map(|v| format!("{v:.decimals$}")).unwrap_or_else(|| "-".into())
+    v.map(|v| format!("{v:.decimals$}"))
+        .unwrap_or_else(|| "-".into())
 }
 
 impl Row {
@@ -165,9 +189,21 @@ impl Row {
     fn cells(&self, raw_na: bool) -> [String; 5] {
         let v = self.values;
         if raw_na {
-            return [cell(v[0], self.decimals), cell(v[1], self.decimals), "n/a".into(), ratio(v[0], v[1]), "n/a".into()];
+            return [
+                cell(v[0], self.decimals),
+                cell(v[1], self.decimals),
+                "n/a".into(),
+                ratio(v[0], v[1]),
+                "n/a".into(),
+            ];
         }
-        [cell(v[0], self.decimals), cell(v[1], self.decimals), cell(v[2], self.decimals), ratio(v[0], v[1]), ratio(v[0], v[2])]
+        [
+            cell(v[0], self.decimals),
+            cell(v[1], self.decimals),
+            cell(v[2], self.decimals),
+            ratio(v[0], v[1]),
+            ratio(v[0], v[2]),
+        ]
     }
 }
 
@@ -181,7 +217,10 @@ struct Table {
 
 impl Report {
     fn runs_of(&self, who: Contender, sc: Scenario, size: usize) -> Vec<&Measurement> {
-        self.measurements.iter().filter(|m| m.contender == who && m.scenario == sc && m.size == size).collect()
+        self.measurements
+            .iter()
+            .filter(|m| m.contender == who && m.scenario == sc && m.size == size)
+            .collect()
     }
 
     /// The scenario tables: clusters at N, machines at M, churn at K, workload at each W
@@ -189,7 +228,11 @@ impl Report {
     /// Every (scenario, size) that has a measurement: clusters and machines by size
     /// (a sweep gives one table per size), then churn, then workload.
     fn sizes(&self) -> Vec<(Scenario, usize)> {
-        let mut sizes: Vec<(Scenario, usize)> = self.measurements.iter().map(|m| (m.scenario, m.size)).collect();
+        let mut sizes: Vec<(Scenario, usize)> = self
+            .measurements
+            .iter()
+            .map(|m| (m.scenario, m.size))
+            .collect();
         sizes.sort_by_key(|(sc, size)| (*sc as u8, *size));
         sizes.dedup();
         sizes
@@ -198,44 +241,137 @@ impl Report {
     fn tables(&self) -> Vec<Table> {
         let mut out = Vec::new();
         for (sc, size) in self.sizes() {
-            let ms: Vec<Vec<&Measurement>> = CONTENDERS.iter().map(|c| self.runs_of(*c, sc, size)).collect();
+            let ms: Vec<Vec<&Measurement>> = CONTENDERS
+                .iter()
+                .map(|c| self.runs_of(*c, sc, size))
+                .collect();
             if ms.iter().all(|m| m.is_empty()) {
                 continue;
             }
-            let get = |f: &dyn Fn(&Measurement) -> Option<f64>| -> [Option<f64>; 3] { [median(&ms[0], f), median(&ms[1], f), median(&ms[2], f)] };
+            let get = |f: &dyn Fn(&Measurement) -> Option<f64>| -> [Option<f64>; 3] {
+                [median(&ms[0], f), median(&ms[1], f), median(&ms[2], f)]
+            };
             let reps = ms.iter().map(Vec::len).max().unwrap_or(0);
-            let title = if reps > 1 { format!("{} ({}={size}; median of {reps} runs)", sc.name(), sc.size_name()) } else { format!("{} ({}={size})", sc.name(), sc.size_name()) };
+            let title = if reps > 1 {
+                format!(
+                    "{} ({}={size}; median of {reps} runs)",
+                    sc.name(),
+                    sc.size_name()
+                )
+            } else {
+                format!("{} ({}={size})", sc.name(), sc.size_name())
+            };
             if sc == Scenario::Workload {
-                out.push(Table { title, rows: workload_rows(&get), raw_na: true });
+                out.push(Table {
+                    title,
+                    rows: workload_rows(&get),
+                    raw_na: true,
+                });
                 continue;
             }
-            let mut rows = vec![Row { name: "wall time (s)", values: get(&|m| Some(m.wall_s)), decimals: 1 }];
-            rows.push(Row { name: "  until all owned by Cluster API (s)", values: get(&|m| m.owned_s), decimals: 1 });
+            let mut rows = vec![Row {
+                name: "wall time (s)",
+                values: get(&|m| Some(m.wall_s)),
+                decimals: 1,
+            }];
             rows.push(Row {
-                name: if sc == Scenario::Churn { "  owned until all deleted (s)" } else { "  owned until all done (s)" },
-                values: get(&|m| if m.contender == Contender::Raw { Some(m.wall_s) } else { m.owned_s.map(|o| m.wall_s - o) }),
+                name: "  until all owned by Cluster API (s)",
+                values: get(&|m| m.owned_s),
+                decimals: 1,
+            });
+            rows.push(Row {
+                name: if sc == Scenario::Churn {
+                    "  owned until all deleted (s)"
+                } else {
+                    "  owned until all done (s)"
+                },
+                values: get(&|m| {
+                    if m.contender == Contender::Raw {
+                        Some(m.wall_s)
+                    } else {
+                        m.owned_s.map(|o| m.wall_s - o)
+                    }
+                }),
                 decimals: 1,
             });
             if sc == Scenario::Churn {
-                rows.push(Row { name: "  deleting (s)", values: get(&|m| m.delete_s), decimals: 1 });
+                rows.push(Row {
+                    name: "  deleting (s)",
+                    values: get(&|m| m.delete_s),
+                    decimals: 1,
+                });
             }
-            rows.push(Row { name: "peak RSS (MiB)", values: get(&|m| Some(m.peak_rss_mib)), decimals: 1 });
-            rows.push(Row { name: "steady RSS (MiB)", values: get(&|m| Some(m.steady_rss_mib)), decimals: 1 });
-            rows.push(Row { name: "CPU (s)", values: get(&|m| Some(m.cpu_s)), decimals: 2 });
-            rows.push(Row { name: "API requests", values: get(&|m| m.api_requests), decimals: 0 });
+            rows.push(Row {
+                name: "peak RSS (MiB)",
+                values: get(&|m| Some(m.peak_rss_mib)),
+                decimals: 1,
+            });
+            rows.push(Row {
+                name: "steady RSS (MiB)",
+                values: get(&|m| Some(m.steady_rss_mib)),
+                decimals: 1,
+            });
+            rows.push(Row {
+                name: "CPU (s)",
+                values: get(&|m| Some(m.cpu_s)),
+                decimals: 2,
+            });
+            rows.push(Row {
+                name: "API requests",
+                values: get(&|m| m.api_requests),
+                decimals: 0,
+            });
             let objects = infrastructure_objects(sc, size) as f64;
-            rows.push(Row { name: "  per infrastructure object", values: get(&|m| m.api_requests.map(|r| r / objects)), decimals: 1 });
-            rows.push(Row { name: "reconciles / DockerCluster", values: get(&|m| m.reconciles_per_object.get("dockercluster").copied()), decimals: 1 });
+            rows.push(Row {
+                name: "  per infrastructure object",
+                values: get(&|m| m.api_requests.map(|r| r / objects)),
+                decimals: 1,
+            });
+            rows.push(Row {
+                name: "reconciles / DockerCluster",
+                values: get(&|m| m.reconciles_per_object.get("dockercluster").copied()),
+                decimals: 1,
+            });
             if sc != Scenario::Clusters {
-                rows.push(Row { name: "reconciles / DockerMachine", values: get(&|m| m.reconciles_per_object.get("dockermachine").copied()), decimals: 1 });
+                rows.push(Row {
+                    name: "reconciles / DockerMachine",
+                    values: get(&|m| m.reconciles_per_object.get("dockermachine").copied()),
+                    decimals: 1,
+                });
             }
-            rows.push(Row { name: "mean DockerCluster reconcile (ms)", values: get(&|m| m.mean_reconcile_ms.get("dockercluster").copied()), decimals: 1 });
+            rows.push(Row {
+                name: "mean DockerCluster reconcile (ms)",
+                values: get(&|m| m.mean_reconcile_ms.get("dockercluster").copied()),
+                decimals: 1,
+            });
             if sc != Scenario::Clusters {
-                rows.push(Row { name: "mean DockerMachine reconcile (ms)", values: get(&|m| m.mean_reconcile_ms.get("dockermachine").copied()), decimals: 1 });
+                rows.push(Row {
+                    name: "mean DockerMachine reconcile (ms)",
+                    values: get(&|m| m.mean_reconcile_ms.get("dockermachine").copied()),
+                    decimals: 1,
+                });
             }
-            rows.push(Row { name: "failed reconciles", values: get(&|m| if m.contender == Contender::Raw { None } else { Some(m.reconcile_errors.values().sum()) }), decimals: 0 });
-            rows.push(Row { name: "load average (1 min) at start", values: get(&|m| Some(m.load_1m)), decimals: 2 });
-            out.push(Table { title, rows, raw_na: false });
+            rows.push(Row {
+                name: "failed reconciles",
+                values: get(&|m| {
+                    if m.contender == Contender::Raw {
+                        None
+                    } else {
+                        Some(m.reconcile_errors.values().sum())
+                    }
+                }),
+                decimals: 0,
+            });
+            rows.push(Row {
+                name: "load average (1 min) at start",
+                values: get(&|m| Some(m.load_1m)),
+                decimals: 2,
+            });
+            out.push(Table {
+                title,
+                rows,
+                raw_na: false,
+            });
         }
         out
     }
@@ -243,9 +379,19 @@ impl Report {
     /// `clusters` wall time per contender at each N that ran.
     fn sweep(&self) -> BTreeMap<usize, [Option<f64>; 3]> {
         let mut out: BTreeMap<usize, [Option<f64>; 3]> = BTreeMap::new();
-        for m in self.measurements.iter().filter(|m| m.scenario == Scenario::Clusters) {
-            let i = CONTENDERS.iter().position(|c| *c == m.contender).unwrap_or(0);
-            out.entry(m.size).or_default()[i] = median(&self.runs_of(m.contender, Scenario::Clusters, m.size), &|m| Some(m.wall_s));
+        for m in self
+            .measurements
+            .iter()
+            .filter(|m| m.scenario == Scenario::Clusters)
+        {
+            let i = CONTENDERS
+                .iter()
+                .position(|c| *c == m.contender)
+                .unwrap_or(0);
+            out.entry(m.size).or_default()[i] = median(
+                &self.runs_of(m.contender, Scenario::Clusters, m.size),
+                &|m| Some(m.wall_s),
+            );
         }
         out
     }
@@ -254,18 +400,32 @@ impl Report {
         let mut s = String::new();
         for t in self.tables() {
             s.push_str(&format!("\n{}\n", t.title));
-            s.push_str(&format!("{:<36}{:>11}{:>11}{:>11}{:>14}{:>14}\n", "", "capd-rs", "CAPD", "raw Docker", "capd-rs/CAPD", "capd-rs/raw"));
+            s.push_str(&format!(
+                "{:<36}{:>11}{:>11}{:>11}{:>14}{:>14}\n",
+                "", "capd-rs", "CAPD", "raw Docker", "capd-rs/CAPD", "capd-rs/raw"
+            ));
             for r in &t.rows {
                 let [a, b, c, d, e] = r.cells(t.raw_na);
-                s.push_str(&format!("{:<36}{a:>11}{b:>11}{c:>11}{d:>14}{e:>14}\n", r.name));
+                s.push_str(&format!(
+                    "{:<36}{a:>11}{b:>11}{c:>11}{d:>14}{e:>14}\n",
+                    r.name
+                ));
             }
         }
         let sweep = self.sweep();
         if sweep.len() > 1 {
             s.push_str("\nclusters: wall time (s) against N\n");
-            s.push_str(&format!("{:>6}{:>11}{:>11}{:>11}\n", "N", "capd-rs", "CAPD", "raw Docker"));
+            s.push_str(&format!(
+                "{:>6}{:>11}{:>11}{:>11}\n",
+                "N", "capd-rs", "CAPD", "raw Docker"
+            ));
             for (n, v) in &sweep {
-                s.push_str(&format!("{n:>6}{:>11}{:>11}{:>11}\n", cell(v[0], 1), cell(v[1], 1), cell(v[2], 1)));
+                s.push_str(&format!(
+                    "{n:>6}{:>11}{:>11}{:>11}\n",
+                    cell(v[0], 1),
+                    cell(v[1], 1),
+                    cell(v[2], 1)
+                ));
             }
         }
         for (image, mib) in &self.images {
@@ -280,7 +440,16 @@ impl Report {
     pub fn markdown(&self) -> String {
         let m = &self.machine;
         let mut s = String::new();
-        s.push_str(&format!("Produced by `{}` (run `{}`, capd-rs at `{}`).\n\n", self.command, self.run_id, if m.revision.is_empty() { "?" } else { &m.revision }));
+        s.push_str(&format!(
+            "Produced by `{}` (run `{}`, capd-rs at `{}`).\n\n",
+            self.command,
+            self.run_id,
+            if m.revision.is_empty() {
+                "?"
+            } else {
+                &m.revision
+            }
+        ));
         s.push_str(&format!(
             "Machine: {} CPUs ({}), {:.1} GiB memory, Linux {}, Docker {}. Load average before the run {:.2} / {:.2} / {:.2}, after {:.2} / {:.2} / {:.2} (1 / 5 / 15 min; the machine is shared).\n",
             m.nproc, m.cpu_model, m.mem_gib, m.kernel, m.docker, m.load_before.0, m.load_before.1, m.load_before.2, m.load_after.0, m.load_after.1, m.load_after.2
@@ -289,14 +458,23 @@ impl Report {
             s.push_str(&format!("\n### {}\n\n", t.title));
             s.push_str("| | capd-rs | CAPD | raw Docker | capd-rs/CAPD | capd-rs/raw |\n|---|---:|---:|---:|---:|---:|\n");
             for r in &t.rows {
-                s.push_str(&format!("| {} | {} |\n", r.name.trim(), r.cells(t.raw_na).join(" | ")));
+                s.push_str(&format!(
+                    "| {} | {} |\n",
+                    r.name.trim(),
+                    r.cells(t.raw_na).join(" | ")
+                ));
             }
         }
         let sweep = self.sweep();
         if sweep.len() > 1 {
             s.push_str("\n### clusters: wall time (s) against N\n\n| N | capd-rs | CAPD | raw Docker |\n|---:|---:|---:|---:|\n");
             for (n, v) in &sweep {
-                s.push_str(&format!("| {n} | {} | {} | {} |\n", cell(v[0], 1), cell(v[1], 1), cell(v[2], 1)));
+                s.push_str(&format!(
+                    "| {n} | {} | {} | {} |\n",
+                    cell(v[0], 1),
+                    cell(v[1], 1),
+                    cell(v[2], 1)
+                ));
             }
             s.push_str("\n![clusters: seconds until all DockerClusters are provisioned, against N](benchmarks-clusters.svg)\n");
         }
@@ -319,7 +497,12 @@ impl Report {
     /// (real Kubernetes clusters, minutes each) have their own, so that neither kind of
     /// run wipes the other's figures.
     pub fn docs_block(&self) -> &'static str {
-        if !self.measurements.is_empty() && self.measurements.iter().all(|m| m.scenario == Scenario::Workload) {
+        if !self.measurements.is_empty()
+            && self
+                .measurements
+                .iter()
+                .all(|m| m.scenario == Scenario::Workload)
+        {
             "bench-workload"
         } else {
             "bench"
@@ -337,7 +520,8 @@ impl Report {
         let sweep = self.sweep();
         if sweep.len() > 1 {
             let svg_path = root.join("docs/benchmarks-clusters.svg");
-            std::fs::write(&svg_path, svg(&sweep)).with_context(|| format!("writing {}", svg_path.display()))?;
+            std::fs::write(&svg_path, svg(&sweep))
+                .with_context(|| format!("writing {}", svg_path.display()))?;
             eprintln!("wrote {}", svg_path.display());
         }
         Ok(())
@@ -368,23 +552,85 @@ fn infrastructure_objects(sc: Scenario, size: usize) -> usize {
 
 /// The rows of a workload table: the milestones up to every Node Ready, one node
 /// container's memory, and the provider manager's figures.
-fn workload_rows(get: &dyn Fn(&dyn Fn(&Measurement) -> Option<f64>) -> [Option<f64>; 3]) -> Vec<Row> {
+fn workload_rows(
+    get: &dyn Fn(&dyn Fn(&Measurement) -> Option<f64>) -> [Option<f64>; 3],
+) -> Vec<Row> {
     vec![
-        Row { name: "time to all Nodes Ready (s)", values: get(&|m| Some(m.wall_s)), decimals: 1 },
-        Row { name: "  until all owned by Cluster API (s)", values: get(&|m| m.owned_s), decimals: 1 },
-        Row { name: "  until all control planes initialized (s)", values: get(&|m| m.control_plane_s), decimals: 1 },
-        Row { name: "  control planes initialized until Ready (s)", values: get(&|m| m.control_plane_s.map(|c| m.wall_s - c)), decimals: 1 },
-        Row { name: "control-plane node container (MiB)", values: get(&|m| m.node_mem_mib), decimals: 0 },
-        Row { name: "peak RSS (MiB)", values: get(&|m| Some(m.peak_rss_mib)), decimals: 1 },
-        Row { name: "steady RSS (MiB)", values: get(&|m| Some(m.steady_rss_mib)), decimals: 1 },
-        Row { name: "CPU (s)", values: get(&|m| Some(m.cpu_s)), decimals: 2 },
-        Row { name: "API requests", values: get(&|m| m.api_requests), decimals: 0 },
-        Row { name: "reconciles / DockerCluster", values: get(&|m| m.reconciles_per_object.get("dockercluster").copied()), decimals: 1 },
-        Row { name: "reconciles / DockerMachine", values: get(&|m| m.reconciles_per_object.get("dockermachine").copied()), decimals: 1 },
-        Row { name: "mean DockerCluster reconcile (ms)", values: get(&|m| m.mean_reconcile_ms.get("dockercluster").copied()), decimals: 1 },
-        Row { name: "mean DockerMachine reconcile (ms)", values: get(&|m| m.mean_reconcile_ms.get("dockermachine").copied()), decimals: 1 },
-        Row { name: "failed reconciles", values: get(&|m| Some(m.reconcile_errors.values().sum())), decimals: 0 },
-        Row { name: "load average (1 min) at start", values: get(&|m| Some(m.load_1m)), decimals: 2 },
+        Row {
+            name: "time to all Nodes Ready (s)",
+            values: get(&|m| Some(m.wall_s)),
+            decimals: 1,
+        },
+        Row {
+            name: "  until all owned by Cluster API (s)",
+            values: get(&|m| m.owned_s),
+            decimals: 1,
+        },
+        Row {
+            name: "  until all control planes initialized (s)",
+            values: get(&|m| m.control_plane_s),
+            decimals: 1,
+        },
+        Row {
+            name: "  control planes initialized until Ready (s)",
+            values: get(&|m| m.control_plane_s.map(|c| m.wall_s - c)),
+            decimals: 1,
+        },
+        Row {
+            name: "control-plane node container (MiB)",
+            values: get(&|m| m.node_mem_mib),
+            decimals: 0,
+        },
+        Row {
+            name: "peak RSS (MiB)",
+            values: get(&|m| Some(m.peak_rss_mib)),
+            decimals: 1,
+        },
+        Row {
+            name: "steady RSS (MiB)",
+            values: get(&|m| Some(m.steady_rss_mib)),
+            decimals: 1,
+        },
+        Row {
+            name: "CPU (s)",
+            values: get(&|m| Some(m.cpu_s)),
+            decimals: 2,
+        },
+        Row {
+            name: "API requests",
+            values: get(&|m| m.api_requests),
+            decimals: 0,
+        },
+        Row {
+            name: "reconciles / DockerCluster",
+            values: get(&|m| m.reconciles_per_object.get("dockercluster").copied()),
+            decimals: 1,
+        },
+        Row {
+            name: "reconciles / DockerMachine",
+            values: get(&|m| m.reconciles_per_object.get("dockermachine").copied()),
+            decimals: 1,
+        },
+        Row {
+            name: "mean DockerCluster reconcile (ms)",
+            values: get(&|m| m.mean_reconcile_ms.get("dockercluster").copied()),
+            decimals: 1,
+        },
+        Row {
+            name: "mean DockerMachine reconcile (ms)",
+            values: get(&|m| m.mean_reconcile_ms.get("dockermachine").copied()),
+            decimals: 1,
+        },
+        Row {
+            name: "failed reconciles",
+            values: get(&|m| Some(m.reconcile_errors.values().sum())),
+            decimals: 0,
+        },
+        Row {
+            name: "load average (1 min) at start",
+            values: get(&|m| Some(m.load_1m)),
+            decimals: 2,
+        },
     ]
 }
 
@@ -395,9 +641,18 @@ fn svg(sweep: &BTreeMap<usize, [Option<f64>; 3]>) -> String {
     let (pw, ph) = (w - left - right, h - top - bottom);
     let n_min = *sweep.keys().next().unwrap_or(&0) as f64;
     let n_max = *sweep.keys().last().unwrap_or(&1) as f64;
-    let t_max = sweep.values().flat_map(|v| v.iter().flatten()).fold(0.0f64, |a, b| a.max(*b));
+    let t_max = sweep
+        .values()
+        .flat_map(|v| v.iter().flatten())
+        .fold(0.0f64, |a, b| a.max(*b));
     let y_top = nice_ceiling(t_max.max(1.0));
-    let x = |n: f64| left + if n_max > n_min { (n - n_min) / (n_max - n_min) * pw } else { pw / 2.0 };
+    let x = |n: f64| {
+        left + if n_max > n_min {
+            (n - n_min) / (n_max - n_min) * pw
+        } else {
+            pw / 2.0
+        }
+    };
     let y = |t: f64| top + ph - t / y_top * ph;
     let colors = ["#d9480f", "#1c7ed6", "#495057"];
     let names = ["capd-rs", "CAPD", "raw Docker"];
@@ -411,32 +666,67 @@ fn svg(sweep: &BTreeMap<usize, [Option<f64>; 3]>) -> String {
     for i in 0..=5 {
         let t = y_top * i as f64 / 5.0;
         let yy = y(t);
-        s.push_str(&format!("<line x1=\"{left}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"#e9ecef\"/>\n", left + pw));
-        s.push_str(&format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n", left - 6.0, yy + 4.0, trim_num(t)));
+        s.push_str(&format!(
+            "<line x1=\"{left}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"#e9ecef\"/>\n",
+            left + pw
+        ));
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
+            left - 6.0,
+            yy + 4.0,
+            trim_num(t)
+        ));
     }
     for n in sweep.keys() {
         let xx = x(*n as f64);
-        s.push_str(&format!("<line x1=\"{xx:.1}\" y1=\"{:.1}\" x2=\"{xx:.1}\" y2=\"{:.1}\" stroke=\"#adb5bd\"/>\n", top + ph, top + ph + 5.0));
-        s.push_str(&format!("<text x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{n}</text>\n", top + ph + 18.0));
+        s.push_str(&format!(
+            "<line x1=\"{xx:.1}\" y1=\"{:.1}\" x2=\"{xx:.1}\" y2=\"{:.1}\" stroke=\"#adb5bd\"/>\n",
+            top + ph,
+            top + ph + 5.0
+        ));
+        s.push_str(&format!(
+            "<text x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{n}</text>\n",
+            top + ph + 18.0
+        ));
     }
-    s.push_str(&format!("<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{:.1}\" stroke=\"#495057\"/>\n", top + ph));
-    s.push_str(&format!("<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#495057\"/>\n", top + ph, left + pw, top + ph));
+    s.push_str(&format!(
+        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{:.1}\" stroke=\"#495057\"/>\n",
+        top + ph
+    ));
+    s.push_str(&format!(
+        "<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#495057\"/>\n",
+        top + ph,
+        left + pw,
+        top + ph
+    ));
     s.push_str(&format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">N (Clusters + DockerClusters created at once)</text>\n", left + pw / 2.0, h - 12.0));
     s.push_str(&format!("<text x=\"16\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {:.1})\">seconds</text>\n", top + ph / 2.0, top + ph / 2.0));
     for (i, (color, name)) in colors.iter().zip(names).enumerate() {
-        let pts: Vec<(f64, f64)> = sweep.iter().filter_map(|(n, v)| v[i].map(|t| (x(*n as f64), y(t)))).collect();
+        let pts: Vec<(f64, f64)> = sweep
+            .iter()
+            .filter_map(|(n, v)| v[i].map(|t| (x(*n as f64), y(t))))
+            .collect();
         if pts.is_empty() {
             continue;
         }
         let line: Vec<String> = pts.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
-        s.push_str(&format!("<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n", line.join(" ")));
+        s.push_str(&format!(
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n",
+            line.join(" ")
+        ));
         for (a, b) in &pts {
-            s.push_str(&format!("<circle cx=\"{a:.1}\" cy=\"{b:.1}\" r=\"3.5\" fill=\"{color}\"/>\n"));
+            s.push_str(&format!(
+                "<circle cx=\"{a:.1}\" cy=\"{b:.1}\" r=\"3.5\" fill=\"{color}\"/>\n"
+            ));
         }
         let ly = top + 10.0 + i as f64 * 20.0;
         let lx = left + pw + 20.0;
         s.push_str(&format!("<line x1=\"{lx:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{color}\" stroke-width=\"2\"/>\n", lx + 24.0));
-        s.push_str(&format!("<text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n", lx + 30.0, ly + 4.0));
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n",
+            lx + 30.0,
+            ly + 4.0
+        ));
     }
     s.push_str("</svg>\n");
     s
@@ -453,7 +743,11 @@ fn nice_ceiling(v: f64) -> f64 {
 }
 
 fn trim_num(v: f64) -> String {
-    if (v - v.round()).abs() < 1e-9 { format!("{}", v.round() as i64) } else { format!("{v:.1}") }
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round() as i64)
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 #[cfg(test)]
@@ -504,19 +798,34 @@ mod tests {
         let md = r.markdown();
         assert!(md.contains("| `kindest/node:v1.36.3` | 1250 |"), "{md}");
         assert!(md.contains("### workload (W=3)"), "{md}");
-        assert!(md.contains("| time to all Nodes Ready (s) | 90.0 | 120.0 | n/a | 0.75x | n/a |"), "{md}");
-        assert!(md.contains("| control-plane node container (MiB) | 700 | 700 | n/a | 1.00x | n/a |"), "{md}");
+        assert!(
+            md.contains("| time to all Nodes Ready (s) | 90.0 | 120.0 | n/a | 0.75x | n/a |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| control-plane node container (MiB) | 700 | 700 | n/a | 1.00x | n/a |"),
+            "{md}"
+        );
     }
 
     #[test]
     fn each_kind_of_run_fills_its_own_block() {
         let page = "# B\n\n<!-- bench:begin (x) -->\nold all\n<!-- bench:end -->\n\ntext\n";
         let with_workload = replace_block(page, "bench-workload", "W\n");
-        assert!(with_workload.contains("old all") && with_workload.contains("<!-- bench-workload:begin") && with_workload.contains("W\n<!-- bench-workload:end -->"));
+        assert!(
+            with_workload.contains("old all")
+                && with_workload.contains("<!-- bench-workload:begin")
+                && with_workload.contains("W\n<!-- bench-workload:end -->")
+        );
         let again = replace_block(&with_workload, "bench-workload", "W2\n");
         assert!(again.contains("W2\n") && !again.contains("W\n<!--") && again.contains("old all"));
         let all = replace_block(&again, "bench", "new all\n");
-        assert!(all.contains("new all") && !all.contains("old all") && all.contains("W2") && all.contains("text"));
+        assert!(
+            all.contains("new all")
+                && !all.contains("old all")
+                && all.contains("W2")
+                && all.contains("text")
+        );
     }
 
     #[test]

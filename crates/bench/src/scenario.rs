@@ -13,7 +13,19 @@ use std::time::{Duration, Instant};
 
 pub const KIND_CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scenario {
     Clusters,
@@ -92,10 +104,18 @@ fn ar(group: &str, version: &str, kind: &str) -> ApiResource {
 }
 
 pub fn docker_clusters() -> ApiResource {
-    ar("infrastructure.cluster.x-k8s.io", "v1beta2", "DockerCluster")
+    ar(
+        "infrastructure.cluster.x-k8s.io",
+        "v1beta2",
+        "DockerCluster",
+    )
 }
 pub fn docker_machines() -> ApiResource {
-    ar("infrastructure.cluster.x-k8s.io", "v1beta2", "DockerMachine")
+    ar(
+        "infrastructure.cluster.x-k8s.io",
+        "v1beta2",
+        "DockerMachine",
+    )
 }
 pub fn clusters() -> ApiResource {
     ar("cluster.x-k8s.io", "v1beta2", "Cluster")
@@ -106,8 +126,12 @@ fn machines() -> ApiResource {
 
 /// `capd-rs/haproxy:r-x` → (`capd-rs`, `r-x`): CAPD composes `<repository>/haproxy:<tag>`.
 pub fn lb_repo_tag(image: &str) -> Result<(String, String)> {
-    let (repo_name, tag) = image.rsplit_once(':').ok_or_else(|| anyhow!("haproxy image {image} has no tag"))?;
-    let (repo, name) = repo_name.rsplit_once('/').ok_or_else(|| anyhow!("haproxy image {image} has no repository"))?;
+    let (repo_name, tag) = image
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow!("haproxy image {image} has no tag"))?;
+    let (repo, name) = repo_name
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow!("haproxy image {image} has no repository"))?;
     if name != "haproxy" {
         bail!("haproxy image {image}: CAPD can only name images `<repository>/haproxy:<tag>`");
     }
@@ -122,14 +146,19 @@ impl Objects {
     async fn create(&self, r: &ApiResource, v: Value) -> Result<()> {
         let obj: DynamicObject = serde_json::from_value(v)?;
         let name = obj.name_any();
-        self.api(r).create(&PostParams::default(), &obj).await.with_context(|| format!("creating {} {}/{name}", r.kind, self.ns))?;
+        self.api(r)
+            .create(&PostParams::default(), &obj)
+            .await
+            .with_context(|| format!("creating {} {}/{name}", r.kind, self.ns))?;
         Ok(())
     }
 
     pub async fn create_namespace(&self) -> Result<()> {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": self.ns}}))?;
-        api.create(&PostParams::default(), &ns).await.with_context(|| format!("creating namespace {}", self.ns))?;
+        api.create(&PostParams::default(), &ns)
+            .await
+            .with_context(|| format!("creating namespace {}", self.ns))?;
         Ok(())
     }
 
@@ -166,7 +195,10 @@ impl Objects {
             "type": "cluster.x-k8s.io/secret",
             "data": {"value": b64(CLOUD_CONFIG), "format": b64("cloud-config")}
         }))?;
-        Api::<Secret>::namespaced(self.client.clone(), &self.ns).create(&PostParams::default(), &secret).await.context("creating a bootstrap Secret")?;
+        Api::<Secret>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .context("creating a bootstrap Secret")?;
         let labels = json!({"cluster.x-k8s.io/cluster-name": cluster});
         self.create(
             &docker_machines(),
@@ -233,18 +265,39 @@ impl Objects {
     /// BootstrapCompleted. A failed bootstrap is an error (the run would never finish).
     pub async fn count_done(&self, sc: Scenario) -> Result<(usize, usize)> {
         let lp = ListParams::default();
-        let owned = |o: &DynamicObject, kind: &str| o.metadata.owner_references.as_ref().is_some_and(|rs| rs.iter().any(|r| r.kind == kind));
+        let owned = |o: &DynamicObject, kind: &str| {
+            o.metadata
+                .owner_references
+                .as_ref()
+                .is_some_and(|rs| rs.iter().any(|r| r.kind == kind))
+        };
         match sc {
             Scenario::Clusters => {
                 let list = self.api(&docker_clusters()).list(&lp).await?;
-                let done = list.items.iter().filter(|o| provisioned(&o.data) && condition(&o.data, "Ready").0 == "True").count();
-                Ok((done, list.items.iter().filter(|o| owned(o, "Cluster")).count()))
+                let done = list
+                    .items
+                    .iter()
+                    .filter(|o| provisioned(&o.data) && condition(&o.data, "Ready").0 == "True")
+                    .count();
+                Ok((
+                    done,
+                    list.items.iter().filter(|o| owned(o, "Cluster")).count(),
+                ))
             }
             Scenario::Machines | Scenario::Churn => {
                 let list = self.api(&docker_machines()).list(&lp).await?;
                 bootstrap_failures(&list.items)?;
-                let done = list.items.iter().filter(|o| provisioned(&o.data) && condition(&o.data, "BootstrapCompleted").0 == "True").count();
-                Ok((done, list.items.iter().filter(|o| owned(o, "Machine")).count()))
+                let done = list
+                    .items
+                    .iter()
+                    .filter(|o| {
+                        provisioned(&o.data) && condition(&o.data, "BootstrapCompleted").0 == "True"
+                    })
+                    .count();
+                Ok((
+                    done,
+                    list.items.iter().filter(|o| owned(o, "Machine")).count(),
+                ))
             }
             Scenario::Workload => bail!("workload: Nodes are counted by workload::wait_ready"),
         }
@@ -252,7 +305,14 @@ impl Objects {
 
     /// Waits (bounded) until `want` objects are done; polls every 200 ms. Returns when
     /// (since `start`) the last of them got its owner.
-    pub async fn wait_done(&self, sc: Scenario, want: usize, start: Instant, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<Duration> {
+    pub async fn wait_done(
+        &self,
+        sc: Scenario,
+        want: usize,
+        start: Instant,
+        timeout: Duration,
+        mut alive: impl FnMut() -> Result<()>,
+    ) -> Result<Duration> {
         let deadline = Instant::now() + timeout;
         let mut all_owned = None;
         loop {
@@ -265,7 +325,10 @@ impl Objects {
                 return Ok(all_owned.unwrap_or_else(|| start.elapsed()));
             }
             if Instant::now() > deadline {
-                bail!("{}: only {n} of {want} done ({owned} owned) after {timeout:?}", sc.name());
+                bail!(
+                    "{}: only {n} of {want} done ({owned} owned) after {timeout:?}",
+                    sc.name()
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -275,7 +338,9 @@ impl Objects {
     pub async fn delete_clusters(&self) -> Result<()> {
         let api = self.api(&clusters());
         for c in api.list(&ListParams::default()).await?.items {
-            api.delete(&c.name_any(), &DeleteParams::default()).await.with_context(|| format!("deleting Cluster {}", c.name_any()))?;
+            api.delete(&c.name_any(), &DeleteParams::default())
+                .await
+                .with_context(|| format!("deleting Cluster {}", c.name_any()))?;
         }
         Ok(())
     }
@@ -283,11 +348,17 @@ impl Objects {
     /// Infrastructure objects left in the namespace.
     pub async fn infra_left(&self) -> Result<usize> {
         let lp = ListParams::default();
-        Ok(self.api(&docker_clusters()).list(&lp).await?.items.len() + self.api(&docker_machines()).list(&lp).await?.items.len())
+        Ok(self.api(&docker_clusters()).list(&lp).await?.items.len()
+            + self.api(&docker_machines()).list(&lp).await?.items.len())
     }
 
     /// Waits (bounded) until no container of this prefix and no infrastructure object is left.
-    pub async fn wait_gone(&self, rt: &dyn ContainerRuntime, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<()> {
+    pub async fn wait_gone(
+        &self,
+        rt: &dyn ContainerRuntime,
+        timeout: Duration,
+        mut alive: impl FnMut() -> Result<()>,
+    ) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             alive()?;
@@ -309,7 +380,10 @@ pub fn bootstrap_failures(machines: &[DynamicObject]) -> Result<()> {
     for o in machines {
         let (status, reason, message) = condition(&o.data, "BootstrapCompleted");
         if status == "False" && reason.contains("Failed") {
-            bail!("DockerMachine {} failed to bootstrap: {message}", o.name_any());
+            bail!(
+                "DockerMachine {} failed to bootstrap: {message}",
+                o.name_any()
+            );
         }
     }
     Ok(())
@@ -349,15 +423,28 @@ impl Match {
 }
 
 /// Containers whose `io.x-k8s.kind.cluster` label is `<prefix>-...`: (id, name).
-pub async fn containers_with_prefix(rt: &dyn ContainerRuntime, prefix: &str) -> Result<Vec<(String, String)>> {
+pub async fn containers_with_prefix(
+    rt: &dyn ContainerRuntime,
+    prefix: &str,
+) -> Result<Vec<(String, String)>> {
     containers_matching(rt, prefix, Match::Clusters).await
 }
 
-pub async fn containers_matching(rt: &dyn ContainerRuntime, prefix: &str, how: Match) -> Result<Vec<(String, String)>> {
-    let list = rt.list_containers(&LabelFilter::new().has(KIND_CLUSTER_LABEL)).await?;
+pub async fn containers_matching(
+    rt: &dyn ContainerRuntime,
+    prefix: &str,
+    how: Match,
+) -> Result<Vec<(String, String)>> {
+    let list = rt
+        .list_containers(&LabelFilter::new().has(KIND_CLUSTER_LABEL))
+        .await?;
     Ok(list
         .into_iter()
-        .filter(|c| c.labels.get(KIND_CLUSTER_LABEL).is_some_and(|v| how.selects(prefix, v)))
+        .filter(|c| {
+            c.labels
+                .get(KIND_CLUSTER_LABEL)
+                .is_some_and(|v| how.selects(prefix, v))
+        })
         .map(|c| (c.id, c.name))
         .collect())
 }
@@ -384,7 +471,10 @@ mod tests {
         // A run `d5ad`, capd-rs, workload, W=1: clusters `bd5adcgw1-00`, `bd5adcgw1-01`.
         assert!(Match::Clusters.selects("bd5adcgw1", "bd5adcgw1-00"));
         assert!(!Match::Clusters.selects("bd5adcgw1", "bd5adcgw10-00"));
-        assert!(!Match::Clusters.selects("bd5ad", "bd5adcgw1-00"), "a run prefix is not a scenario prefix");
+        assert!(
+            !Match::Clusters.selects("bd5ad", "bd5adcgw1-00"),
+            "a run prefix is not a scenario prefix"
+        );
         assert!(Match::Run.selects("bd5ad", "bd5adcgw1-00"));
         assert!(Match::Run.selects("bd5ad", "bd5adkc3r1-02"));
         assert!(!Match::Run.selects("bd5ad", "be000cgw1-00"));

@@ -17,12 +17,17 @@ impl Backoff {
         let mut m = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let n = m.entry(key.to_string()).or_insert(0);
         *n = n.saturating_add(1);
-        let secs = 1u64.checked_shl(n.saturating_sub(1).min(16)).unwrap_or(u64::MAX);
+        let secs = 1u64
+            .checked_shl(n.saturating_sub(1).min(16))
+            .unwrap_or(u64::MAX);
         Duration::from_secs(secs).min(MAX)
     }
 
     pub fn succeeded(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 }
 

@@ -53,7 +53,12 @@ pub fn wrapped(index: usize, action: &Action) -> Vec<String> {
     let script = format!(
         "mkdir -p {STEPS_DIR} && : > {STEPS_DIR}/{index}.started && \"$@\"; rc=$?; echo $rc > {STEPS_DIR}/{index}.done; exit $rc"
     );
-    let mut argv = vec!["/bin/sh".to_string(), "-c".to_string(), script, "capd-step".to_string()];
+    let mut argv = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        script,
+        "capd-step".to_string(),
+    ];
     argv.extend(action.argv.iter().cloned());
     argv
 }
@@ -65,7 +70,9 @@ pub fn parse_markers(listing: &str) -> BTreeMap<usize, Option<i64>> {
     let (mut current, mut legacy) = (BTreeMap::new(), BTreeMap::new());
     for line in listing.lines() {
         let (path, content) = line.split_once(' ').unwrap_or((line, ""));
-        let Some((dir, file)) = path.rsplit_once('/') else { continue };
+        let Some((dir, file)) = path.rsplit_once('/') else {
+            continue;
+        };
         let into = match dir {
             STEPS_DIR => &mut current,
             LEGACY_STEPS_DIR => &mut legacy,
@@ -73,7 +80,10 @@ pub fn parse_markers(listing: &str) -> BTreeMap<usize, Option<i64>> {
         };
         if let Some(i) = file.strip_suffix(".done").and_then(|n| n.parse().ok()) {
             into.insert(i, content.trim().parse().ok().or(Some(-1)));
-        } else if let Some(i) = file.strip_suffix(".started").and_then(|n| n.parse::<usize>().ok()) {
+        } else if let Some(i) = file
+            .strip_suffix(".started")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
             into.entry(i).or_insert(None);
         }
     }
@@ -88,26 +98,42 @@ fn listing_script() -> String {
     format!("for d in {STEPS_DIR} {LEGACY_STEPS_DIR}; do for f in \"$d\"/*; do [ -f \"$f\" ] && printf '%s %s\\n' \"$f\" \"$(cat \"$f\")\"; done; done; true")
 }
 
-async fn markers(rt: &dyn ContainerRuntime, node: &str) -> Result<BTreeMap<usize, Option<i64>>, capd_runtime::Error> {
-    let out = rt.exec(node, ExecRequest::new(["/bin/sh", "-c", &listing_script()])).await?;
+async fn markers(
+    rt: &dyn ContainerRuntime,
+    node: &str,
+) -> Result<BTreeMap<usize, Option<i64>>, capd_runtime::Error> {
+    let out = rt
+        .exec(node, ExecRequest::new(["/bin/sh", "-c", &listing_script()]))
+        .await?;
     Ok(parse_markers(&out.stdout_lossy()))
 }
 
 /// The command telling whether step records exist in either place: `yes` or `no`.
 pub fn progress_check_command() -> Vec<String> {
-    let script = format!("test -d {STEPS_DIR} || test -d {LEGACY_STEPS_DIR} && echo yes || echo no");
+    let script =
+        format!("test -d {STEPS_DIR} || test -d {LEGACY_STEPS_DIR} && echo yes || echo no");
     vec!["/bin/sh".into(), "-c".into(), script]
 }
 
 /// Whether our step records exist in `node` (then [`run`] resumes from them).
-pub async fn progress_exists(rt: &dyn ContainerRuntime, node: &str) -> Result<bool, capd_runtime::Error> {
-    let out = rt.exec(node, ExecRequest::new(progress_check_command())).await?;
+pub async fn progress_exists(
+    rt: &dyn ContainerRuntime,
+    node: &str,
+) -> Result<bool, capd_runtime::Error> {
+    let out = rt
+        .exec(node, ExecRequest::new(progress_check_command()))
+        .await?;
     Ok(out.stdout_lossy().trim() == "yes")
 }
 
 /// Runs (or resumes) `plan` in `node` within `timeout`. Engine errors are returned
 /// as errors (the reconcile retries); a failing command is an `Outcome::Failed`.
-pub async fn run(rt: &dyn ContainerRuntime, node: &str, plan: &Plan, timeout: Duration) -> Result<Outcome, capd_runtime::Error> {
+pub async fn run(
+    rt: &dyn ContainerRuntime,
+    node: &str,
+    plan: &Plan,
+    timeout: Duration,
+) -> Result<Outcome, capd_runtime::Error> {
     let deadline = Instant::now() + timeout;
     let done = markers(rt, node).await?;
     let (mut ran, mut skipped) = (0, 0);
@@ -175,7 +201,10 @@ fn timed_out(action: &Action, timeout: Duration) -> Failure {
         description: action.description.clone(),
         command: action.command_line(),
         exit_code: None,
-        output_tail: format!("bootstrap did not finish within bootstrapTimeout ({}s)", timeout.as_secs()),
+        output_tail: format!(
+            "bootstrap did not finish within bootstrapTimeout ({}s)",
+            timeout.as_secs()
+        ),
     }
 }
 
@@ -189,7 +218,17 @@ mod tests {
 
     #[test]
     fn markers_parse_started_and_done() {
-        let m = parse_markers(&listing(STEPS_DIR, &["0.started ", "0.done 0", "1.started ", "2.done 3", "2.started ", "junk"]));
+        let m = parse_markers(&listing(
+            STEPS_DIR,
+            &[
+                "0.started ",
+                "0.done 0",
+                "1.started ",
+                "2.done 3",
+                "2.started ",
+                "junk",
+            ],
+        ));
         assert_eq!(m.get(&0), Some(&Some(0)));
         assert_eq!(m.get(&1), Some(&None));
         assert_eq!(m.get(&2), Some(&Some(3)));
@@ -198,33 +237,70 @@ mod tests {
 
     #[test]
     fn markers_live_on_the_volume_not_on_the_tmpfs() {
-        assert!(STEPS_DIR.starts_with("/var/"), "/var is the node container's volume");
-        assert!(!STEPS_DIR.starts_with("/run/") && !STEPS_DIR.starts_with("/tmp/"), "tmpfs in node containers");
+        assert!(
+            STEPS_DIR.starts_with("/var/"),
+            "/var is the node container's volume"
+        );
+        assert!(
+            !STEPS_DIR.starts_with("/run/") && !STEPS_DIR.starts_with("/tmp/"),
+            "tmpfs in node containers"
+        );
         let a = Action {
             argv: vec!["true".into()],
             stdin: None,
             retries: 0,
             description: "runcmd[0]".into(),
-            kind: capd_bootstrap::ActionKind::RunCommand { index: 0, kubeadm: false },
+            kind: capd_bootstrap::ActionKind::RunCommand {
+                index: 0,
+                kubeadm: false,
+            },
         };
         assert!(wrapped(0, &a)[2].contains(&format!("{STEPS_DIR}/0.done")));
-        assert!(!wrapped(0, &a)[2].contains(LEGACY_STEPS_DIR), "new markers are never written to the old place");
+        assert!(
+            !wrapped(0, &a)[2].contains(LEGACY_STEPS_DIR),
+            "new markers are never written to the old place"
+        );
         let script = listing_script();
-        assert!(script.contains(STEPS_DIR) && script.contains(LEGACY_STEPS_DIR), "{script}");
+        assert!(
+            script.contains(STEPS_DIR) && script.contains(LEGACY_STEPS_DIR),
+            "{script}"
+        );
         let check = progress_check_command().join(" ");
-        assert!(check.contains(STEPS_DIR) && check.contains(LEGACY_STEPS_DIR), "{check}");
+        assert!(
+            check.contains(STEPS_DIR) && check.contains(LEGACY_STEPS_DIR),
+            "{check}"
+        );
     }
 
     #[test]
     fn markers_of_an_earlier_release_fill_in_what_the_new_place_lacks() {
         // An earlier manager finished steps 0 and 1 and started 2 (its exec still runs
         // and will write 2.done there); this one went on with nothing yet.
-        let old = listing(LEGACY_STEPS_DIR, &["0.started ", "0.done 0", "1.started ", "1.done 0", "2.started "]);
+        let old = listing(
+            LEGACY_STEPS_DIR,
+            &[
+                "0.started ",
+                "0.done 0",
+                "1.started ",
+                "1.done 0",
+                "2.started ",
+            ],
+        );
         let m = parse_markers(&old);
-        assert_eq!(m, BTreeMap::from([(0, Some(0)), (1, Some(0)), (2, None)]), "nothing done there runs again");
+        assert_eq!(
+            m,
+            BTreeMap::from([(0, Some(0)), (1, Some(0)), (2, None)]),
+            "nothing done there runs again"
+        );
         // Both places: the new one wins for a step it knows.
-        let both = format!("{}{old}", listing(STEPS_DIR, &["2.started ", "2.done 1", "3.started "]));
-        assert_eq!(parse_markers(&both), BTreeMap::from([(0, Some(0)), (1, Some(0)), (2, Some(1)), (3, None)]));
+        let both = format!(
+            "{}{old}",
+            listing(STEPS_DIR, &["2.started ", "2.done 1", "3.started "])
+        );
+        assert_eq!(
+            parse_markers(&both),
+            BTreeMap::from([(0, Some(0)), (1, Some(0)), (2, Some(1)), (3, None)])
+        );
         // Files elsewhere are not markers.
         assert!(parse_markers("/tmp/0.done 0\n0.done 0\n").is_empty());
     }
@@ -236,7 +312,10 @@ mod tests {
             stdin: None,
             retries: 0,
             description: "runcmd[0]".into(),
-            kind: capd_bootstrap::ActionKind::RunCommand { index: 0, kubeadm: false },
+            kind: capd_bootstrap::ActionKind::RunCommand {
+                index: 0,
+                kubeadm: false,
+            },
         };
         let w = wrapped(7, &a);
         assert_eq!(&w[..2], ["/bin/sh", "-c"]);

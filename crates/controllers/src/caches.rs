@@ -11,7 +11,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-type InfraClusterLookup = Arc<dyn Fn(&str, &str) -> Option<Result<DockerCluster, Unsupported>> + Send + Sync>;
+type InfraClusterLookup =
+    Arc<dyn Fn(&str, &str) -> Option<Result<DockerCluster, Unsupported>> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct Caches {
@@ -23,12 +24,24 @@ pub struct Caches {
 
 impl Caches {
     pub fn new(clusters: Store<Cluster>, machines: Store<Machine>) -> Self {
-        Self { clusters, machines, infra_clusters: BTreeMap::new() }
+        Self {
+            clusters,
+            machines,
+            infra_clusters: BTreeMap::new(),
+        }
     }
 
     /// Makes objects of `kind` findable as a Cluster's infrastructure.
-    pub fn with_infra_cluster<K: InfraCluster>(mut self, kind: &'static str, store: Store<K>) -> Self {
-        let lookup: InfraClusterLookup = Arc::new(move |ns: &str, name: &str| store.get(&ObjectRef::new(name).within(ns)).map(|o| o.to_view()));
+    pub fn with_infra_cluster<K: InfraCluster>(
+        mut self,
+        kind: &'static str,
+        store: Store<K>,
+    ) -> Self {
+        let lookup: InfraClusterLookup = Arc::new(move |ns: &str, name: &str| {
+            store
+                .get(&ObjectRef::new(name).within(ns))
+                .map(|o| o.to_view())
+        });
         self.infra_clusters.insert(kind, lookup);
         self
     }
@@ -68,19 +81,37 @@ const SUBSCRIBER_BUFFER: usize = 4096;
 
 impl<K> Shared<K>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
 {
     pub fn new(api: kube::Api<K>, config: kube::runtime::watcher::Config) -> Self {
         let (store, writer) = kube::runtime::reflector::store_shared(SUBSCRIBER_BUFFER);
-        Self { store, writer, api, config }
+        Self {
+            store,
+            writer,
+            api,
+            config,
+        }
     }
 
     /// A stream of the objects as they change, passed through `filter`. Every
     /// subscription must be polled (a stalled one holds the watch back).
-    pub fn subscribe(&self, filter: crate::filters::Filter<K>) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
+    pub fn subscribe(
+        &self,
+        filter: crate::filters::Filter<K>,
+    ) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
         use futures::StreamExt;
         // `store_shared` always makes a subscribable writer.
-        let handle = self.writer.subscribe().map(StreamExt::boxed).unwrap_or_else(|| futures::stream::empty().boxed());
+        let handle = self
+            .writer
+            .subscribe()
+            .map(StreamExt::boxed)
+            .unwrap_or_else(|| futures::stream::empty().boxed());
         handle.filter(move |o| futures::future::ready(filter.changed(o)))
     }
 

@@ -40,7 +40,9 @@ async fn flow<K: InfraCluster>(obj: &K, ctx: &Context) -> Result<Action, Error> 
     }
 
     let mut writer = Writer::<K, DockerCluster>::new(obj, ctx)?;
-    let mut dc = obj.to_view().map_err(|e| Error::invalid(obj, e.to_string()))?;
+    let mut dc = obj
+        .to_view()
+        .map_err(|e| Error::invalid(obj, e.to_string()))?;
     if contract::set_paused(&mut dc, &cluster, obj.meta()) {
         info!("reconciliation is paused");
         return writer.finish(dc, Ok(Action::await_change())).await;
@@ -54,11 +56,16 @@ async fn flow<K: InfraCluster>(obj: &K, ctx: &Context) -> Result<Action, Error> 
         res
     } else {
         // The finalizer goes on before anything exists outside the API server.
-        writer.ensure_finalizer(&mut dc, CLUSTER_FINALIZER, |v| &mut v.metadata).await?;
+        writer
+            .ensure_finalizer(&mut dc, CLUSTER_FINALIZER, |v| &mut v.metadata)
+            .await?;
         backend::reconcile_normal(&mut dc, &cluster, ctx, &mut writer).await
     };
     if let Err(e) = &res {
-        backend::set(&mut dc, NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()));
+        backend::set(
+            &mut dc,
+            NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()),
+        );
     }
     writer.finish(dc, res).await
 }

@@ -21,7 +21,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { network: capd_loadbalancer::DEFAULT_NETWORK.to_string(), watch_filter: None, namespace: None }
+        Self {
+            network: capd_loadbalancer::DEFAULT_NETWORK.to_string(),
+            watch_filter: None,
+            namespace: None,
+        }
     }
 }
 
@@ -48,8 +52,27 @@ impl Context {
 }
 
 impl Context {
-    pub fn new(client: kube::Client, caches: Caches, runtime: Arc<dyn ContainerRuntime>, config: Config, metrics: Arc<Metrics>) -> Self {
-        let reporter = Reporter { controller: "capd-rs-manager".into(), instance: std::env::var("POD_NAME").ok() };
-        Self { recorder: Recorder::new(client.clone(), reporter), client, caches, runtime, config, metrics, backoff: Backoff::default(), workload: WorkloadClients::default(), lb_locks: Default::default() }
+    pub fn new(
+        client: kube::Client,
+        caches: Caches,
+        runtime: Arc<dyn ContainerRuntime>,
+        config: Config,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "capd-rs-manager".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            caches,
+            runtime,
+            config,
+            metrics,
+            backoff: Backoff::default(),
+            workload: WorkloadClients::default(),
+            lb_locks: Default::default(),
+        }
     }
 }

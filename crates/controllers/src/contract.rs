@@ -26,12 +26,21 @@ pub use capd_api::annotations::{is_externally_managed, is_paused};
 
 /// Runs one reconcile of `obj` inside a span carrying its namespace/name, records its
 /// duration and outcome, and resets the object's backoff on success.
-pub async fn instrumented<K: Object>(controller: &'static str, obj: &K, ctx: &Context, flow: impl Future<Output = Result<Action, Error>>) -> Result<Action, Error> {
+pub async fn instrumented<K: Object>(
+    controller: &'static str,
+    obj: &K,
+    ctx: &Context,
+    flow: impl Future<Output = Result<Action, Error>>,
+) -> Result<Action, Error> {
     let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
     let span = tracing::info_span!("reconcile", controller, namespace = %ns, name = %name);
     let start = Instant::now();
     let res = flow.instrument(span).await;
-    ctx.metrics.observe(controller, start.elapsed(), res.as_ref().err().map(Error::metric_label));
+    ctx.metrics.observe(
+        controller,
+        start.elapsed(),
+        res.as_ref().err().map(Error::metric_label),
+    );
     if res.is_ok() {
         ctx.backoff.succeeded(&backoff_key::<K>(&ns, &name));
     }
@@ -39,7 +48,12 @@ pub async fn instrumented<K: Object>(controller: &'static str, obj: &K, ctx: &Co
 }
 
 /// After a failed reconcile: requeue with the object's own exponential backoff.
-pub fn error_policy<K: Object>(controller: &'static str, obj: &K, err: &Error, ctx: &Context) -> Action {
+pub fn error_policy<K: Object>(
+    controller: &'static str,
+    obj: &K,
+    err: &Error,
+    ctx: &Context,
+) -> Action {
     let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
     let wait = ctx.backoff.failed(&backoff_key::<K>(&ns, &name));
     tracing::warn!(controller, namespace = %ns, name = %name, error = %err, retry_in = ?wait, "reconcile failed");
@@ -72,7 +86,11 @@ pub fn set_paused<V: HasConditions>(view: &mut V, cluster: &Cluster, meta: &Obje
     conditions::set(
         view.conditions_mut(),
         if paused {
-            NewCondition::true_(condition::PAUSED, reason::PAUSED, "reconciliation is paused")
+            NewCondition::true_(
+                condition::PAUSED,
+                reason::PAUSED,
+                "reconciliation is paused",
+            )
         } else {
             NewCondition::false_(condition::PAUSED, reason::NOT_PAUSED, "")
         },
@@ -83,7 +101,11 @@ pub fn set_paused<V: HasConditions>(view: &mut V, cluster: &Cluster, meta: &Obje
 
 /// A deleted object whose owner never appeared or is gone: nothing of ours can be left
 /// that the owner chain would tell us about; let the object go.
-pub async fn release_orphan<K: Object>(obj: &K, finalizer: &str, ctx: &Context) -> Result<Action, Error> {
+pub async fn release_orphan<K: Object>(
+    obj: &K,
+    finalizer: &str,
+    ctx: &Context,
+) -> Result<Action, Error> {
     let guard = PatchGuard::new(api::<K>(obj, ctx), obj)?;
     let mut after = obj.clone();
     remove_finalizer(after.meta_mut(), finalizer);
@@ -123,12 +145,21 @@ pub struct Writer<K, V> {
 
 impl<K: Infra<V>, V: Clone + Send + Sync + 'static> Writer<K, V> {
     pub fn new(obj: &K, ctx: &Context) -> Result<Self, Error> {
-        Ok(Self { guard: PatchGuard::new(api::<K>(obj, ctx), obj)?, obj: obj.clone(), _view: PhantomData })
+        Ok(Self {
+            guard: PatchGuard::new(api::<K>(obj, ctx), obj)?,
+            obj: obj.clone(),
+            _view: PhantomData,
+        })
     }
 
     /// Puts `finalizer` on the object now (alone, one request) unless it is there, and
     /// in `view` so the final diff does not send it again.
-    pub async fn ensure_finalizer(&mut self, view: &mut V, finalizer: &str, meta_of: impl Fn(&mut V) -> &mut ObjectMeta) -> Result<(), Error> {
+    pub async fn ensure_finalizer(
+        &mut self,
+        view: &mut V,
+        finalizer: &str,
+        meta_of: impl Fn(&mut V) -> &mut ObjectMeta,
+    ) -> Result<(), Error> {
         self.guard.add_finalizer(finalizer).await?;
         let finalizers = meta_of(view).finalizers.get_or_insert_with(Vec::new);
         if !finalizers.iter().any(|f| f == finalizer) {
@@ -169,13 +200,22 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
     fn owner(api_version: &str, kind: &str, name: &str) -> OwnerReference {
-        OwnerReference { api_version: api_version.into(), kind: kind.into(), name: name.into(), uid: "u".into(), ..Default::default() }
+        OwnerReference {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            name: name.into(),
+            uid: "u".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn finds_owner_of_capi_group_only() {
         let meta = ObjectMeta {
-            owner_references: Some(vec![owner("example.com/v1", "Cluster", "other"), owner("cluster.x-k8s.io/v1beta2", "Cluster", "c1")]),
+            owner_references: Some(vec![
+                owner("example.com/v1", "Cluster", "other"),
+                owner("cluster.x-k8s.io/v1beta2", "Cluster", "c1"),
+            ]),
             ..Default::default()
         };
         assert_eq!(capi_owner(&meta, "Cluster").as_deref(), Some("c1"));

@@ -12,9 +12,17 @@ pub enum Error {
     Patch(#[from] PatchError),
     /// The reconcile failed and writing back what it did failed too: both are reported.
     #[error("{reconcile}; and then {patch}")]
-    ReconcileAndPatch { reconcile: Box<Error>, patch: PatchError },
+    ReconcileAndPatch {
+        reconcile: Box<Error>,
+        patch: PatchError,
+    },
     #[error("{kind} {namespace}/{name}: {message}")]
-    Invalid { kind: std::borrow::Cow<'static, str>, namespace: String, name: String, message: String },
+    Invalid {
+        kind: std::borrow::Cow<'static, str>,
+        namespace: String,
+        name: String,
+        message: String,
+    },
 }
 
 impl From<capd_loadbalancer::Error> for Error {
@@ -22,9 +30,13 @@ impl From<capd_loadbalancer::Error> for Error {
     /// itself: a missing ConfigMap stays `Invalid`, naming the object and the field.
     fn from(e: capd_loadbalancer::Error) -> Self {
         match e {
-            capd_loadbalancer::Error::TemplateSource { origin, source } => match source.downcast::<Error>() {
+            capd_loadbalancer::Error::TemplateSource { origin, source } => match source
+                .downcast::<Error>()
+            {
                 Ok(ours) => *ours,
-                Err(source) => Error::LoadBalancer(capd_loadbalancer::Error::TemplateSource { origin, source }),
+                Err(source) => {
+                    Error::LoadBalancer(capd_loadbalancer::Error::TemplateSource { origin, source })
+                }
             },
             other => Error::LoadBalancer(other),
         }
@@ -33,7 +45,10 @@ impl From<capd_loadbalancer::Error> for Error {
 
 impl Error {
     /// Bad input in `obj`: the message names the field.
-    pub fn invalid<K: kube::Resource<DynamicType = ()>>(obj: &K, message: impl Into<String>) -> Self {
+    pub fn invalid<K: kube::Resource<DynamicType = ()>>(
+        obj: &K,
+        message: impl Into<String>,
+    ) -> Self {
         let meta = obj.meta();
         Error::Invalid {
             kind: K::kind(&()),
@@ -56,12 +71,18 @@ impl Error {
     }
 
     /// Joins a reconcile result with the result of the final patch.
-    pub fn combine<T>(reconcile: Result<T, Error>, patch: Result<usize, PatchError>) -> Result<T, Error> {
+    pub fn combine<T>(
+        reconcile: Result<T, Error>,
+        patch: Result<usize, PatchError>,
+    ) -> Result<T, Error> {
         match (reconcile, patch) {
             (Ok(v), Ok(_)) => Ok(v),
             (Ok(_), Err(p)) => Err(Error::Patch(p)),
             (Err(e), Ok(_)) => Err(e),
-            (Err(e), Err(p)) => Err(Error::ReconcileAndPatch { reconcile: Box::new(e), patch: p }),
+            (Err(e), Err(p)) => Err(Error::ReconcileAndPatch {
+                reconcile: Box::new(e),
+                patch: p,
+            }),
         }
     }
 }

@@ -2,17 +2,28 @@
 //! `kubectl describe`: containers made or removed, bootstrap results.
 
 use crate::context::Context;
-use kube::runtime::events::{Event, EventType};
 use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType};
 
 /// Publishes an Event: `reason` says what happened, `action` what the controller did
 /// (events.k8s.io's two fields). Failing to publish only logs (it must never fail a
 /// reconcile).
 /// `regarding` is the reconciled object itself (a DevCluster, not the DockerCluster view
 /// the backend works on).
-pub async fn publish(ctx: &Context, regarding: &ObjectReference, warning: bool, reason: &str, action: &str, note: &str) {
+pub async fn publish(
+    ctx: &Context,
+    regarding: &ObjectReference,
+    warning: bool,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
     let ev = Event {
-        type_: if warning { EventType::Warning } else { EventType::Normal },
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
         reason: reason.into(),
         note: Some(note.chars().take(1024).collect()),
         action: action.into(),

@@ -25,7 +25,10 @@ pub struct Filter<K: Resource<DynamicType = ()>> {
 
 impl<K: Resource<DynamicType = ()>> Filter<K> {
     pub fn new(fingerprint: fn(&K) -> u64) -> Self {
-        Self { fingerprint, seen: Mutex::new(HashMap::new()) }
+        Self {
+            fingerprint,
+            seen: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Whether this event of `obj` changes what the consumer cares about.
@@ -35,7 +38,9 @@ impl<K: Resource<DynamicType = ()>> Filter<K> {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         // A deleted object will not come back under the same fingerprint; forgetting it
         // keeps the map as small as the live set.
-        if obj.meta().deletion_timestamp.is_some() && obj.meta().finalizers.as_ref().is_none_or(|f| f.is_empty()) {
+        if obj.meta().deletion_timestamp.is_some()
+            && obj.meta().finalizers.as_ref().is_none_or(|f| f.is_empty())
+        {
             seen.remove(&key);
             return true;
         }
@@ -53,7 +58,14 @@ fn hash_of(v: &impl Serialize) -> u64 {
 /// labels, annotations, finalizers, owners, deletion.
 pub fn without_status<K: Resource<DynamicType = ()>>(obj: &K) -> u64 {
     let m = obj.meta();
-    hash_of(&(&m.generation, &m.labels, &m.annotations, &m.finalizers, &m.owner_references, &m.deletion_timestamp))
+    hash_of(&(
+        &m.generation,
+        &m.labels,
+        &m.annotations,
+        &m.finalizers,
+        &m.owner_references,
+        &m.deletion_timestamp,
+    ))
 }
 
 /// What an infrastructure object's reconcile reads of its Cluster.
@@ -95,7 +107,10 @@ mod tests {
     #[test]
     fn own_status_writes_are_filtered() {
         let f = Filter::new(without_status::<DockerMachine>);
-        let mut dm: DockerMachine = serde_json::from_value(json!({"metadata": {"name": "m", "namespace": "ns", "generation": 1}, "spec": {}})).unwrap();
+        let mut dm: DockerMachine = serde_json::from_value(
+            json!({"metadata": {"name": "m", "namespace": "ns", "generation": 1}, "spec": {}}),
+        )
+        .unwrap();
         assert!(f.changed(&dm), "first sight");
         dm.status_mut().ready = true;
         dm.metadata.resource_version = Some("2".into());
@@ -116,7 +131,9 @@ mod tests {
         // A condition on the Cluster (Cluster API writes many) is not our business.
         c.status = serde_json::from_value(json!({"conditions": [{"type": "Available", "status": "False", "reason": "X", "message": "", "lastTransitionTime": "2026-11-30T00:00:00Z"}]})).unwrap();
         assert!(!f.changed(&c));
-        c.status = serde_json::from_value(json!({"initialization": {"infrastructureProvisioned": true}})).unwrap();
+        c.status =
+            serde_json::from_value(json!({"initialization": {"infrastructureProvisioned": true}}))
+                .unwrap();
         assert!(f.changed(&c), "infrastructure provisioned");
         c.status = serde_json::from_value(json!({"initialization": {"infrastructureProvisioned": true, "controlPlaneInitialized": true}})).unwrap();
         assert!(f.changed(&c), "control plane initialized");
@@ -127,12 +144,17 @@ mod tests {
     #[test]
     fn machine_events_pass_for_bootstrap_data_and_deletion() {
         let f = Filter::new(machine_for_infra);
-        let mut m: Machine = serde_json::from_value(json!({"metadata": {"name": "m", "namespace": "ns"}, "spec": {"clusterName": "c"}})).unwrap();
+        let mut m: Machine = serde_json::from_value(
+            json!({"metadata": {"name": "m", "namespace": "ns"}, "spec": {"clusterName": "c"}}),
+        )
+        .unwrap();
         assert!(f.changed(&m));
         assert!(!f.changed(&m));
         m.spec.bootstrap.data_secret_name = Some("m-bootstrap".into());
         assert!(f.changed(&m), "bootstrap data");
-        m.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()));
+        m.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            Default::default(),
+        ));
         m.metadata.finalizers = Some(vec!["machine.cluster.x-k8s.io".into()]);
         assert!(f.changed(&m), "deleting");
     }

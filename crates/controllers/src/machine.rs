@@ -29,17 +29,22 @@ pub fn error_policy<K: InfraMachine>(obj: Arc<K>, err: &Error, ctx: Arc<Context>
 async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let deleting = obj.meta().deletion_timestamp.is_some();
-    let machine = contract::capi_owner(obj.meta(), "Machine").and_then(|m| ctx.caches.machine(&ns, &m));
+    let machine =
+        contract::capi_owner(obj.meta(), "Machine").and_then(|m| ctx.caches.machine(&ns, &m));
     let cluster_name = machine
         .as_ref()
         .and_then(|m| m.cluster_name().map(String::from))
         .or_else(|| obj.labels().get(label::CLUSTER_NAME).cloned());
-    let cluster = cluster_name.as_deref().and_then(|c| ctx.caches.cluster(&ns, c));
+    let cluster = cluster_name
+        .as_deref()
+        .and_then(|c| ctx.caches.cluster(&ns, c));
     let (Some(machine), Some(cluster)) = (machine, cluster) else {
         if deleting {
             // No owner left to tell us more; remove what we may have made, then let go.
             if let Some(c) = &cluster_name {
-                ctx.runtime.remove_container(&node::container_name(c, &obj.name_any())).await?;
+                ctx.runtime
+                    .remove_container(&node::container_name(c, &obj.name_any()))
+                    .await?;
             }
             return contract::release_orphan(obj, MACHINE_FINALIZER, ctx).await;
         }
@@ -48,7 +53,9 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
     };
 
     let mut writer = Writer::<K, DockerMachine>::new(obj, ctx)?;
-    let mut dm = obj.to_view().map_err(|e| Error::invalid(obj, e.to_string()))?;
+    let mut dm = obj
+        .to_view()
+        .map_err(|e| Error::invalid(obj, e.to_string()))?;
     if contract::set_paused(&mut dm, &cluster, obj.meta()) {
         info!("reconciliation is paused");
         return writer.finish(dm, Ok(Action::await_change())).await;
@@ -56,10 +63,24 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
 
     let docker_cluster = match ctx.caches.infra_cluster(&cluster) {
         Some(Ok(dc)) => Some(dc),
-        Some(Err(e)) => return writer.finish(dm, Err(Error::invalid(cluster.as_ref(), format!("spec.infrastructureRef: {e}")))).await,
+        Some(Err(e)) => {
+            return writer
+                .finish(
+                    dm,
+                    Err(Error::invalid(
+                        cluster.as_ref(),
+                        format!("spec.infrastructureRef: {e}"),
+                    )),
+                )
+                .await
+        }
         None => None,
     };
-    let objs = Objects { machine: (*machine).clone(), cluster: (*cluster).clone(), docker_cluster };
+    let objs = Objects {
+        machine: (*machine).clone(),
+        cluster: (*cluster).clone(),
+        docker_cluster,
+    };
     let res = if deleting {
         let res = backend::reconcile_delete(&mut dm, &objs, ctx, &mut writer).await;
         if res.is_ok() {
@@ -68,11 +89,16 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
         res
     } else {
         // The finalizer goes on before anything exists outside the API server.
-        writer.ensure_finalizer(&mut dm, MACHINE_FINALIZER, |v| &mut v.metadata).await?;
+        writer
+            .ensure_finalizer(&mut dm, MACHINE_FINALIZER, |v| &mut v.metadata)
+            .await?;
         backend::reconcile_normal(&mut dm, &objs, ctx, &mut writer).await
     };
     if let Err(e) = &res {
-        backend::set(&mut dm, NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()));
+        backend::set(
+            &mut dm,
+            NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()),
+        );
     }
     backend::summarize_ready(&mut dm, res.is_err());
     writer.finish(dm, res).await

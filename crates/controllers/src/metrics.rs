@@ -29,20 +29,41 @@ impl Metrics {
         let m = Self {
             reconciles: Family::default(),
             errors: Family::default(),
-            duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 14))),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.005, 2.0, 14))
+            }),
         };
-        registry.register("capd_reconcile", "Reconciles per controller", m.reconciles.clone());
-        registry.register("capd_reconcile_errors", "Failed reconciles per controller and error kind", m.errors.clone());
-        registry.register("capd_reconcile_duration_seconds", "Reconcile duration per controller", m.duration.clone());
+        registry.register(
+            "capd_reconcile",
+            "Reconciles per controller",
+            m.reconciles.clone(),
+        );
+        registry.register(
+            "capd_reconcile_errors",
+            "Failed reconciles per controller and error kind",
+            m.errors.clone(),
+        );
+        registry.register(
+            "capd_reconcile_duration_seconds",
+            "Reconcile duration per controller",
+            m.duration.clone(),
+        );
         m
     }
 
     pub fn observe(&self, controller: &str, took: Duration, error: Option<&str>) {
-        let c = ControllerLabel { controller: controller.to_string() };
+        let c = ControllerLabel {
+            controller: controller.to_string(),
+        };
         self.reconciles.get_or_create(&c).inc();
         self.duration.get_or_create(&c).observe(took.as_secs_f64());
         if let Some(e) = error {
-            self.errors.get_or_create(&ErrorLabel { controller: controller.to_string(), error: e.to_string() }).inc();
+            self.errors
+                .get_or_create(&ErrorLabel {
+                    controller: controller.to_string(),
+                    error: e.to_string(),
+                })
+                .inc();
         }
     }
 }

@@ -31,7 +31,11 @@ pub fn image(dm: &DockerMachine, version: Option<&str>) -> Option<String> {
     if v.is_empty() {
         return None;
     }
-    let v = if v.starts_with('v') { v.to_string() } else { format!("v{v}") };
+    let v = if v.starts_with('v') {
+        v.to_string()
+    } else {
+        format!("v{v}")
+    };
     Some(format!("{DEFAULT_NODE_IMAGE}:{v}"))
 }
 
@@ -48,7 +52,11 @@ pub struct NodeParams<'a> {
 /// an anonymous volume on /var, /lib/modules read-only, a private cgroup namespace,
 /// hostname = name, the API server port published on 127.0.0.1 for control-plane nodes.
 pub fn spec(dm: &DockerMachine, p: &NodeParams<'_>) -> ContainerSpec {
-    let role = if p.control_plane { label::ROLE_CONTROL_PLANE } else { label::ROLE_WORKER };
+    let role = if p.control_plane {
+        label::ROLE_CONTROL_PLANE
+    } else {
+        label::ROLE_WORKER
+    };
     let mut spec = ContainerSpec::new(p.name, p.image)
         .hostname(p.name)
         .label(label::KIND_CLUSTER, p.cluster)
@@ -101,11 +109,16 @@ pub enum Probe {
 impl Probe {
     /// Sorts an exec result: what a booting node can answer is a [`Probe`]; anything
     /// else (engine unreachable, container gone) stays an error for the reconcile.
-    pub fn from_exec(result: Result<ExecOutput, capd_runtime::Error>) -> Result<Probe, capd_runtime::Error> {
+    pub fn from_exec(
+        result: Result<ExecOutput, capd_runtime::Error>,
+    ) -> Result<Probe, capd_runtime::Error> {
         match result {
             Ok(out) => {
                 let text = capd_runtime::join_streams(out.stderr_lossy(), &out.stdout_lossy());
-                Ok(Probe::Exited { code: out.exit_code, output: capd_runtime::output_tail(text.trim(), 3, 300) })
+                Ok(Probe::Exited {
+                    code: out.exit_code,
+                    output: capd_runtime::output_tail(text.trim(), 3, 300),
+                })
             }
             Err(capd_runtime::Error::Timeout { .. }) => Ok(Probe::TimedOut),
             Err(e @ capd_runtime::Error::Conflict { .. }) => Ok(Probe::NotRun(e.to_string())),
@@ -124,8 +137,16 @@ impl Probe {
             Probe::Exited { code, output } => {
                 let output = output.split_whitespace().collect::<Vec<_>>().join(" ");
                 // 126/127: the engine could not start it, usually not in the image.
-                let hint = if matches!(code, 126 | 127) { " (is it installed in the node image?)" } else { "" };
-                Some(if output.is_empty() { format!("exit code {code}{hint}") } else { format!("exit code {code}{hint}: {output}") })
+                let hint = if matches!(code, 126 | 127) {
+                    " (is it installed in the node image?)"
+                } else {
+                    ""
+                };
+                Some(if output.is_empty() {
+                    format!("exit code {code}{hint}")
+                } else {
+                    format!("exit code {code}{hint}: {output}")
+                })
             }
             Probe::TimedOut => Some("no answer in time".to_string()),
             Probe::NotRun(why) => Some(why.clone()),
@@ -145,13 +166,22 @@ pub enum Readiness {
 /// (`None` when it was not run).
 pub fn readiness(systemd: &Probe, cri: Option<&Probe>) -> Readiness {
     if let Some(why) = systemd.failure() {
-        return Readiness::Waiting(format!("waiting for systemd to reach multi-user.target (`{}`: {why})", SYSTEMD_READY_COMMAND.join(" ")));
+        return Readiness::Waiting(format!(
+            "waiting for systemd to reach multi-user.target (`{}`: {why})",
+            SYSTEMD_READY_COMMAND.join(" ")
+        ));
     }
     let Some(cri) = cri else {
-        return Readiness::Waiting(format!("waiting for `{}` to succeed", CRI_READY_COMMAND.join(" ")));
+        return Readiness::Waiting(format!(
+            "waiting for `{}` to succeed",
+            CRI_READY_COMMAND.join(" ")
+        ));
     };
     match cri.failure() {
-        Some(why) => Readiness::Waiting(format!("waiting for the container runtime to answer (`{}`: {why})", CRI_READY_COMMAND.join(" "))),
+        Some(why) => Readiness::Waiting(format!(
+            "waiting for the container runtime to answer (`{}`: {why})",
+            CRI_READY_COMMAND.join(" ")
+        )),
         None => Readiness::Ready,
     }
 }
@@ -162,54 +192,114 @@ mod tests {
     use capd_api::DockerMachineSpec;
 
     fn exited(code: i64, output: &str) -> Probe {
-        Probe::Exited { code, output: output.into() }
+        Probe::Exited {
+            code,
+            output: output.into(),
+        }
     }
 
     #[test]
     fn ready_only_when_systemd_and_crictl_succeed() {
-        assert_eq!(readiness(&exited(0, "active"), Some(&exited(0, "CONTAINER IMAGE"))), Readiness::Ready);
+        assert_eq!(
+            readiness(&exited(0, "active"), Some(&exited(0, "CONTAINER IMAGE"))),
+            Readiness::Ready
+        );
 
-        let Readiness::Waiting(m) = readiness(&exited(3, "inactive"), None) else { panic!("systemd not ready") };
-        assert!(m.contains("multi-user.target") && m.contains("exit code 3: inactive"), "{m}");
+        let Readiness::Waiting(m) = readiness(&exited(3, "inactive"), None) else {
+            panic!("systemd not ready")
+        };
+        assert!(
+            m.contains("multi-user.target") && m.contains("exit code 3: inactive"),
+            "{m}"
+        );
 
-        let Readiness::Waiting(m) = readiness(&exited(0, "active"), None) else { panic!("crictl not run") };
+        let Readiness::Waiting(m) = readiness(&exited(0, "active"), None) else {
+            panic!("crictl not run")
+        };
         assert!(m.contains("crictl ps"), "{m}");
 
         let refused = "validate service connection: dial unix /run/containerd/containerd.sock: connect: no such file or directory";
-        let Readiness::Waiting(m) = readiness(&exited(0, "active"), Some(&exited(1, refused))) else { panic!("crictl failed") };
-        assert!(m.contains("crictl ps") && m.contains("containerd.sock"), "{m}");
+        let Readiness::Waiting(m) = readiness(&exited(0, "active"), Some(&exited(1, refused)))
+        else {
+            panic!("crictl failed")
+        };
+        assert!(
+            m.contains("crictl ps") && m.contains("containerd.sock"),
+            "{m}"
+        );
 
-        let Readiness::Waiting(m) = readiness(&exited(0, "active"), Some(&Probe::TimedOut)) else { panic!("crictl hung") };
+        let Readiness::Waiting(m) = readiness(&exited(0, "active"), Some(&Probe::TimedOut)) else {
+            panic!("crictl hung")
+        };
         assert!(m.contains("no answer in time"), "{m}");
     }
 
     #[test]
     fn systemd_not_yet_pid_1_or_missing_tools_are_waits_with_a_hint() {
         let early = exited(1, "System has not been booted with systemd as init system (PID 1). Can't operate.\nFailed to connect to bus: Host is down");
-        let Readiness::Waiting(m) = readiness(&early, None) else { panic!() };
-        assert!(m.contains("Failed to connect to bus") && !m.contains('\n'), "{m}");
+        let Readiness::Waiting(m) = readiness(&early, None) else {
+            panic!()
+        };
+        assert!(
+            m.contains("Failed to connect to bus") && !m.contains('\n'),
+            "{m}"
+        );
 
-        let missing = exited(127, "OCI runtime exec failed: exec: \"crictl\": executable file not found in $PATH");
-        let Readiness::Waiting(m) = readiness(&exited(0, "active"), Some(&missing)) else { panic!() };
-        assert!(m.contains("installed in the node image") && m.contains("executable file not found"), "{m}");
+        let missing = exited(
+            127,
+            "OCI runtime exec failed: exec: \"crictl\": executable file not found in $PATH",
+        );
+        let Readiness::Waiting(m) = readiness(&exited(0, "active"), Some(&missing)) else {
+            panic!()
+        };
+        assert!(
+            m.contains("installed in the node image") && m.contains("executable file not found"),
+            "{m}"
+        );
 
-        let Readiness::Waiting(m) = readiness(&Probe::NotRun("exec: conflict: container is restarting".into()), None) else { panic!() };
+        let Readiness::Waiting(m) = readiness(
+            &Probe::NotRun("exec: conflict: container is restarting".into()),
+            None,
+        ) else {
+            panic!()
+        };
         assert!(m.contains("restarting"), "{m}");
     }
 
     #[test]
     fn exec_results_become_probes_or_stay_errors() {
-        let out = ExecOutput { stdout: b"inactive\n".to_vec(), stderr: Vec::new(), exit_code: 3 };
+        let out = ExecOutput {
+            stdout: b"inactive\n".to_vec(),
+            stderr: Vec::new(),
+            exit_code: 3,
+        };
         assert_eq!(Probe::from_exec(Ok(out)).unwrap(), exited(3, "inactive"));
-        let both = ExecOutput { stdout: b"out".to_vec(), stderr: b"err".to_vec(), exit_code: 1 };
+        let both = ExecOutput {
+            stdout: b"out".to_vec(),
+            stderr: b"err".to_vec(),
+            exit_code: 1,
+        };
         assert_eq!(Probe::from_exec(Ok(both)).unwrap(), exited(1, "err\nout"));
-        let timeout = capd_runtime::Error::Timeout { operation: "exec", after: std::time::Duration::from_secs(10) };
+        let timeout = capd_runtime::Error::Timeout {
+            operation: "exec",
+            after: std::time::Duration::from_secs(10),
+        };
         assert_eq!(Probe::from_exec(Err(timeout)).unwrap(), Probe::TimedOut);
-        let conflict = capd_runtime::Error::Conflict { operation: "exec", message: "container x is not running".into() };
-        assert!(matches!(Probe::from_exec(Err(conflict)).unwrap(), Probe::NotRun(m) if m.contains("not running")));
-        let gone = capd_runtime::Error::NotFound { kind: capd_runtime::ObjectKind::Container, name: "x".into() };
+        let conflict = capd_runtime::Error::Conflict {
+            operation: "exec",
+            message: "container x is not running".into(),
+        };
+        assert!(
+            matches!(Probe::from_exec(Err(conflict)).unwrap(), Probe::NotRun(m) if m.contains("not running"))
+        );
+        let gone = capd_runtime::Error::NotFound {
+            kind: capd_runtime::ObjectKind::Container,
+            name: "x".into(),
+        };
         assert!(Probe::from_exec(Err(gone)).is_err());
-        assert!(exited(0, "").succeeded() && !exited(3, "").succeeded() && !Probe::TimedOut.succeeded());
+        assert!(
+            exited(0, "").succeeded() && !exited(3, "").succeeded() && !Probe::TimedOut.succeeded()
+        );
     }
 
     #[test]
@@ -221,8 +311,14 @@ mod tests {
     #[test]
     fn image_from_custom_or_version() {
         let mut dm = DockerMachine::new("m", DockerMachineSpec::default());
-        assert_eq!(image(&dm, Some("v1.36.3")).as_deref(), Some("kindest/node:v1.36.3"));
-        assert_eq!(image(&dm, Some("1.36.3")).as_deref(), Some("kindest/node:v1.36.3"));
+        assert_eq!(
+            image(&dm, Some("v1.36.3")).as_deref(),
+            Some("kindest/node:v1.36.3")
+        );
+        assert_eq!(
+            image(&dm, Some("1.36.3")).as_deref(),
+            Some("kindest/node:v1.36.3")
+        );
         assert_eq!(image(&dm, None), None);
         dm.spec.custom_image = "my/node:x".into();
         assert_eq!(image(&dm, None).as_deref(), Some("my/node:x"));
@@ -231,18 +327,41 @@ mod tests {
     #[test]
     fn control_plane_publishes_api_port_and_mounts_extra() {
         let mut dm = DockerMachine::new("m", DockerMachineSpec::default());
-        dm.spec.extra_mounts.push(capd_api::Mount { container_path: "/data".into(), host_path: "/srv".into(), read_only: true });
-        let p = NodeParams { name: "c-m", cluster: "c", image: "img", network: "kind", control_plane: true, failure_domain: Some("fd1") };
+        dm.spec.extra_mounts.push(capd_api::Mount {
+            container_path: "/data".into(),
+            host_path: "/srv".into(),
+            read_only: true,
+        });
+        let p = NodeParams {
+            name: "c-m",
+            cluster: "c",
+            image: "img",
+            network: "kind",
+            control_plane: true,
+            failure_domain: Some("fd1"),
+        };
         let s = spec(&dm, &p);
-        assert_eq!(s.labels.get("io.x-k8s.kind.role").map(String::as_str), Some("control-plane"));
-        assert_eq!(s.labels.get(FAILURE_DOMAIN_LABEL).map(String::as_str), Some("fd1"));
+        assert_eq!(
+            s.labels.get("io.x-k8s.kind.role").map(String::as_str),
+            Some("control-plane")
+        );
+        assert_eq!(
+            s.labels.get(FAILURE_DOMAIN_LABEL).map(String::as_str),
+            Some("fd1")
+        );
         assert!(s.privileged);
         assert_eq!(s.ports.len(), 1);
         assert!(s.mounts.iter().any(|m| m.target == "/data" && m.read_only));
         assert!(s.tmpfs.contains_key("/run") && s.tmpfs.contains_key("/tmp"));
         assert!(s.cgroupns_private);
-        let w = NodeParams { control_plane: false, ..p };
+        let w = NodeParams {
+            control_plane: false,
+            ..p
+        };
         assert!(spec(&dm, &w).ports.is_empty());
-        assert!(spec(&dm, &w).cgroupns_private, "workers get a private cgroup namespace too");
+        assert!(
+            spec(&dm, &w).cgroupns_private,
+            "workers get a private cgroup namespace too"
+        );
     }
 }

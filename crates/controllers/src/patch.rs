@@ -19,9 +19,19 @@ use std::fmt::Debug;
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
     #[error("serializing {kind} {name}: {source}")]
-    Serialize { kind: String, name: String, source: serde_json::Error },
+    Serialize {
+        kind: String,
+        name: String,
+        source: serde_json::Error,
+    },
     #[error("patching {what} of {kind} {namespace}/{name}: {source}")]
-    Api { what: &'static str, kind: String, namespace: String, name: String, source: kube::Error },
+    Api {
+        what: &'static str,
+        kind: String,
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
 }
 
 /// Metadata fields a reconcile may change; everything else there belongs to the server.
@@ -50,7 +60,10 @@ pub struct Patches {
 
 impl Patches {
     pub fn is_empty(&self) -> bool {
-        self.finalizers_add.is_empty() && self.finalizers_remove.is_none() && self.object.is_none() && self.status.is_none()
+        self.finalizers_add.is_empty()
+            && self.finalizers_remove.is_none()
+            && self.object.is_none()
+            && self.status.is_none()
     }
 }
 
@@ -95,7 +108,10 @@ where
     /// not carry it yet, and takes it into the snapshot: the first write of a reconcile,
     /// before anything exists outside the API server. Returns whether it wrote.
     pub async fn add_finalizer(&mut self, finalizer: &str) -> Result<bool, PatchError> {
-        let list = self.before.pointer("/metadata/finalizers").and_then(Value::as_array);
+        let list = self
+            .before
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array);
         if list.is_some_and(|l| l.iter().any(|f| f.as_str() == Some(finalizer))) {
             return Ok(false);
         }
@@ -104,15 +120,28 @@ where
             "kind": K::kind(&()),
             "metadata": {"name": self.name, "finalizers": [finalizer]},
         });
-        self.api.patch(&self.name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(apply)).await.map_err(|source| PatchError::Api {
-            what: "finalizers",
-            kind: K::kind(&()).into_owned(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-            source,
-        })?;
-        if let Some(meta) = self.before.get_mut("metadata").and_then(Value::as_object_mut) {
-            let list = meta.entry("finalizers").or_insert_with(|| Value::Array(Vec::new()));
+        self.api
+            .patch(
+                &self.name,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Apply(apply),
+            )
+            .await
+            .map_err(|source| PatchError::Api {
+                what: "finalizers",
+                kind: K::kind(&()).into_owned(),
+                namespace: self.namespace.clone(),
+                name: self.name.clone(),
+                source,
+            })?;
+        if let Some(meta) = self
+            .before
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+        {
+            let list = meta
+                .entry("finalizers")
+                .or_insert_with(|| Value::Array(Vec::new()));
             if let Some(l) = list.as_array_mut() {
                 l.push(Value::String(finalizer.to_string()));
             }
@@ -137,7 +166,13 @@ where
         let mut sent = 0;
         let err = |what: &'static str| {
             let (kind, namespace, name) = (kind.clone(), self.namespace.clone(), self.name.clone());
-            move |source| PatchError::Api { what, kind, namespace, name, source }
+            move |source| PatchError::Api {
+                what,
+                kind,
+                namespace,
+                name,
+                source,
+            }
         };
         let pp = PatchParams::default();
         // Adding our finalizer goes first: nothing may exist outside without it.
@@ -148,23 +183,45 @@ where
                 "kind": K::kind(&()),
                 "metadata": {"name": self.name, "finalizers": patches.finalizers_add},
             });
-            self.api.patch(&self.name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(apply)).await.map_err(err("finalizers"))?;
+            self.api
+                .patch(
+                    &self.name,
+                    &PatchParams::apply(FIELD_MANAGER),
+                    &Patch::Apply(apply),
+                )
+                .await
+                .map_err(err("finalizers"))?;
             sent += 1;
         }
         // Spec before status: readers of `status.initialization.provisioned` (Cluster API)
         // must find what it promises, e.g. `spec.providerID`, already there.
         if let Some(p) = patches.object {
-            self.api.patch(&self.name, &pp, &Patch::Merge(p)).await.map_err(err("metadata/spec"))?;
+            self.api
+                .patch(&self.name, &pp, &Patch::Merge(p))
+                .await
+                .map_err(err("metadata/spec"))?;
             sent += 1;
         }
         if let Some(p) = patches.status {
-            self.api.patch_status(&self.name, &pp, &Patch::Merge(p)).await.map_err(err("status"))?;
+            self.api
+                .patch_status(&self.name, &pp, &Patch::Merge(p))
+                .await
+                .map_err(err("status"))?;
             sent += 1;
         }
         if let Some(ops) = patches.finalizers_remove {
-            let p: json_patch::Patch = serde_json::from_value(Value::Array(ops))
-                .map_err(|source| PatchError::Serialize { kind: kind.clone(), name: self.name.clone(), source })?;
-            self.api.patch(&self.name, &pp, &Patch::Json::<()>(p)).await.map_err(err("finalizers"))?;
+            let p: json_patch::Patch =
+                serde_json::from_value(Value::Array(ops)).map_err(|source| {
+                    PatchError::Serialize {
+                        kind: kind.clone(),
+                        name: self.name.clone(),
+                        source,
+                    }
+                })?;
+            self.api
+                .patch(&self.name, &pp, &Patch::Json::<()>(p))
+                .await
+                .map_err(err("finalizers"))?;
             sent += 1;
         }
         Ok(sent)
@@ -187,7 +244,9 @@ pub fn compute(before: &Value, after: &Value, _resource_version: Option<&str>) -
     let mut object = Map::new();
     let mut meta = Map::new();
     for key in OWNED_METADATA {
-        let b = before.pointer(&format!("/metadata/{key}")).unwrap_or(&empty);
+        let b = before
+            .pointer(&format!("/metadata/{key}"))
+            .unwrap_or(&empty);
         let a = after.pointer(&format!("/metadata/{key}")).unwrap_or(&empty);
         if let Some(d) = merge_diff(b, a) {
             meta.insert(key.to_string(), d);
@@ -196,13 +255,19 @@ pub fn compute(before: &Value, after: &Value, _resource_version: Option<&str>) -
     if !meta.is_empty() {
         object.insert("metadata".into(), Value::Object(meta));
     }
-    if let Some(d) = merge_diff(before.get("spec").unwrap_or(&empty), after.get("spec").unwrap_or(&empty)) {
+    if let Some(d) = merge_diff(
+        before.get("spec").unwrap_or(&empty),
+        after.get("spec").unwrap_or(&empty),
+    ) {
         object.insert("spec".into(), d);
     }
     if !object.is_empty() {
         out.object = Some(Value::Object(object));
     }
-    if let Some(d) = merge_diff(before.get("status").unwrap_or(&empty), after.get("status").unwrap_or(&empty)) {
+    if let Some(d) = merge_diff(
+        before.get("status").unwrap_or(&empty),
+        after.get("status").unwrap_or(&empty),
+    ) {
         out.status = Some(json!({ "status": d }));
     }
     out
@@ -242,14 +307,22 @@ pub fn merge_diff(before: &Value, after: &Value) -> Option<Value> {
 
 fn finalizer_changes(before: &Value, after: &Value) -> (Vec<String>, Option<Vec<Value>>) {
     let list = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let (b, a) = (list(before), list(after));
     let mut ops = Vec::new();
     // Remove from the highest index down so earlier indices stay valid.
     for (i, f) in b.iter().enumerate().rev() {
         if !a.contains(f) {
-            ops.push(json!({"op": "test", "path": format!("/metadata/finalizers/{i}"), "value": f}));
+            ops.push(
+                json!({"op": "test", "path": format!("/metadata/finalizers/{i}"), "value": f}),
+            );
             ops.push(json!({"op": "remove", "path": format!("/metadata/finalizers/{i}")}));
         }
     }
@@ -272,7 +345,10 @@ mod tests {
         let b = json!({"metadata": {"name": "a", "labels": {"x": "1", "y": "2"}, "resourceVersion": "5"}, "spec": {"a": 1, "b": {"c": 1, "d": 2}}});
         let a = json!({"metadata": {"name": "a", "labels": {"x": "1", "z": "3"}, "resourceVersion": "5"}, "spec": {"a": 1, "b": {"c": 1, "d": 3}}});
         let p = compute(&b, &a, Some("5"));
-        assert_eq!(p.object, Some(json!({"metadata": {"labels": {"y": null, "z": "3"}}, "spec": {"b": {"d": 3}}})));
+        assert_eq!(
+            p.object,
+            Some(json!({"metadata": {"labels": {"y": null, "z": "3"}}, "spec": {"b": {"d": 3}}}))
+        );
         assert_eq!(p.status, None);
         assert!(p.finalizers_add.is_empty() && p.finalizers_remove.is_none());
     }
@@ -280,7 +356,8 @@ mod tests {
     #[test]
     fn server_owned_metadata_is_never_patched() {
         let b = json!({"metadata": {"name": "a", "resourceVersion": "5", "managedFields": []}});
-        let a = json!({"metadata": {"name": "a", "resourceVersion": "6", "managedFields": [{"x": 1}]}});
+        let a =
+            json!({"metadata": {"name": "a", "resourceVersion": "6", "managedFields": [{"x": 1}]}});
         assert!(compute(&b, &a, Some("5")).is_empty());
     }
 
@@ -288,7 +365,10 @@ mod tests {
     fn status_lists_replace_whole() {
         let b = json!({"status": {"conditions": [{"type": "A"}], "ready": false}});
         let a = json!({"status": {"conditions": [{"type": "A"}, {"type": "B"}], "ready": false}});
-        assert_eq!(compute(&b, &a, None).status, Some(json!({"status": {"conditions": [{"type": "A"}, {"type": "B"}]}})));
+        assert_eq!(
+            compute(&b, &a, None).status,
+            Some(json!({"status": {"conditions": [{"type": "A"}, {"type": "B"}]}}))
+        );
     }
 
     #[test]
@@ -314,6 +394,9 @@ mod tests {
         );
         let a = json!({"metadata": {"finalizers": ["other", "mine", "new"]}});
         let p = compute(&b, &a, None);
-        assert_eq!((p.finalizers_add, p.finalizers_remove), (vec!["new".to_string()], None));
+        assert_eq!(
+            (p.finalizers_add, p.finalizers_remove),
+            (vec!["new".to_string()], None)
+        );
     }
 }

@@ -37,11 +37,16 @@ pub fn cluster_to_machines<K>(cluster: &Cluster, machines: &Store<K>) -> Vec<Obj
 where
     K: kube::Resource<DynamicType = ()> + Clone,
 {
-    let (Some(ns), name) = (cluster.namespace(), cluster.name_any()) else { return Vec::new() };
+    let (Some(ns), name) = (cluster.namespace(), cluster.name_any()) else {
+        return Vec::new();
+    };
     machines
         .state()
         .iter()
-        .filter(|m| m.namespace().as_deref() == Some(ns.as_str()) && m.labels().get(label::CLUSTER_NAME) == Some(&name))
+        .filter(|m| {
+            m.namespace().as_deref() == Some(ns.as_str())
+                && m.labels().get(label::CLUSTER_NAME) == Some(&name)
+        })
         .map(|m| ObjectRef::from_obj(m.as_ref()))
         .collect()
 }
@@ -64,7 +69,10 @@ mod tests {
         c.spec.infrastructure_ref.kind = "DockerCluster".into();
         c.spec.infrastructure_ref.name = "dc".into();
         let r = cluster_to_infra::<DockerCluster>(&c, "DockerCluster").unwrap();
-        assert_eq!((r.name.as_str(), r.namespace.as_deref()), ("dc", Some("ns")));
+        assert_eq!(
+            (r.name.as_str(), r.namespace.as_deref()),
+            ("dc", Some("ns"))
+        );
         assert!(cluster_to_infra::<DockerCluster>(&c, "DockerMachine").is_none());
         c.spec.infrastructure_ref.api_group = "other.io".into();
         assert!(cluster_to_infra::<DockerCluster>(&c, "DockerCluster").is_none());

@@ -16,10 +16,18 @@ pub struct WorkloadClients {
 
 impl WorkloadClients {
     /// The workload cluster's client, or `None` while its kubeconfig Secret doesn't exist.
-    pub async fn get(&self, mgmt: &kube::Client, namespace: &str, cluster: &str) -> Result<Option<kube::Client>, Error> {
+    pub async fn get(
+        &self,
+        mgmt: &kube::Client,
+        namespace: &str,
+        cluster: &str,
+    ) -> Result<Option<kube::Client>, Error> {
         let key = (namespace.to_string(), cluster.to_string());
         let name = format!("{cluster}-kubeconfig");
-        let Some(secret) = Api::<Secret>::namespaced(mgmt.clone(), namespace).get_opt(&name).await? else {
+        let Some(secret) = Api::<Secret>::namespaced(mgmt.clone(), namespace)
+            .get_opt(&name)
+            .await?
+        else {
             self.clients.lock().await.remove(&key);
             return Ok(None);
         };
@@ -29,14 +37,21 @@ impl WorkloadClients {
                 return Ok(Some(c.clone()));
             }
         }
-        let invalid = |message: String| Error::Invalid { kind: "Secret".into(), namespace: namespace.to_string(), name: name.clone(), message };
+        let invalid = |message: String| Error::Invalid {
+            kind: "Secret".into(),
+            namespace: namespace.to_string(),
+            name: name.clone(),
+            message,
+        };
         let value = secret
             .data
             .as_ref()
             .and_then(|d| d.get("value"))
             .ok_or_else(|| invalid("has no key `value`".into()))?;
-        let text = std::str::from_utf8(&value.0).map_err(|e| invalid(format!("value is not UTF-8: {e}")))?;
-        let kubeconfig = kube::config::Kubeconfig::from_yaml(text).map_err(|e| invalid(format!("value is not a kubeconfig: {e}")))?;
+        let text = std::str::from_utf8(&value.0)
+            .map_err(|e| invalid(format!("value is not UTF-8: {e}")))?;
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(text)
+            .map_err(|e| invalid(format!("value is not a kubeconfig: {e}")))?;
         let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .map_err(|e| invalid(format!("kubeconfig unusable: {e}")))?;
@@ -44,13 +59,19 @@ impl WorkloadClients {
         config.connect_timeout = Some(Duration::from_secs(5));
         config.read_timeout = Some(Duration::from_secs(15));
         let client = kube::Client::try_from(config)?;
-        self.clients.lock().await.insert(key, (version, client.clone()));
+        self.clients
+            .lock()
+            .await
+            .insert(key, (version, client.clone()));
         tracing::debug!(namespace, cluster, "workload cluster client (re)built");
         Ok(Some(client))
     }
 
     pub async fn evict(&self, namespace: &str, cluster: &str) {
-        self.clients.lock().await.remove(&(namespace.to_string(), cluster.to_string()));
+        self.clients
+            .lock()
+            .await
+            .remove(&(namespace.to_string(), cluster.to_string()));
     }
 
     pub async fn len(&self) -> usize {

@@ -62,18 +62,35 @@ impl FakeApi {
     async fn answer(&self, req: Request<Body>) -> Response<Body> {
         let method = req.method().to_string();
         let path = req.uri().path().to_string();
-        let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let content_type = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
         let bytes = req.into_body().collect_bytes().await.unwrap_or_default();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        self.sent.lock().unwrap().push(Sent { method: method.clone(), path: path.clone(), content_type, body: body.clone() });
+        self.sent.lock().unwrap().push(Sent {
+            method: method.clone(),
+            path: path.clone(),
+            content_type,
+            body: body.clone(),
+        });
         let object_path = path.trim_end_matches("/status").to_string();
         let held = self.objects.lock().unwrap().get(&object_path).cloned();
         let (status, out) = match (method.as_str(), held) {
             ("GET" | "PATCH", Some(obj)) => (StatusCode::OK, obj),
             ("POST", _) if path.contains("/events") => (StatusCode::CREATED, body),
-            _ => (StatusCode::NOT_FOUND, json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": format!("{path} not found")})),
+            _ => (
+                StatusCode::NOT_FOUND,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": format!("{path} not found")}),
+            ),
         };
-        Response::builder().status(status).header("content-type", "application/json").body(Body::from(serde_json::to_vec(&out).unwrap())).unwrap()
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(&out).unwrap()))
+            .unwrap()
     }
 }
 
@@ -96,13 +113,32 @@ struct World {
     ctx: Arc<Context>,
 }
 
-fn world(clusters: Vec<Cluster>, machines: Vec<Machine>, docker_clusters: Vec<DockerCluster>) -> World {
+fn world(
+    clusters: Vec<Cluster>,
+    machines: Vec<Machine>,
+    docker_clusters: Vec<DockerCluster>,
+) -> World {
     let api = FakeApi::default();
     let runtime = Arc::new(MemoryRuntime::new());
     // HAProxy's master catches SIGHUP (the load balancer waits for that before a reload).
-    runtime.answer("cp /proc/1/status /dev/stdout", ExecOutput { stdout: b"Name:\thaproxy\nSigCgt:\t0000000000004001\n".to_vec(), stderr: vec![], exit_code: 0 });
-    let caches = Caches::new(store_of(clusters), store_of(machines)).with_infra_cluster("DockerCluster", store_of(docker_clusters)).with_infra_cluster("DevCluster", store_of::<DevCluster>(vec![]));
-    let ctx = Arc::new(Context::new(api.client(), caches, runtime.clone(), Config::default(), Arc::new(Metrics::default())));
+    runtime.answer(
+        "cp /proc/1/status /dev/stdout",
+        ExecOutput {
+            stdout: b"Name:\thaproxy\nSigCgt:\t0000000000004001\n".to_vec(),
+            stderr: vec![],
+            exit_code: 0,
+        },
+    );
+    let caches = Caches::new(store_of(clusters), store_of(machines))
+        .with_infra_cluster("DockerCluster", store_of(docker_clusters))
+        .with_infra_cluster("DevCluster", store_of::<DevCluster>(vec![]));
+    let ctx = Arc::new(Context::new(
+        api.client(),
+        caches,
+        runtime.clone(),
+        Config::default(),
+        Arc::new(Metrics::default()),
+    ));
     World { api, runtime, ctx }
 }
 
@@ -125,38 +161,86 @@ fn docker_cluster(name: &str, extra_meta: Value, spec: Value, status: Value) -> 
     serde_json::from_value(json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerCluster", "metadata": meta, "spec": spec, "status": status})).unwrap()
 }
 
-const DC_PATH: &str = "/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockerclusters/c1";
+const DC_PATH: &str =
+    "/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockerclusters/c1";
 
 #[tokio::test]
-async fn a_new_docker_cluster_gets_finalizer_load_balancer_endpoint_and_status_in_three_writes_and_an_event() {
+async fn a_new_docker_cluster_gets_finalizer_load_balancer_endpoint_and_status_in_three_writes_and_an_event(
+) {
     let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
-    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, false)], vec![], vec![]);
+    let w = world(
+        vec![capi_cluster("c1", "DockerCluster", Value::Null, false)],
+        vec![],
+        vec![],
+    );
     w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
-    cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap();
+    cluster::reconcile(Arc::new(dc), w.ctx.clone())
+        .await
+        .unwrap();
 
     assert_eq!(w.runtime.container_names(), ["c1-lb"], "one load balancer");
-    let ip = w.runtime.inspect_container("c1-lb").await.unwrap().unwrap().addresses(None).unwrap().ipv4.unwrap().to_string();
+    let ip = w
+        .runtime
+        .inspect_container("c1-lb")
+        .await
+        .unwrap()
+        .unwrap()
+        .addresses(None)
+        .unwrap()
+        .ipv4
+        .unwrap()
+        .to_string();
     let sent = w.api.sent();
-    let writes: Vec<&Sent> = sent.iter().filter(|s| s.path.contains("/dockerclusters/")).collect();
+    let writes: Vec<&Sent> = sent
+        .iter()
+        .filter(|s| s.path.contains("/dockerclusters/"))
+        .collect();
     assert_eq!(writes.len(), 3, "finalizer, spec, status: {writes:#?}");
-    assert!(writes[0].content_type.contains("apply-patch"), "the finalizer first, by server-side apply: {:?}", writes[0]);
-    assert_eq!(writes[0].body["metadata"]["finalizers"], json!(["dockercluster.infrastructure.cluster.x-k8s.io"]));
-    assert_eq!(writes[1].body["spec"]["controlPlaneEndpoint"], json!({"host": ip, "port": 6443}));
-    assert_eq!(writes[1].body["metadata"]["annotations"]["infrastructure.cluster.x-k8s.io/capd-rs-container-owner"], "dc-uid");
+    assert!(
+        writes[0].content_type.contains("apply-patch"),
+        "the finalizer first, by server-side apply: {:?}",
+        writes[0]
+    );
+    assert_eq!(
+        writes[0].body["metadata"]["finalizers"],
+        json!(["dockercluster.infrastructure.cluster.x-k8s.io"])
+    );
+    assert_eq!(
+        writes[1].body["spec"]["controlPlaneEndpoint"],
+        json!({"host": ip, "port": 6443})
+    );
+    assert_eq!(
+        writes[1].body["metadata"]["annotations"]
+            ["infrastructure.cluster.x-k8s.io/capd-rs-container-owner"],
+        "dc-uid"
+    );
     assert!(writes[2].path.ends_with("/status"));
-    assert_eq!(writes[2].body["status"]["initialization"]["provisioned"], true);
+    assert_eq!(
+        writes[2].body["status"]["initialization"]["provisioned"],
+        true
+    );
     let events: Vec<&Sent> = sent.iter().filter(|s| s.path.contains("/events")).collect();
     assert_eq!(events.len(), 1, "LoadBalancerCreated");
-    assert!(sent.iter().all(|s| s.method != "GET"), "no reads: the objects come from the caches: {sent:#?}");
+    assert!(
+        sent.iter().all(|s| s.method != "GET"),
+        "no reads: the objects come from the caches: {sent:#?}"
+    );
 }
 
 /// Reconciles a new `dc` and returns it as the watch would deliver it after those writes.
 async fn provision(w: &World, dc: DockerCluster) -> DockerCluster {
     w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
-    cluster::reconcile(Arc::new(dc.clone()), w.ctx.clone()).await.unwrap();
+    cluster::reconcile(Arc::new(dc.clone()), w.ctx.clone())
+        .await
+        .unwrap();
     let mut after = dc;
     after.metadata.finalizers = Some(vec!["dockercluster.infrastructure.cluster.x-k8s.io".into()]);
-    let patches: Vec<Sent> = w.api.sent().into_iter().filter(|s| s.method == "PATCH" && !s.content_type.contains("apply")).collect();
+    let patches: Vec<Sent> = w
+        .api
+        .sent()
+        .into_iter()
+        .filter(|s| s.method == "PATCH" && !s.content_type.contains("apply"))
+        .collect();
     let mut v = serde_json::to_value(&after).unwrap();
     for p in &patches {
         json_patch::merge(&mut v, &p.body);
@@ -166,11 +250,21 @@ async fn provision(w: &World, dc: DockerCluster) -> DockerCluster {
 
 #[tokio::test]
 async fn a_provisioned_unchanged_docker_cluster_costs_no_request() {
-    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, false)], vec![], vec![]);
+    let w = world(
+        vec![capi_cluster("c1", "DockerCluster", Value::Null, false)],
+        vec![],
+        vec![],
+    );
     let after = provision(&w, docker_cluster("c1", json!({}), json!({}), Value::Null)).await;
     w.api.clear();
-    cluster::reconcile(Arc::new(after.clone()), w.ctx.clone()).await.unwrap();
-    assert!(w.api.sent().is_empty(), "second reconcile sent {:#?}", w.api.sent());
+    cluster::reconcile(Arc::new(after.clone()), w.ctx.clone())
+        .await
+        .unwrap();
+    assert!(
+        w.api.sent().is_empty(),
+        "second reconcile sent {:#?}",
+        w.api.sent()
+    );
     assert_eq!(w.runtime.container_names(), ["c1-lb"]);
     assert!(capd_api::conditions::is_true(after.conditions(), "Ready"));
 }
@@ -191,46 +285,96 @@ fn hold_template(api: &FakeApi) {
 }
 
 fn template_reads(api: &FakeApi) -> usize {
-    api.sent().iter().filter(|s| s.method == "GET" && s.path == TEMPLATE_PATH).count()
+    api.sent()
+        .iter()
+        .filter(|s| s.method == "GET" && s.path == TEMPLATE_PATH)
+        .count()
 }
 
 #[tokio::test]
 async fn a_provisioned_unchanged_docker_cluster_with_a_custom_template_costs_no_request() {
-    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, false)], vec![], vec![]);
+    let w = world(
+        vec![capi_cluster("c1", "DockerCluster", Value::Null, false)],
+        vec![],
+        vec![],
+    );
     hold_template(&w.api);
     let after = provision(&w, docker_cluster_with_template(json!({}))).await;
-    assert_eq!(template_reads(&w.api), 1, "the new load balancer is configured from the template: {:#?}", w.api.sent());
-    let live = w.runtime.read_file("c1-lb", capd_loadbalancer::CONFIG_PATH).await.unwrap();
-    assert!(live.starts_with(b"# custom\n"), "{}", String::from_utf8_lossy(&live));
+    assert_eq!(
+        template_reads(&w.api),
+        1,
+        "the new load balancer is configured from the template: {:#?}",
+        w.api.sent()
+    );
+    let live = w
+        .runtime
+        .read_file("c1-lb", capd_loadbalancer::CONFIG_PATH)
+        .await
+        .unwrap();
+    assert!(
+        live.starts_with(b"# custom\n"),
+        "{}",
+        String::from_utf8_lossy(&live)
+    );
 
     w.api.clear();
-    cluster::reconcile(Arc::new(after.clone()), w.ctx.clone()).await.unwrap();
-    assert!(w.api.sent().is_empty(), "the 30 s look at a provisioned cluster sent {:#?}", w.api.sent());
+    cluster::reconcile(Arc::new(after.clone()), w.ctx.clone())
+        .await
+        .unwrap();
+    assert!(
+        w.api.sent().is_empty(),
+        "the 30 s look at a provisioned cluster sent {:#?}",
+        w.api.sent()
+    );
     assert!(capd_api::conditions::is_true(after.conditions(), "Ready"));
 }
 
 #[tokio::test]
 async fn a_missing_template_configmap_is_an_error_naming_it_and_the_field() {
-    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, false)], vec![], vec![]);
+    let w = world(
+        vec![capi_cluster("c1", "DockerCluster", Value::Null, false)],
+        vec![],
+        vec![],
+    );
     let dc = docker_cluster_with_template(json!({}));
     w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
-    let err = cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap_err();
+    let err = cluster::reconcile(Arc::new(dc), w.ctx.clone())
+        .await
+        .unwrap_err();
     match &err {
-        capd_controllers::Error::Invalid { kind, name, message, .. } => {
+        capd_controllers::Error::Invalid {
+            kind,
+            name,
+            message,
+            ..
+        } => {
             assert_eq!((kind.as_ref(), name.as_str()), ("DockerCluster", "c1"));
-            assert!(message.contains("spec.loadBalancer.customHAProxyConfigTemplateRef") && message.contains("ConfigMap lb-template not found"), "{message}");
+            assert!(
+                message.contains("spec.loadBalancer.customHAProxyConfigTemplateRef")
+                    && message.contains("ConfigMap lb-template not found"),
+                "{message}"
+            );
         }
         other => panic!("expected Invalid, got {other:?}"),
     }
-    assert!(w.runtime.container_names().is_empty(), "nothing created without its configuration");
+    assert!(
+        w.runtime.container_names().is_empty(),
+        "nothing created without its configuration"
+    );
 }
 
 #[tokio::test]
 async fn a_paused_cluster_gets_only_the_paused_condition() {
-    let w = world(vec![capi_cluster("c1", "DockerCluster", Value::Null, true)], vec![], vec![]);
+    let w = world(
+        vec![capi_cluster("c1", "DockerCluster", Value::Null, true)],
+        vec![],
+        vec![],
+    );
     let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
     w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
-    cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap();
+    cluster::reconcile(Arc::new(dc), w.ctx.clone())
+        .await
+        .unwrap();
     assert!(w.runtime.container_names().is_empty());
     let sent = w.api.sent();
     assert_eq!(sent.len(), 1, "{sent:#?}");
@@ -243,24 +387,43 @@ async fn a_paused_cluster_gets_only_the_paused_condition() {
 async fn without_its_cluster_a_docker_cluster_waits_and_when_deleted_is_released() {
     let w = world(vec![], vec![], vec![]);
     let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
-    cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap();
+    cluster::reconcile(Arc::new(dc), w.ctx.clone())
+        .await
+        .unwrap();
     assert!(w.api.sent().is_empty(), "a wait writes nothing");
 
-    let deleting = docker_cluster("c1", json!({"deletionTimestamp": "2026-11-30T00:00:00Z", "finalizers": ["other", "dockercluster.infrastructure.cluster.x-k8s.io"]}), json!({}), Value::Null);
-    w.api.hold(DC_PATH, serde_json::to_value(&deleting).unwrap());
-    cluster::reconcile(Arc::new(deleting), w.ctx.clone()).await.unwrap();
+    let deleting = docker_cluster(
+        "c1",
+        json!({"deletionTimestamp": "2026-11-30T00:00:00Z", "finalizers": ["other", "dockercluster.infrastructure.cluster.x-k8s.io"]}),
+        json!({}),
+        Value::Null,
+    );
+    w.api
+        .hold(DC_PATH, serde_json::to_value(&deleting).unwrap());
+    cluster::reconcile(Arc::new(deleting), w.ctx.clone())
+        .await
+        .unwrap();
     let sent = w.api.sent();
     assert_eq!(sent.len(), 1, "{sent:#?}");
-    assert_eq!(sent[0].body, json!([
-        {"op": "test", "path": "/metadata/finalizers/1", "value": "dockercluster.infrastructure.cluster.x-k8s.io"},
-        {"op": "remove", "path": "/metadata/finalizers/1"}
-    ]), "only our finalizer, guarded by a test");
+    assert_eq!(
+        sent[0].body,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers/1", "value": "dockercluster.infrastructure.cluster.x-k8s.io"},
+            {"op": "remove", "path": "/metadata/finalizers/1"}
+        ]),
+        "only our finalizer, guarded by a test"
+    );
 }
 
 #[tokio::test]
 async fn a_machine_goes_from_nothing_to_bootstrapped_in_one_reconcile() {
     let provisioned = json!({"initialization": {"infrastructureProvisioned": true, "controlPlaneInitialized": true}});
-    let dc = docker_cluster("c1", json!({}), json!({"controlPlaneEndpoint": {"host": "172.18.0.9", "port": 6443}}), json!({"initialization": {"provisioned": true}}));
+    let dc = docker_cluster(
+        "c1",
+        json!({}),
+        json!({"controlPlaneEndpoint": {"host": "172.18.0.9", "port": 6443}}),
+        json!({"initialization": {"provisioned": true}}),
+    );
     let m: Machine = serde_json::from_value(json!({
         "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
         "metadata": {"name": "m1", "namespace": "ns", "labels": {"cluster.x-k8s.io/cluster-name": "c1"}},
@@ -268,7 +431,11 @@ async fn a_machine_goes_from_nothing_to_bootstrapped_in_one_reconcile() {
                  "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachine", "name": "m1"}}
     }))
     .unwrap();
-    let w = world(vec![capi_cluster("c1", "DockerCluster", provisioned, false)], vec![m], vec![dc]);
+    let w = world(
+        vec![capi_cluster("c1", "DockerCluster", provisioned, false)],
+        vec![m],
+        vec![dc],
+    );
     let dm: DockerMachine = serde_json::from_value(json!({
         "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerMachine",
         "metadata": {"name": "m1", "namespace": "ns", "uid": "dm-uid", "labels": {"cluster.x-k8s.io/cluster-name": "c1"},
@@ -276,33 +443,106 @@ async fn a_machine_goes_from_nothing_to_bootstrapped_in_one_reconcile() {
         "spec": {}
     }))
     .unwrap();
-    w.api.hold("/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockermachines/m1", serde_json::to_value(&dm).unwrap());
+    w.api.hold(
+        "/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockermachines/m1",
+        serde_json::to_value(&dm).unwrap(),
+    );
     use base64::Engine;
-    let data = base64::engine::general_purpose::STANDARD.encode("#cloud-config\nruncmd:\n- echo hi\n");
+    let data =
+        base64::engine::general_purpose::STANDARD.encode("#cloud-config\nruncmd:\n- echo hi\n");
     w.api.hold("/api/v1/namespaces/ns/secrets/m1-bootstrap", json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "m1-bootstrap", "namespace": "ns"}, "data": {"value": data}}));
-    w.runtime.answer("/bin/sh -c test -f", ExecOutput { stdout: b"false\n".to_vec(), stderr: vec![], exit_code: 0 });
-    w.runtime.answer("/bin/sh -c test -d", ExecOutput { stdout: b"no\n".to_vec(), stderr: vec![], exit_code: 0 });
+    w.runtime.answer(
+        "/bin/sh -c test -f",
+        ExecOutput {
+            stdout: b"false\n".to_vec(),
+            stderr: vec![],
+            exit_code: 0,
+        },
+    );
+    w.runtime.answer(
+        "/bin/sh -c test -d",
+        ExecOutput {
+            stdout: b"no\n".to_vec(),
+            stderr: vec![],
+            exit_code: 0,
+        },
+    );
 
-    machine::reconcile(Arc::new(dm), w.ctx.clone()).await.unwrap();
+    machine::reconcile(Arc::new(dm), w.ctx.clone())
+        .await
+        .unwrap();
 
     assert_eq!(w.runtime.container_names(), ["c1-m1"]);
     let spec = w.runtime.spec_of("c1-m1").unwrap();
-    assert_eq!(spec.image, "kindest/node:v1.36.3", "the image from Machine.spec.version");
+    assert_eq!(
+        spec.image, "kindest/node:v1.36.3",
+        "the image from Machine.spec.version"
+    );
     let calls = w.runtime.calls();
-    let pos = |needle: &str| calls.iter().position(|c| c.contains(needle)).unwrap_or_else(|| panic!("no {needle} in {calls:#?}"));
-    assert!(pos("systemctl is-active multi-user.target") < pos("crictl ps"), "CAPD's order: systemd, then the CRI");
-    assert!(pos("crictl ps") < pos("echo hi"), "the bootstrap runs after the node booted");
+    let pos = |needle: &str| {
+        calls
+            .iter()
+            .position(|c| c.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle} in {calls:#?}"))
+    };
+    assert!(
+        pos("systemctl is-active multi-user.target") < pos("crictl ps"),
+        "CAPD's order: systemd, then the CRI"
+    );
+    assert!(
+        pos("crictl ps") < pos("echo hi"),
+        "the bootstrap runs after the node booted"
+    );
     let sent = w.api.sent();
-    let status = sent.iter().rev().find(|s| s.path.ends_with("/status")).expect("a status patch");
-    let conds: BTreeMap<String, String> = status.body["status"]["conditions"].as_array().unwrap().iter().map(|c| (c["type"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string())).collect();
-    for c in ["ContainerProvisioned", "CGroupsReady", "PreLoadedImagesReady", "BootstrapCompleted", "Ready"] {
-        assert_eq!(conds.get(c).map(String::as_str), Some("True"), "{c}: {conds:?}");
+    let status = sent
+        .iter()
+        .rev()
+        .find(|s| s.path.ends_with("/status"))
+        .expect("a status patch");
+    let conds: BTreeMap<String, String> = status.body["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for c in [
+        "ContainerProvisioned",
+        "CGroupsReady",
+        "PreLoadedImagesReady",
+        "BootstrapCompleted",
+        "Ready",
+    ] {
+        assert_eq!(
+            conds.get(c).map(String::as_str),
+            Some("True"),
+            "{c}: {conds:?}"
+        );
     }
-    let spec_patch = sent.iter().find(|s| s.method == "PATCH" && s.body["spec"]["providerID"].is_string()).expect("providerID written");
+    let spec_patch = sent
+        .iter()
+        .find(|s| s.method == "PATCH" && s.body["spec"]["providerID"].is_string())
+        .expect("providerID written");
     assert_eq!(spec_patch.body["spec"]["providerID"], "docker:////c1-m1");
-    let gets: Vec<&str> = sent.iter().filter(|s| s.method == "GET").map(|s| s.path.as_str()).collect();
-    assert!(gets.contains(&"/api/v1/namespaces/ns/secrets/m1-bootstrap"), "the bootstrap Secret is read fresh: {gets:?}");
-    assert!(!gets.iter().any(|p| p.contains("/machines/") || p.contains("/clusters/")), "owners come from the caches: {gets:?}");
+    let gets: Vec<&str> = sent
+        .iter()
+        .filter(|s| s.method == "GET")
+        .map(|s| s.path.as_str())
+        .collect();
+    assert!(
+        gets.contains(&"/api/v1/namespaces/ns/secrets/m1-bootstrap"),
+        "the bootstrap Secret is read fresh: {gets:?}"
+    );
+    assert!(
+        !gets
+            .iter()
+            .any(|p| p.contains("/machines/") || p.contains("/clusters/")),
+        "owners come from the caches: {gets:?}"
+    );
 }
 
 /// A control-plane Machine of cluster c1, being deleted or not.
@@ -347,7 +587,12 @@ fn provisioned_cp_docker_machine(w: &World, name: &str) -> DockerMachine {
         "status": {"conditions": conds, "initialization": {"provisioned": true}}
     }))
     .unwrap();
-    w.api.hold(&format!("/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockermachines/{name}"), serde_json::to_value(&dm).unwrap());
+    w.api.hold(
+        &format!(
+            "/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockermachines/{name}"
+        ),
+        serde_json::to_value(&dm).unwrap(),
+    );
     dm
 }
 
@@ -358,43 +603,110 @@ fn cluster_provisioned() -> Value {
 #[tokio::test]
 async fn a_control_plane_machine_being_deleted_is_drained_from_the_load_balancer() {
     let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
-    let w = world(vec![capi_cluster("c1", "DockerCluster", cluster_provisioned(), false)], vec![cp_machine("cp0", false), cp_machine("cp1", true)], vec![dc.clone()]);
+    let w = world(
+        vec![capi_cluster(
+            "c1",
+            "DockerCluster",
+            cluster_provisioned(),
+            false,
+        )],
+        vec![cp_machine("cp0", false), cp_machine("cp1", true)],
+        vec![dc.clone()],
+    );
     w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
-    cluster::reconcile(Arc::new(dc), w.ctx.clone()).await.unwrap();
+    cluster::reconcile(Arc::new(dc), w.ctx.clone())
+        .await
+        .unwrap();
     run_cp_node(&w, "c1-cp0").await;
     run_cp_node(&w, "c1-cp1").await;
     let dm = provisioned_cp_docker_machine(&w, "cp0");
-    machine::reconcile(Arc::new(dm), w.ctx.clone()).await.unwrap();
+    machine::reconcile(Arc::new(dm), w.ctx.clone())
+        .await
+        .unwrap();
 
-    let cfg = String::from_utf8(w.runtime.read_file("c1-lb", capd_loadbalancer::CONFIG_PATH).await.unwrap()).unwrap();
-    let server = |name: &str| cfg.lines().find(|l| l.trim_start().starts_with(&format!("server {name} "))).unwrap_or_else(|| panic!("no {name} in:\n{cfg}")).to_string();
-    assert!(server("c1-cp0").contains("weight 100"), "{}", server("c1-cp0"));
-    assert!(server("c1-cp1").contains("weight 0 "), "the deleting Machine's node is drained: {}", server("c1-cp1"));
+    let cfg = String::from_utf8(
+        w.runtime
+            .read_file("c1-lb", capd_loadbalancer::CONFIG_PATH)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let server = |name: &str| {
+        cfg.lines()
+            .find(|l| l.trim_start().starts_with(&format!("server {name} ")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{cfg}"))
+            .to_string()
+    };
+    assert!(
+        server("c1-cp0").contains("weight 100"),
+        "{}",
+        server("c1-cp0")
+    );
+    assert!(
+        server("c1-cp1").contains("weight 0 "),
+        "the deleting Machine's node is drained: {}",
+        server("c1-cp1")
+    );
 }
 
 #[tokio::test]
 async fn a_control_plane_machine_reads_the_template_only_when_the_backends_change() {
     let dc = docker_cluster_with_template(json!({}));
-    let w = world(vec![capi_cluster("c1", "DockerCluster", cluster_provisioned(), false)], vec![cp_machine("cp0", false)], vec![dc.clone()]);
+    let w = world(
+        vec![capi_cluster(
+            "c1",
+            "DockerCluster",
+            cluster_provisioned(),
+            false,
+        )],
+        vec![cp_machine("cp0", false)],
+        vec![dc.clone()],
+    );
     hold_template(&w.api);
     provision(&w, dc).await;
     run_cp_node(&w, "c1-cp0").await;
     let dm = provisioned_cp_docker_machine(&w, "cp0");
-    let live = || async { String::from_utf8(w.runtime.read_file("c1-lb", capd_loadbalancer::CONFIG_PATH).await.unwrap()).unwrap() };
+    let live = || async {
+        String::from_utf8(
+            w.runtime
+                .read_file("c1-lb", capd_loadbalancer::CONFIG_PATH)
+                .await
+                .unwrap(),
+        )
+        .unwrap()
+    };
 
     w.api.clear();
-    machine::reconcile(Arc::new(dm.clone()), w.ctx.clone()).await.unwrap();
-    assert_eq!(template_reads(&w.api), 1, "a new backend: the configuration is rendered from the template");
+    machine::reconcile(Arc::new(dm.clone()), w.ctx.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        template_reads(&w.api),
+        1,
+        "a new backend: the configuration is rendered from the template"
+    );
     let cfg = live().await;
-    assert!(cfg.starts_with("# custom\n") && cfg.contains("server c1-cp0 "), "{cfg}");
+    assert!(
+        cfg.starts_with("# custom\n") && cfg.contains("server c1-cp0 "),
+        "{cfg}"
+    );
 
     w.api.clear();
-    machine::reconcile(Arc::new(dm.clone()), w.ctx.clone()).await.unwrap();
-    assert_eq!(template_reads(&w.api), 0, "same backends: not read: {:#?}", w.api.sent());
+    machine::reconcile(Arc::new(dm.clone()), w.ctx.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        template_reads(&w.api),
+        0,
+        "same backends: not read: {:#?}",
+        w.api.sent()
+    );
 
     run_cp_node(&w, "c1-cp1").await;
     w.api.clear();
-    machine::reconcile(Arc::new(dm), w.ctx.clone()).await.unwrap();
+    machine::reconcile(Arc::new(dm), w.ctx.clone())
+        .await
+        .unwrap();
     assert_eq!(template_reads(&w.api), 1, "another backend: read again");
     assert!(live().await.contains("server c1-cp1 "));
 }

@@ -37,17 +37,38 @@ fn main() {
     };
     let base = std::process::Command::new("docker")
         .env("DOCKER_HOST", env.docker_host())
-        .args(["image", "inspect", "--format", "{{.Size}}", &env.state.images.base])
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Size}}",
+            &env.state.images.base,
+        ])
         .output()
         .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u64>().ok())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .unwrap_or(0);
     let bin_size = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
     println!("capd-manager image (release, stripped)");
     println!("  binary           {:>10}  {}", mb(bin_size), bin.display());
-    println!("  base image       {:>10}  {}", mb(base), env.state.images.base);
+    println!(
+        "  base image       {:>10}  {}",
+        mb(base),
+        env.state.images.base
+    );
     println!("  image            {:>10}  {tag}", mb(image.size_bytes));
-    println!("  added by image   {:>10}", mb(image.size_bytes.saturating_sub(base)));
+    println!(
+        "  added by image   {:>10}",
+        mb(image.size_bytes.saturating_sub(base))
+    );
     println!("  cargo build      {:>9.1}s", compile.as_secs_f64());
-    println!("  docker build     {:>9.1}s  (DOCKER_BUILDKIT=0, no registry)", image.build_time.as_secs_f64());
+    println!(
+        "  docker build     {:>9.1}s  (DOCKER_BUILDKIT=0, no registry)",
+        image.build_time.as_secs_f64()
+    );
 }

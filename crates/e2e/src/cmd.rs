@@ -19,7 +19,10 @@ pub fn show(cmd: &Command) -> String {
 /// its stderr and stdout.
 pub fn run(cmd: &mut Command) -> Result<Output> {
     let shown = show(cmd);
-    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("starting `{shown}`"))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting `{shown}`"))?;
     if !out.status.success() {
         bail!(
             "`{shown}` exited with {}\nstderr: {}\nstdout: {}",
@@ -34,7 +37,8 @@ pub fn run(cmd: &mut Command) -> Result<Output> {
 /// Runs `cmd` and returns its stdout as text.
 pub fn stdout(cmd: &mut Command) -> Result<String> {
     let out = run(cmd)?;
-    String::from_utf8(out.stdout).with_context(|| format!("`{}` printed non-UTF-8 output", show(cmd)))
+    String::from_utf8(out.stdout)
+        .with_context(|| format!("`{}` printed non-UTF-8 output", show(cmd)))
 }
 
 /// The last `n` lines of `text`.
@@ -68,6 +72,8 @@ pub fn clusterctl(env: &TestEnv, kubeconfig: &Path, config_home: &Path) -> Comma
 /// `cargo xtask <args>` from the repository root.
 pub fn xtask(args: &[&str]) -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.current_dir(crate::repo_root()).args(["run", "-q", "-p", "xtask", "--"]).args(args);
+    c.current_dir(crate::repo_root())
+        .args(["run", "-q", "-p", "xtask", "--"])
+        .args(args);
     c
 }

@@ -23,7 +23,9 @@ use std::path::PathBuf;
 
 /// The repository root (this crate lives in `crates/e2e`).
 pub fn repo_root() -> PathBuf {
-    capd_testenv::workspace_root().canonicalize().unwrap_or_else(|_| capd_testenv::workspace_root())
+    capd_testenv::workspace_root()
+        .canonicalize()
+        .unwrap_or_else(|_| capd_testenv::workspace_root())
 }
 
 /// A scratch directory under `target/capd-e2e/<name>`, emptied first.

@@ -49,13 +49,27 @@ impl ScratchPlane {
             secure,
             &dir.join("apiserver"),
         ));
-        let apiserver = Proc::spawn("scratch kube-apiserver", api_cmd, &dir.join("kube-apiserver.log"))?;
+        let apiserver = Proc::spawn(
+            "scratch kube-apiserver",
+            api_cmd,
+            &dir.join("kube-apiserver.log"),
+        )?;
 
         let url = format!("https://127.0.0.1:{secure}");
         let kubeconfig = dir.join("admin.kubeconfig");
-        std::fs::write(&kubeconfig, env.admin_kubeconfig_for(&url).context("a kubeconfig for the scratch plane")?)
-            .with_context(|| format!("writing {}", kubeconfig.display()))?;
-        let mut plane = Self { kubeconfig, url, dir, apiserver, etcd };
+        std::fs::write(
+            &kubeconfig,
+            env.admin_kubeconfig_for(&url)
+                .context("a kubeconfig for the scratch plane")?,
+        )
+        .with_context(|| format!("writing {}", kubeconfig.display()))?;
+        let mut plane = Self {
+            kubeconfig,
+            url,
+            dir,
+            apiserver,
+            etcd,
+        };
         plane.wait_ready(env, Duration::from_secs(120)).await?;
         Ok(plane)
     }
@@ -65,12 +79,19 @@ impl ScratchPlane {
         loop {
             self.etcd.check_running()?;
             self.apiserver.check_running()?;
-            let out = crate::cmd::kubectl(env, &self.kubeconfig).args(["get", "--raw", "/readyz"]).output();
+            let out = crate::cmd::kubectl(env, &self.kubeconfig)
+                .args(["get", "--raw", "/readyz"])
+                .output();
             if matches!(&out, Ok(o) if o.status.success()) {
                 return Ok(());
             }
             if start.elapsed() > timeout {
-                bail!("scratch kube-apiserver {} not ready after {timeout:?}; log {}:\n{}", self.url, self.apiserver.log.display(), self.apiserver.log_tail(20));
+                bail!(
+                    "scratch kube-apiserver {} not ready after {timeout:?}; log {}:\n{}",
+                    self.url,
+                    self.apiserver.log.display(),
+                    self.apiserver.log_tail(20)
+                );
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -78,6 +99,8 @@ impl ScratchPlane {
 
     /// A kube client for this plane, as the environment's admin.
     pub async fn client(&self) -> Result<kube::Client> {
-        Ok(capd_testenv::client_from_kubeconfig_file(&self.kubeconfig).await.context("scratch plane kubeconfig")?)
+        Ok(capd_testenv::client_from_kubeconfig_file(&self.kubeconfig)
+            .await
+            .context("scratch plane kubeconfig")?)
     }
 }

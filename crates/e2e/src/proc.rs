@@ -19,8 +19,11 @@ impl Proc {
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let err = out.try_clone().with_context(|| format!("opening {}", log.display()))?;
+        let out =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out
+            .try_clone()
+            .with_context(|| format!("opening {}", log.display()))?;
         let shown = crate::cmd::show(&cmd);
         let child = cmd
             .stdin(Stdio::null())
@@ -28,7 +31,11 @@ impl Proc {
             .stderr(err)
             .spawn()
             .with_context(|| format!("starting {name}: `{shown}`"))?;
-        Ok(Self { name: name.to_string(), child, log: log.to_path_buf() })
+        Ok(Self {
+            name: name.to_string(),
+            child,
+            log: log.to_path_buf(),
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -38,7 +45,12 @@ impl Proc {
     /// An error if the process has exited (with the tail of its log).
     pub fn check_running(&mut self) -> Result<()> {
         if let Some(st) = self.child.try_wait().context("waiting on child")? {
-            bail!("{} exited with {st}; log {}:\n{}", self.name, self.log.display(), self.log_tail(30));
+            bail!(
+                "{} exited with {st}; log {}:\n{}",
+                self.name,
+                self.log.display(),
+                self.log_tail(30)
+            );
         }
         Ok(())
     }
@@ -56,7 +68,11 @@ impl Proc {
         if let Ok(Some(st)) = self.child.try_wait() {
             return Some(st);
         }
-        let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .stderr(Stdio::null())
+            .status();
         let start = Instant::now();
         while start.elapsed() < grace {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -105,11 +121,17 @@ pub async fn start_manager_in(env: &capd_testenv::TestEnv, ns: &str) -> Result<P
     cmd.args(["--namespace", ns, "--leader-election-namespace", ns])
         .arg(format!("--health-addr=127.0.0.1:{health}"))
         .arg(format!("--diagnostics-address=127.0.0.1:{metrics}"))
-        .args(capd_testenv::support::local_manager_flags(&env.state.pki_dir)?)
+        .args(capd_testenv::support::local_manager_flags(
+            &env.state.pki_dir,
+        )?)
         .env("KUBECONFIG", &env.state.kubeconfig)
         .env("DOCKER_HOST", env.docker_host())
         .env("RUST_LOG", "info,capd_controllers=debug");
-    let mut manager = Proc::spawn("capd-manager", cmd, &env.state.log_dir.join(format!("manager-{ns}.log")))?;
+    let mut manager = Proc::spawn(
+        "capd-manager",
+        cmd,
+        &env.state.log_dir.join(format!("manager-{ns}.log")),
+    )?;
     wait_http_ok(&mut manager, health, "/readyz", Duration::from_secs(60)).await?;
     Ok(manager)
 }

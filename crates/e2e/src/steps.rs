@@ -32,7 +32,8 @@ impl Steps {
             }
             Err(e) => {
                 eprintln!("    FAILED: {e:#}");
-                self.done.push((name.to_string(), Outcome::Failed(format!("{e:#}"))));
+                self.done
+                    .push((name.to_string(), Outcome::Failed(format!("{e:#}"))));
                 Err(e.context(format!("step `{name}`")))
             }
         }
@@ -40,11 +41,15 @@ impl Steps {
 
     pub fn skip(&mut self, name: &str, why: &str) {
         eprintln!("==> {name}\n    SKIPPED: {why}");
-        self.done.push((name.to_string(), Outcome::Skipped(why.to_string())));
+        self.done
+            .push((name.to_string(), Outcome::Skipped(why.to_string())));
     }
 
     pub fn skipped(&self) -> Vec<&(String, Outcome)> {
-        self.done.iter().filter(|(_, o)| matches!(o, Outcome::Skipped(_))).collect()
+        self.done
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Skipped(_)))
+            .collect()
     }
 
     pub fn summary(&self) -> String {

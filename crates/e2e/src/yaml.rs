@@ -8,10 +8,22 @@ use serde_json::Value;
 pub fn find<'a>(docs: &'a [Value], kind: &str, name: Option<&str>) -> Result<&'a Value> {
     docs.iter()
         .find(|d| d["kind"] == kind && name.is_none_or(|n| d["metadata"]["name"] == n))
-        .ok_or_else(|| anyhow!("no {kind}{} among the documents", name.map(|n| format!(" {n}")).unwrap_or_default()))
+        .ok_or_else(|| {
+            anyhow!(
+                "no {kind}{} among the documents",
+                name.map(|n| format!(" {n}")).unwrap_or_default()
+            )
+        })
 }
 
 /// Waits until every named CRD reports `Established=True` (60 s in all).
 pub async fn wait_established(client: &kube::Client, names: &[&str]) -> Result<()> {
-    Ok(capd_testenv::manifests::wait_established(client, names, std::time::Duration::from_secs(60)).await?)
+    Ok(
+        capd_testenv::manifests::wait_established(
+            client,
+            names,
+            std::time::Duration::from_secs(60),
+        )
+        .await?,
+    )
 }

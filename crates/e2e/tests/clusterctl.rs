@@ -30,7 +30,15 @@ fn env() -> TestEnv {
 fn render_repo(name: &str) -> (PathBuf, PathBuf) {
     let out = capd_e2e::scratch_dir(name).unwrap();
     let out_s = out.display().to_string();
-    run(&mut xtask(&["clusterctl-repo", "--version", VERSION, "--out", &out_s, "--capi-from-module-cache"])).unwrap();
+    run(&mut xtask(&[
+        "clusterctl-repo",
+        "--version",
+        VERSION,
+        "--out",
+        &out_s,
+        "--capi-from-module-cache",
+    ]))
+    .unwrap();
     let config = out.join("clusterctl.yaml");
     assert!(config.is_file(), "no {}", config.display());
     (out, config)
@@ -47,53 +55,112 @@ fn repository_layout_and_components() {
     let dir = infra_dir(&out);
 
     let metadata = read_docs(&dir.join("metadata.yaml")).unwrap();
-    assert_eq!(metadata[0]["apiVersion"], "clusterctl.cluster.x-k8s.io/v1alpha3");
+    assert_eq!(
+        metadata[0]["apiVersion"],
+        "clusterctl.cluster.x-k8s.io/v1alpha3"
+    );
     assert_eq!(metadata[0]["kind"], "Metadata");
     assert!(
-        metadata[0]["releaseSeries"].as_array().unwrap().iter().any(|s| s["major"] == 0 && s["minor"] == 1 && s["contract"] == "v1beta2"),
+        metadata[0]["releaseSeries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["major"] == 0 && s["minor"] == 1 && s["contract"] == "v1beta2"),
         "metadata.yaml: {}",
         metadata[0]
     );
 
     let components = read_docs(&dir.join("infrastructure-components.yaml")).unwrap();
-    let namespaces: Vec<String> = components.iter().filter(|d| d["kind"] == "Namespace").map(describe).collect();
-    assert_eq!(namespaces, vec!["Namespace capd-system".to_string()], "exactly one Namespace");
+    let namespaces: Vec<String> = components
+        .iter()
+        .filter(|d| d["kind"] == "Namespace")
+        .map(describe)
+        .collect();
+    assert_eq!(
+        namespaces,
+        vec!["Namespace capd-system".to_string()],
+        "exactly one Namespace"
+    );
     for d in &components {
-        assert_eq!(d["metadata"]["labels"]["cluster.x-k8s.io/provider"], "infrastructure-docker", "{} lacks the provider label", describe(d));
+        assert_eq!(
+            d["metadata"]["labels"]["cluster.x-k8s.io/provider"],
+            "infrastructure-docker",
+            "{} lacks the provider label",
+            describe(d)
+        );
     }
-    for kind in ["CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount", "Deployment"] {
-        assert!(components.iter().any(|d| d["kind"] == kind), "no {kind} in the components");
+    for kind in [
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "ServiceAccount",
+        "Deployment",
+    ] {
+        assert!(
+            components.iter().any(|d| d["kind"] == kind),
+            "no {kind} in the components"
+        );
     }
     let deployment = find(&components, "Deployment", None).unwrap();
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(container["name"], "manager");
-    assert_eq!(container["image"], format!("localhost/capd-rs/capd-manager:{VERSION}"));
+    assert_eq!(
+        container["image"],
+        format!("localhost/capd-rs/capd-manager:{VERSION}")
+    );
 
     // The substitution points users expect from CAPD, each with a default.
     let text = std::fs::read_to_string(dir.join("infrastructure-components.yaml")).unwrap();
-    for var in ["${CAPD_DOCKER_NETWORK:=kind}", "${CAPD_DOCKER_HOST:=\"\"}", "${CAPI_DIAGNOSTICS_ADDRESS:=:8443}"] {
+    for var in [
+        "${CAPD_DOCKER_NETWORK:=kind}",
+        "${CAPD_DOCKER_HOST:=\"\"}",
+        "${CAPI_DIAGNOSTICS_ADDRESS:=:8443}",
+    ] {
         assert!(text.contains(var), "components lack {var}");
     }
 
     // The components are the kustomization's objects: what Cluster API's Tilt applies.
-    let kustomized = stdout(kubectl(&env, &env.state.kubeconfig).arg("kustomize").arg(capd_e2e::repo_root().join("manifests/default"))).unwrap();
+    let kustomized = stdout(
+        kubectl(&env, &env.state.kubeconfig)
+            .arg("kustomize")
+            .arg(capd_e2e::repo_root().join("manifests/default")),
+    )
+    .unwrap();
     let kustomized = parse_docs(&kustomized, "kubectl kustomize manifests/default").unwrap();
     let key = |d: &Value| describe(d);
     let mut a: Vec<String> = components.iter().map(key).collect();
     let mut b: Vec<String> = kustomized.iter().map(key).collect();
     a.sort();
     b.sort();
-    assert_eq!(a, b, "clusterctl-repo and kustomize disagree on the objects");
+    assert_eq!(
+        a, b,
+        "clusterctl-repo and kustomize disagree on the objects"
+    );
     for k in &kustomized {
-        let mut c = components.iter().find(|c| key(c) == key(k)).unwrap().clone();
+        let mut c = components
+            .iter()
+            .find(|c| key(c) == key(k))
+            .unwrap()
+            .clone();
         if c["kind"] == "Deployment" {
-            c["spec"]["template"]["spec"]["containers"][0]["image"] = k["spec"]["template"]["spec"]["containers"][0]["image"].clone();
+            c["spec"]["template"]["spec"]["containers"][0]["image"] =
+                k["spec"]["template"]["spec"]["containers"][0]["image"].clone();
         }
-        assert_eq!(&c, k, "{} differs between the components and kustomize", key(k));
+        assert_eq!(
+            &c,
+            k,
+            "{} differs between the components and kustomize",
+            key(k)
+        );
     }
 
     // Every flavour and the ClusterClass travel with the release.
-    for t in std::fs::read_dir(capd_e2e::repo_root().join("templates")).unwrap().flatten() {
+    for t in std::fs::read_dir(capd_e2e::repo_root().join("templates"))
+        .unwrap()
+        .flatten()
+    {
         let n = t.file_name().to_string_lossy().into_owned();
         if n.starts_with("cluster-template") || n.starts_with("clusterclass-") {
             assert!(dir.join(&n).is_file(), "{n} missing from {}", dir.display());
@@ -101,9 +168,26 @@ fn repository_layout_and_components() {
     }
     let cfg = read_docs(&config).unwrap();
     let providers = cfg[0]["providers"].as_array().unwrap();
-    let names: Vec<String> = providers.iter().map(|p| format!("{}/{}", p["type"].as_str().unwrap(), p["name"].as_str().unwrap())).collect();
-    for want in ["InfrastructureProvider/docker", "CoreProvider/cluster-api", "BootstrapProvider/kubeadm", "ControlPlaneProvider/kubeadm"] {
-        assert!(names.iter().any(|n| n == want), "clusterctl.yaml lacks {want}: {names:?}");
+    let names: Vec<String> = providers
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p["type"].as_str().unwrap(),
+                p["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for want in [
+        "InfrastructureProvider/docker",
+        "CoreProvider/cluster-api",
+        "BootstrapProvider/kubeadm",
+        "ControlPlaneProvider/kubeadm",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "clusterctl.yaml lacks {want}: {names:?}"
+        );
     }
 }
 
@@ -115,42 +199,91 @@ const CERT_MANAGER_TEST_CRDS: &str = include_str!("../fixtures/cert-manager-test
 async fn clusterctl_init_installs_the_provider() {
     let env = env();
     let (out, config) = render_repo("clusterctl-init");
-    let plane = ScratchPlane::start(&env, "clusterctl-init-plane").await.unwrap();
+    let plane = ScratchPlane::start(&env, "clusterctl-init-plane")
+        .await
+        .unwrap();
     let client = plane.client().await.unwrap();
-    apply(&client, "capd-e2e", &parse_docs(CERT_MANAGER_TEST_CRDS, "fixtures/cert-manager-test-crds.yaml").unwrap()).await.unwrap();
-    capd_e2e::yaml::wait_established(&client, &["issuers.cert-manager.io", "certificates.cert-manager.io"]).await.unwrap();
+    apply(
+        &client,
+        "capd-e2e",
+        &parse_docs(
+            CERT_MANAGER_TEST_CRDS,
+            "fixtures/cert-manager-test-crds.yaml",
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    capd_e2e::yaml::wait_established(
+        &client,
+        &["issuers.cert-manager.io", "certificates.cert-manager.io"],
+    )
+    .await
+    .unwrap();
     // Established is not yet served to every client: wait until discovery lists them, or
     // clusterctl's one-shot check fails and it tries to download cert-manager.
-    poll_until("cert-manager.io kinds in discovery", Duration::from_secs(60), || {
-        let out = kubectl(&env, &plane.kubeconfig).args(["api-resources", "--api-group=cert-manager.io", "-o", "name"]).output();
-        async move {
-            let out = out.map_err(|e| e.to_string())?;
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            if text.contains("issuers.cert-manager.io") && text.contains("certificates.cert-manager.io") { Ok(()) } else { Err(text) }
-        }
-    })
+    poll_until(
+        "cert-manager.io kinds in discovery",
+        Duration::from_secs(60),
+        || {
+            let out = kubectl(&env, &plane.kubeconfig)
+                .args(["api-resources", "--api-group=cert-manager.io", "-o", "name"])
+                .output();
+            async move {
+                let out = out.map_err(|e| e.to_string())?;
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                if text.contains("issuers.cert-manager.io")
+                    && text.contains("certificates.cert-manager.io")
+                {
+                    Ok(())
+                } else {
+                    Err(text)
+                }
+            }
+        },
+    )
     .await
     .unwrap();
 
     let config_home = out.join("xdg");
     // clusterctl logs to stderr.
-    let init = run(
-        clusterctl(&env, &plane.kubeconfig, &config_home)
-            .args(["init", "--config"])
-            .arg(&config)
-            .args(["--infrastructure", &format!("docker:{VERSION}")]),
-    )
+    let init = run(clusterctl(&env, &plane.kubeconfig, &config_home)
+        .args(["init", "--config"])
+        .arg(&config)
+        .args(["--infrastructure", &format!("docker:{VERSION}")]))
     .unwrap();
-    let init = format!("{}{}", String::from_utf8_lossy(&init.stderr), String::from_utf8_lossy(&init.stdout));
+    let init = format!(
+        "{}{}",
+        String::from_utf8_lossy(&init.stderr),
+        String::from_utf8_lossy(&init.stdout)
+    );
     eprintln!("{init}");
     assert!(init.contains(&format!("Installing provider=\"infrastructure-docker\" version=\"{VERSION}\" targetNamespace=\"capd-system\"")), "{init}");
 
     // The CRDs, established.
-    let crds = ["dockerclusters", "dockerclustertemplates", "dockermachines", "dockermachinetemplates"].map(|r| format!("{r}.infrastructure.cluster.x-k8s.io"));
-    capd_e2e::yaml::wait_established(&client, &crds.iter().map(String::as_str).collect::<Vec<_>>()).await.unwrap();
+    let crds = [
+        "dockerclusters",
+        "dockerclustertemplates",
+        "dockermachines",
+        "dockermachinetemplates",
+    ]
+    .map(|r| format!("{r}.infrastructure.cluster.x-k8s.io"));
+    capd_e2e::yaml::wait_established(
+        &client,
+        &crds.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
 
     // The provider inventory.
-    let providers = stdout(kubectl(&env, &plane.kubeconfig).args(["get", "providers.clusterctl.cluster.x-k8s.io", "-A", "-o", "json"])).unwrap();
+    let providers = stdout(kubectl(&env, &plane.kubeconfig).args([
+        "get",
+        "providers.clusterctl.cluster.x-k8s.io",
+        "-A",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
     let providers: Value = serde_json::from_str(&providers).unwrap();
     let infra = providers["items"]
         .as_array()
@@ -164,18 +297,57 @@ async fn clusterctl_init_installs_the_provider() {
     assert_eq!(infra["version"], VERSION);
 
     // The Deployment, with clusterctl's variable defaults substituted.
-    let d = stdout(kubectl(&env, &plane.kubeconfig).args(["-n", "capd-system", "get", "deployment", "capd-controller-manager", "-o", "json"])).unwrap();
+    let d = stdout(kubectl(&env, &plane.kubeconfig).args([
+        "-n",
+        "capd-system",
+        "get",
+        "deployment",
+        "capd-controller-manager",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
     let d: Value = serde_json::from_str(&d).unwrap();
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["name"], "manager");
     let envs = c["env"].as_array().unwrap();
-    let value = |n: &str| envs.iter().find(|e| e["name"] == n).map(|e| e["value"].clone());
-    assert_eq!(value("CAPD_DOCKER_NETWORK"), Some(json!("kind")), "env: {envs:?}");
-    assert!(matches!(value("DOCKER_HOST"), Some(Value::Null) | Some(Value::String(_))), "env: {envs:?}");
-    assert_eq!(value("DOCKER_HOST").and_then(|v| v.as_str().map(String::from)).unwrap_or_default(), "");
-    let args: Vec<&str> = c["args"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
-    assert!(args.contains(&"--leader-elect") && args.contains(&"--diagnostics-address=:8443"), "args: {args:?}");
-    assert!(args.iter().all(|a| !a.contains("${")), "unsubstituted args: {args:?}");
+    let value = |n: &str| {
+        envs.iter()
+            .find(|e| e["name"] == n)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        value("CAPD_DOCKER_NETWORK"),
+        Some(json!("kind")),
+        "env: {envs:?}"
+    );
+    assert!(
+        matches!(
+            value("DOCKER_HOST"),
+            Some(Value::Null) | Some(Value::String(_))
+        ),
+        "env: {envs:?}"
+    );
+    assert_eq!(
+        value("DOCKER_HOST")
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        ""
+    );
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        args.contains(&"--leader-elect") && args.contains(&"--diagnostics-address=:8443"),
+        "args: {args:?}"
+    );
+    assert!(
+        args.iter().all(|a| !a.contains("${")),
+        "unsubstituted args: {args:?}"
+    );
 
     drop(plane);
 }
@@ -216,10 +388,18 @@ async fn generate_cluster_renders_every_flavour_and_the_api_server_accepts_it() 
     let env = env();
     let (out, config) = render_repo("clusterctl-generate");
     let client = env.kube_client().await.unwrap();
-    capd_testenv::install_provider_manifests(&client).await.unwrap();
+    capd_testenv::install_provider_manifests(&client)
+        .await
+        .unwrap();
     let ns = unique_name("flavours");
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap()).await.unwrap();
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
     let config_home = out.join("xdg");
 
     let mut flavours: Vec<String> = std::fs::read_dir(infra_dir(&out))
@@ -227,24 +407,46 @@ async fn generate_cluster_renders_every_flavour_and_the_api_server_accepts_it() 
         .flatten()
         .filter_map(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
-            let f = n.strip_prefix("cluster-template")?.strip_suffix(".yaml")?.to_string();
+            let f = n
+                .strip_prefix("cluster-template")?
+                .strip_suffix(".yaml")?
+                .to_string();
             Some(f.trim_start_matches('-').to_string())
         })
         .collect();
     flavours.sort();
-    assert!(flavours.contains(&String::new()) && flavours.contains(&"topology".to_string()), "flavours: {flavours:?}");
+    assert!(
+        flavours.contains(&String::new()) && flavours.contains(&"topology".to_string()),
+        "flavours: {flavours:?}"
+    );
 
     let mut results = Vec::new();
     let mut classes_applied = std::collections::BTreeSet::new();
     for flavour in &flavours {
-        let shown = if flavour.is_empty() { "default".to_string() } else { flavour.clone() };
+        let shown = if flavour.is_empty() {
+            "default".to_string()
+        } else {
+            flavour.clone()
+        };
         let cluster = unique_name("gen");
         let gen = |extra: &[&str]| {
             let mut c = clusterctl(&env, &env.state.kubeconfig, &config_home);
             c.args(["generate", "cluster", &cluster, "--config"])
                 .arg(&config)
-                .args(["--infrastructure", &format!("docker:{VERSION}"), "--target-namespace", &ns])
-                .args(["--kubernetes-version", "v1.36.3", "--control-plane-machine-count", "1", "--worker-machine-count", "2"])
+                .args([
+                    "--infrastructure",
+                    &format!("docker:{VERSION}"),
+                    "--target-namespace",
+                    &ns,
+                ])
+                .args([
+                    "--kubernetes-version",
+                    "v1.36.3",
+                    "--control-plane-machine-count",
+                    "1",
+                    "--worker-machine-count",
+                    "2",
+                ])
                 .args(extra);
             if !flavour.is_empty() {
                 c.args(["--flavor", flavour]);
@@ -254,7 +456,15 @@ async fn generate_cluster_renders_every_flavour_and_the_api_server_accepts_it() 
         let listing = stdout(&mut gen(&["--list-variables"])).unwrap();
         let mut cmd = gen(&[]);
         for v in required_variables(&listing) {
-            if ["CLUSTER_NAME", "NAMESPACE", "KUBERNETES_VERSION", "CONTROL_PLANE_MACHINE_COUNT", "WORKER_MACHINE_COUNT"].contains(&v.as_str()) {
+            if [
+                "CLUSTER_NAME",
+                "NAMESPACE",
+                "KUBERNETES_VERSION",
+                "CONTROL_PLANE_MACHINE_COUNT",
+                "WORKER_MACHINE_COUNT",
+            ]
+            .contains(&v.as_str())
+            {
                 continue;
             }
             let value = variable_value(&env, &v).unwrap_or_else(|| panic!("flavour {shown} requires {v}, which this test does not know how to fill:\n{listing}"));
@@ -264,19 +474,30 @@ async fn generate_cluster_renders_every_flavour_and_the_api_server_accepts_it() 
         let docs = parse_docs(&yaml, &format!("flavour {shown}")).unwrap();
         let c = find(&docs, "Cluster", Some(&cluster)).unwrap();
         assert_eq!(c["metadata"]["namespace"], ns.as_str(), "flavour {shown}");
-        assert!(!yaml.contains("${"), "flavour {shown} left a variable unsubstituted:\n{yaml}");
+        assert!(
+            !yaml.contains("${"),
+            "flavour {shown} left a variable unsubstituted:\n{yaml}"
+        );
 
         if c["spec"]["topology"].is_object() {
             // The ClusterClass comes along; create it for real so the Cluster's topology is
             // validated against it (variables, class names), then dry-run the Cluster.
-            let class = c["spec"]["topology"]["classRef"]["name"].as_str().unwrap().to_string();
+            let class = c["spec"]["topology"]["classRef"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string();
             // clusterctl adds the class only while it is not in the namespace yet: the first
             // flavour of that class brings it, the next ones (same namespace) do not.
             if !classes_applied.contains(&class) {
-                find(&docs, "ClusterClass", Some(&class)).unwrap_or_else(|e| panic!("flavour {shown}: {e}"));
+                find(&docs, "ClusterClass", Some(&class))
+                    .unwrap_or_else(|e| panic!("flavour {shown}: {e}"));
             }
             classes_applied.insert(class.clone());
-            let mut rest: Vec<Value> = docs.iter().filter(|d| d["kind"] != "Cluster").cloned().collect();
+            let mut rest: Vec<Value> = docs
+                .iter()
+                .filter(|d| d["kind"] != "Cluster")
+                .cloned()
+                .collect();
             for d in &mut rest {
                 d["metadata"]["namespace"] = json!(ns);
             }
@@ -284,28 +505,58 @@ async fn generate_cluster_renders_every_flavour_and_the_api_server_accepts_it() 
             let ccs: Api<kube::api::DynamicObject> = Api::namespaced_with(
                 client.clone(),
                 &ns,
-                &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "ClusterClass")),
+                &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+                    "cluster.x-k8s.io",
+                    "v1beta2",
+                    "ClusterClass",
+                )),
             );
-            poll_until(&format!("ClusterClass {ns}/{class} to be reconciled (variables in status)"), Duration::from_secs(60), || {
-                let (ccs, class) = (ccs.clone(), class.clone());
-                async move {
-                    let cc = ccs.get(&class).await.map_err(|e| e.to_string())?;
-                    let st = &cc.data["status"];
-                    let ok = st["variables"].as_array().is_some_and(|v| !v.is_empty())
-                        && st["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == "VariablesReady" && c["status"] == "True"));
-                    if ok { Ok(()) } else { Err(format!("status {st}")) }
-                }
-            })
+            poll_until(
+                &format!("ClusterClass {ns}/{class} to be reconciled (variables in status)"),
+                Duration::from_secs(60),
+                || {
+                    let (ccs, class) = (ccs.clone(), class.clone());
+                    async move {
+                        let cc = ccs.get(&class).await.map_err(|e| e.to_string())?;
+                        let st = &cc.data["status"];
+                        let ok = st["variables"].as_array().is_some_and(|v| !v.is_empty())
+                            && st["conditions"].as_array().is_some_and(|cs| {
+                                cs.iter()
+                                    .any(|c| c["type"] == "VariablesReady" && c["status"] == "True")
+                            });
+                        if ok {
+                            Ok(())
+                        } else {
+                            Err(format!("status {st}"))
+                        }
+                    }
+                },
+            )
             .await
             .unwrap();
         }
 
         let file = out.join(format!("generated-{shown}.yaml"));
         std::fs::write(&file, &yaml).unwrap();
-        let applied = kubectl(&env, &env.state.kubeconfig).args(["apply", "--dry-run=server", "-f"]).arg(&file).output().unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&applied.stdout), String::from_utf8_lossy(&applied.stderr));
-        assert!(applied.status.success(), "flavour {shown}: kubectl apply --dry-run=server rejected {}:\n{text}", file.display());
-        assert!(!text.contains("does not exist. Cluster topology has not been fully validated"), "flavour {shown}: {text}");
+        let applied = kubectl(&env, &env.state.kubeconfig)
+            .args(["apply", "--dry-run=server", "-f"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&applied.stdout),
+            String::from_utf8_lossy(&applied.stderr)
+        );
+        assert!(
+            applied.status.success(),
+            "flavour {shown}: kubectl apply --dry-run=server rejected {}:\n{text}",
+            file.display()
+        );
+        assert!(
+            !text.contains("does not exist. Cluster topology has not been fully validated"),
+            "flavour {shown}: {text}"
+        );
         results.push(format!("{shown}: {} objects accepted", docs.len()));
     }
     eprintln!("{}", results.join("\n"));

@@ -53,7 +53,9 @@ const TESTENV_STEPS: [&str; 10] = [
 
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 #[tokio::test]
@@ -68,7 +70,9 @@ async fn end_to_end() {
         (Some(other), _, _) => panic!("CAPD_E2E_MODE={other}: expected `kind` or `testenv`"),
         (None, Ok(_), _) => false,
         (None, Err(_), Some(_)) => true,
-        (None, Err(e), None) => panic!("no way to run the end-to-end suite: {e}; and `kind` is not on PATH"),
+        (None, Err(e), None) => {
+            panic!("no way to run the end-to-end suite: {e}; and `kind` is not on PATH")
+        }
     };
     let res = if use_kind {
         for s in TESTENV_STEPS {
@@ -105,24 +109,45 @@ struct Container {
 
 impl Container {
     fn logs(&self) -> String {
-        let out = Command::new("docker").env("DOCKER_HOST", &self.docker_host).args(["logs", "--tail", "60", &self.name]).output();
-        out.map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))).unwrap_or_default()
+        let out = Command::new("docker")
+            .env("DOCKER_HOST", &self.docker_host)
+            .args(["logs", "--tail", "60", &self.name])
+            .output();
+        out.map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .unwrap_or_default()
     }
 
     fn running(&self) -> bool {
-        let out = Command::new("docker").env("DOCKER_HOST", &self.docker_host).args(["inspect", "--format", "{{.State.Running}}", &self.name]).output();
+        let out = Command::new("docker")
+            .env("DOCKER_HOST", &self.docker_host)
+            .args(["inspect", "--format", "{{.State.Running}}", &self.name])
+            .output();
         matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).trim() == "true")
     }
 }
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = Command::new("docker").env("DOCKER_HOST", &self.docker_host).args(["rm", "-f", &self.name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = Command::new("docker")
+            .env("DOCKER_HOST", &self.docker_host)
+            .args(["rm", "-f", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
 fn cluster_value(env: &TestEnv, ns: &str, name: &str) -> Result<Value, String> {
-    let out = kubectl(env, &env.state.kubeconfig).args(["-n", ns, "get", "cluster", name, "-o", "json"]).output().map_err(|e| e.to_string())?;
+    let out = kubectl(env, &env.state.kubeconfig)
+        .args(["-n", ns, "get", "cluster", name, "-o", "json"])
+        .output()
+        .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }
@@ -142,7 +167,11 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
         .run(TESTENV_STEPS[0], async {
             let bin = manager_binary()?;
             let image = build_image(env, TEST_IMAGE, &bin)?;
-            eprintln!("    {} {}", image.tag, capd_e2e::artifacts::mb(image.size_bytes));
+            eprintln!(
+                "    {} {}",
+                image.tag,
+                capd_e2e::artifacts::mb(image.size_bytes)
+            );
             Ok(())
         })
         .await?;
@@ -153,20 +182,42 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
         })
         .await?;
     let namespaces: Api<Namespace> = Api::all(admin.clone());
-    namespaces.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}}))?).await.with_context(|| format!("creating namespace {ns}"))?;
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}}))?,
+        )
+        .await
+        .with_context(|| format!("creating namespace {ns}"))?;
 
     let container = steps
         .run(TESTENV_STEPS[2], async {
             let ca = env.state.pki_dir.join("ca.crt");
-            let kubeconfig = capd_e2e::rbac::service_account_kubeconfig(&admin, &env.state.api_server_url, &ca, &dir.join("capd-manager.kubeconfig")).await?;
+            let kubeconfig = capd_e2e::rbac::service_account_kubeconfig(
+                &admin,
+                &env.state.api_server_url,
+                &ca,
+                &dir.join("capd-manager.kubeconfig"),
+            )
+            .await?;
             // The Deployment's arguments and environment, after clusterctl's substitution.
-            let yaml = stdout(clusterctl(env, &env.state.kubeconfig, &config_home).args(["generate", "yaml", "--from"]).arg(root.join("manifests/manager/manager.yaml")))?;
-            let d = parse_docs(&yaml, "manifests/manager/manager.yaml")?.into_iter().next().ok_or_else(|| anyhow!("no Deployment"))?;
+            let yaml = stdout(
+                clusterctl(env, &env.state.kubeconfig, &config_home)
+                    .args(["generate", "yaml", "--from"])
+                    .arg(root.join("manifests/manager/manager.yaml")),
+            )?;
+            let d = parse_docs(&yaml, "manifests/manager/manager.yaml")?
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow!("no Deployment"))?;
             let c = &d["spec"]["template"]["spec"]["containers"][0];
             let (health, metrics) = (free_port()?, free_port()?);
             // Host network here instead of a Pod network: free ports on 127.0.0.1, and only this namespace.
             let mut args: Vec<String> = Vec::new();
-            for a in c["args"].as_array().ok_or_else(|| anyhow!("Deployment without args"))? {
+            for a in c["args"]
+                .as_array()
+                .ok_or_else(|| anyhow!("Deployment without args"))?
+            {
                 let a = a.as_str().unwrap_or_default();
                 if a.starts_with("--health-addr") {
                     args.push(format!("--health-addr=127.0.0.1:{health}"));
@@ -178,7 +229,11 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
             }
             // The webhook on a free port too; with no certificate in --webhook-cert-dir it issues its
             // own, as in a cluster without cert-manager.
-            args.extend(["--namespace".to_string(), ns.clone(), format!("--webhook-port={}", free_port()?)]);
+            args.extend([
+                "--namespace".to_string(),
+                ns.clone(),
+                format!("--webhook-port={}", free_port()?),
+            ]);
             let name = format!("capd-e2e-manager-{}", ns);
             let mut envs: Vec<String> = Vec::new();
             for e in c["env"].as_array().into_iter().flatten() {
@@ -191,33 +246,63 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
                 };
                 envs.push(format!("{key}={value}"));
             }
-            let socket = env.docker_host().strip_prefix("unix://").ok_or_else(|| anyhow!("DOCKER_HOST {} is not a unix socket", env.docker_host()))?;
+            let socket = env
+                .docker_host()
+                .strip_prefix("unix://")
+                .ok_or_else(|| anyhow!("DOCKER_HOST {} is not a unix socket", env.docker_host()))?;
             let mut cmd = docker(env);
             cmd.args(["run", "-d", "--name", &name, "--network", "host"])
-                .args(["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "0:0"])
+                .args([
+                    "--read-only",
+                    "--cap-drop",
+                    "ALL",
+                    "--security-opt",
+                    "no-new-privileges",
+                    "--user",
+                    "0:0",
+                ])
                 .args(["--label", &format!("{}=e2e", capd_testenv::TEST_LABEL)])
                 .args(["-v", &format!("{socket}:/var/run/docker.sock")])
-                .args(["-v", &format!("{}:/etc/capd-rs/kubeconfig:ro", kubeconfig.display())])
+                .args([
+                    "-v",
+                    &format!("{}:/etc/capd-rs/kubeconfig:ro", kubeconfig.display()),
+                ])
                 .args(["-v", &format!("{}:{}:ro", ca.display(), ca.display())])
-                .args(["-e", "KUBECONFIG=/etc/capd-rs/kubeconfig", "-e", "RUST_LOG=info,capd_controllers=debug"]);
+                .args([
+                    "-e",
+                    "KUBECONFIG=/etc/capd-rs/kubeconfig",
+                    "-e",
+                    "RUST_LOG=info,capd_controllers=debug",
+                ]);
             for e in &envs {
                 cmd.args(["-e", e]);
             }
             cmd.arg(TEST_IMAGE).args(&args);
             eprintln!("    $ {}", show(&cmd));
             run(&mut cmd)?;
-            let container = Container { docker_host: env.docker_host().to_string(), name };
+            let container = Container {
+                docker_host: env.docker_host().to_string(),
+                name,
+            };
             // Ok(true): ready; Ok(false): the container exited (no point waiting).
-            let ready = poll_until(&format!("{} /readyz on 127.0.0.1:{health}", container.name), Duration::from_secs(60), || {
-                let state = if container.running() { http_get(health, "/readyz").map(|(code, _)| code) } else { Ok(0) };
-                async move {
-                    match state {
-                        Ok(200) => Ok(true),
-                        Ok(0) => Ok(false),
-                        other => Err(format!("{other:?}")),
+            let ready = poll_until(
+                &format!("{} /readyz on 127.0.0.1:{health}", container.name),
+                Duration::from_secs(60),
+                || {
+                    let state = if container.running() {
+                        http_get(health, "/readyz").map(|(code, _)| code)
+                    } else {
+                        Ok(0)
+                    };
+                    async move {
+                        match state {
+                            Ok(200) => Ok(true),
+                            Ok(0) => Ok(false),
+                            other => Err(format!("{other:?}")),
+                        }
                     }
-                }
-            })
+                },
+            )
             .await;
             match ready {
                 Ok(true) => {}
@@ -241,30 +326,60 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
                 c
             };
             let listing = stdout(&mut gen(&["--list-variables"]))?;
-            let (repo_name, tag) = env.state.images.haproxy.rsplit_once(':').ok_or_else(|| anyhow!("haproxy image without tag"))?;
+            let (repo_name, tag) = env
+                .state
+                .images
+                .haproxy
+                .rsplit_once(':')
+                .ok_or_else(|| anyhow!("haproxy image without tag"))?;
             let repo = repo_name.rsplit_once('/').map(|(r, _)| r).unwrap_or("");
             let mut cmd = gen(&[]);
-            cmd.env("LB_IMAGE_REPOSITORY", repo).env("LB_IMAGE_TAG", tag).env("NODE_IMAGE", &env.state.images.node);
-            let yaml = stdout(&mut cmd).with_context(|| format!("variables of the offline flavour:\n{listing}"))?;
+            cmd.env("LB_IMAGE_REPOSITORY", repo)
+                .env("LB_IMAGE_TAG", tag)
+                .env("NODE_IMAGE", &env.state.images.node);
+            let yaml = stdout(&mut cmd)
+                .with_context(|| format!("variables of the offline flavour:\n{listing}"))?;
             std::fs::write(&file, &yaml).with_context(|| format!("writing {}", file.display()))?;
             let docs = parse_docs(&yaml, "generated offline cluster")?;
             find(&docs, "Cluster", Some(&cluster))?;
-            eprintln!("    {} objects: {}", docs.len(), docs.iter().map(|d| d["kind"].as_str().unwrap_or("?").to_string()).collect::<Vec<_>>().join(", "));
+            eprintln!(
+                "    {} objects: {}",
+                docs.len(),
+                docs.iter()
+                    .map(|d| d["kind"].as_str().unwrap_or("?").to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             Ok(())
         })
         .await?;
 
-    steps.run(TESTENV_STEPS[4], async { run(kubectl(env, &env.state.kubeconfig).args(["apply", "-f"]).arg(&file)).map(|_| ()) }).await?;
+    steps
+        .run(TESTENV_STEPS[4], async {
+            run(kubectl(env, &env.state.kubeconfig)
+                .args(["apply", "-f"])
+                .arg(&file))
+            .map(|_| ())
+        })
+        .await?;
 
     let waited = steps
         .run(TESTENV_STEPS[5], async {
-            poll_until(&format!("Cluster {ns}/{cluster} infrastructure provisioned"), Duration::from_secs(180), || {
-                let v = cluster_value(env, &ns, &cluster);
-                async move {
-                    let c = v?;
-                    if c["status"]["initialization"]["infrastructureProvisioned"] == true { Ok(()) } else { Err(format!("status {}", c["status"])) }
-                }
-            })
+            poll_until(
+                &format!("Cluster {ns}/{cluster} infrastructure provisioned"),
+                Duration::from_secs(180),
+                || {
+                    let v = cluster_value(env, &ns, &cluster);
+                    async move {
+                        let c = v?;
+                        if c["status"]["initialization"]["infrastructureProvisioned"] == true {
+                            Ok(())
+                        } else {
+                            Err(format!("status {}", c["status"]))
+                        }
+                    }
+                },
+            )
             .await
             .map_err(anyhow::Error::from)
         })
@@ -275,20 +390,33 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
 
     let machines = steps
         .run(TESTENV_STEPS[6], async {
-            poll_until(&format!("every DockerMachine in {ns} provisioned"), Duration::from_secs(300), || {
-                let out = kubectl(env, &env.state.kubeconfig).args(["-n", &ns, "get", "dockermachines", "-o", "json"]).output();
-                async move {
-                    let out = out.map_err(|e| e.to_string())?;
-                    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-                    let items = v["items"].as_array().cloned().unwrap_or_default();
-                    let pending: Vec<String> = items
-                        .iter()
-                        .filter(|m| m["status"]["initialization"]["provisioned"] != true)
-                        .map(|m| format!("{}: {}", m["metadata"]["name"], m["status"]["conditions"]))
-                        .collect();
-                    if pending.is_empty() { Ok(items.len()) } else { Err(pending.join("; ")) }
-                }
-            })
+            poll_until(
+                &format!("every DockerMachine in {ns} provisioned"),
+                Duration::from_secs(300),
+                || {
+                    let out = kubectl(env, &env.state.kubeconfig)
+                        .args(["-n", &ns, "get", "dockermachines", "-o", "json"])
+                        .output();
+                    async move {
+                        let out = out.map_err(|e| e.to_string())?;
+                        let v: Value =
+                            serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+                        let items = v["items"].as_array().cloned().unwrap_or_default();
+                        let pending: Vec<String> = items
+                            .iter()
+                            .filter(|m| m["status"]["initialization"]["provisioned"] != true)
+                            .map(|m| {
+                                format!("{}: {}", m["metadata"]["name"], m["status"]["conditions"])
+                            })
+                            .collect();
+                        if pending.is_empty() {
+                            Ok(items.len())
+                        } else {
+                            Err(pending.join("; "))
+                        }
+                    }
+                },
+            )
             .await
             .map_err(anyhow::Error::from)
         })
@@ -299,25 +427,47 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
     }
     // The container did the work (not another manager running in the environment): its
     // Events carry its Pod name as reporting instance.
-    let events = stdout(kubectl(env, &env.state.kubeconfig).args(["-n", &ns, "get", "events.events.k8s.io", "-o", "json"]))?;
+    let events = stdout(kubectl(env, &env.state.kubeconfig).args([
+        "-n",
+        &ns,
+        "get",
+        "events.events.k8s.io",
+        "-o",
+        "json",
+    ]))?;
     let events: Value = serde_json::from_str(&events)?;
     let mine: Vec<String> = events["items"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|e| e["reportingInstance"] == container.name.as_str())
-        .map(|e| format!("{} {}/{}", e["reason"], e["regarding"]["kind"], e["regarding"]["name"]))
+        .map(|e| {
+            format!(
+                "{} {}/{}",
+                e["reason"], e["regarding"]["kind"], e["regarding"]["name"]
+            )
+        })
         .collect();
     if !mine.iter().any(|e| e.contains("DockerCluster")) {
-        bail!("no Event from {} about the DockerCluster; events: {}", container.name, events["items"]);
+        bail!(
+            "no Event from {} about the DockerCluster; events: {}",
+            container.name,
+            events["items"]
+        );
     }
     eprintln!("    events from {}: {}", container.name, mine.join(", "));
 
     steps
         .run(TESTENV_STEPS[7], async {
-            let out = stdout(clusterctl(env, &env.state.kubeconfig, &config_home).args(["describe", "cluster", &cluster, "-n", &ns]))?;
+            let out = stdout(
+                clusterctl(env, &env.state.kubeconfig, &config_home)
+                    .args(["describe", "cluster", &cluster, "-n", &ns]),
+            )?;
             eprintln!("{out}");
-            for want in [format!("Cluster {ns}/{cluster}"), format!("DockerCluster {ns}/{cluster}")] {
+            for want in [
+                format!("Cluster {ns}/{cluster}"),
+                format!("DockerCluster {ns}/{cluster}"),
+            ] {
                 if !out.lines().any(|l| l.contains(&want)) {
                     bail!("clusterctl describe does not show {want}:\n{out}");
                 }
@@ -328,17 +478,28 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
 
     steps
         .run(TESTENV_STEPS[8], async {
-            run(kubectl(env, &env.state.kubeconfig).args(["-n", &ns, "delete", "cluster", &cluster, "--wait=false"]))?;
-            poll_until(&format!("Cluster {ns}/{cluster} to be gone"), Duration::from_secs(240), || {
-                let v = cluster_value(env, &ns, &cluster);
-                async move {
-                    match v {
-                        Err(e) if e.contains("NotFound") || e.contains("not found") => Ok(()),
-                        Err(e) => Err(e),
-                        Ok(c) => Err(format!("still there: {}", c["status"]["conditions"])),
+            run(kubectl(env, &env.state.kubeconfig).args([
+                "-n",
+                &ns,
+                "delete",
+                "cluster",
+                &cluster,
+                "--wait=false",
+            ]))?;
+            poll_until(
+                &format!("Cluster {ns}/{cluster} to be gone"),
+                Duration::from_secs(240),
+                || {
+                    let v = cluster_value(env, &ns, &cluster);
+                    async move {
+                        match v {
+                            Err(e) if e.contains("NotFound") || e.contains("not found") => Ok(()),
+                            Err(e) => Err(e),
+                            Ok(c) => Err(format!("still there: {}", c["status"]["conditions"])),
+                        }
                     }
-                }
-            })
+                },
+            )
             .await
             .map_err(|e| anyhow!("{e}\nmanager logs:\n{}", container.logs()))
         })
@@ -347,7 +508,14 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
     steps
         .run(TESTENV_STEPS[9], async {
             let filter = format!("label=io.x-k8s.kind.cluster={cluster}");
-            let left = stdout(docker(env).args(["ps", "-a", "--format", "{{.Names}} {{.State}}", "--filter", &filter]))?;
+            let left = stdout(docker(env).args([
+                "ps",
+                "-a",
+                "--format",
+                "{{.Names}} {{.State}}",
+                "--filter",
+                &filter,
+            ]))?;
             if !left.trim().is_empty() {
                 bail!("containers of cluster {cluster} left: {left}");
             }
@@ -375,12 +543,18 @@ impl Drop for KindCluster {
             eprintln!("CAPD_E2E_KEEP set: keeping kind cluster {}", self.name);
             return;
         }
-        let _ = Command::new(&self.kind).args(["delete", "cluster", "--name", &self.name]).status();
+        let _ = Command::new(&self.kind)
+            .args(["delete", "cluster", "--name", &self.name])
+            .status();
     }
 }
 
 fn tool(name: &str) -> anyhow::Result<PathBuf> {
-    which(name).ok_or_else(|| anyhow::anyhow!("`{name}` is not on PATH; the kind mode needs kind, kubectl, clusterctl and docker"))
+    which(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "`{name}` is not on PATH; the kind mode needs kind, kubectl, clusterctl and docker"
+        )
+    })
 }
 
 async fn kind_suite(steps: &mut Steps, kind: Option<PathBuf>) -> anyhow::Result<()> {
@@ -400,7 +574,9 @@ async fn kind_suite(steps: &mut Steps, kind: Option<PathBuf>) -> anyhow::Result<
     };
     let cc = |args: &[&str]| {
         let mut c = Command::new(&clusterctl_bin);
-        c.env("KUBECONFIG", &kubeconfig).env("CLUSTER_TOPOLOGY", "true").args(args);
+        c.env("KUBECONFIG", &kubeconfig)
+            .env("CLUSTER_TOPOLOGY", "true")
+            .args(args);
         c
     };
 
@@ -417,16 +593,45 @@ async fn kind_suite(steps: &mut Steps, kind: Option<PathBuf>) -> anyhow::Result<
     let _cluster = steps
         .run(KIND_STEPS[1], async {
             let config = root.join("e2e/kind-config.yaml");
-            run(Command::new(&kind).args(["create", "cluster", "--name", &name, "--wait", "5m", "--config"]).arg(&config).arg("--kubeconfig").arg(&kubeconfig))?;
-            Ok(KindCluster { kind: kind.clone(), name: name.clone() })
+            run(Command::new(&kind)
+                .args([
+                    "create", "cluster", "--name", &name, "--wait", "5m", "--config",
+                ])
+                .arg(&config)
+                .arg("--kubeconfig")
+                .arg(&kubeconfig))?;
+            Ok(KindCluster {
+                kind: kind.clone(),
+                name: name.clone(),
+            })
         })
         .await?;
-    steps.run(KIND_STEPS[2], async { run(Command::new(&kind).args(["load", "docker-image", image, "--name", &name])).map(|_| ()) }).await?;
+    steps
+        .run(KIND_STEPS[2], async {
+            run(Command::new(&kind).args(["load", "docker-image", image, "--name", &name]))
+                .map(|_| ())
+        })
+        .await?;
     let repo = dir.join("repo");
     steps
         .run(KIND_STEPS[3], async {
-            run(&mut capd_e2e::cmd::xtask(&["clusterctl-repo", "--out", &repo.display().to_string(), "--image", image]))?;
-            let out = run(&mut cc(&["init", "--config", &repo.join("clusterctl.yaml").display().to_string(), "--infrastructure", "docker:v0.1.0", "--wait-providers", "--wait-provider-timeout", "600"]))?;
+            run(&mut capd_e2e::cmd::xtask(&[
+                "clusterctl-repo",
+                "--out",
+                &repo.display().to_string(),
+                "--image",
+                image,
+            ]))?;
+            let out = run(&mut cc(&[
+                "init",
+                "--config",
+                &repo.join("clusterctl.yaml").display().to_string(),
+                "--infrastructure",
+                "docker:v0.1.0",
+                "--wait-providers",
+                "--wait-provider-timeout",
+                "600",
+            ]))?;
             eprintln!("{}", String::from_utf8_lossy(&out.stderr));
             Ok(())
         })
@@ -434,12 +639,28 @@ async fn kind_suite(steps: &mut Steps, kind: Option<PathBuf>) -> anyhow::Result<
     let workload = unique_name("wl");
     steps
         .run(KIND_STEPS[4], async {
-            let version: Value = serde_json::from_str(&stdout(&mut k(&["version", "-o", "json"]))?)?;
-            let kv = version["serverVersion"]["gitVersion"].as_str().ok_or_else(|| anyhow!("no server version: {version}"))?.to_string();
+            let version: Value =
+                serde_json::from_str(&stdout(&mut k(&["version", "-o", "json"]))?)?;
+            let kv = version["serverVersion"]["gitVersion"]
+                .as_str()
+                .ok_or_else(|| anyhow!("no server version: {version}"))?
+                .to_string();
             let yaml = stdout(&mut cc(&[
-                "generate", "cluster", &workload, "--config", &repo.join("clusterctl.yaml").display().to_string(),
-                "--infrastructure", "docker:v0.1.0", "--kubernetes-version", &kv,
-                "--control-plane-machine-count", "1", "--worker-machine-count", "1", "--target-namespace", "default",
+                "generate",
+                "cluster",
+                &workload,
+                "--config",
+                &repo.join("clusterctl.yaml").display().to_string(),
+                "--infrastructure",
+                "docker:v0.1.0",
+                "--kubernetes-version",
+                &kv,
+                "--control-plane-machine-count",
+                "1",
+                "--worker-machine-count",
+                "1",
+                "--target-namespace",
+                "default",
             ]))?;
             let file = dir.join("workload.yaml");
             std::fs::write(&file, yaml).with_context(|| format!("writing {}", file.display()))?;
@@ -465,10 +686,28 @@ async fn kind_suite(steps: &mut Steps, kind: Option<PathBuf>) -> anyhow::Result<
             Ok(())
         })
         .await?;
-    steps.run(KIND_STEPS[6], async { run(&mut k(&["delete", "cluster", &workload, "--timeout", "10m"])).map(|_| ()) }).await?;
+    steps
+        .run(KIND_STEPS[6], async {
+            run(&mut k(&[
+                "delete",
+                "cluster",
+                &workload,
+                "--timeout",
+                "10m",
+            ]))
+            .map(|_| ())
+        })
+        .await?;
     steps
         .run(KIND_STEPS[7], async {
-            let out = run(Command::new("docker").args(["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label=io.x-k8s.kind.cluster={workload}")]))?;
+            let out = run(Command::new("docker").args([
+                "ps",
+                "-a",
+                "--format",
+                "{{.Names}}",
+                "--filter",
+                &format!("label=io.x-k8s.kind.cluster={workload}"),
+            ]))?;
             let left = String::from_utf8_lossy(&out.stdout).into_owned();
             if !left.trim().is_empty() {
                 bail!("containers of {workload} left: {}", tail(&left, 10));
@@ -480,7 +719,8 @@ async fn kind_suite(steps: &mut Steps, kind: Option<PathBuf>) -> anyhow::Result<
         .run(KIND_STEPS[8], async {
             drop(_cluster);
             let out = stdout(Command::new(&kind).args(["get", "clusters"]))?;
-            if out.lines().any(|l| l.trim() == name) && std::env::var_os("CAPD_E2E_KEEP").is_none() {
+            if out.lines().any(|l| l.trim() == name) && std::env::var_os("CAPD_E2E_KEEP").is_none()
+            {
                 bail!("kind cluster {name} still there");
             }
             Ok(())

@@ -10,7 +10,9 @@ use capd_e2e::cmd::{clusterctl, run, stdout, xtask};
 use capd_e2e::workload::{containers_of, Cleanup};
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::{Namespace, Node};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams,
+};
 use kube::ResourceExt;
 use serde_json::json;
 use std::time::Duration;
@@ -21,18 +23,33 @@ const KUBERNETES_VERSION: &str = "v1.36.3";
 const TIMEOUT: Duration = Duration::from_secs(900);
 
 fn dynamic(client: &kube::Client, ns: &str, group: &str, kind: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&GroupVersionKind::gvk(group, "v1beta2", kind)))
+    Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(group, "v1beta2", kind)),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn development_flavour_quick_start_gives_ready_nodes() {
     let env = TestEnv::load().expect("test environment (run `cargo xtask up`)");
     let client = env.kube_client().await.unwrap();
-    capd_testenv::install_provider_manifests(&client).await.unwrap();
+    capd_testenv::install_provider_manifests(&client)
+        .await
+        .unwrap();
     let ns = unique_name("quickstart");
     let cluster = unique_name("qs");
-    let _cleanup = Cleanup { env: &env, cluster: cluster.clone() };
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap()).await.unwrap();
+    let _cleanup = Cleanup {
+        env: &env,
+        cluster: cluster.clone(),
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
 
     // The manager, as `cargo xtask demo` runs it, limited to this namespace.
     let mut manager = capd_e2e::proc::start_manager_in(&env, &ns).await.unwrap();
@@ -40,26 +57,65 @@ async fn development_flavour_quick_start_gives_ready_nodes() {
     // The user's steps: the provider's repository, then `--flavor development`.
     let out = capd_e2e::scratch_dir(&format!("quickstart-{cluster}")).unwrap();
     let out_s = out.display().to_string();
-    run(&mut xtask(&["clusterctl-repo", "--version", VERSION, "--out", &out_s, "--capi-from-module-cache"])).unwrap();
+    run(&mut xtask(&[
+        "clusterctl-repo",
+        "--version",
+        VERSION,
+        "--out",
+        &out_s,
+        "--capi-from-module-cache",
+    ]))
+    .unwrap();
     let yaml = stdout(
         clusterctl(&env, &env.state.kubeconfig, &out.join("xdg"))
             .args(["generate", "cluster", &cluster, "--config"])
             .arg(out.join("clusterctl.yaml"))
-            .args(["--infrastructure", &format!("docker:{VERSION}"), "--flavor", "development", "--target-namespace", &ns])
-            .args(["--kubernetes-version", KUBERNETES_VERSION, "--control-plane-machine-count", "1", "--worker-machine-count", "1"]),
+            .args([
+                "--infrastructure",
+                &format!("docker:{VERSION}"),
+                "--flavor",
+                "development",
+                "--target-namespace",
+                &ns,
+            ])
+            .args([
+                "--kubernetes-version",
+                KUBERNETES_VERSION,
+                "--control-plane-machine-count",
+                "1",
+                "--worker-machine-count",
+                "1",
+            ]),
     )
     .unwrap();
     let docs = capd_testenv::manifests::parse_docs(&yaml, "the development flavour").unwrap();
     let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
-    for k in ["Cluster", "ClusterClass", "DevClusterTemplate", "DevMachineTemplate", "ClusterResourceSet"] {
-        assert!(kinds.contains(&k), "{k} missing from the development flavour: {kinds:?}");
+    for k in [
+        "Cluster",
+        "ClusterClass",
+        "DevClusterTemplate",
+        "DevMachineTemplate",
+        "ClusterResourceSet",
+    ] {
+        assert!(
+            kinds.contains(&k),
+            "{k} missing from the development flavour: {kinds:?}"
+        );
     }
-    capd_testenv::manifests::apply(&client, "capd-e2e", &docs).await.unwrap();
+    capd_testenv::manifests::apply(&client, "capd-e2e", &docs)
+        .await
+        .unwrap();
 
     // The workload cluster, through `clusterctl get kubeconfig` once the control plane is up.
     let config_home = out.join("xdg");
     let kubeconfig = poll_until("the workload kubeconfig", TIMEOUT, || {
-        let c = stdout(clusterctl(&env, &env.state.kubeconfig, &config_home).args(["get", "kubeconfig", &cluster, "-n", &ns]));
+        let c = stdout(clusterctl(&env, &env.state.kubeconfig, &config_home).args([
+            "get",
+            "kubeconfig",
+            &cluster,
+            "-n",
+            &ns,
+        ]));
         let mgr = manager.check_running().map_err(|e| e.to_string());
         async move {
             mgr?;
@@ -68,45 +124,121 @@ async fn development_flavour_quick_start_gives_ready_nodes() {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", manager.log_tail(40)));
-    let wl = capd_testenv::client_from_kubeconfig_yaml(&kubeconfig, "the workload kubeconfig").await.unwrap();
+    let wl = capd_testenv::client_from_kubeconfig_yaml(&kubeconfig, "the workload kubeconfig")
+        .await
+        .unwrap();
     let nodes: Api<Node> = Api::all(wl);
     poll_until("both Nodes Ready", TIMEOUT, || {
         let nodes = nodes.clone();
         async move {
-            let list = nodes.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-            let ready = |n: &Node| n.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-            let states: Vec<(String, bool)> = list.items.iter().map(|n| (n.name_any(), ready(n))).collect();
-            if states.len() == 2 && states.iter().all(|s| s.1) { Ok(()) } else { Err(format!("nodes {states:?}")) }
+            let list = nodes
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let ready = |n: &Node| {
+                n.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            };
+            let states: Vec<(String, bool)> = list
+                .items
+                .iter()
+                .map(|n| (n.name_any(), ready(n)))
+                .collect();
+            if states.len() == 2 && states.iter().all(|s| s.1) {
+                Ok(())
+            } else {
+                Err(format!("nodes {states:?}"))
+            }
         }
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", manager.log_tail(40)));
 
     // The infrastructure is Dev*, reconciled by capd-rs: every DevMachine provisioned.
-    let devmachines = dynamic(&client, &ns, "infrastructure.cluster.x-k8s.io", "DevMachine");
+    let devmachines = dynamic(
+        &client,
+        &ns,
+        "infrastructure.cluster.x-k8s.io",
+        "DevMachine",
+    );
     let list = devmachines.list(&ListParams::default()).await.unwrap();
-    assert_eq!(list.items.len(), 2, "one control plane and one worker DevMachine");
+    assert_eq!(
+        list.items.len(),
+        2,
+        "one control plane and one worker DevMachine"
+    );
     for dm in &list.items {
-        assert_eq!(dm.data["status"]["initialization"]["provisioned"], json!(true), "{}", dm.name_any());
-        assert!(dm.data["spec"]["providerID"].as_str().is_some_and(|p| p.starts_with("docker:////")), "{}: {}", dm.name_any(), dm.data["spec"]);
+        assert_eq!(
+            dm.data["status"]["initialization"]["provisioned"],
+            json!(true),
+            "{}",
+            dm.name_any()
+        );
+        assert!(
+            dm.data["spec"]["providerID"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("docker:////")),
+            "{}: {}",
+            dm.name_any(),
+            dm.data["spec"]
+        );
     }
-    let devclusters = dynamic(&client, &ns, "infrastructure.cluster.x-k8s.io", "DevCluster");
+    let devclusters = dynamic(
+        &client,
+        &ns,
+        "infrastructure.cluster.x-k8s.io",
+        "DevCluster",
+    );
     let dc = devclusters.list(&ListParams::default()).await.unwrap();
     assert_eq!(dc.items.len(), 1);
-    assert_eq!(dc.items[0].data["status"]["initialization"]["provisioned"], json!(true));
+    assert_eq!(
+        dc.items[0].data["status"]["initialization"]["provisioned"],
+        json!(true)
+    );
 
     // Delete: nothing of the cluster is left.
-    dynamic(&client, &ns, "cluster.x-k8s.io", "Cluster").delete(&cluster, &DeleteParams::default()).await.unwrap();
-    poll_until("the cluster's containers and Dev* objects to be gone", Duration::from_secs(300), || {
-        let (env, cluster, dms, dcs) = (env.clone(), cluster.clone(), devmachines.clone(), devclusters.clone());
-        async move {
-            let left = dms.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items.len() + dcs.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items.len();
-            let containers = containers_of(&env, &cluster);
-            if left == 0 && containers.is_empty() { Ok(()) } else { Err(format!("{left} Dev* objects, containers {containers:?}")) }
-        }
-    })
+    dynamic(&client, &ns, "cluster.x-k8s.io", "Cluster")
+        .delete(&cluster, &DeleteParams::default())
+        .await
+        .unwrap();
+    poll_until(
+        "the cluster's containers and Dev* objects to be gone",
+        Duration::from_secs(300),
+        || {
+            let (env, cluster, dms, dcs) = (
+                env.clone(),
+                cluster.clone(),
+                devmachines.clone(),
+                devclusters.clone(),
+            );
+            async move {
+                let left = dms
+                    .list(&ListParams::default())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .items
+                    .len()
+                    + dcs
+                        .list(&ListParams::default())
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .items
+                        .len();
+                let containers = containers_of(&env, &cluster);
+                if left == 0 && containers.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("{left} Dev* objects, containers {containers:?}"))
+                }
+            }
+        },
+    )
     .await
     .unwrap();
-    let _ = Api::<Namespace>::all(client.clone()).delete(&ns, &DeleteParams::default()).await;
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(&ns, &DeleteParams::default())
+        .await;
     manager.stop(Duration::from_secs(10));
 }

@@ -24,32 +24,74 @@ const LONG: Duration = Duration::from_secs(180);
 async fn manager_provisions_with_exactly_the_cluster_role() {
     let env = TestEnv::load().expect("test environment (run `cargo xtask up`)");
     let admin = env.kube_client().await.unwrap();
-    capd_testenv::install_provider_manifests(&admin).await.unwrap();
+    capd_testenv::install_provider_manifests(&admin)
+        .await
+        .unwrap();
     rbac::install(&admin).await.unwrap();
 
     let dir = capd_e2e::scratch_dir(&unique_name("rbac")).unwrap();
-    let kubeconfig = rbac::service_account_kubeconfig(&admin, &env.state.api_server_url, &env.state.pki_dir.join("ca.crt"), &dir.join("capd-manager.kubeconfig"))
-        .await
-        .unwrap();
+    let kubeconfig = rbac::service_account_kubeconfig(
+        &admin,
+        &env.state.api_server_url,
+        &env.state.pki_dir.join("ca.crt"),
+        &dir.join("capd-manager.kubeconfig"),
+    )
+    .await
+    .unwrap();
     let sa = rbac::client_from(&kubeconfig).await.unwrap();
 
     // Least privilege, as the API server sees it.
     let ns = unique_name("rbac");
     let allowed = [
-        ("list", "infrastructure.cluster.x-k8s.io", "dockerclusters", None),
-        ("watch", "infrastructure.cluster.x-k8s.io", "dockermachines", None),
-        ("patch", "infrastructure.cluster.x-k8s.io", "dockerclusters/status", Some(ns.as_str())),
-        ("patch", "infrastructure.cluster.x-k8s.io", "dockermachines/status", Some(ns.as_str())),
-        ("update", "infrastructure.cluster.x-k8s.io", "dockerclusters/finalizers", Some(ns.as_str())),
+        (
+            "list",
+            "infrastructure.cluster.x-k8s.io",
+            "dockerclusters",
+            None,
+        ),
+        (
+            "watch",
+            "infrastructure.cluster.x-k8s.io",
+            "dockermachines",
+            None,
+        ),
+        (
+            "patch",
+            "infrastructure.cluster.x-k8s.io",
+            "dockerclusters/status",
+            Some(ns.as_str()),
+        ),
+        (
+            "patch",
+            "infrastructure.cluster.x-k8s.io",
+            "dockermachines/status",
+            Some(ns.as_str()),
+        ),
+        (
+            "update",
+            "infrastructure.cluster.x-k8s.io",
+            "dockerclusters/finalizers",
+            Some(ns.as_str()),
+        ),
         ("watch", "cluster.x-k8s.io", "machines", None),
         ("get", "", "secrets", Some(ns.as_str())),
         ("get", "", "configmaps", Some(ns.as_str())),
         ("create", "events.k8s.io", "events", Some(ns.as_str())),
         ("patch", "", "events", Some(ns.as_str())),
-        ("create", "coordination.k8s.io", "leases", Some(rbac::NAMESPACE)),
+        (
+            "create",
+            "coordination.k8s.io",
+            "leases",
+            Some(rbac::NAMESPACE),
+        ),
         ("create", "", "secrets", Some(rbac::NAMESPACE)),
         ("create", "authentication.k8s.io", "tokenreviews", None),
-        ("create", "authorization.k8s.io", "subjectaccessreviews", None),
+        (
+            "create",
+            "authorization.k8s.io",
+            "subjectaccessreviews",
+            None,
+        ),
     ];
     for (verb, group, resource, namespace) in allowed {
         assert!(can_i(&sa, verb, group, resource, namespace).await.unwrap(), "capd-manager may not {verb} {group}/{resource} in {namespace:?}, but the manager needs it");
@@ -60,51 +102,112 @@ async fn manager_provisions_with_exactly_the_cluster_role() {
         ("create", "", "secrets", Some(ns.as_str())),
         ("list", "", "pods", None),
         ("get", "", "nodes", None),
-        ("create", "infrastructure.cluster.x-k8s.io", "dockerclusters", Some(ns.as_str())),
-        ("delete", "infrastructure.cluster.x-k8s.io", "dockermachines", Some(ns.as_str())),
-        ("update", "infrastructure.cluster.x-k8s.io", "dockermachinetemplates", Some(ns.as_str())),
+        (
+            "create",
+            "infrastructure.cluster.x-k8s.io",
+            "dockerclusters",
+            Some(ns.as_str()),
+        ),
+        (
+            "delete",
+            "infrastructure.cluster.x-k8s.io",
+            "dockermachines",
+            Some(ns.as_str()),
+        ),
+        (
+            "update",
+            "infrastructure.cluster.x-k8s.io",
+            "dockermachinetemplates",
+            Some(ns.as_str()),
+        ),
         ("patch", "cluster.x-k8s.io", "clusters", Some(ns.as_str())),
         ("delete", "cluster.x-k8s.io", "machines", Some(ns.as_str())),
         ("create", "coordination.k8s.io", "leases", Some("default")),
         ("create", "rbac.authorization.k8s.io", "clusterroles", None),
-        ("patch", "apiextensions.k8s.io", "customresourcedefinitions", None),
+        (
+            "patch",
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            None,
+        ),
     ];
     for (verb, group, resource, namespace) in denied {
-        assert!(!can_i(&sa, verb, group, resource, namespace).await.unwrap(), "capd-manager may {verb} {group}/{resource} in {namespace:?}: more than it needs");
+        assert!(
+            !can_i(&sa, verb, group, resource, namespace).await.unwrap(),
+            "capd-manager may {verb} {group}/{resource} in {namespace:?}: more than it needs"
+        );
     }
 
     // The manager, cluster-wide (as deployed) but limited to this test's objects by a watch
     // filter, so it leaves other tests' clusters alone.
     let namespaces: Api<Namespace> = Api::all(admin.clone());
-    namespaces.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap()).await.unwrap();
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
     let filter = unique_name("rbacwf");
     let instance = unique_name("capd-manager-rbac");
     let lease_name = unique_name("capd-rbac-lease");
     let (health, metrics) = (free_port().unwrap(), free_port().unwrap());
     let mut cmd = Command::new(manager_binary().unwrap());
-    cmd.args(["--leader-elect", "--leader-election-id", &lease_name, "--watch-filter", &filter])
-        .args(["--health-addr", &format!("127.0.0.1:{health}"), "--diagnostics-address", &format!("127.0.0.1:{metrics}")])
-        // No certificate given: it issues its own (Secret in capd-system) and points the CRDs
-        // at its Service, with exactly the RBAC of manifests/.
-        .args(["--webhook-port", &free_port().unwrap().to_string(), "--webhook-cert-dir", &dir.join("no-certs").display().to_string()])
-        .env("KUBECONFIG", &kubeconfig)
-        .env("POD_NAMESPACE", rbac::NAMESPACE)
-        .env("POD_NAME", &instance)
-        .env("DOCKER_HOST", env.docker_host())
-        .env("RUST_LOG", "info,capd_controllers=debug");
-    let mut manager = Proc::spawn("capd-manager (ServiceAccount token)", cmd, &dir.join("manager.log")).unwrap();
-    wait_http_ok(&mut manager, health, "/readyz", Duration::from_secs(30)).await.unwrap();
+    cmd.args([
+        "--leader-elect",
+        "--leader-election-id",
+        &lease_name,
+        "--watch-filter",
+        &filter,
+    ])
+    .args([
+        "--health-addr",
+        &format!("127.0.0.1:{health}"),
+        "--diagnostics-address",
+        &format!("127.0.0.1:{metrics}"),
+    ])
+    // No certificate given: it issues its own (Secret in capd-system) and points the CRDs
+    // at its Service, with exactly the RBAC of manifests/.
+    .args([
+        "--webhook-port",
+        &free_port().unwrap().to_string(),
+        "--webhook-cert-dir",
+        &dir.join("no-certs").display().to_string(),
+    ])
+    .env("KUBECONFIG", &kubeconfig)
+    .env("POD_NAMESPACE", rbac::NAMESPACE)
+    .env("POD_NAME", &instance)
+    .env("DOCKER_HOST", env.docker_host())
+    .env("RUST_LOG", "info,capd_controllers=debug");
+    let mut manager = Proc::spawn(
+        "capd-manager (ServiceAccount token)",
+        cmd,
+        &dir.join("manager.log"),
+    )
+    .unwrap();
+    wait_http_ok(&mut manager, health, "/readyz", Duration::from_secs(30))
+        .await
+        .unwrap();
 
     // Leader election with the Role in capd-system.
     let leases: Api<Lease> = Api::namespaced(admin.clone(), rbac::NAMESPACE);
-    poll_until(&format!("Lease {}/{lease_name} held by {instance}", rbac::NAMESPACE), Duration::from_secs(30), || {
-        let (leases, lease_name, instance) = (leases.clone(), lease_name.clone(), instance.clone());
-        async move {
-            let l = leases.get(&lease_name).await.map_err(|e| e.to_string())?;
-            let holder = l.spec.and_then(|s| s.holder_identity).unwrap_or_default();
-            if holder.starts_with(&instance) { Ok(()) } else { Err(format!("holder {holder:?}")) }
-        }
-    })
+    poll_until(
+        &format!("Lease {}/{lease_name} held by {instance}", rbac::NAMESPACE),
+        Duration::from_secs(30),
+        || {
+            let (leases, lease_name, instance) =
+                (leases.clone(), lease_name.clone(), instance.clone());
+            async move {
+                let l = leases.get(&lease_name).await.map_err(|e| e.to_string())?;
+                let holder = l.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+                if holder.starts_with(&instance) {
+                    Ok(())
+                } else {
+                    Err(format!("holder {holder:?}"))
+                }
+            }
+        },
+    )
     .await
     .unwrap();
 
@@ -129,71 +232,138 @@ async fn manager_provisions_with_exactly_the_cluster_role() {
         "spec": {"infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerCluster", "name": name}}
     }))
     .unwrap();
-    clusters.create(&PostParams::default(), &cluster).await.unwrap();
+    clusters
+        .create(&PostParams::default(), &cluster)
+        .await
+        .unwrap();
 
-    let provisioned = poll_until(&format!("DockerCluster {ns}/{name} provisioned and Ready"), LONG, || {
-        let dcs = dcs.clone();
-        let alive = manager.check_running().map_err(|e| e.to_string());
-        async move {
-            alive?;
-            let dc = dcs.get(name).await.map_err(|e| e.to_string())?;
-            let ready = capd_api::conditions::is_true(capd_api::HasConditions::conditions(&dc), "Ready");
-            if dc.is_provisioned() && ready && !dc.spec.control_plane_endpoint.host.is_empty() { Ok(dc) } else { Err(format!("status {:?}", dc.status)) }
-        }
-    })
+    let provisioned = poll_until(
+        &format!("DockerCluster {ns}/{name} provisioned and Ready"),
+        LONG,
+        || {
+            let dcs = dcs.clone();
+            let alive = manager.check_running().map_err(|e| e.to_string());
+            async move {
+                alive?;
+                let dc = dcs.get(name).await.map_err(|e| e.to_string())?;
+                let ready = capd_api::conditions::is_true(
+                    capd_api::HasConditions::conditions(&dc),
+                    "Ready",
+                );
+                if dc.is_provisioned() && ready && !dc.spec.control_plane_endpoint.host.is_empty() {
+                    Ok(dc)
+                } else {
+                    Err(format!("status {:?}", dc.status))
+                }
+            }
+        },
+    )
     .await;
     if let Err(e) = &provisioned {
-        panic!("{e}\nmanager log {}:\n{}", manager.log.display(), manager.log_tail(40));
+        panic!(
+            "{e}\nmanager log {}:\n{}",
+            manager.log.display(),
+            manager.log_tail(40)
+        );
     }
-    poll_until(&format!("Cluster {ns}/{name} to report infrastructure provisioned"), LONG, || {
-        let clusters = clusters.clone();
-        async move {
-            let c = serde_json::to_value(clusters.get(name).await.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-            if c["status"]["initialization"]["infrastructureProvisioned"] == true { Ok(()) } else { Err(format!("status {}", c["status"])) }
-        }
-    })
+    poll_until(
+        &format!("Cluster {ns}/{name} to report infrastructure provisioned"),
+        LONG,
+        || {
+            let clusters = clusters.clone();
+            async move {
+                let c = serde_json::to_value(clusters.get(name).await.map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?;
+                if c["status"]["initialization"]["infrastructureProvisioned"] == true {
+                    Ok(())
+                } else {
+                    Err(format!("status {}", c["status"]))
+                }
+            }
+        },
+    )
     .await
     .unwrap();
 
     // This manager did it (not another one running in the environment): its Event,
     // written with the events.k8s.io permission, carries its instance name.
     let events: Api<Event> = Api::namespaced(admin.clone(), &ns);
-    poll_until(&format!("an Event from {instance} on DockerCluster {ns}/{name}"), Duration::from_secs(30), || {
-        let (events, instance) = (events.clone(), instance.clone());
-        async move {
-            let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-            let seen: Vec<String> = list.items.iter().map(|e| format!("{:?}/{:?}", e.reason, e.reporting_instance)).collect();
-            let mine = list.items.iter().any(|e| {
-                e.reporting_instance.as_deref() == Some(instance.as_str())
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-            });
-            if mine { Ok(()) } else { Err(format!("events: {seen:?}")) }
-        }
-    })
+    poll_until(
+        &format!("an Event from {instance} on DockerCluster {ns}/{name}"),
+        Duration::from_secs(30),
+        || {
+            let (events, instance) = (events.clone(), instance.clone());
+            async move {
+                let list = events
+                    .list(&ListParams::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let seen: Vec<String> = list
+                    .items
+                    .iter()
+                    .map(|e| format!("{:?}/{:?}", e.reason, e.reporting_instance))
+                    .collect();
+                let mine = list.items.iter().any(|e| {
+                    e.reporting_instance.as_deref() == Some(instance.as_str())
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                });
+                if mine {
+                    Ok(())
+                } else {
+                    Err(format!("events: {seen:?}"))
+                }
+            }
+        },
+    )
     .await
     .unwrap();
 
     // Deletion with the same permissions: the finalizer comes off, the container goes.
-    clusters.delete(name, &DeleteParams::default()).await.unwrap();
-    poll_until(&format!("DockerCluster {ns}/{name} to be gone"), LONG, || {
-        let dcs = dcs.clone();
-        async move {
-            match dcs.get_opt(name).await.map_err(|e| e.to_string())? {
-                None => Ok(()),
-                Some(dc) => Err(format!("still there: finalizers {:?}, status {:?}", dc.metadata.finalizers, dc.status)),
+    clusters
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap();
+    poll_until(
+        &format!("DockerCluster {ns}/{name} to be gone"),
+        LONG,
+        || {
+            let dcs = dcs.clone();
+            async move {
+                match dcs.get_opt(name).await.map_err(|e| e.to_string())? {
+                    None => Ok(()),
+                    Some(dc) => Err(format!(
+                        "still there: finalizers {:?}, status {:?}",
+                        dc.metadata.finalizers, dc.status
+                    )),
+                }
             }
-        }
-    })
+        },
+    )
     .await
     .unwrap();
 
-    let left = capd_e2e::cmd::stdout(capd_e2e::cmd::docker(&env).args(["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label=io.x-k8s.kind.cluster={name}")])).unwrap();
-    assert!(left.trim().is_empty(), "containers of cluster {name} left after deletion: {left}");
+    let left = capd_e2e::cmd::stdout(capd_e2e::cmd::docker(&env).args([
+        "ps",
+        "-a",
+        "--format",
+        "{{.Names}}",
+        "--filter",
+        &format!("label=io.x-k8s.kind.cluster={name}"),
+    ]))
+    .unwrap();
+    assert!(
+        left.trim().is_empty(),
+        "containers of cluster {name} left after deletion: {left}"
+    );
 
     let log = manager.log_text();
     for bad in ["forbidden", "Forbidden", "403"] {
         let hits: Vec<&str> = log.lines().filter(|l| l.contains(bad)).take(5).collect();
-        assert!(hits.is_empty(), "the manager hit a permission error ({bad}):\n{}", hits.join("\n"));
+        assert!(
+            hits.is_empty(),
+            "the manager hit a permission error ({bad}):\n{}",
+            hits.join("\n")
+        );
     }
     manager.stop(Duration::from_secs(15));
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;

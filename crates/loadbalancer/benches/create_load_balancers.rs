@@ -41,7 +41,15 @@ fn docker_run(host: &str, cluster: &str, image: &str) -> Result<()> {
         .args(["--label", "io.x-k8s.kind.role=external-load-balancer"])
         .args(["--network", TEST_NETWORK, "--restart", "no"])
         .args(["-p", "127.0.0.1::6443", "-p", "127.0.0.1::8404"])
-        .args(["--entrypoint", "haproxy", image, "-W", "-db", "-f", capd_loadbalancer::CONFIG_PATH])
+        .args([
+            "--entrypoint",
+            "haproxy",
+            image,
+            "-W",
+            "-db",
+            "-f",
+            capd_loadbalancer::CONFIG_PATH,
+        ])
         .output()
         .context("running docker")?;
     if !out.status.success() {
@@ -58,23 +66,35 @@ async fn remove_all(rt: &dyn ContainerRuntime, clusters: &[String]) -> Result<()
 }
 
 fn per(total: Duration, n: usize) -> String {
-    format!("{:>8.1} ms total {:>7.1} ms each", total.as_secs_f64() * 1e3, total.as_secs_f64() * 1e3 / n as f64)
+    format!(
+        "{:>8.1} ms total {:>7.1} ms each",
+        total.as_secs_f64() * 1e3,
+        total.as_secs_f64() * 1e3 / n as f64
+    )
 }
 
 async fn run() -> Result<()> {
-    let n: usize = std::env::var("CAPD_RS_BENCH_LBS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let n: usize = std::env::var("CAPD_RS_BENCH_LBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let env = TestEnv::load()?;
     let host = env.docker_host().to_string();
     let image = env.state.images.haproxy.clone();
     let rt: Arc<dyn ContainerRuntime> = Arc::new(DockerRuntime::new(&host)?);
-    rt.ensure_network(&NetworkSpec::bridge(TEST_NETWORK).label(TEST_LABEL, "true")).await?;
+    rt.ensure_network(&NetworkSpec::bridge(TEST_NETWORK).label(TEST_LABEL, "true"))
+        .await?;
     let info = rt.engine_info().await?;
-    println!("engine {} {} (API {}), {n} load balancers each way, image {image}", info.product, info.version, info.api_version);
+    println!(
+        "engine {} {} (API {}), {n} load balancers each way, image {image}",
+        info.product, info.version, info.api_version
+    );
 
     // Warm-up, untimed: first contact, image metadata, CLI binary in the page cache.
     let warm = vec![unique_name("bench-warm"), unique_name("bench-warm")];
     docker_run(&host, &warm[0], &image)?;
-    rt.run_container(&spec(&warm[1], &image).container_spec()).await?;
+    rt.run_container(&spec(&warm[1], &image).container_spec())
+        .await?;
     remove_all(rt.as_ref(), &warm).await?;
 
     // 1. The docker CLI, one `docker run -d` process per load balancer.
@@ -103,7 +123,9 @@ async fn run() -> Result<()> {
     let via_lb: Vec<String> = (0..n).map(|_| unique_name("bench-lb")).collect();
     let start = Instant::now();
     for c in &via_lb {
-        LoadBalancer::new(rt.clone(), spec(c, &image)).ensure().await?;
+        LoadBalancer::new(rt.clone(), spec(c, &image))
+            .ensure()
+            .await?;
     }
     let t_lb = start.elapsed();
     remove_all(rt.as_ref(), &via_lb).await?;

@@ -73,7 +73,8 @@ backend kube-apiservers
 pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What [`TemplateSource::load`] returns.
-pub type TemplateFuture<'a> = Pin<Box<dyn Future<Output = Result<String, SourceError>> + Send + 'a>>;
+pub type TemplateFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<String, SourceError>> + Send + 'a>>;
 
 /// A custom template replacing [`DEFAULT_TEMPLATE`], read only when a configuration is
 /// rendered (a new container, changed backends), never when a running load balancer is
@@ -145,7 +146,10 @@ impl ConfigData {
             .map(|(name, b)| {
                 (
                     name.clone(),
-                    Value::structure([("Address", Value::from(b.address.as_str())), ("Weight", Value::Int(b.weight))]),
+                    Value::structure([
+                        ("Address", Value::from(b.address.as_str())),
+                        ("Weight", Value::Int(b.weight)),
+                    ]),
                 )
             })
             .collect::<Vec<_>>();
@@ -154,7 +158,10 @@ impl ConfigData {
                 "FrontendControlPlanePort",
                 Value::from(self.frontend_control_plane_port.to_string()),
             ),
-            ("BackendControlPlanePort", Value::from(self.backend_control_plane_port.to_string())),
+            (
+                "BackendControlPlanePort",
+                Value::from(self.backend_control_plane_port.to_string()),
+            ),
             ("BackendServers", template::map(servers)),
             ("IPv6", Value::Bool(self.ipv6)),
         ])
@@ -163,7 +170,10 @@ impl ConfigData {
 
 /// Renders the configuration from `custom_template`, or the default one.
 pub fn render(data: &ConfigData, custom_template: Option<&str>) -> Result<String, TemplateError> {
-    template::render(custom_template.unwrap_or(DEFAULT_TEMPLATE), &data.to_value())
+    template::render(
+        custom_template.unwrap_or(DEFAULT_TEMPLATE),
+        &data.to_value(),
+    )
 }
 
 #[cfg(test)]
@@ -199,7 +209,10 @@ backend kube-apiservers
   server control-plane-0 1.1.1.1:6443 weight 99 check check-ssl verify none resolvers docker resolve-prefer ipv4
 "
         );
-        assert!(cfg.contains("frontend stats\n  mode http\n  bind *:8404\n"), "{cfg}");
+        assert!(
+            cfg.contains("frontend stats\n  mode http\n  bind *:8404\n"),
+            "{cfg}"
+        );
         assert!(cfg.contains("  mode tcp\n"), "{cfg}");
     }
 
@@ -215,7 +228,10 @@ backend kube-apiservers
             },
         );
         let cfg = render(&data, None).unwrap();
-        assert!(cfg.contains("  bind *:6443\n  bind :::6443 v6only\n  default_backend"), "{cfg}");
+        assert!(
+            cfg.contains("  bind *:6443\n  bind :::6443 v6only\n  default_backend"),
+            "{cfg}"
+        );
         assert!(cfg.contains("server cp-1 [fd00::3]:6443 weight 100 check check-ssl verify none resolvers docker resolve-prefer ipv6\n"), "{cfg}");
     }
 

@@ -12,7 +12,10 @@ pub enum Error {
     /// A custom configuration template could not be read where it lives; `source` is
     /// the [`crate::TemplateSource`]'s own error.
     #[error("configuration template from {origin}: {source}")]
-    TemplateSource { origin: String, source: crate::SourceError },
+    TemplateSource {
+        origin: String,
+        source: crate::SourceError,
+    },
 
     /// The load-balancer container does not exist (yet).
     #[error("load balancer container {name} does not exist")]
@@ -24,7 +27,11 @@ pub enum Error {
 
     /// What was read back differs from what was written; HAProxy is not reloaded.
     #[error("configuration written to {name} did not read back identically ({written} bytes written, {read} read)")]
-    ConfigNotApplied { name: String, written: usize, read: usize },
+    ConfigNotApplied {
+        name: String,
+        written: usize,
+        read: usize,
+    },
 
     /// HAProxy rejected a rendered configuration (custom templates only).
     #[error("HAProxy rejects the rendered configuration for {name}: {output}")]
@@ -47,8 +54,14 @@ impl Error {
     /// True when retrying later is the right reaction (engine down, container not yet there).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Runtime(e) => e.is_unreachable() || e.is_conflict() || matches!(e, capd_runtime::Error::Timeout { .. }),
-            Error::Missing { .. } | Error::NoAddress { .. } | Error::ConfigNotApplied { .. } => true,
+            Error::Runtime(e) => {
+                e.is_unreachable()
+                    || e.is_conflict()
+                    || matches!(e, capd_runtime::Error::Timeout { .. })
+            }
+            Error::Missing { .. } | Error::NoAddress { .. } | Error::ConfigNotApplied { .. } => {
+                true
+            }
             _ => false,
         }
     }

@@ -7,17 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use capd_runtime::{
-    ContainerInfo, ContainerRuntime, ContainerSpec, ContainerState, ExecRequest, LabelFilter, NetworkSpec, PortPublish,
-    Protocol, RestartPolicy,
+    ContainerInfo, ContainerRuntime, ContainerSpec, ContainerState, ExecRequest, LabelFilter,
+    NetworkSpec, PortPublish, Protocol, RestartPolicy,
 };
 use tracing::Instrument;
 
 use crate::config::{
-    self, BackendServer, ConfigData, TemplateSource, CONFIG_PATH, CONTROL_PLANE_PORT, DEFAULT_TEMPLATE, DEFAULT_WEIGHT,
-    STATS_PORT,
+    self, BackendServer, ConfigData, TemplateSource, CONFIG_PATH, CONTROL_PLANE_PORT,
+    DEFAULT_TEMPLATE, DEFAULT_WEIGHT, STATS_PORT,
 };
 use crate::error::{Error, Result};
-use crate::labels::{CLUSTER_LABEL, CLUSTER_UID_LABEL, ROLE_CONTROL_PLANE, ROLE_LABEL, ROLE_LOAD_BALANCER};
+use crate::labels::{
+    CLUSTER_LABEL, CLUSTER_UID_LABEL, ROLE_CONTROL_PLANE, ROLE_LABEL, ROLE_LOAD_BALANCER,
+};
 
 /// CAPD v1.14's default load-balancer image.
 pub const DEFAULT_IMAGE: &str = "kindest/haproxy:v20230606-42a2262b";
@@ -145,7 +147,9 @@ enum Verdict {
 }
 
 fn judge(spec: &LoadBalancerSpec, info: &ContainerInfo) -> Verdict {
-    if info.label(CLUSTER_LABEL) != Some(spec.cluster.as_str()) || info.label(ROLE_LABEL) != Some(ROLE_LOAD_BALANCER) {
+    if info.label(CLUSTER_LABEL) != Some(spec.cluster.as_str())
+        || info.label(ROLE_LABEL) != Some(ROLE_LOAD_BALANCER)
+    {
         // The name is ours by convention; a container of that name without our
         // labels is debris (e.g. a hand-made one), not another cluster's LB.
         return Verdict::Replace(format!(
@@ -174,7 +178,9 @@ fn judge(spec: &LoadBalancerSpec, info: &ContainerInfo) -> Verdict {
         // Ours and stopped after running: start it again with its configuration.
         // One stuck in Created may never have been configured; it is replaced below.
         ContainerState::Exited if same_owner => Verdict::Restart,
-        ref other => Verdict::Replace(format!("state {other:?} and not known to be this cluster's")),
+        ref other => Verdict::Replace(format!(
+            "state {other:?} and not known to be this cluster's"
+        )),
     }
 }
 
@@ -272,7 +278,9 @@ impl LoadBalancer {
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         loop {
             let info = self.runtime.inspect_container(name).await?;
-            let settled = info.as_ref().is_some_and(|i| i.state != ContainerState::Created);
+            let settled = info
+                .as_ref()
+                .is_some_and(|i| i.state != ContainerState::Created);
             if settled || tokio::time::Instant::now() >= deadline {
                 return Ok(info);
             }
@@ -288,9 +296,15 @@ impl LoadBalancer {
         let prepared = async {
             // Nothing runs yet that could check a custom template's output; if HAProxy
             // rejects it the container exits, and update_backends reports why.
-            self.runtime.write_file(id, CONFIG_PATH, rendered.as_bytes(), 0o644).await?;
-            self.runtime.write_file(id, APPLIED_PATH, rendered.as_bytes(), 0o644).await?;
-            self.runtime.write_file(id, INPUTS_PATH, self.inputs(data).as_bytes(), 0o644).await?;
+            self.runtime
+                .write_file(id, CONFIG_PATH, rendered.as_bytes(), 0o644)
+                .await?;
+            self.runtime
+                .write_file(id, APPLIED_PATH, rendered.as_bytes(), 0o644)
+                .await?;
+            self.runtime
+                .write_file(id, INPUTS_PATH, self.inputs(data).as_bytes(), 0o644)
+                .await?;
             self.runtime.start_container(id).await?;
             Ok::<(), Error>(())
         }
@@ -316,10 +330,17 @@ impl LoadBalancer {
     /// Renders `data`, reading the custom template if there is one.
     async fn render(&self, data: &ConfigData) -> Result<String> {
         let custom = match &self.spec.config_template {
-            Some(source) => Some(source.load().await.map_err(|source_error| Error::TemplateSource {
-                origin: source.origin(),
-                source: source_error,
-            })?),
+            Some(source) => {
+                Some(
+                    source
+                        .load()
+                        .await
+                        .map_err(|source_error| Error::TemplateSource {
+                            origin: source.origin(),
+                            source: source_error,
+                        })?,
+                )
+            }
             None => None,
         };
         Ok(config::render(data, custom.as_deref())?)
@@ -337,14 +358,21 @@ impl LoadBalancer {
             data.frontend_control_plane_port, data.backend_control_plane_port, data.ipv6
         );
         for (name, server) in &data.backend_servers {
-            text.push_str(&format!("server {name} {} {}\n", server.address, server.weight));
+            text.push_str(&format!(
+                "server {name} {} {}\n",
+                server.address, server.weight
+            ));
         }
         text
     }
 
     /// Where the load balancer is, or `None` when its container does not exist.
     pub async fn status(&self) -> Result<Option<LoadBalancerStatus>> {
-        match self.runtime.inspect_container(&self.container_name()).await? {
+        match self
+            .runtime
+            .inspect_container(&self.container_name())
+            .await?
+        {
             Some(info) => self.status_of(&info).map(Some),
             None => Ok(None),
         }
@@ -408,7 +436,9 @@ impl LoadBalancer {
             let Some(info) = self.runtime.inspect_container(&node.name).await? else {
                 continue;
             };
-            let addrs = info.addresses(Some(&self.spec.network)).or_else(|| info.addresses(None));
+            let addrs = info
+                .addresses(Some(&self.spec.network))
+                .or_else(|| info.addresses(None));
             let address = addrs.and_then(|a| {
                 if self.spec.ipv6 {
                     a.ipv6.map(|ip| ip.to_string())
@@ -430,7 +460,10 @@ impl LoadBalancer {
     /// spec's template), writes it, reads it back to be sure it landed, then sends
     /// SIGHUP. Returns `false` when that configuration was already live; then the
     /// template is not read when its inputs were recorded as unchanged.
-    pub async fn update_backends(&self, backends: &BTreeMap<String, BackendServer>) -> Result<bool> {
+    pub async fn update_backends(
+        &self,
+        backends: &BTreeMap<String, BackendServer>,
+    ) -> Result<bool> {
         let name = self.container_name();
         async {
             let info = self
@@ -500,12 +533,18 @@ impl LoadBalancer {
     /// restart it after an engine restart despite `unless-stopped`.
     async fn reload(&self, name: &str) -> Result<()> {
         // The shell's builtin: the image need not carry procps' kill.
-        let out = self.runtime.exec(name, ExecRequest::new(["/bin/sh", "-c", "kill -s HUP 1"])).await?;
+        let out = self
+            .runtime
+            .exec(name, ExecRequest::new(["/bin/sh", "-c", "kill -s HUP 1"]))
+            .await?;
         if out.success() {
             return Ok(());
         }
         let text = format!("{}{}", out.stdout_lossy(), out.stderr_lossy());
-        Err(Error::ReloadFailed { name: name.to_string(), output: capd_runtime::output_tail(&text, 10, 2048) })
+        Err(Error::ReloadFailed {
+            name: name.to_string(),
+            output: capd_runtime::output_tail(&text, 10, 2048),
+        })
     }
 
     /// Lets HAProxy judge a configuration before it replaces the live one.
@@ -515,7 +554,10 @@ impl LoadBalancer {
             .await?;
         let out = self
             .runtime
-            .exec(name, ExecRequest::new(["haproxy", "-c", "-f", CANDIDATE_PATH]))
+            .exec(
+                name,
+                ExecRequest::new(["haproxy", "-c", "-f", CANDIDATE_PATH]),
+            )
             .await?;
         if out.success() {
             return Ok(());
@@ -536,7 +578,10 @@ impl LoadBalancer {
         loop {
             let out = self
                 .runtime
-                .exec(name, ExecRequest::new(["cp", "/proc/1/status", "/dev/stdout"]))
+                .exec(
+                    name,
+                    ExecRequest::new(["cp", "/proc/1/status", "/dev/stdout"]),
+                )
                 .await?;
             if out.success() && catches_sighup(&out.stdout_lossy()) {
                 return Ok(());
@@ -583,7 +628,10 @@ mod tests {
             id: "abc".into(),
             name: "c1-lb".into(),
             image: DEFAULT_IMAGE.into(),
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             state,
             exit_code: None,
             restart_count: 0,
@@ -603,18 +651,27 @@ mod tests {
     #[test]
     fn running_container_of_the_cluster_is_adopted() {
         let spec = LoadBalancerSpec::new("c1");
-        assert_eq!(judge(&spec, &info(&OURS, ContainerState::Running)), Verdict::Adopt);
+        assert_eq!(
+            judge(&spec, &info(&OURS, ContainerState::Running)),
+            Verdict::Adopt
+        );
     }
 
     #[test]
     fn stopped_container_without_known_owner_is_replaced() {
         let spec = LoadBalancerSpec::new("c1");
-        assert!(matches!(judge(&spec, &info(&OURS, ContainerState::Exited)), Verdict::Replace(_)));
+        assert!(matches!(
+            judge(&spec, &info(&OURS, ContainerState::Exited)),
+            Verdict::Replace(_)
+        ));
         let spec = LoadBalancerSpec {
             cluster_uid: Some("u1".into()),
             ..LoadBalancerSpec::new("c1")
         };
-        assert!(matches!(judge(&spec, &info(&OURS, ContainerState::Exited)), Verdict::Replace(_)));
+        assert!(matches!(
+            judge(&spec, &info(&OURS, ContainerState::Exited)),
+            Verdict::Replace(_)
+        ));
     }
 
     #[test]
@@ -624,7 +681,10 @@ mod tests {
             ..LoadBalancerSpec::new("c1")
         };
         let labels = [OURS[0], OURS[1], (CLUSTER_UID_LABEL, "u1")];
-        assert_eq!(judge(&spec, &info(&labels, ContainerState::Exited)), Verdict::Restart);
+        assert_eq!(
+            judge(&spec, &info(&labels, ContainerState::Exited)),
+            Verdict::Restart
+        );
     }
 
     #[test]
@@ -634,7 +694,10 @@ mod tests {
             ..LoadBalancerSpec::new("c1")
         };
         let labels = [OURS[0], OURS[1], (CLUSTER_UID_LABEL, "u1")];
-        assert!(matches!(judge(&spec, &info(&labels, ContainerState::Created)), Verdict::Replace(_)));
+        assert!(matches!(
+            judge(&spec, &info(&labels, ContainerState::Created)),
+            Verdict::Replace(_)
+        ));
     }
 
     #[test]
@@ -644,16 +707,28 @@ mod tests {
             ..LoadBalancerSpec::new("c1")
         };
         let labels = [OURS[0], OURS[1], (CLUSTER_UID_LABEL, "u0")];
-        assert!(matches!(judge(&spec, &info(&labels, ContainerState::Running)), Verdict::Foreign(_)));
-        assert!(matches!(judge(&spec, &info(&labels, ContainerState::Exited)), Verdict::Replace(_)));
+        assert!(matches!(
+            judge(&spec, &info(&labels, ContainerState::Running)),
+            Verdict::Foreign(_)
+        ));
+        assert!(matches!(
+            judge(&spec, &info(&labels, ContainerState::Exited)),
+            Verdict::Replace(_)
+        ));
     }
 
     #[test]
     fn unlabelled_container_of_our_name_is_replaced() {
         let spec = LoadBalancerSpec::new("c1");
-        assert!(matches!(judge(&spec, &info(&[], ContainerState::Running)), Verdict::Replace(_)));
+        assert!(matches!(
+            judge(&spec, &info(&[], ContainerState::Running)),
+            Verdict::Replace(_)
+        ));
         let wrong_role = [(CLUSTER_LABEL, "c1"), (ROLE_LABEL, ROLE_CONTROL_PLANE)];
-        assert!(matches!(judge(&spec, &info(&wrong_role, ContainerState::Running)), Verdict::Replace(_)));
+        assert!(matches!(
+            judge(&spec, &info(&wrong_role, ContainerState::Running)),
+            Verdict::Replace(_)
+        ));
     }
 
     #[test]
@@ -681,21 +756,39 @@ mod tests {
             ..LoadBalancerSpec::new("c1")
         };
         let lb = LoadBalancer::new(rt.clone(), spec);
-        let network_calls = || rt.calls().into_iter().filter(|c| c.starts_with("network ")).collect::<Vec<_>>();
+        let network_calls = || {
+            rt.calls()
+                .into_iter()
+                .filter(|c| c.starts_with("network "))
+                .collect::<Vec<_>>()
+        };
 
         lb.ensure().await.unwrap();
         let calls = rt.calls();
         let network = calls.iter().position(|c| c == "network kind");
         let create = calls.iter().position(|c| c == "create c1-lb");
-        assert!(network.is_some() && network < create, "the network first: {calls:?}");
+        assert!(
+            network.is_some() && network < create,
+            "the network first: {calls:?}"
+        );
 
         let status = lb.ensure().await.unwrap();
         assert!(status.state.is_running());
-        assert_eq!(network_calls().len(), 1, "a running load balancer needs no network call: {:?}", rt.calls());
+        assert_eq!(
+            network_calls().len(),
+            1,
+            "a running load balancer needs no network call: {:?}",
+            rt.calls()
+        );
 
         rt.stop_container("c1-lb", Duration::ZERO).await.unwrap();
         assert!(lb.ensure().await.unwrap().state.is_running());
-        assert_eq!(network_calls().len(), 2, "a stopped one is started on its network: {:?}", rt.calls());
+        assert_eq!(
+            network_calls().len(),
+            2,
+            "a stopped one is started on its network: {:?}",
+            rt.calls()
+        );
     }
 
     /// A template that counts its reads, or fails when `text` is `None`.
@@ -707,7 +800,10 @@ mod tests {
 
     impl Counted {
         fn new(text: Option<&str>) -> Arc<Self> {
-            Arc::new(Self { text: text.map(str::to_string), reads: Default::default() })
+            Arc::new(Self {
+                text: text.map(str::to_string),
+                reads: Default::default(),
+            })
         }
 
         fn reads(&self) -> usize {
@@ -731,7 +827,14 @@ mod tests {
         let rt = Arc::new(capd_runtime::memory::MemoryRuntime::new());
         // HAProxy's master catches SIGHUP: a reload need not wait.
         let status = b"Name:\thaproxy\nSigCgt:\t0000000000004001\n".to_vec();
-        rt.answer("cp /proc/1/status /dev/stdout", capd_runtime::ExecOutput { stdout: status, stderr: vec![], exit_code: 0 });
+        rt.answer(
+            "cp /proc/1/status /dev/stdout",
+            capd_runtime::ExecOutput {
+                stdout: status,
+                stderr: vec![],
+                exit_code: 0,
+            },
+        );
         rt
     }
 
@@ -745,16 +848,26 @@ mod tests {
             ..LoadBalancerSpec::new("c1")
         };
         let lb = LoadBalancer::new(rt.clone(), spec);
-        let server = |address: &str| BackendServer { address: address.into(), weight: DEFAULT_WEIGHT };
+        let server = |address: &str| BackendServer {
+            address: address.into(),
+            weight: DEFAULT_WEIGHT,
+        };
         let one = BTreeMap::from([("c1-cp0".to_string(), server("172.18.0.5"))]);
-        let two = BTreeMap::from([("c1-cp0".to_string(), server("172.18.0.5")), ("c1-cp1".to_string(), server("172.18.0.6"))]);
+        let two = BTreeMap::from([
+            ("c1-cp0".to_string(), server("172.18.0.5")),
+            ("c1-cp1".to_string(), server("172.18.0.6")),
+        ]);
 
         lb.ensure().await.unwrap();
         assert_eq!(template.reads(), 1, "a new container is configured from it");
         let live = rt.read_file("c1-lb", CONFIG_PATH).await.unwrap();
         assert!(live.starts_with(b"# custom\n"));
         lb.ensure().await.unwrap();
-        assert_eq!(template.reads(), 1, "looking at a running load balancer does not read it");
+        assert_eq!(
+            template.reads(),
+            1,
+            "looking at a running load balancer does not read it"
+        );
 
         assert!(lb.update_backends(&one).await.unwrap());
         assert_eq!(template.reads(), 2, "new backends are rendered");
@@ -765,8 +878,15 @@ mod tests {
 
         // Configured by a release that kept no record of the inputs: rendered and
         // compared once, not reloaded, then recorded.
-        rt.write_file("c1-lb", INPUTS_PATH, b"", 0o644).await.unwrap();
-        let reloads = || rt.calls().iter().filter(|c| c.ends_with("kill -s HUP 1")).count();
+        rt.write_file("c1-lb", INPUTS_PATH, b"", 0o644)
+            .await
+            .unwrap();
+        let reloads = || {
+            rt.calls()
+                .iter()
+                .filter(|c| c.ends_with("kill -s HUP 1"))
+                .count()
+        };
         let before = reloads();
         assert!(!lb.update_backends(&two).await.unwrap());
         assert!(!lb.update_backends(&two).await.unwrap());
@@ -776,7 +896,10 @@ mod tests {
     #[tokio::test]
     async fn a_template_that_cannot_be_read_is_reported_and_leaves_no_container() {
         let rt = memory_runtime();
-        let spec = LoadBalancerSpec { config_template: Some(Counted::new(None)), ..LoadBalancerSpec::new("c1") };
+        let spec = LoadBalancerSpec {
+            config_template: Some(Counted::new(None)),
+            ..LoadBalancerSpec::new("c1")
+        };
         let lb = LoadBalancer::new(rt.clone(), spec);
         match lb.ensure().await {
             Err(Error::TemplateSource { origin, source }) => {
@@ -790,7 +913,9 @@ mod tests {
 
     #[test]
     fn sighup_mask_is_read_from_proc_status() {
-        assert!(catches_sighup("Name:\thaproxy\nSigCgt:\t0000000180014a03\n"));
+        assert!(catches_sighup(
+            "Name:\thaproxy\nSigCgt:\t0000000180014a03\n"
+        ));
         assert!(!catches_sighup("Name:\tsh\nSigCgt:\t0000000000010002\n"));
         assert!(!catches_sighup("garbage"));
     }

@@ -9,7 +9,8 @@ mod lb;
 pub mod template;
 
 pub use config::{
-    BackendServer, ConfigData, SourceError, TemplateFuture, TemplateSource, CONFIG_PATH, CONTROL_PLANE_PORT, DEFAULT_TEMPLATE, STATS_PORT,
+    BackendServer, ConfigData, SourceError, TemplateFuture, TemplateSource, CONFIG_PATH,
+    CONTROL_PLANE_PORT, DEFAULT_TEMPLATE, STATS_PORT,
 };
 pub use error::{Error, Result};
 pub use lb::{LoadBalancer, LoadBalancerSpec, LoadBalancerStatus, DEFAULT_IMAGE, DEFAULT_NETWORK};

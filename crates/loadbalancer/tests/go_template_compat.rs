@@ -74,7 +74,11 @@ fn renders_like_go_text_template() {
         .write_all(serde_json::to_string(TEMPLATES).unwrap().as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "go run: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "go run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let go: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).unwrap();
 
     let mut mismatches = Vec::new();
@@ -82,7 +86,10 @@ fn renders_like_go_text_template() {
         for (d, data) in data().iter().enumerate() {
             let ours = config::render(data, Some(template)).unwrap_or_else(|_| "ERROR".to_string());
             if ours != go[t][d] {
-                mismatches.push(format!("template #{t} data #{d}:\n go:   {:?}\n ours: {:?}", go[t][d], ours));
+                mismatches.push(format!(
+                    "template #{t} data #{d}:\n go:   {:?}\n ours: {:?}",
+                    go[t][d], ours
+                ));
             }
         }
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use capd_loadbalancer::labels::{CLUSTER_LABEL, CLUSTER_UID_LABEL, ROLE_LABEL, ROLE_LOAD_BALANCER};
 use capd_loadbalancer::{
-    config, BackendServer, ConfigData, Error, LoadBalancer, LoadBalancerSpec, CONFIG_PATH, DEFAULT_TEMPLATE,
+    config, BackendServer, ConfigData, Error, LoadBalancer, LoadBalancerSpec, CONFIG_PATH,
+    DEFAULT_TEMPLATE,
 };
 use capd_runtime::{ContainerSpec, ContainerState, ExecRequest, LabelFilter};
 use capd_testenv::{poll_until, unique_name};
@@ -38,7 +39,11 @@ async fn lb_containers(rt: &dyn capd_runtime::ContainerRuntime, cluster: &str) -
 }
 
 /// Answers seen over `n` fresh connections.
-async fn answers(tls: &tokio_rustls::TlsConnector, port: u16, n: usize) -> Result<Vec<String>, String> {
+async fn answers(
+    tls: &tokio_rustls::TlsConnector,
+    port: u16,
+    n: usize,
+) -> Result<Vec<String>, String> {
     let mut seen = Vec::with_capacity(n);
     for _ in 0..n {
         seen.push(fetch(tls, port).await?);
@@ -62,7 +67,9 @@ async fn balances_across_backends_and_follows_reconfiguration() {
 
     with_cleanup(rt, &names, async {
         for n in [&a, &b] {
-            rt.run_container(&backend_spec(n, &cluster, &image, &network, &pem)).await.unwrap();
+            rt.run_container(&backend_spec(n, &cluster, &image, &network, &pem))
+                .await
+                .unwrap();
         }
         let status = lb.ensure().await.unwrap();
         let lb_id = status.container_id.clone();
@@ -72,31 +79,73 @@ async fn balances_across_backends_and_follows_reconfiguration() {
         assert_eq!(lb.ip().await.unwrap(), status.ip.unwrap());
 
         // The backends CAPD would configure: both control-plane containers.
-        let backends = lb.control_plane_backends(&BTreeMap::from([(a.clone(), 50)])).await.unwrap();
-        assert_eq!(backends.keys().cloned().collect::<Vec<_>>(), [a.clone(), b.clone()]);
+        let backends = lb
+            .control_plane_backends(&BTreeMap::from([(a.clone(), 50)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            backends.keys().cloned().collect::<Vec<_>>(),
+            [a.clone(), b.clone()]
+        );
         assert_eq!(backends[&a].weight, 50);
         assert_eq!(backends[&b].weight, 100);
-        assert!(lb.update_backends(&backends).await.unwrap(), "first configuration applies");
-        let live = String::from_utf8(rt.read_file(&lb.container_name(), CONFIG_PATH).await.unwrap()).unwrap();
-        assert!(live.contains(&format!("server {a} {}:6443 weight 50", backends[&a].address)), "{live}");
+        assert!(
+            lb.update_backends(&backends).await.unwrap(),
+            "first configuration applies"
+        );
+        let live = String::from_utf8(
+            rt.read_file(&lb.container_name(), CONFIG_PATH)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            live.contains(&format!(
+                "server {a} {}:6443 weight 50",
+                backends[&a].address
+            )),
+            "{live}"
+        );
 
-        poll_until("answers from both backends through the load balancer", Duration::from_secs(30), || async {
-            let seen: BTreeSet<String> = answers(&tls, port, 6).await?.into_iter().collect();
-            if seen.len() == 2 { Ok(seen) } else { Err(format!("only {seen:?}")) }
-        })
+        poll_until(
+            "answers from both backends through the load balancer",
+            Duration::from_secs(30),
+            || async {
+                let seen: BTreeSet<String> = answers(&tls, port, 6).await?.into_iter().collect();
+                if seen.len() == 2 {
+                    Ok(seen)
+                } else {
+                    Err(format!("only {seen:?}"))
+                }
+            },
+        )
         .await
         .unwrap();
-        assert!(!lb.update_backends(&backends).await.unwrap(), "unchanged configuration is not reloaded");
+        assert!(
+            !lb.update_backends(&backends).await.unwrap(),
+            "unchanged configuration is not reloaded"
+        );
 
         // One backend goes away: reconfigure, and every new connection reaches the other.
         rt.remove_container(&a).await.unwrap();
         let remaining = lb.control_plane_backends(&BTreeMap::new()).await.unwrap();
-        assert_eq!(remaining.keys().cloned().collect::<Vec<_>>(), std::slice::from_ref(&b));
+        assert_eq!(
+            remaining.keys().cloned().collect::<Vec<_>>(),
+            std::slice::from_ref(&b)
+        );
         assert!(lb.update_backends(&remaining).await.unwrap());
-        poll_until("ten connections in a row reaching the remaining backend", Duration::from_secs(30), || async {
-            let seen = answers(&tls, port, 10).await?;
-            if seen.iter().all(|s| *s == b) { Ok(()) } else { Err(format!("{seen:?}")) }
-        })
+        poll_until(
+            "ten connections in a row reaching the remaining backend",
+            Duration::from_secs(30),
+            || async {
+                let seen = answers(&tls, port, 10).await?;
+                if seen.iter().all(|s| *s == b) {
+                    Ok(())
+                } else {
+                    Err(format!("{seen:?}"))
+                }
+            },
+        )
         .await
         .unwrap();
         let after = answers(&tls, port, 20).await.unwrap();
@@ -105,12 +154,18 @@ async fn balances_across_backends_and_follows_reconfiguration() {
         // Same container throughout, and ensure() keeps adopting it.
         assert_eq!(lb.status().await.unwrap().unwrap().container_id, lb_id);
         assert_eq!(lb.ensure().await.unwrap().container_id, lb_id);
-        assert_eq!(lb_containers(rt, &cluster).await, std::slice::from_ref(&lb_id));
+        assert_eq!(
+            lb_containers(rt, &cluster).await,
+            std::slice::from_ref(&lb_id)
+        );
 
         lb.delete().await.unwrap();
         assert!(lb.status().await.unwrap().is_none());
         lb.delete().await.unwrap();
-        assert!(matches!(lb.update_backends(&remaining).await, Err(Error::Missing { .. })));
+        assert!(matches!(
+            lb.update_backends(&remaining).await,
+            Err(Error::Missing { .. })
+        ));
     })
     .await;
 }
@@ -134,7 +189,9 @@ async fn ensure_is_idempotent_and_replaces_stale_containers() {
         assert_eq!(lb_containers(rt, &cluster).await, std::slice::from_ref(&id));
 
         // Our own container, stopped (engine restart, reboot): started again, same one.
-        rt.stop_container(&name, Duration::from_secs(5)).await.unwrap();
+        rt.stop_container(&name, Duration::from_secs(5))
+            .await
+            .unwrap();
         let restarted = lb.ensure().await.unwrap();
         assert_eq!(restarted.container_id, id);
         assert_eq!(restarted.state, ContainerState::Running);
@@ -148,12 +205,21 @@ async fn ensure_is_idempotent_and_replaces_stale_containers() {
             .network(&network)
             .entrypoint(["sh", "-c", "exit 0"]);
         let stale_id = rt.run_container(&stale).await.unwrap();
-        poll_until("stale container to exit", Duration::from_secs(20), || async {
-            match rt.inspect_container(&name).await.map_err(|e| e.to_string())?.map(|i| i.state) {
-                Some(ContainerState::Exited) => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
+        poll_until(
+            "stale container to exit",
+            Duration::from_secs(20),
+            || async {
+                match rt
+                    .inspect_container(&name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map(|i| i.state)
+                {
+                    Some(ContainerState::Exited) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
         .await
         .unwrap();
         let replaced = lb.ensure().await.unwrap();
@@ -161,12 +227,21 @@ async fn ensure_is_idempotent_and_replaces_stale_containers() {
         assert_eq!(replaced.state, ContainerState::Running);
         let info = rt.inspect_container(&name).await.unwrap().unwrap();
         assert_eq!(info.label(CLUSTER_UID_LABEL), Some("uid-1"));
-        assert_eq!(lb_containers(rt, &cluster).await, std::slice::from_ref(&replaced.container_id));
+        assert_eq!(
+            lb_containers(rt, &cluster).await,
+            std::slice::from_ref(&replaced.container_id)
+        );
 
         // Running, but another cluster object's (same name, other UID): left alone.
         let other = LoadBalancer::new(e.rt.clone(), lb_spec(&cluster, &image, &network, "uid-2"));
-        assert!(matches!(other.ensure().await, Err(Error::Foreign { .. })), "adopted a foreign LB");
-        assert!(matches!(other.delete().await, Err(Error::Foreign { .. })), "deleted a foreign LB");
+        assert!(
+            matches!(other.ensure().await, Err(Error::Foreign { .. })),
+            "adopted a foreign LB"
+        );
+        assert!(
+            matches!(other.delete().await, Err(Error::Foreign { .. })),
+            "deleted a foreign LB"
+        );
         assert!(rt.inspect_container(&name).await.unwrap().is_some());
     })
     .await;
@@ -204,7 +279,9 @@ async fn custom_templates_are_checked_by_haproxy_before_reload() {
             },
         );
         match broken.update_backends(&backends).await {
-            Err(Error::InvalidConfig { output, .. }) => assert!(output.contains("no-such-directive"), "{output}"),
+            Err(Error::InvalidConfig { output, .. }) => {
+                assert!(output.contains("no-such-directive"), "{output}")
+            }
             other => panic!("expected InvalidConfig, got {other:?}"),
         }
         assert_eq!(rt.read_file(&name, CONFIG_PATH).await.unwrap(), before);
@@ -241,10 +318,15 @@ async fn custom_templates_are_checked_by_haproxy_before_reload() {
             None,
         )
         .unwrap();
-        rt.write_file(&name, "/tmp/v6.cfg", v6.as_bytes(), 0o644).await.unwrap();
-        rt.exec_checked(&name, ExecRequest::new(["haproxy", "-c", "-f", "/tmp/v6.cfg"]))
+        rt.write_file(&name, "/tmp/v6.cfg", v6.as_bytes(), 0o644)
             .await
             .unwrap();
+        rt.exec_checked(
+            &name,
+            ExecRequest::new(["haproxy", "-c", "-f", "/tmp/v6.cfg"]),
+        )
+        .await
+        .unwrap();
     })
     .await;
 }

@@ -5,16 +5,37 @@
 use hyper::header::{HeaderMap, AUTHORIZATION};
 use hyper::StatusCode;
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
-use k8s_openapi::api::authorization::v1::{NonResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::{
+    NonResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use kube::api::{Api, PostParams};
 
-pub async fn allowed(client: &kube::Client, headers: &HeaderMap, path: &str, verb: &str) -> Result<(), (StatusCode, String)> {
-    let token = bearer(headers).ok_or((StatusCode::UNAUTHORIZED, "Unauthorized: a bearer token is required".to_string()))?;
-    let review = TokenReview { spec: TokenReviewSpec { token: token.to_string(), ..Default::default() }, ..Default::default() };
+pub async fn allowed(
+    client: &kube::Client,
+    headers: &HeaderMap,
+    path: &str,
+    verb: &str,
+) -> Result<(), (StatusCode, String)> {
+    let token = bearer(headers).ok_or((
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized: a bearer token is required".to_string(),
+    ))?;
+    let review = TokenReview {
+        spec: TokenReviewSpec {
+            token: token.to_string(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let reviewed = Api::<TokenReview>::all(client.clone())
         .create(&PostParams::default(), &review)
         .await
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("TokenReview failed: {e}")))?;
+        .map_err(|e| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("TokenReview failed: {e}"),
+            )
+        })?;
     let status = reviewed.status.unwrap_or_default();
     let user = match (status.authenticated, status.user) {
         (Some(true), Some(user)) => user,
@@ -26,7 +47,10 @@ pub async fn allowed(client: &kube::Client, headers: &HeaderMap, path: &str, ver
             uid: user.uid,
             groups: user.groups,
             extra: user.extra,
-            non_resource_attributes: Some(NonResourceAttributes { path: Some(path.to_string()), verb: Some(verb.to_string()) }),
+            non_resource_attributes: Some(NonResourceAttributes {
+                path: Some(path.to_string()),
+                verb: Some(verb.to_string()),
+            }),
             ..Default::default()
         },
         ..Default::default()
@@ -34,12 +58,20 @@ pub async fn allowed(client: &kube::Client, headers: &HeaderMap, path: &str, ver
     let decided = Api::<SubjectAccessReview>::all(client.clone())
         .create(&PostParams::default(), &sar)
         .await
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("SubjectAccessReview failed: {e}")))?;
+        .map_err(|e| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("SubjectAccessReview failed: {e}"),
+            )
+        })?;
     if decided.status.is_some_and(|s| s.allowed) {
         Ok(())
     } else {
         let who = user.username.unwrap_or_default();
-        Err((StatusCode::FORBIDDEN, format!("Forbidden: user {who:?} may not {verb} {path}")))
+        Err((
+            StatusCode::FORBIDDEN,
+            format!("Forbidden: user {who:?} may not {verb} {path}"),
+        ))
     }
 }
 

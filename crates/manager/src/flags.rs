@@ -10,7 +10,12 @@ use std::time::Duration;
 
 #[derive(Parser, Debug, Clone)]
 // args_override_self: a repeated flag takes the last value, as Go's pflag does.
-#[command(name = "capd-manager", version, about = "Cluster API infrastructure provider for Docker, in Rust", args_override_self = true)]
+#[command(
+    name = "capd-manager",
+    version,
+    about = "Cluster API infrastructure provider for Docker, in Rust",
+    args_override_self = true
+)]
 pub struct Flags {
     /// Use a Lease so that only one manager instance reconciles at a time.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = go_bool)]
@@ -177,10 +182,16 @@ pub struct FeatureGates(BTreeMap<&'static str, bool>);
 fn feature_gates(s: &str) -> Result<FeatureGates, String> {
     let mut gates: BTreeMap<&'static str, bool> = GATES.into_iter().collect();
     for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').ok_or_else(|| format!("missing bool value for {pair}"))?;
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("missing bool value for {pair}"))?;
         let name = name.trim();
-        let (known, _) = GATES.iter().find(|(g, _)| *g == name).ok_or_else(|| format!("unrecognized feature gate: {name}"))?;
-        let value = go_bool(value.trim()).map_err(|e| format!("invalid value of {name}={value}, err: {e}"))?;
+        let (known, _) = GATES
+            .iter()
+            .find(|(g, _)| *g == name)
+            .ok_or_else(|| format!("unrecognized feature gate: {name}"))?;
+        let value = go_bool(value.trim())
+            .map_err(|e| format!("invalid value of {name}={value}, err: {e}"))?;
         gates.insert(known, value);
     }
     Ok(FeatureGates(gates))
@@ -197,7 +208,8 @@ fn go_bool(s: &str) -> Result<bool, String> {
 
 /// Go's time.ParseDuration (without the sign), as CAPD's duration flags read it.
 fn go_duration(s: &str) -> Result<Duration, String> {
-    capd_api::docker_machine::parse_go_duration(s).ok_or_else(|| format!("invalid duration {s:?} (e.g. 15s, 10m, 1h30m)"))
+    capd_api::docker_machine::parse_go_duration(s)
+        .ok_or_else(|| format!("invalid duration {s:?} (e.g. 15s, 10m, 1h30m)"))
 }
 
 impl Flags {
@@ -208,7 +220,9 @@ impl Flags {
         Self::try_parse_normalized(std::env::args()).unwrap_or_else(|e| e.exit())
     }
 
-    pub fn try_parse_normalized<I: IntoIterator<Item = String>>(args: I) -> Result<Self, clap::Error> {
+    pub fn try_parse_normalized<I: IntoIterator<Item = String>>(
+        args: I,
+    ) -> Result<Self, clap::Error> {
         Self::try_parse_from(normalize(args)).map(Self::cleaned)
     }
 
@@ -222,7 +236,10 @@ impl Flags {
     pub fn inert(&self) -> Vec<String> {
         let mut out = Vec::new();
         if !self.profiler_address.is_empty() {
-            out.push(format!("--profiler-address={} (no Go profiler)", self.profiler_address));
+            out.push(format!(
+                "--profiler-address={} (no Go profiler)",
+                self.profiler_address
+            ));
         }
         if self.contention_profiling {
             out.push("--contention-profiling (no Go profiler)".into());
@@ -231,7 +248,10 @@ impl Flags {
             out.push(format!("--vmodule={} (use RUST_LOG)", self.vmodule));
         }
         if !self.skip_crd_migration_phases.is_empty() {
-            out.push(format!("--skip-crd-migration-phases={} (capd-rs runs no CRD migrator)", self.skip_crd_migration_phases.join(",")));
+            out.push(format!(
+                "--skip-crd-migration-phases={} (capd-rs runs no CRD migrator)",
+                self.skip_crd_migration_phases.join(",")
+            ));
         }
         if self.log_text_split_stream || self.log_json_split_stream {
             out.push("--log-*-split-stream (logs go to stderr)".into());
@@ -253,7 +273,10 @@ fn normalize<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
     args.into_iter()
         .map(|a| match a.strip_prefix("--") {
             Some(rest) if !rest.is_empty() => {
-                let (name, value) = rest.split_once('=').map(|(n, v)| (n, Some(v))).unwrap_or((rest, None));
+                let (name, value) = rest
+                    .split_once('=')
+                    .map(|(n, v)| (n, Some(v)))
+                    .unwrap_or((rest, None));
                 let name = name.replace('_', "-");
                 match value {
                     Some(v) => format!("--{name}={v}"),
@@ -267,7 +290,11 @@ fn normalize<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
 
 /// `:9440` → `0.0.0.0:9440`, as Go's listeners read it.
 pub fn listen_addr(flag: &str) -> String {
-    if flag.starts_with(':') { format!("0.0.0.0{flag}") } else { flag.to_string() }
+    if flag.starts_with(':') {
+        format!("0.0.0.0{flag}")
+    } else {
+        flag.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -275,15 +302,35 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
-        Flags::try_parse_normalized(std::iter::once("capd-manager").chain(args.iter().copied()).map(String::from))
+        Flags::try_parse_normalized(
+            std::iter::once("capd-manager")
+                .chain(args.iter().copied())
+                .map(String::from),
+        )
     }
 
     #[test]
     fn capd_style_flags_parse() {
         let f = parse(&[
-            "--leader-elect", "--namespace", "ns", "--watch-filter", "x", "--dockercluster-concurrency", "3",
-            "--sync-period", "5m", "--kube-api-qps", "50", "--kube-api-burst", "100", "--health-addr", "127.0.0.1:1",
-            "--diagnostics-address", ":2", "--log-format", "json",
+            "--leader-elect",
+            "--namespace",
+            "ns",
+            "--watch-filter",
+            "x",
+            "--dockercluster-concurrency",
+            "3",
+            "--sync-period",
+            "5m",
+            "--kube-api-qps",
+            "50",
+            "--kube-api-burst",
+            "100",
+            "--health-addr",
+            "127.0.0.1:1",
+            "--diagnostics-address",
+            ":2",
+            "--log-format",
+            "json",
         ])
         .unwrap();
         assert!(f.leader_elect);
@@ -308,10 +355,16 @@ mod tests {
         assert_eq!(f.sync_period, Duration::from_secs(600));
         assert_eq!(f.health_addr, ":9440");
         assert_eq!(f.diagnostics_address, ":8443");
-        assert!(!f.insecure_diagnostics, "CAPD serves metrics over HTTPS by default");
+        assert!(
+            !f.insecure_diagnostics,
+            "CAPD serves metrics over HTTPS by default"
+        );
         assert_eq!(f.webhook_port, 9443);
         assert_eq!(f.leader_election_id, "controller-leader-election-capd");
-        assert_eq!((f.leader_elect_renew_deadline, f.leader_elect_retry_period), (Duration::from_secs(10), Duration::from_secs(2)));
+        assert_eq!(
+            (f.leader_elect_renew_deadline, f.leader_elect_retry_period),
+            (Duration::from_secs(10), Duration::from_secs(2))
+        );
         assert_eq!(f.verbosity, 2);
         assert!(f.feature_gates.0["MachinePool"] && !f.feature_gates.0["ClusterTopology"]);
     }
@@ -336,13 +389,27 @@ mod tests {
         assert!(f.leader_elect && !f.insecure_diagnostics);
         assert_eq!(f.verbosity, 4);
         assert_eq!(f.leader_elect_lease_duration, Duration::from_secs(90));
-        assert!(!f.feature_gates.0["ClusterTopology"] && f.feature_gates.0["ReconcilerRateLimiting"]);
+        assert!(
+            !f.feature_gates.0["ClusterTopology"] && f.feature_gates.0["ReconcilerRateLimiting"]
+        );
         assert_eq!(f.log_format, LogFormat::Json);
         assert_eq!(f.inert().len(), 1, "{:?}", f.inert());
 
-        let f = parse(&["--insecure-diagnostics=true", "--leader-elect=false", "-v", "6", "--feature-gates=ClusterTopology=true", "--v=3", "--leader-elect"]).unwrap();
+        let f = parse(&[
+            "--insecure-diagnostics=true",
+            "--leader-elect=false",
+            "-v",
+            "6",
+            "--feature-gates=ClusterTopology=true",
+            "--v=3",
+            "--leader-elect",
+        ])
+        .unwrap();
         assert!(f.insecure_diagnostics && f.leader_elect && f.feature_gates.0["ClusterTopology"]);
-        assert_eq!(f.verbosity, 3, "a repeated flag takes the last value, as in Go");
+        assert_eq!(
+            f.verbosity, 3,
+            "a repeated flag takes the last value, as in Go"
+        );
     }
 
     #[test]
@@ -356,9 +423,15 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_the_flag_named() {
         for (args, needle) in [
-            (&["--feature-gates=NoSuchGate=true"][..], "unrecognized feature gate: NoSuchGate"),
+            (
+                &["--feature-gates=NoSuchGate=true"][..],
+                "unrecognized feature gate: NoSuchGate",
+            ),
             (&["--feature-gates=MachinePool"][..], "missing bool value"),
-            (&["--insecure-diagnostics=maybe"][..], "--insecure-diagnostics"),
+            (
+                &["--insecure-diagnostics=maybe"][..],
+                "--insecure-diagnostics",
+            ),
             (&["--sync-period=10"][..], "--sync-period"),
             (&["--tls-min-version=VersionTLS99"][..], "--tls-min-version"),
         ] {

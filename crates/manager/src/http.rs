@@ -25,7 +25,8 @@ pub struct Health {
 }
 
 pub type Reply = Response<Full<Bytes>>;
-pub type Handler = dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync;
+pub type Handler =
+    dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync;
 
 /// The largest request body read (a ConversionReview of many objects fits well below).
 const MAX_BODY: usize = 16 << 20;
@@ -53,9 +54,14 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, handler: Arc
                 let h = handler.clone();
                 async move { Ok::<_, Infallible>(h(req).await) }
             });
-            let http = hyper::server::conn::http1::Builder::new().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(5)).clone();
+            let http = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .clone();
             let result = match tls {
-                Some(tls) => match tokio::time::timeout(Duration::from_secs(5), tls.accept(sock)).await {
+                Some(tls) => match tokio::time::timeout(Duration::from_secs(5), tls.accept(sock))
+                    .await
+                {
                     Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), service).await,
                     Ok(Err(e)) => return debug!(error = %e, "TLS handshake"),
                     Err(_) => return debug!("TLS handshake timed out"),
@@ -84,7 +90,11 @@ fn text(code: StatusCode, body: &str) -> Reply {
 
 /// Reads a request body up to `MAX_BODY`.
 pub async fn body(req: Request<Incoming>) -> Result<Bytes, String> {
-    Limited::new(req.into_body(), MAX_BODY).collect().await.map(|b| b.to_bytes()).map_err(|e| format!("reading the request body: {e}"))
+    Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|e| format!("reading the request body: {e}"))
 }
 
 pub fn handler<F, Fut>(f: F) -> Arc<Handler>
@@ -120,14 +130,23 @@ pub fn metrics(registry: Arc<Registry>, auth: Option<kube::Client>) -> Arc<Handl
                 return text(StatusCode::NOT_FOUND, "not found");
             }
             if let Some(client) = auth {
-                if let Err((code, why)) = crate::authz::allowed(&client, req.headers(), "/metrics", "get").await {
+                if let Err((code, why)) =
+                    crate::authz::allowed(&client, req.headers(), "/metrics", "get").await
+                {
                     return text(code, &why);
                 }
             }
             let mut out = String::new();
             match prometheus_client::encoding::text::encode(&mut out, &registry) {
-                Ok(()) => reply(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", out),
-                Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, &format!("encoding metrics: {e}")),
+                Ok(()) => reply(
+                    StatusCode::OK,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    out,
+                ),
+                Err(e) => text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("encoding metrics: {e}"),
+                ),
             }
         }
     })

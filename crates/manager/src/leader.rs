@@ -24,7 +24,10 @@ impl From<&crate::flags::Flags> for Timing {
     fn from(f: &crate::flags::Flags) -> Self {
         let duration = f.leader_elect_lease_duration.as_secs().max(2);
         let renew = f.leader_elect_renew_deadline.as_secs().min(duration - 1);
-        Self { duration, grace: (duration - renew).max(1) }
+        Self {
+            duration,
+            grace: (duration - renew).max(1),
+        }
     }
 }
 
@@ -85,11 +88,15 @@ impl Leadership {
 /// Resolves once the Lease names a holder other than this instance (which is then a
 /// standby). Polls every 2 s; the caller stops it when the election is decided.
 pub async fn held_by_another(client: kube::Client, namespace: &str, name: &str) {
-    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(client, namespace);
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client, namespace);
     let me = identity();
     loop {
         if let Ok(Some(lease)) = leases.get_opt(name).await {
-            let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+            let holder = lease
+                .spec
+                .and_then(|s| s.holder_identity)
+                .unwrap_or_default();
             if !holder.is_empty() && holder != me {
                 info!(lease = %format!("{namespace}/{name}"), %holder, "standing by");
                 return;

@@ -35,7 +35,10 @@ fn main() -> std::process::ExitCode {
     for unused in flags.inert() {
         warn!(flag = %unused, "accepted for compatibility with CAPD; has no effect in capd-rs");
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "starting the async runtime");
@@ -58,7 +61,11 @@ fn init_logging(format: LogFormat, default_filter: &str) {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_writer(std::io::stderr).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+            .init(),
         LogFormat::Text => builder.with_writer(std::io::stderr).init(),
     }
 }
@@ -66,30 +73,42 @@ fn init_logging(format: LogFormat, default_filter: &str) {
 async fn client(flags: &Flags, requests: Counter) -> Result<kube::Client> {
     let config = match &flags.kubeconfig {
         Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kc, &Default::default())
                 .await
                 .with_context(|| format!("loading kubeconfig {}", path.display()))?
         }
-        None => kube::Config::infer().await.context("no kubeconfig given and no in-cluster service account")?,
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig given and no in-cluster service account")?,
     };
     let layer = throttle::ThrottleLayer::new(flags.kube_api_qps, flags.kube_api_burst, requests);
-    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build())
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&layer)
+        .build())
 }
 
 async fn bind(addr: &str, what: &str) -> Result<tokio::net::TcpListener> {
     let addr = flags::listen_addr(addr);
-    tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding the {what} endpoint to {addr}"))
+    tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding the {what} endpoint to {addr}"))
 }
 
 async fn run(flags: Flags) -> Result<()> {
     let mut registry = Registry::default();
     let requests = Counter::default();
-    registry.register("capd_kube_api_requests", "Requests made to the Kubernetes API", requests.clone());
+    registry.register(
+        "capd_kube_api_requests",
+        "Requests made to the Kubernetes API",
+        requests.clone(),
+    );
     let metrics = Arc::new(Metrics::register(&mut registry));
 
     let client = client(&flags, requests).await?;
-    let runtime: Arc<dyn ContainerRuntime> = Arc::new(DockerRuntime::from_env().context("container engine (DOCKER_HOST)")?);
+    let runtime: Arc<dyn ContainerRuntime> =
+        Arc::new(DockerRuntime::from_env().context("container engine (DOCKER_HOST)")?);
     match runtime.engine_info().await {
         Ok(info) => info!(engine = %runtime.endpoint(), ?info, "container engine answers"),
         // Not fatal: reconciles report it per object and retry with backoff.
@@ -104,33 +123,58 @@ async fn run(flags: Flags) -> Result<()> {
     let webhook_listener = bind(&format!(":{}", flags.webhook_port), "webhook").await?;
     // The Service and the certificate Secret live in the Pod's namespace (the Lease's may be
     // set elsewhere by flag); the certificate names the Service there.
-    let service_namespace = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| flags.leader_election_namespace.clone());
-    let serving = tls::load_or_issue(&client, &tls::Options {
-        cert_dir: &flags.webhook_cert_dir,
-        cert_name: &flags.webhook_cert_name,
-        key_name: &flags.webhook_key_name,
-        namespace: &service_namespace,
-        extra_hosts: flags.webhook_url.as_deref().and_then(url_host).into_iter().collect(),
-        min_tls13: flags.tls_min_version == "VersionTLS13",
-        cipher_suites: &flags.tls_cipher_suites,
-    })
+    let service_namespace =
+        std::env::var("POD_NAMESPACE").unwrap_or_else(|_| flags.leader_election_namespace.clone());
+    let serving = tls::load_or_issue(
+        &client,
+        &tls::Options {
+            cert_dir: &flags.webhook_cert_dir,
+            cert_name: &flags.webhook_cert_name,
+            key_name: &flags.webhook_key_name,
+            namespace: &service_namespace,
+            extra_hosts: flags
+                .webhook_url
+                .as_deref()
+                .and_then(url_host)
+                .into_iter()
+                .collect(),
+            min_tls13: flags.tls_min_version == "VersionTLS13",
+            cipher_suites: &flags.tls_cipher_suites,
+        },
+    )
     .await?;
     if let Some(ca) = &serving.issued_ca {
         let endpoint = match flags.webhook_url.as_deref() {
             Some(url) => webhook::Endpoint::Url(url),
-            None => webhook::Endpoint::Service { namespace: &service_namespace },
+            None => webhook::Endpoint::Service {
+                namespace: &service_namespace,
+            },
         };
         webhook::wire_crds(&client, endpoint, ca).await?;
     }
     let tls = tokio_rustls::TlsAcceptor::from(serving.config.clone());
 
-    let health = Arc::new(http::Health { ready: Default::default() });
-    tokio::spawn(http::serve(health_listener, None, http::health(health.clone())));
+    let health = Arc::new(http::Health {
+        ready: Default::default(),
+    });
+    tokio::spawn(http::serve(
+        health_listener,
+        None,
+        http::health(health.clone()),
+    ));
     let registry = Arc::new(registry);
     if flags.insecure_diagnostics {
-        tokio::spawn(http::serve(metrics_listener, None, http::metrics(registry, None)));
+        tokio::spawn(http::serve(
+            metrics_listener,
+            None,
+            http::metrics(registry, None),
+        ));
     } else {
-        tokio::spawn(http::serve(metrics_listener, Some(tls.clone()), http::metrics(registry, Some(client.clone()))));
+        tokio::spawn(http::serve(
+            metrics_listener,
+            Some(tls.clone()),
+            http::metrics(registry, Some(client.clone())),
+        ));
     }
     tokio::spawn(http::serve(webhook_listener, Some(tls), webhook::handler()));
 
@@ -146,13 +190,25 @@ async fn run(flags: Flags) -> Result<()> {
         // Ready as a standby once the Lease shows another holder; as the leader, once its
         // caches synced (below). Never before the election decided which.
         let standby = tokio::spawn({
-            let (client, ns, name, health) = (client.clone(), flags.leader_election_namespace.clone(), flags.leader_election_id.clone(), health.clone());
+            let (client, ns, name, health) = (
+                client.clone(),
+                flags.leader_election_namespace.clone(),
+                flags.leader_election_id.clone(),
+                health.clone(),
+            );
             async move {
                 leader::held_by_another(client, &ns, &name).await;
                 health.ready.store(true, Ordering::Relaxed);
             }
         });
-        let acquired = leader::acquire(client.clone(), &flags.leader_election_namespace, &flags.leader_election_id, leader::Timing::from(&flags), shutdown_rx.clone()).await;
+        let acquired = leader::acquire(
+            client.clone(),
+            &flags.leader_election_namespace,
+            &flags.leader_election_id,
+            leader::Timing::from(&flags),
+            shutdown_rx.clone(),
+        )
+        .await;
         standby.abort();
         health.ready.store(false, Ordering::Relaxed);
         match acquired? {
@@ -161,9 +217,19 @@ async fn run(flags: Flags) -> Result<()> {
         }
     }
 
-    let config = Config { network: flags.docker_network.clone(), watch_filter: flags.watch_filter.clone(), namespace: flags.namespace.clone() };
+    let config = Config {
+        network: flags.docker_network.clone(),
+        watch_filter: flags.watch_filter.clone(),
+        namespace: flags.namespace.clone(),
+    };
     let watches = Watches::new(&flags, &client);
-    let ctx = Arc::new(Context::new(client.clone(), watches.caches(), runtime, config, metrics));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        watches.caches(),
+        runtime,
+        config,
+        metrics,
+    ));
     let controllers = run_controllers(&flags, watches, ctx, health.clone(), shutdown_rx.clone());
 
     let lost = async {
@@ -231,36 +297,67 @@ impl Watches {
 
 /// The cluster controller of kind `K`: its own changes (not status-only ones) and its
 /// Cluster's changes that matter to it.
-fn cluster_controller<K>(own: &Shared<K>, clusters: &Shared<Cluster>, concurrency: u16, period: Duration, ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + use<K>
+fn cluster_controller<K>(
+    own: &Shared<K>,
+    clusters: &Shared<Cluster>,
+    concurrency: u16,
+    period: Duration,
+    ctx: Arc<Context>,
+    shutdown: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + use<K>
 where
     K: capd_controllers::infra::InfraCluster + kube::Resource<DynamicType = ()>,
 {
     let kind = K::kind(&()).into_owned();
-    Controller::for_shared_stream(own.subscribe(Filter::new(filters::without_status::<K>)), own.store.clone())
-        .watches_shared_stream(clusters.subscribe(Filter::new(filters::cluster_for_infra)), move |c| watches::cluster_to_infra::<K>(&c, &kind))
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .reconcile_all_on(resync(period))
-        .graceful_shutdown_on(stop(shutdown))
-        .run(cluster::reconcile::<K>, cluster::error_policy::<K>, ctx)
-        .for_each(|_| futures::future::ready(()))
+    Controller::for_shared_stream(
+        own.subscribe(Filter::new(filters::without_status::<K>)),
+        own.store.clone(),
+    )
+    .watches_shared_stream(
+        clusters.subscribe(Filter::new(filters::cluster_for_infra)),
+        move |c| watches::cluster_to_infra::<K>(&c, &kind),
+    )
+    .with_config(controller::Config::default().concurrency(concurrency))
+    .reconcile_all_on(resync(period))
+    .graceful_shutdown_on(stop(shutdown))
+    .run(cluster::reconcile::<K>, cluster::error_policy::<K>, ctx)
+    .for_each(|_| futures::future::ready(()))
 }
 
 /// The machine controller of kind `K`: its own changes, its Machine's, and its
 /// Cluster's that matter to it.
-fn machine_controller<K>(own: &Shared<K>, w: &Watches, concurrency: u16, period: Duration, ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + use<K>
+fn machine_controller<K>(
+    own: &Shared<K>,
+    w: &Watches,
+    concurrency: u16,
+    period: Duration,
+    ctx: Arc<Context>,
+    shutdown: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + use<K>
 where
     K: capd_controllers::infra::InfraMachine + kube::Resource<DynamicType = ()>,
 {
     let kind = K::kind(&()).into_owned();
     let store = own.store.clone();
-    Controller::for_shared_stream(own.subscribe(Filter::new(filters::without_status::<K>)), own.store.clone())
-        .watches_shared_stream(w.machines.subscribe(Filter::new(filters::machine_for_infra)), move |m| watches::machine_to_infra::<K>(&m, &kind))
-        .watches_shared_stream(w.clusters.subscribe(Filter::new(filters::cluster_for_infra)), move |c| watches::cluster_to_machines(&c, &store))
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .reconcile_all_on(resync(period))
-        .graceful_shutdown_on(stop(shutdown))
-        .run(machine::reconcile::<K>, machine::error_policy::<K>, ctx)
-        .for_each(|_| futures::future::ready(()))
+    Controller::for_shared_stream(
+        own.subscribe(Filter::new(filters::without_status::<K>)),
+        own.store.clone(),
+    )
+    .watches_shared_stream(
+        w.machines
+            .subscribe(Filter::new(filters::machine_for_infra)),
+        move |m| watches::machine_to_infra::<K>(&m, &kind),
+    )
+    .watches_shared_stream(
+        w.clusters
+            .subscribe(Filter::new(filters::cluster_for_infra)),
+        move |c| watches::cluster_to_machines(&c, &store),
+    )
+    .with_config(controller::Config::default().concurrency(concurrency))
+    .reconcile_all_on(resync(period))
+    .graceful_shutdown_on(stop(shutdown))
+    .run(machine::reconcile::<K>, machine::error_policy::<K>, ctx)
+    .for_each(|_| futures::future::ready(()))
 }
 
 async fn stop(mut rx: watch::Receiver<bool>) {
@@ -274,19 +371,60 @@ fn resync(period: Duration) -> impl futures::Stream<Item = ()> + Send {
     })
 }
 
-async fn run_controllers(flags: &Flags, w: Watches, ctx: Arc<Context>, health: Arc<http::Health>, shutdown: watch::Receiver<bool>) {
+async fn run_controllers(
+    flags: &Flags,
+    w: Watches,
+    ctx: Arc<Context>,
+    health: Arc<http::Health>,
+    shutdown: watch::Receiver<bool>,
+) {
     let period = flags.sync_period;
     // Subscriptions first (a subscriber sees only what comes after it), then the watches.
     let controllers = futures::future::join4(
-        cluster_controller(&w.docker_clusters, &w.clusters, flags.dockercluster_concurrency, period, ctx.clone(), shutdown.clone()),
-        cluster_controller(&w.dev_clusters, &w.clusters, flags.devcluster_concurrency, period, ctx.clone(), shutdown.clone()),
-        machine_controller(&w.docker_machines, &w, flags.dockermachine_concurrency, period, ctx.clone(), shutdown.clone()),
-        machine_controller(&w.dev_machines, &w, flags.devmachine_concurrency, period, ctx.clone(), shutdown.clone()),
+        cluster_controller(
+            &w.docker_clusters,
+            &w.clusters,
+            flags.dockercluster_concurrency,
+            period,
+            ctx.clone(),
+            shutdown.clone(),
+        ),
+        cluster_controller(
+            &w.dev_clusters,
+            &w.clusters,
+            flags.devcluster_concurrency,
+            period,
+            ctx.clone(),
+            shutdown.clone(),
+        ),
+        machine_controller(
+            &w.docker_machines,
+            &w,
+            flags.dockermachine_concurrency,
+            period,
+            ctx.clone(),
+            shutdown.clone(),
+        ),
+        machine_controller(
+            &w.dev_machines,
+            &w,
+            flags.devmachine_concurrency,
+            period,
+            ctx.clone(),
+            shutdown.clone(),
+        ),
     );
     // A reconcile must not act on a miss in a cache that has not listed yet (a Machine
     // "not found" would read as an orphan): the controllers start once all have.
     info!("waiting for the watch caches");
-    let Watches { clusters, machines, docker_clusters, dev_clusters, docker_machines, dev_machines } = w;
+    let Watches {
+        clusters,
+        machines,
+        docker_clusters,
+        dev_clusters,
+        docker_machines,
+        dev_machines,
+    } = w;
     let (c, m, dc, devc, dm, devm) = (
         clusters.store.clone(),
         machines.store.clone(),
@@ -301,9 +439,20 @@ async fn run_controllers(flags: &Flags, w: Watches, ctx: Arc<Context>, health: A
     tokio::spawn(dev_clusters.run());
     tokio::spawn(docker_machines.run());
     tokio::spawn(dev_machines.run());
-    let _ = futures::join!(c.wait_until_ready(), m.wait_until_ready(), dc.wait_until_ready(), devc.wait_until_ready(), dm.wait_until_ready(), devm.wait_until_ready());
+    let _ = futures::join!(
+        c.wait_until_ready(),
+        m.wait_until_ready(),
+        dc.wait_until_ready(),
+        devc.wait_until_ready(),
+        dm.wait_until_ready(),
+        devm.wait_until_ready()
+    );
     health.ready.store(true, Ordering::Relaxed);
-    info!(namespace = flags.namespace.as_deref().unwrap_or("(all)"), watch_filter = flags.watch_filter.as_deref().unwrap_or("(none)"), "caches synced; controllers started");
+    info!(
+        namespace = flags.namespace.as_deref().unwrap_or("(all)"),
+        watch_filter = flags.watch_filter.as_deref().unwrap_or("(none)"),
+        "caches synced; controllers started"
+    );
     controllers.await;
 }
 

@@ -20,7 +20,12 @@ pub struct Bucket {
 impl Bucket {
     pub fn new(qps: f64, burst: u32) -> Self {
         let burst = f64::from(burst.max(1));
-        Self { qps: qps.max(0.001), burst, tokens: burst, last: Instant::now() }
+        Self {
+            qps: qps.max(0.001),
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
     }
 
     /// Takes a token, or says how long until one is there.
@@ -45,14 +50,23 @@ pub struct ThrottleLayer {
 
 impl ThrottleLayer {
     pub fn new(qps: f64, burst: u32, requests: Counter) -> Self {
-        Self { bucket: Arc::new(Mutex::new(Bucket::new(qps, burst))), requests }
+        Self {
+            bucket: Arc::new(Mutex::new(Bucket::new(qps, burst))),
+            requests,
+        }
     }
 }
 
 impl<S> tower::Layer<S> for ThrottleLayer {
     type Service = Throttle<S>;
     fn layer(&self, inner: S) -> Throttle<S> {
-        Throttle { inner, bucket: self.bucket.clone(), requests: self.requests.clone(), sleep: None, has_token: false }
+        Throttle {
+            inner,
+            bucket: self.bucket.clone(),
+            requests: self.requests.clone(),
+            sleep: None,
+            has_token: false,
+        }
     }
 }
 
@@ -78,7 +92,11 @@ where
                 ready!(s.as_mut().poll(cx));
                 self.sleep = None;
             }
-            let taken = self.bucket.lock().unwrap_or_else(|p| p.into_inner()).take(Instant::now());
+            let taken = self
+                .bucket
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(Instant::now());
             match taken {
                 Ok(()) => self.has_token = true,
                 Err(wait) => self.sleep = Some(Box::pin(tokio::time::sleep(wait))),
@@ -106,7 +124,10 @@ mod tests {
         assert!(b.take(t0).is_ok());
         assert!(b.take(t0).is_ok());
         let wait = b.take(t0).unwrap_err();
-        assert!(wait > Duration::from_millis(90) && wait <= Duration::from_millis(100), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(90) && wait <= Duration::from_millis(100),
+            "{wait:?}"
+        );
         assert!(b.take(t0 + Duration::from_millis(100)).is_ok());
         // Idle time refills only up to the burst.
         let later = t0 + Duration::from_secs(60);

@@ -13,7 +13,10 @@ use anyhow::{Context as _, Result};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
 use kube::api::{Api, PostParams};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::collections::BTreeMap;
@@ -54,14 +57,22 @@ pub struct Options<'a> {
 pub async fn load_or_issue(client: &kube::Client, o: &Options<'_>) -> Result<Serving> {
     let (crt, key) = (o.cert_dir.join(o.cert_name), o.cert_dir.join(o.key_name));
     if crt.exists() && key.exists() {
-        let cert = std::fs::read_to_string(&crt).with_context(|| format!("reading {}", crt.display()))?;
-        let key_pem = std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
+        let cert =
+            std::fs::read_to_string(&crt).with_context(|| format!("reading {}", crt.display()))?;
+        let key_pem =
+            std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
         info!(dir = %o.cert_dir.display(), "serving with the certificate in --webhook-cert-dir");
-        return Ok(Serving { config: server_config(&cert, &key_pem, o)?, issued_ca: None });
+        return Ok(Serving {
+            config: server_config(&cert, &key_pem, o)?,
+            issued_ca: None,
+        });
     }
     let m = secret_material(client, o).await?;
     info!(secret = %format!("{}/{SECRET_NAME}", o.namespace), "serving with the manager's own certificate (no cert-manager certificate in --webhook-cert-dir)");
-    Ok(Serving { config: server_config(&m.cert, &m.key, o)?, issued_ca: Some(m.ca) })
+    Ok(Serving {
+        config: server_config(&m.cert, &m.key, o)?,
+        issued_ca: Some(m.ca),
+    })
 }
 
 /// The Secret's material; created on first use. Two replicas starting at once: one create
@@ -69,15 +80,23 @@ pub async fn load_or_issue(client: &kube::Client, o: &Options<'_>) -> Result<Ser
 async fn secret_material(client: &kube::Client, o: &Options<'_>) -> Result<Material> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), o.namespace);
     let what = format!("Secret {}/{SECRET_NAME}", o.namespace);
-    if let Some(s) = secrets.get_opt(SECRET_NAME).await.with_context(|| format!("reading {what}"))? {
-        return from_secret(&s).with_context(|| format!("{what} (delete it to have a new certificate issued)"));
+    if let Some(s) = secrets
+        .get_opt(SECRET_NAME)
+        .await
+        .with_context(|| format!("reading {what}"))?
+    {
+        return from_secret(&s)
+            .with_context(|| format!("{what} (delete it to have a new certificate issued)"));
     }
     let m = issue(&hosts(o.namespace, &o.extra_hosts))?;
     let secret = to_secret(&m);
     match secrets.create(&PostParams::default(), &secret).await {
         Ok(_) => Ok(m),
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            let s = secrets.get(SECRET_NAME).await.with_context(|| format!("reading {what}"))?;
+            let s = secrets
+                .get(SECRET_NAME)
+                .await
+                .with_context(|| format!("reading {what}"))?;
             from_secret(&s).with_context(|| what.clone())
         }
         Err(e) => Err(e).with_context(|| format!("creating {what}")),
@@ -107,9 +126,13 @@ pub fn hosts(namespace: &str, extra: &[String]) -> Vec<String> {
 pub fn issue(hosts: &[String]) -> Result<Material> {
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name.push(DnType::CommonName, "capd-rs-webhook-ca");
+    ca.distinguished_name
+        .push(DnType::CommonName, "capd-rs-webhook-ca");
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     ca.not_after = rcgen::date_time_ymd(2125, 1, 1);
     let ca_cert = ca.self_signed(&ca_key)?;
     let ca_pem = ca_cert.pem();
@@ -118,28 +141,47 @@ pub fn issue(hosts: &[String]) -> Result<Material> {
     let key = KeyPair::generate()?;
     let mut p = CertificateParams::new(Vec::<String>::new())?;
     for h in hosts {
-        p.subject_alt_names.push(match h.parse::<std::net::IpAddr>() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(h.clone().try_into().with_context(|| format!("{h:?} is not a DNS name"))?),
-        });
+        p.subject_alt_names
+            .push(match h.parse::<std::net::IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName(
+                    h.clone()
+                        .try_into()
+                        .with_context(|| format!("{h:?} is not a DNS name"))?,
+                ),
+            });
     }
     p.distinguished_name.push(DnType::CommonName, SERVICE_NAME);
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     p.not_after = rcgen::date_time_ymd(2125, 1, 1);
     let cert = p.signed_by(&key, &issuer)?;
-    Ok(Material { ca: ca_pem, cert: cert.pem(), key: key.serialize_pem() })
+    Ok(Material {
+        ca: ca_pem,
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    })
 }
 
 fn to_secret(m: &Material) -> Secret {
-    let data: BTreeMap<String, ByteString> = [("ca.crt", &m.ca), ("tls.crt", &m.cert), ("tls.key", &m.key)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-        .collect();
+    let data: BTreeMap<String, ByteString> =
+        [("ca.crt", &m.ca), ("tls.crt", &m.cert), ("tls.key", &m.key)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+            .collect();
     Secret {
         metadata: kube::api::ObjectMeta {
             name: Some(SECRET_NAME.into()),
-            labels: Some([("cluster.x-k8s.io/provider".to_string(), "infrastructure-docker".to_string())].into()),
+            labels: Some(
+                [(
+                    "cluster.x-k8s.io/provider".to_string(),
+                    "infrastructure-docker".to_string(),
+                )]
+                .into(),
+            ),
             ..Default::default()
         },
         type_: Some("kubernetes.io/tls".into()),
@@ -150,22 +192,41 @@ fn to_secret(m: &Material) -> Secret {
 
 fn from_secret(s: &Secret) -> Result<Material> {
     let get = |k: &str| -> Result<String> {
-        let v = s.data.as_ref().and_then(|d| d.get(k)).with_context(|| format!("data.{k} missing"))?;
+        let v = s
+            .data
+            .as_ref()
+            .and_then(|d| d.get(k))
+            .with_context(|| format!("data.{k} missing"))?;
         String::from_utf8(v.0.clone()).with_context(|| format!("data.{k} is not PEM text"))
     };
-    Ok(Material { ca: get("ca.crt")?, cert: get("tls.crt")?, key: get("tls.key")? })
+    Ok(Material {
+        ca: get("ca.crt")?,
+        cert: get("tls.crt")?,
+        key: get("tls.key")?,
+    })
 }
 
-fn server_config(cert_pem: &str, key_pem: &str, o: &Options<'_>) -> Result<Arc<rustls::ServerConfig>> {
+fn server_config(
+    cert_pem: &str,
+    key_pem: &str,
+    o: &Options<'_>,
+) -> Result<Arc<rustls::ServerConfig>> {
     let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .context("reading the serving certificate (PEM)")?;
-    anyhow::ensure!(!certs.is_empty(), "the serving certificate file holds no certificate");
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).context("reading the serving key (PEM)")?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "the serving certificate file holds no certificate"
+    );
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .context("reading the serving key (PEM)")?;
     let mut provider = rustls::crypto::ring::default_provider();
     if !o.cipher_suites.is_empty() {
         // Go applies the list to TLS 1.0–1.2 only: TLS 1.3's suites always stay.
-        let wanted = |s: &rustls::SupportedCipherSuite| s.version() == &rustls::version::TLS13 || o.cipher_suites.iter().any(|n| suite_named(n, s));
+        let wanted = |s: &rustls::SupportedCipherSuite| {
+            s.version() == &rustls::version::TLS13
+                || o.cipher_suites.iter().any(|n| suite_named(n, s))
+        };
         for name in o.cipher_suites {
             anyhow::ensure!(
                 provider.cipher_suites.iter().any(|s| suite_named(name, s)),
@@ -174,7 +235,11 @@ fn server_config(cert_pem: &str, key_pem: &str, o: &Options<'_>) -> Result<Arc<r
         }
         provider.cipher_suites.retain(wanted);
     }
-    let versions: &[&rustls::SupportedProtocolVersion] = if o.min_tls13 { &[&rustls::version::TLS13] } else { rustls::DEFAULT_VERSIONS };
+    let versions: &[&rustls::SupportedProtocolVersion] = if o.min_tls13 {
+        &[&rustls::version::TLS13]
+    } else {
+        rustls::DEFAULT_VERSIONS
+    };
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(versions)
         .context("--tls-min-version/--tls-cipher-suites: no usable combination")?
@@ -190,7 +255,11 @@ fn server_config(cert_pem: &str, key_pem: &str, o: &Options<'_>) -> Result<Arc<r
 /// `_SHA256` from the ChaCha20 suites.
 fn suite_named(go: &str, suite: &rustls::SupportedCipherSuite) -> bool {
     let ours = format!("{:?}", suite.suite());
-    go == ours || ours.strip_prefix("TLS13_").is_some_and(|r| go.strip_prefix("TLS_") == Some(r)) || ours.strip_suffix("_SHA256") == Some(go)
+    go == ours
+        || ours
+            .strip_prefix("TLS13_")
+            .is_some_and(|r| go.strip_prefix("TLS_") == Some(r))
+        || ours.strip_suffix("_SHA256") == Some(go)
 }
 
 #[cfg(test)]
@@ -198,7 +267,15 @@ mod tests {
     use super::*;
 
     fn opts<'a>(dir: &'a Path, suites: &'a [String]) -> Options<'a> {
-        Options { cert_dir: dir, cert_name: "tls.crt", key_name: "tls.key", namespace: "capd-system", extra_hosts: vec![], min_tls13: false, cipher_suites: suites }
+        Options {
+            cert_dir: dir,
+            cert_name: "tls.crt",
+            key_name: "tls.key",
+            namespace: "capd-system",
+            extra_hosts: vec![],
+            min_tls13: false,
+            cipher_suites: suites,
+        }
     }
 
     #[test]
@@ -210,8 +287,19 @@ mod tests {
         // The serving certificate chains to the CA and names the Service and loopback.
         let (_, cert) = x509_parser::pem::parse_x509_pem(m.cert.as_bytes()).unwrap();
         let cert = cert.parse_x509().unwrap();
-        let sans = format!("{:?}", cert.subject_alternative_name().unwrap().unwrap().value.general_names);
-        for want in ["capd-webhook-service.capd-system.svc", "localhost", "manager.example"] {
+        let sans = format!(
+            "{:?}",
+            cert.subject_alternative_name()
+                .unwrap()
+                .unwrap()
+                .value
+                .general_names
+        );
+        for want in [
+            "capd-webhook-service.capd-system.svc",
+            "localhost",
+            "manager.example",
+        ] {
             assert!(sans.contains(want), "{want} not in {sans}");
         }
         let (_, ca) = x509_parser::pem::parse_x509_pem(m.ca.as_bytes()).unwrap();
@@ -231,9 +319,23 @@ mod tests {
         let other = issue(&["localhost".into()]).unwrap();
         let dir = std::env::temp_dir();
         let bad = vec!["TLS_NO_SUCH_SUITE".to_string()];
-        assert!(format!("{:#}", server_config(&m.cert, &m.key, &opts(&dir, &bad)).unwrap_err()).contains("TLS_NO_SUCH_SUITE"));
-        let good: Vec<String> = ["TLS_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"].map(String::from).to_vec();
+        assert!(format!(
+            "{:#}",
+            server_config(&m.cert, &m.key, &opts(&dir, &bad)).unwrap_err()
+        )
+        .contains("TLS_NO_SUCH_SUITE"));
+        let good: Vec<String> = [
+            "TLS_AES_128_GCM_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+        ]
+        .map(String::from)
+        .to_vec();
         assert!(server_config(&m.cert, &m.key, &opts(&dir, &good)).is_ok());
-        assert!(format!("{:#}", server_config(&m.cert, &other.key, &opts(&dir, &[])).unwrap_err()).contains("do not match"));
+        assert!(format!(
+            "{:#}",
+            server_config(&m.cert, &other.key, &opts(&dir, &[])).unwrap_err()
+        )
+        .contains("do not match"));
     }
 }

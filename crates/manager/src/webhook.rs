@@ -8,9 +8,9 @@ use anyhow::{Context as _, Result};
 use base64::Engine as _;
 use hyper::StatusCode;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::core::Status;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::conversion::{ConversionRequest, ConversionResponse, ConversionReview};
+use kube::core::Status;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -30,15 +30,27 @@ pub fn handler() -> Arc<http::Handler> {
 fn answer(body: &[u8]) -> Reply {
     let review: ConversionReview = match serde_json::from_slice(body) {
         Ok(r) => r,
-        Err(e) => return http::reply(StatusCode::BAD_REQUEST, "text/plain", format!("not a ConversionReview: {e}")),
+        Err(e) => {
+            return http::reply(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                format!("not a ConversionReview: {e}"),
+            )
+        }
     };
     let response = match ConversionRequest::from_review(review) {
         Ok(request) => convert(request),
-        Err(_) => ConversionResponse::invalid(failure("the ConversionReview has no request".into())),
+        Err(_) => {
+            ConversionResponse::invalid(failure("the ConversionReview has no request".into()))
+        }
     };
     match serde_json::to_vec(&response.into_review()) {
         Ok(out) => http::reply(StatusCode::OK, "application/json", out),
-        Err(e) => http::reply(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("encoding the ConversionReview: {e}")),
+        Err(e) => http::reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            format!("encoding the ConversionReview: {e}"),
+        ),
     }
 }
 
@@ -63,7 +75,12 @@ pub fn convert(request: ConversionRequest) -> ConversionResponse {
 
 fn describe(o: &Value) -> String {
     let m = &o["metadata"];
-    format!("{} {}/{}", o["kind"].as_str().unwrap_or("object"), m["namespace"].as_str().unwrap_or(""), m["name"].as_str().unwrap_or(""))
+    format!(
+        "{} {}/{}",
+        o["kind"].as_str().unwrap_or("object"),
+        m["namespace"].as_str().unwrap_or(""),
+        m["name"].as_str().unwrap_or("")
+    )
 }
 
 fn failure(message: String) -> Status {
@@ -81,17 +98,28 @@ pub enum Endpoint<'a> {
 /// Points every CRD of ours at this manager's webhook and trusts `ca_pem` for it. Only
 /// when the manager issued its own certificate: with cert-manager, its CA injector owns
 /// caBundle and the installed manifests own the rest.
-pub async fn wire_crds(client: &kube::Client, endpoint: Endpoint<'_>, ca_pem: &str) -> Result<usize> {
+pub async fn wire_crds(
+    client: &kube::Client,
+    endpoint: Endpoint<'_>,
+    ca_pem: &str,
+) -> Result<usize> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     // Only the CRDs that serve two versions (CAPD has no v1beta1 DevMachinePool[Template]).
-    let names: Vec<String> = capd_api::crd::all()?.into_iter().filter(|c| c.spec.versions.len() > 1).filter_map(|c| c.metadata.name).collect();
+    let names: Vec<String> = capd_api::crd::all()?
+        .into_iter()
+        .filter(|c| c.spec.versions.len() > 1)
+        .filter_map(|c| c.metadata.name)
+        .collect();
     let patch = Patch::Merge(conversion_patch(&endpoint, ca_pem)?);
     for name in &names {
         crds.patch(name, &PatchParams::default(), &patch)
             .await
             .with_context(|| format!("pointing CustomResourceDefinition {name} at the conversion webhook (needs patch on customresourcedefinitions)"))?;
     }
-    info!(crds = names.len(), "CRDs point at this manager's conversion webhook");
+    info!(
+        crds = names.len(),
+        "CRDs point at this manager's conversion webhook"
+    );
     Ok(names.len())
 }
 
@@ -102,7 +130,8 @@ fn conversion_patch(endpoint: &Endpoint<'_>, ca_pem: &str) -> Result<Value> {
         Endpoint::Service { namespace } => namespace,
         Endpoint::Url(_) => capd_api::crd::WEBHOOK_NAMESPACE,
     };
-    let mut conversion = serde_json::to_value(capd_api::crd::conversion_webhook(namespace)).context("encoding the conversion stanza")?;
+    let mut conversion = serde_json::to_value(capd_api::crd::conversion_webhook(namespace))
+        .context("encoding the conversion stanza")?;
     let cc = &mut conversion["webhook"]["clientConfig"];
     cc["caBundle"] = json!(base64::engine::general_purpose::STANDARD.encode(ca_pem));
     match endpoint {
@@ -124,9 +153,21 @@ mod tests {
         let p = conversion_patch(&Endpoint::Url("https://127.0.0.1:9443/"), "PEM").unwrap();
         let cc = &p["spec"]["conversion"]["webhook"]["clientConfig"];
         assert_eq!(cc["url"], "https://127.0.0.1:9443/convert");
-        assert!(cc["service"].is_null() && cc.as_object().unwrap().contains_key("service"), "merge patch must remove the service");
-        assert_eq!(cc["caBundle"], base64::engine::general_purpose::STANDARD.encode("PEM"));
-        let p = conversion_patch(&Endpoint::Service { namespace: "capd-system" }, "PEM").unwrap();
+        assert!(
+            cc["service"].is_null() && cc.as_object().unwrap().contains_key("service"),
+            "merge patch must remove the service"
+        );
+        assert_eq!(
+            cc["caBundle"],
+            base64::engine::general_purpose::STANDARD.encode("PEM")
+        );
+        let p = conversion_patch(
+            &Endpoint::Service {
+                namespace: "capd-system",
+            },
+            "PEM",
+        )
+        .unwrap();
         let cc = &p["spec"]["conversion"]["webhook"]["clientConfig"];
         assert_eq!(cc["service"]["namespace"], "capd-system");
         assert_eq!(cc["service"]["name"], "capd-webhook-service");

@@ -18,7 +18,9 @@ use std::time::Duration;
 /// The value of an unlabelled (or the first matching) sample of `metric` in a
 /// Prometheus text exposition.
 fn sample(body: &str, metric: &str) -> Option<f64> {
-    body.lines().find(|l| l.starts_with(metric) && l[metric.len()..].starts_with([' ', '{'])).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    body.lines()
+        .find(|l| l.starts_with(metric) && l[metric.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -38,31 +40,65 @@ async fn dev_cluster_and_dev_machine_provision_through_the_docker_backend() {
         "spec": {"backend": {"docker": {"loadBalancer": {"imageRepository": repo, "imageTag": tag}}}}
     }))
     .unwrap();
-    devclusters.create(&PostParams::default(), &dc).await.unwrap();
+    devclusters
+        .create(&PostParams::default(), &dc)
+        .await
+        .unwrap();
     let cluster = json!({
         "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "metadata": {"name": name},
         "spec": {"infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DevCluster", "name": name}}
     });
-    f.clusters().create(&PostParams::default(), &serde_json::from_value(cluster).unwrap()).await.unwrap();
+    f.clusters()
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(cluster).unwrap(),
+        )
+        .await
+        .unwrap();
 
     let dc = poll_until("DevCluster provisioned and Ready", LONG, || {
         let (api, name) = (devclusters.clone(), name.clone());
         async move {
             let dc = api.get(&name).await.map_err(|e| e.to_string())?;
-            let provisioned = dc.status.as_ref().and_then(|s| s.initialization.provisioned) == Some(true);
-            if provisioned && capd_api::conditions::is_true(dc.conditions(), "Ready") { Ok(dc) } else { Err(format!("{:?}", dc.status)) }
+            let provisioned = dc
+                .status
+                .as_ref()
+                .and_then(|s| s.initialization.provisioned)
+                == Some(true);
+            if provisioned && capd_api::conditions::is_true(dc.conditions(), "Ready") {
+                Ok(dc)
+            } else {
+                Err(format!("{:?}", dc.status))
+            }
         }
     })
     .await
     .unwrap();
     let lb = containers_of(&f.env, &name);
-    assert_eq!(lb.iter().map(|c| (c.0.as_str(), c.2.as_str())).collect::<Vec<_>>(), [(format!("{name}-lb").as_str(), "external-load-balancer")]);
-    assert_eq!(dc.spec.control_plane_endpoint.host, container_ip(&f.env, &lb[0].0, "kind"));
+    assert_eq!(
+        lb.iter()
+            .map(|c| (c.0.as_str(), c.2.as_str()))
+            .collect::<Vec<_>>(),
+        [(format!("{name}-lb").as_str(), "external-load-balancer")]
+    );
+    assert_eq!(
+        dc.spec.control_plane_endpoint.host,
+        container_ip(&f.env, &lb[0].0, "kind")
+    );
     assert_eq!(dc.spec.control_plane_endpoint.port, 6443);
-    assert!(dc.finalizers().iter().any(|x| x == "dockercluster.infrastructure.cluster.x-k8s.io"), "CAPD's finalizer on DevClusters too");
+    assert!(
+        dc.finalizers()
+            .iter()
+            .any(|x| x == "dockercluster.infrastructure.cluster.x-k8s.io"),
+        "CAPD's finalizer on DevClusters too"
+    );
     // What the backend wrote went back into the DevCluster's own shape.
     let raw = serde_json::to_value(&dc).unwrap();
-    assert!(raw["status"].get("ready").is_none(), "no DockerCluster-only field on a DevCluster: {}", raw["status"]);
+    assert!(
+        raw["status"].get("ready").is_none(),
+        "no DockerCluster-only field on a DevCluster: {}",
+        raw["status"]
+    );
     assert!(raw["spec"]["backend"]["docker"]["loadBalancer"]["imageTag"] == tag);
 
     // A DevMachine bootstraps a node container.
@@ -72,7 +108,10 @@ async fn dev_cluster_and_dev_machine_provision_through_the_docker_backend() {
         "data": {"value": b64(b"#cloud-config\nruncmd:\n- echo dev > /var/lib/dev-marker\n")}
     }))
     .unwrap();
-    Api::<Secret>::namespaced(f.client.clone(), &f.ns).create(&PostParams::default(), &secret).await.unwrap();
+    Api::<Secret>::namespaced(f.client.clone(), &f.ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
     let labels = json!({"cluster.x-k8s.io/cluster-name": name});
     let dm: DevMachine = serde_json::from_value(json!({
         "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DevMachine",
@@ -80,7 +119,10 @@ async fn dev_cluster_and_dev_machine_provision_through_the_docker_backend() {
         "spec": {"backend": {"docker": {"customImage": f.env.state.images.node, "bootstrapTimeout": "3m"}}}
     }))
     .unwrap();
-    devmachines.create(&PostParams::default(), &dm).await.unwrap();
+    devmachines
+        .create(&PostParams::default(), &dm)
+        .await
+        .unwrap();
     let m: Machine = serde_json::from_value(json!({
         "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
         "metadata": {"name": machine, "labels": labels},
@@ -88,34 +130,94 @@ async fn dev_cluster_and_dev_machine_provision_through_the_docker_backend() {
                  "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DevMachine", "name": machine}}
     }))
     .unwrap();
-    Api::<Machine>::namespaced(f.client.clone(), &f.ns).create(&PostParams::default(), &m).await.unwrap();
-    let dm = poll_until("DevMachine provisioned and Ready", Duration::from_secs(240), || {
-        let (api, machine) = (devmachines.clone(), machine.clone());
-        async move {
-            let dm = api.get(&machine).await.map_err(|e| e.to_string())?;
-            let provisioned = dm.status.as_ref().and_then(|s| s.initialization.provisioned) == Some(true);
-            if provisioned && capd_api::conditions::is_true(dm.conditions(), "Ready") { Ok(dm) } else { Err(format!("{:?}", dm.status)) }
-        }
-    })
+    Api::<Machine>::namespaced(f.client.clone(), &f.ns)
+        .create(&PostParams::default(), &m)
+        .await
+        .unwrap();
+    let dm = poll_until(
+        "DevMachine provisioned and Ready",
+        Duration::from_secs(240),
+        || {
+            let (api, machine) = (devmachines.clone(), machine.clone());
+            async move {
+                let dm = api.get(&machine).await.map_err(|e| e.to_string())?;
+                let provisioned = dm
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.initialization.provisioned)
+                    == Some(true);
+                if provisioned && capd_api::conditions::is_true(dm.conditions(), "Ready") {
+                    Ok(dm)
+                } else {
+                    Err(format!("{:?}", dm.status))
+                }
+            }
+        },
+    )
     .await
     .unwrap();
     assert_eq!(dm.spec.provider_id, format!("docker:////{machine}"));
-    for c in ["ContainerProvisioned", "CGroupsReady", "PreLoadedImagesReady", "BootstrapCompleted"] {
-        assert!(capd_api::conditions::is_true(dm.conditions(), c), "{c}: {:?}", dm.status);
+    for c in [
+        "ContainerProvisioned",
+        "CGroupsReady",
+        "PreLoadedImagesReady",
+        "BootstrapCompleted",
+    ] {
+        assert!(
+            capd_api::conditions::is_true(dm.conditions(), c),
+            "{c}: {:?}",
+            dm.status
+        );
     }
-    let out = f.env.docker().args(["exec", &machine, "cat", "/var/lib/dev-marker"]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "dev", "the bootstrap ran in the DevMachine's container");
+    let out = f
+        .env
+        .docker()
+        .args(["exec", &machine, "cat", "/var/lib/dev-marker"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "dev",
+        "the bootstrap ran in the DevMachine's container"
+    );
 
     // Deleting the Cluster removes both containers and lets both objects go.
-    f.clusters().delete(&name, &DeleteParams::default()).await.unwrap();
-    poll_until("the Dev* objects and their containers to be gone", LONG, || {
-        let (dcs, dms, env, name) = (devclusters.clone(), devmachines.clone(), f.env.clone(), name.clone());
-        async move {
-            let left = dcs.list(&Default::default()).await.map_err(|e| e.to_string())?.items.len() + dms.list(&Default::default()).await.map_err(|e| e.to_string())?.items.len();
-            let containers = containers_of(&env, &name);
-            if left == 0 && containers.is_empty() { Ok(()) } else { Err(format!("{left} objects, containers {containers:?}")) }
-        }
-    })
+    f.clusters()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+    poll_until(
+        "the Dev* objects and their containers to be gone",
+        LONG,
+        || {
+            let (dcs, dms, env, name) = (
+                devclusters.clone(),
+                devmachines.clone(),
+                f.env.clone(),
+                name.clone(),
+            );
+            async move {
+                let left = dcs
+                    .list(&Default::default())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .items
+                    .len()
+                    + dms
+                        .list(&Default::default())
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .items
+                        .len();
+                let containers = containers_of(&env, &name);
+                if left == 0 && containers.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("{left} objects, containers {containers:?}"))
+                }
+            }
+        },
+    )
     .await
     .unwrap();
     f.delete_namespace().await;
@@ -130,19 +232,40 @@ async fn in_memory_backend_is_refused_at_admission_with_a_message() {
         "metadata": {"name": "in-memory"}, "spec": {"backend": {"inMemory": {}}}
     }))
     .unwrap();
-    let err = devclusters.create(&PostParams::default(), &dc).await.unwrap_err().to_string();
-    assert!(err.contains("spec.backend") && err.contains("inMemory is not supported"), "{err}");
+    let err = devclusters
+        .create(&PostParams::default(), &dc)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("spec.backend") && err.contains("inMemory is not supported"),
+        "{err}"
+    );
     let devmachines: Api<DevMachine> = Api::namespaced(f.client.clone(), &f.ns);
     let dm: DevMachine = serde_json::from_value(json!({
         "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DevMachine",
         "metadata": {"name": "in-memory"}, "spec": {"backend": {"inMemory": {"vm": {"provisioning": {"startupDuration": "1s"}}}}}
     }))
     .unwrap();
-    let err = devmachines.create(&PostParams::default(), &dm).await.unwrap_err().to_string();
+    let err = devmachines
+        .create(&PostParams::default(), &dm)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("inMemory is not supported"), "{err}");
     // Nothing half-created.
-    assert!(devclusters.list(&Default::default()).await.unwrap().items.is_empty());
-    assert!(devmachines.list(&Default::default()).await.unwrap().items.is_empty());
+    assert!(devclusters
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(devmachines
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     f.delete_namespace().await;
 }
 
@@ -156,7 +279,8 @@ async fn an_unchanged_provisioned_cluster_costs_no_api_request_per_reconcile() {
     f.wait_provisioned(&name, LONG).await;
     let read = || {
         let (_, body) = http_get(m.metrics_port, "/metrics").unwrap();
-        let reconciles = sample(&body, "capd_reconcile_total{controller=\"dockercluster\"}").unwrap_or(0.0);
+        let reconciles =
+            sample(&body, "capd_reconcile_total{controller=\"dockercluster\"}").unwrap_or(0.0);
         let requests = sample(&body, "capd_kube_api_requests_total").unwrap_or(0.0);
         (reconciles, requests)
     };
@@ -169,7 +293,15 @@ async fn an_unchanged_provisioned_cluster_costs_no_api_request_per_reconcile() {
             loop {
                 let now = read();
                 if now.0 >= before.0 + 2.0 {
-                    return if now.1 == before.1 { Ok(now) } else { Err(format!("{} requests during {} reconciles", now.1 - before.1, now.0 - before.0)) };
+                    return if now.1 == before.1 {
+                        Ok(now)
+                    } else {
+                        Err(format!(
+                            "{} requests during {} reconciles",
+                            now.1 - before.1,
+                            now.0 - before.0
+                        ))
+                    };
                 }
                 if tokio::time::Instant::now() > deadline {
                     return Err("no resync reconciles".to_string());
@@ -181,12 +313,27 @@ async fn an_unchanged_provisioned_cluster_costs_no_api_request_per_reconcile() {
     .await
     .unwrap();
     // And then over several more resyncs: still not a single request.
-    let after = poll_until("three more resync reconciles", Duration::from_secs(30), || {
-        let now = read();
-        async move { if now.0 >= settled.0 + 3.0 { Ok(now) } else { Err(format!("{now:?}")) } }
-    })
+    let after = poll_until(
+        "three more resync reconciles",
+        Duration::from_secs(30),
+        || {
+            let now = read();
+            async move {
+                if now.0 >= settled.0 + 3.0 {
+                    Ok(now)
+                } else {
+                    Err(format!("{now:?}"))
+                }
+            }
+        },
+    )
     .await
     .unwrap();
-    assert_eq!(after.1, settled.1, "API requests while reconciling an unchanged, provisioned DockerCluster {} times", after.0 - settled.0);
+    assert_eq!(
+        after.1,
+        settled.1,
+        "API requests while reconciling an unchanged, provisioned DockerCluster {} times",
+        after.0 - settled.0
+    );
     f.delete_namespace().await;
 }

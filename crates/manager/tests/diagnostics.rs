@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::Fixture;
 use capd_testenv::{poll_until, unique_name};
+use common::Fixture;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -21,23 +21,48 @@ async fn get_metrics(f: &Fixture, port: u16, token: Option<&str>) -> Result<(u16
     let ca = std::fs::read(f.env.state.pki_dir.join("ca.crt")).map_err(|e| e.to_string())?;
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(&ca) {
-        roots.add(c.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
     let name = ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    tls.write_all(format!("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n").as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS: {e}"))?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    tls.write_all(
+        format!("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let _ = tls.read_to_end(&mut out).await; // a close without close_notify still gave us the answer
     let text = String::from_utf8_lossy(&out).to_string();
-    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("no status line in {text:?}"))?;
-    Ok((code, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no status line in {text:?}"))?;
+    Ok((
+        code,
+        text.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    ))
 }
 
 #[tokio::test]
@@ -50,13 +75,30 @@ async fn metrics_are_served_over_https_to_authorized_callers_only() {
 
     let sa_name = "scraper";
     let sas: Api<ServiceAccount> = Api::namespaced(f.client.clone(), &f.ns);
-    sas.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": sa_name}})).unwrap()).await.unwrap();
-    let req: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 600}})).unwrap();
-    let token = sas.create_token_request(sa_name, &PostParams::default(), &req).await.unwrap().status.unwrap().token.unwrap_or_default();
+    sas.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": sa_name}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let req: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 600}}))
+            .unwrap();
+    let token = sas
+        .create_token_request(sa_name, &PostParams::default(), &req)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+        .unwrap_or_default();
 
     let (code, body) = get_metrics(&f, m.metrics_port, Some(&token)).await.unwrap();
     assert_eq!(code, 403, "authenticated but not authorized: {body}");
-    assert!(body.contains(&format!("system:serviceaccount:{}:{sa_name}", f.ns)), "{body}");
+    assert!(
+        body.contains(&format!("system:serviceaccount:{}:{sa_name}", f.ns)),
+        "{body}"
+    );
 
     let role_name = unique_name("capd-metrics-reader");
     let roles: Api<ClusterRole> = Api::all(f.client.clone());
@@ -71,15 +113,19 @@ async fn metrics_are_served_over_https_to_authorized_callers_only() {
             "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": f.ns}]})).unwrap())
         .await
         .unwrap();
-    let body = poll_until("/metrics answers 200 once the role is bound", Duration::from_secs(30), || {
-        let (f, token) = (&f, token.clone());
-        async move {
-            match get_metrics(f, m.metrics_port, Some(&token)).await {
-                Ok((200, body)) => Ok(body),
-                other => Err(format!("{other:?}")),
+    let body = poll_until(
+        "/metrics answers 200 once the role is bound",
+        Duration::from_secs(30),
+        || {
+            let (f, token) = (&f, token.clone());
+            async move {
+                match get_metrics(f, m.metrics_port, Some(&token)).await {
+                    Ok((200, body)) => Ok(body),
+                    other => Err(format!("{other:?}")),
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     let _ = bindings.delete(&role_name, &DeleteParams::default()).await;
     let _ = roles.delete(&role_name, &DeleteParams::default()).await;

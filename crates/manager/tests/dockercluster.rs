@@ -22,29 +22,51 @@ async fn provisions_load_balancer_and_cluster_api_copies_the_endpoint() {
     let lb = containers_of(&f.env, &name);
     assert_eq!(lb.len(), 1, "one load balancer container: {lb:?}");
     assert_eq!(lb[0].0, format!("{name}-lb"));
-    assert_eq!((lb[0].1.as_str(), lb[0].2.as_str()), ("running", "external-load-balancer"));
-    assert_eq!(dc.spec.control_plane_endpoint.host, container_ip(&f.env, &lb[0].0, "kind"));
+    assert_eq!(
+        (lb[0].1.as_str(), lb[0].2.as_str()),
+        ("running", "external-load-balancer")
+    );
+    assert_eq!(
+        dc.spec.control_plane_endpoint.host,
+        container_ip(&f.env, &lb[0].0, "kind")
+    );
     assert_eq!(dc.spec.control_plane_endpoint.port, 6443);
-    assert!(dc.finalizers().iter().any(|x| x == "dockercluster.infrastructure.cluster.x-k8s.io"));
+    assert!(dc
+        .finalizers()
+        .iter()
+        .any(|x| x == "dockercluster.infrastructure.cluster.x-k8s.io"));
     let st = dc.status.as_ref().unwrap();
     assert!(st.ready, "status.ready for v1beta1-contract readers");
-    assert!(capd_api::conditions::is_true(dc.conditions(), "LoadBalancerAvailable"));
+    assert!(capd_api::conditions::is_true(
+        dc.conditions(),
+        "LoadBalancerAvailable"
+    ));
     assert!(capd_api::conditions::is_false(dc.conditions(), "Paused"));
 
     // Cluster API copies the endpoint and reports the infrastructure provisioned.
     let clusters = f.clusters();
     let host = dc.spec.control_plane_endpoint.host.clone();
-    poll_until("Cluster API to copy the endpoint and see the infrastructure provisioned", LONG, || {
-        let (clusters, name, host) = (clusters.clone(), name.clone(), host.clone());
-        async move {
-            let c = clusters.get(&name).await.map_err(|e| e.to_string())?;
-            if c.spec.control_plane_endpoint.host == host && c.spec.control_plane_endpoint.port == 6443 && c.infrastructure_provisioned() {
-                Ok(())
-            } else {
-                Err(format!("endpoint {:?}, status {:?}", c.spec.control_plane_endpoint, c.status))
+    poll_until(
+        "Cluster API to copy the endpoint and see the infrastructure provisioned",
+        LONG,
+        || {
+            let (clusters, name, host) = (clusters.clone(), name.clone(), host.clone());
+            async move {
+                let c = clusters.get(&name).await.map_err(|e| e.to_string())?;
+                if c.spec.control_plane_endpoint.host == host
+                    && c.spec.control_plane_endpoint.port == 6443
+                    && c.infrastructure_provisioned()
+                {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "endpoint {:?}, status {:?}",
+                        c.spec.control_plane_endpoint, c.status
+                    ))
+                }
             }
-        }
-    })
+        },
+    )
     .await
     .unwrap();
     f.delete_namespace().await;
@@ -55,7 +77,8 @@ async fn paused_by_annotation_creates_nothing_until_unpaused() {
     let f = Fixture::new("dc-pause").await;
     let _m = f.manager(&[]).await;
     let name = unique_name("pa");
-    f.create_cluster(&name, false, json!({"cluster.x-k8s.io/paused": ""})).await;
+    f.create_cluster(&name, false, json!({"cluster.x-k8s.io/paused": ""}))
+        .await;
 
     // The controller saw the object (its Paused condition says so) and created nothing.
     let api = f.dockerclusters();
@@ -63,19 +86,35 @@ async fn paused_by_annotation_creates_nothing_until_unpaused() {
         let (api, name) = (api.clone(), name.clone());
         async move {
             let dc = api.get(&name).await.map_err(|e| e.to_string())?;
-            if capd_api::conditions::is_true(dc.conditions(), "Paused") { Ok(()) } else { Err(format!("{:?}", dc.status)) }
+            if capd_api::conditions::is_true(dc.conditions(), "Paused") {
+                Ok(())
+            } else {
+                Err(format!("{:?}", dc.status))
+            }
         }
     })
     .await
     .unwrap();
     let dc = api.get(&name).await.unwrap();
-    assert!(containers_of(&f.env, &name).is_empty(), "nothing is created while paused");
+    assert!(
+        containers_of(&f.env, &name).is_empty(),
+        "nothing is created while paused"
+    );
     assert!(dc.spec.control_plane_endpoint.host.is_empty());
-    assert!(!dc.finalizers().iter().any(|x| x.starts_with("dockercluster.")), "not even the finalizer");
+    assert!(
+        !dc.finalizers()
+            .iter()
+            .any(|x| x.starts_with("dockercluster.")),
+        "not even the finalizer"
+    );
 
-    api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"cluster.x-k8s.io/paused": null}}})))
-        .await
-        .unwrap();
+    api.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"cluster.x-k8s.io/paused": null}}})),
+    )
+    .await
+    .unwrap();
     let dc = f.wait_provisioned(&name, LONG).await;
     assert!(capd_api::conditions::is_false(dc.conditions(), "Paused"));
     assert_eq!(containers_of(&f.env, &name).len(), 1);
@@ -95,7 +134,11 @@ async fn paused_cluster_creates_nothing_until_unpaused() {
         "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "name": name, "uid": cluster.uid().unwrap()
     }]);
     f.dockerclusters()
-        .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"ownerReferences": owner}})))
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"ownerReferences": owner}})),
+        )
         .await
         .unwrap();
     let api = f.dockerclusters();
@@ -103,12 +146,19 @@ async fn paused_cluster_creates_nothing_until_unpaused() {
         let (api, name) = (api.clone(), name.clone());
         async move {
             let dc = api.get(&name).await.map_err(|e| e.to_string())?;
-            if capd_api::conditions::is_true(dc.conditions(), "Paused") { Ok(()) } else { Err(format!("{:?}", dc.status)) }
+            if capd_api::conditions::is_true(dc.conditions(), "Paused") {
+                Ok(())
+            } else {
+                Err(format!("{:?}", dc.status))
+            }
         }
     })
     .await
     .unwrap();
-    assert!(containers_of(&f.env, &name).is_empty(), "nothing is created while the Cluster is paused");
+    assert!(
+        containers_of(&f.env, &name).is_empty(),
+        "nothing is created while the Cluster is paused"
+    );
 
     // Unpausing the Cluster triggers a reconcile through the Cluster watch.
     f.set_cluster_paused(&name, false).await;
@@ -126,7 +176,10 @@ async fn deleting_the_cluster_removes_the_load_balancer_and_finalizer() {
     f.wait_provisioned(&name, LONG).await;
     assert_eq!(containers_of(&f.env, &name).len(), 1);
 
-    f.clusters().delete(&name, &DeleteParams::default()).await.unwrap();
+    f.clusters()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
     let (clusters, dcs) = (f.clusters(), f.dockerclusters());
     poll_until("Cluster and DockerCluster to be gone", LONG, || {
         let (clusters, dcs, name) = (clusters.clone(), dcs.clone(), name.clone());
@@ -145,7 +198,10 @@ async fn deleting_the_cluster_removes_the_load_balancer_and_finalizer() {
     })
     .await
     .unwrap();
-    assert!(containers_of(&f.env, &name).is_empty(), "no container of the cluster is left");
+    assert!(
+        containers_of(&f.env, &name).is_empty(),
+        "no container of the cluster is left"
+    );
     f.delete_namespace().await;
 }
 
@@ -160,7 +216,13 @@ async fn manager_killed_mid_reconcile_leaves_exactly_one_load_balancer() {
     // Kill it as soon as the first container shows up, while others are being made.
     poll_until("a first load balancer container", LONG, || {
         let any = names.iter().any(|n| !containers_of(&f.env, n).is_empty());
-        async move { if any { Ok(()) } else { Err("none yet".into()) } }
+        async move {
+            if any {
+                Ok(())
+            } else {
+                Err("none yet".into())
+            }
+        }
     })
     .await
     .unwrap();
@@ -200,8 +262,15 @@ async fn health_and_metrics_answer() {
     assert_eq!(http_get(m.health_port, "/readyz").unwrap().0, 200);
     let (code, body) = http_get(m.metrics_port, "/metrics").unwrap();
     assert_eq!(code, 200);
-    for metric in ["capd_reconcile_total{controller=\"dockercluster\"}", "capd_kube_api_requests_total", "capd_reconcile_duration_seconds_bucket"] {
-        assert!(body.contains(metric), "{metric} missing from /metrics:\n{body}");
+    for metric in [
+        "capd_reconcile_total{controller=\"dockercluster\"}",
+        "capd_kube_api_requests_total",
+        "capd_reconcile_duration_seconds_bucket",
+    ] {
+        assert!(
+            body.contains(metric),
+            "{metric} missing from /metrics:\n{body}"
+        );
     }
     f.delete_namespace().await;
 }
@@ -211,16 +280,26 @@ async fn leader_election_standby_takes_over() {
     let f = Fixture::new("dc-leader").await;
     let lease_args = ["--leader-elect", "--leader-elect-lease-duration", "6s"];
     let mut a = f.manager(&lease_args).await;
-    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(f.client.clone(), &f.ns);
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(f.client.clone(), &f.ns);
     let holder = |pid: u32| {
         let leases = leases.clone();
         async move {
-            let l = leases.get("controller-leader-election-capd").await.map_err(|e| e.to_string())?;
+            let l = leases
+                .get("controller-leader-election-capd")
+                .await
+                .map_err(|e| e.to_string())?;
             let h = l.spec.and_then(|s| s.holder_identity).unwrap_or_default();
-            if h.ends_with(&format!("_{pid}")) { Ok(()) } else { Err(format!("holder {h:?}")) }
+            if h.ends_with(&format!("_{pid}")) {
+                Ok(())
+            } else {
+                Err(format!("holder {h:?}"))
+            }
         }
     };
-    poll_until("manager A to hold the Lease", LONG, || holder(a.pid())).await.unwrap();
+    poll_until("manager A to hold the Lease", LONG, || holder(a.pid()))
+        .await
+        .unwrap();
     let b = f.manager(&lease_args).await;
 
     let first = unique_name("la");
@@ -228,10 +307,15 @@ async fn leader_election_standby_takes_over() {
     f.wait_provisioned(&first, LONG).await;
     // The standby reconciled nothing.
     let (_, metrics_b) = http_get(b.metrics_port, "/metrics").unwrap();
-    assert!(!metrics_b.contains("capd_reconcile_total{controller=\"dockercluster\"}"), "standby reconciled:\n{metrics_b}");
+    assert!(
+        !metrics_b.contains("capd_reconcile_total{controller=\"dockercluster\"}"),
+        "standby reconciled:\n{metrics_b}"
+    );
 
     assert!(a.terminate().success(), "A exits cleanly on SIGTERM");
-    poll_until("manager B to take the Lease over", LONG, || holder(b.pid())).await.unwrap();
+    poll_until("manager B to take the Lease over", LONG, || holder(b.pid()))
+        .await
+        .unwrap();
     let second = unique_name("lb");
     f.create_cluster(&second, false, json!({})).await;
     f.wait_provisioned(&second, LONG).await;
@@ -247,17 +331,34 @@ async fn a_load_balancer_stopped_behind_our_back_is_started_again() {
     f.wait_provisioned(&name, LONG).await;
     let lb = format!("{name}-lb");
     // `docker stop` marks it stopped by hand: the engine's restart policy will not bring it back.
-    let out = f.env.docker().args(["stop", "-t", "1", &lb]).output().unwrap();
-    assert!(out.status.success(), "docker stop: {}", String::from_utf8_lossy(&out.stderr));
+    let out = f
+        .env
+        .docker()
+        .args(["stop", "-t", "1", &lb])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(containers_of(&f.env, &name)[0].1, "exited");
     // No event concerns the DockerCluster; the periodic look (30 s) finds and starts it.
-    poll_until("the load balancer to run again", Duration::from_secs(90), || {
-        let (env, name) = (f.env.clone(), name.clone());
-        async move {
-            let c = containers_of(&env, &name);
-            if c.len() == 1 && c[0].1 == "running" { Ok(()) } else { Err(format!("{c:?}")) }
-        }
-    })
+    poll_until(
+        "the load balancer to run again",
+        Duration::from_secs(90),
+        || {
+            let (env, name) = (f.env.clone(), name.clone());
+            async move {
+                let c = containers_of(&env, &name);
+                if c.len() == 1 && c[0].1 == "running" {
+                    Ok(())
+                } else {
+                    Err(format!("{c:?}"))
+                }
+            }
+        },
+    )
     .await
     .unwrap();
     f.delete_namespace().await;

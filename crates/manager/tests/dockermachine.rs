@@ -16,7 +16,14 @@ use std::time::Duration;
 
 fn docker(env: &TestEnv, args: &[&str]) -> (bool, String) {
     let out = env.docker().args(args).output().unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 fn exec(env: &TestEnv, node: &str, script: &str) -> String {
@@ -38,7 +45,14 @@ impl Fixture {
     }
 
     /// Bootstrap Secret + Machine + DockerMachine using the environment's node image.
-    async fn machine(&self, cluster: &str, name: &str, control_plane: bool, bootstrap: &str, format: Option<&str>) {
+    async fn machine(
+        &self,
+        cluster: &str,
+        name: &str,
+        control_plane: bool,
+        bootstrap: &str,
+        format: Option<&str>,
+    ) {
         let mut data = json!({"value": b64(bootstrap.as_bytes())});
         if let Some(f) = format {
             data["format"] = json!(b64(f.as_bytes()));
@@ -48,7 +62,10 @@ impl Fixture {
             "data": data
         }))
         .unwrap();
-        Api::<Secret>::namespaced(self.client.clone(), &self.ns).create(&PostParams::default(), &secret).await.unwrap();
+        Api::<Secret>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
         let mut labels = json!({"cluster.x-k8s.io/cluster-name": cluster});
         if control_plane {
             labels["cluster.x-k8s.io/control-plane"] = json!("");
@@ -59,7 +76,10 @@ impl Fixture {
             "spec": {"customImage": self.env.state.images.node, "bootstrapTimeout": "3m"}
         }))
         .unwrap();
-        Api::<DockerMachine>::namespaced(self.client.clone(), &self.ns).create(&PostParams::default(), &dm).await.unwrap();
+        Api::<DockerMachine>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &dm)
+            .await
+            .unwrap();
         let m: Machine = serde_json::from_value(json!({
             "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
             "metadata": {"name": name, "labels": labels},
@@ -71,14 +91,23 @@ impl Fixture {
             }
         }))
         .unwrap();
-        Api::<Machine>::namespaced(self.client.clone(), &self.ns).create(&PostParams::default(), &m).await.unwrap();
+        Api::<Machine>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &m)
+            .await
+            .unwrap();
     }
 
     fn dockermachines(&self) -> Api<DockerMachine> {
         Api::namespaced(self.client.clone(), &self.ns)
     }
 
-    async fn wait_machine<F>(&self, name: &str, what: &str, timeout: Duration, check: F) -> DockerMachine
+    async fn wait_machine<F>(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        check: F,
+    ) -> DockerMachine
     where
         F: Fn(&DockerMachine) -> bool + Copy,
     {
@@ -119,34 +148,75 @@ async fn bootstrap_writes_files_runs_commands_and_cluster_api_copies_provider_id
         b64(b"top secret")
     );
     f.machine(&cluster, "cp0", true, &data, None).await;
-    let dm = f.wait_machine("cp0", "provisioned and Ready", LONG, provisioned).await;
+    let dm = f
+        .wait_machine("cp0", "provisioned and Ready", LONG, provisioned)
+        .await;
     let node = format!("{cluster}-cp0");
     assert_eq!(dm.spec.provider_id, format!("docker:////{node}"));
 
-    assert_eq!(exec(&f.env, &node, "cat /etc/capd-test/secret.txt"), "top secret+more");
-    assert_eq!(exec(&f.env, &node, "stat -c %a /etc/capd-test/secret.txt").trim(), "600");
-    assert_eq!(exec(&f.env, &node, "cat /etc/capd-test/cmd1").trim(), "argv-form");
-    assert_eq!(exec(&f.env, &node, "cat /etc/capd-test/cmd2").trim(), "shell-form 42");
+    assert_eq!(
+        exec(&f.env, &node, "cat /etc/capd-test/secret.txt"),
+        "top secret+more"
+    );
+    assert_eq!(
+        exec(&f.env, &node, "stat -c %a /etc/capd-test/secret.txt").trim(),
+        "600"
+    );
+    assert_eq!(
+        exec(&f.env, &node, "cat /etc/capd-test/cmd1").trim(),
+        "argv-form"
+    );
+    assert_eq!(
+        exec(&f.env, &node, "cat /etc/capd-test/cmd2").trim(),
+        "shell-form 42"
+    );
     let calls = exec(&f.env, &node, "cat /var/lib/kubeadm-calls");
     assert_eq!(calls.lines().count(), 1, "kubeadm ran once: {calls}");
-    assert!(calls.starts_with("init ") && calls.contains("--config /run/kubeadm/kubeadm.yaml"), "{calls}");
-    assert_eq!(exec(&f.env, &node, "test -f /run/cluster-api/capd.bootstrap.started && echo yes").trim(), "yes");
+    assert!(
+        calls.starts_with("init ") && calls.contains("--config /run/kubeadm/kubeadm.yaml"),
+        "{calls}"
+    );
+    assert_eq!(
+        exec(
+            &f.env,
+            &node,
+            "test -f /run/cluster-api/capd.bootstrap.started && echo yes"
+        )
+        .trim(),
+        "yes"
+    );
     let st = dm.status.as_ref().unwrap();
-    assert!(st.addresses.iter().any(|a| a.address == node), "hostname address: {:?}", st.addresses);
+    assert!(
+        st.addresses.iter().any(|a| a.address == node),
+        "hostname address: {:?}",
+        st.addresses
+    );
     assert!(st.load_balancer_configured);
 
     // Cluster API copies providerID and addresses onto the Machine.
     let machines: Api<Machine> = Api::namespaced(f.client.clone(), &f.ns);
-    poll_until("Cluster API to copy providerID and addresses to the Machine", LONG, || {
-        let (machines, want) = (machines.clone(), format!("docker:////{node}"));
-        async move {
-            match machines.get("cp0").await {
-                Ok(m) if m.spec.provider_id == want && m.status.as_ref().is_some_and(|s| s.addresses.len() >= 3) => Ok(()),
-                Ok(m) => Err(format!("providerID {:?} status {:?}", m.spec.provider_id, m.status)),
-                Err(e) => Err(e.to_string()),
+    poll_until(
+        "Cluster API to copy providerID and addresses to the Machine",
+        LONG,
+        || {
+            let (machines, want) = (machines.clone(), format!("docker:////{node}"));
+            async move {
+                match machines.get("cp0").await {
+                    Ok(m)
+                        if m.spec.provider_id == want
+                            && m.status.as_ref().is_some_and(|s| s.addresses.len() >= 3) =>
+                    {
+                        Ok(())
+                    }
+                    Ok(m) => Err(format!(
+                        "providerID {:?} status {:?}",
+                        m.spec.provider_id, m.status
+                    )),
+                    Err(e) => Err(e.to_string()),
+                }
             }
-        }
-    })
+        },
+    )
     .await
     .unwrap();
     f.delete_namespace().await;
@@ -170,37 +240,79 @@ async fn control_plane_nodes_join_and_leave_the_load_balancer() {
     let f = Fixture::new("dm-lb").await;
     let _m = f.manager(&[]).await;
     let cluster = f.cluster("ml").await;
-    f.machine(&cluster, "cp0", true, &responder("cp0"), None).await;
-    f.wait_machine("cp0", "provisioned", LONG, provisioned).await;
+    f.machine(&cluster, "cp0", true, &responder("cp0"), None)
+        .await;
+    f.wait_machine("cp0", "provisioned", LONG, provisioned)
+        .await;
     let node = format!("{cluster}-cp0");
     let ip = container_ip(&f.env, &node, "kind");
     let lb = format!("{cluster}-lb");
     let cfg = exec(&f.env, &lb, "cat /usr/local/etc/haproxy/haproxy.cfg");
-    assert!(cfg.contains(&format!("{ip}:6443")), "backend {ip} missing from:\n{cfg}");
+    assert!(
+        cfg.contains(&format!("{ip}:6443")),
+        "backend {ip} missing from:\n{cfg}"
+    );
 
     // Reachable through the load balancer's published port on 127.0.0.1.
     let (_, port) = docker(&f.env, &["port", &lb, "6443/tcp"]);
-    let port = port.lines().next().unwrap_or_default().rsplit(':').next().unwrap_or_default().trim().to_string();
-    poll_until("an answer from the node through the load balancer", LONG, || {
-        let out = Command::new("curl").args(["-sk", "--max-time", "3", &format!("https://127.0.0.1:{port}/healthz")]).output();
-        let res = match out {
-            Ok(o) if String::from_utf8_lossy(&o.stdout).contains("ok-cp0") => Ok(()),
-            Ok(o) => Err(format!("curl: {} {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))),
-            Err(e) => Err(format!("curl not runnable: {e}")),
-        };
-        async move { res }
-    })
+    let port = port
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    poll_until(
+        "an answer from the node through the load balancer",
+        LONG,
+        || {
+            let out = Command::new("curl")
+                .args([
+                    "-sk",
+                    "--max-time",
+                    "3",
+                    &format!("https://127.0.0.1:{port}/healthz"),
+                ])
+                .output();
+            let res = match out {
+                Ok(o) if String::from_utf8_lossy(&o.stdout).contains("ok-cp0") => Ok(()),
+                Ok(o) => Err(format!(
+                    "curl: {} {}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )),
+                Err(e) => Err(format!("curl not runnable: {e}")),
+            };
+            async move { res }
+        },
+    )
     .await
     .unwrap();
 
     // Deleting the machine takes it out of the configuration.
-    Api::<Machine>::namespaced(f.client.clone(), &f.ns).delete("cp0", &DeleteParams::default()).await.unwrap();
-    poll_until("the node to leave the load balancer configuration", LONG, || {
-        let (_, cfg) = docker(&f.env, &["exec", &lb, "cat", "/usr/local/etc/haproxy/haproxy.cfg"]);
-        let gone = docker(&f.env, &["inspect", &node]).0;
-        let res = if !cfg.contains(&format!("{ip}:6443")) && !gone { Ok(()) } else { Err(format!("node exists: {gone}")) };
-        async move { res }
-    })
+    Api::<Machine>::namespaced(f.client.clone(), &f.ns)
+        .delete("cp0", &DeleteParams::default())
+        .await
+        .unwrap();
+    poll_until(
+        "the node to leave the load balancer configuration",
+        LONG,
+        || {
+            let (_, cfg) = docker(
+                &f.env,
+                &["exec", &lb, "cat", "/usr/local/etc/haproxy/haproxy.cfg"],
+            );
+            let gone = docker(&f.env, &["inspect", &node]).0;
+            let res = if !cfg.contains(&format!("{ip}:6443")) && !gone {
+                Ok(())
+            } else {
+                Err(format!("node exists: {gone}"))
+            };
+            async move { res }
+        },
+    )
     .await
     .unwrap();
     f.delete_namespace().await;
@@ -214,34 +326,68 @@ async fn bad_bootstrap_data_fails_with_command_and_output() {
     f.machine(&cluster, "fail", true, "#cloud-config\nruncmd:\n- echo step-one\n- sh -c 'echo boom-output >&2; exit 7'\n- echo never > /never\n", None).await;
     f.machine(&cluster, "undecodable", true, "#cloud-config\nwrite_files:\n- path: /etc/x\n  encoding: b64\n  content: '***not base64***'\n", None).await;
 
-    let dm = f.wait_machine("fail", "BootstrapCompleted=False/Failed", LONG, |d| bootstrap_failed(d).is_some()).await;
+    let dm = f
+        .wait_machine("fail", "BootstrapCompleted=False/Failed", LONG, |d| {
+            bootstrap_failed(d).is_some()
+        })
+        .await;
     let msg = bootstrap_failed(&dm).unwrap();
-    assert!(msg.contains("exit 7") && msg.contains("boom-output") && msg.contains("exited with 7"), "{msg}");
+    assert!(
+        msg.contains("exit 7") && msg.contains("boom-output") && msg.contains("exited with 7"),
+        "{msg}"
+    );
     assert!(!dm.is_provisioned());
     let node = format!("{cluster}-fail");
-    assert!(!docker(&f.env, &["exec", &node, "test", "-f", "/never"]).0, "commands after the failing one did not run");
+    assert!(
+        !docker(&f.env, &["exec", &node, "test", "-f", "/never"]).0,
+        "commands after the failing one did not run"
+    );
 
     // A person running `kubectl describe` sees why, as a Warning event.
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(f.client.clone(), &f.ns);
-    poll_until("a BootstrapFailed warning event on the DockerMachine", LONG, || {
-        let events = events.clone();
-        async move {
-            let list = events.list(&Default::default()).await.map_err(|e| e.to_string())?;
-            list.items
-                .iter()
-                .find(|e| e.reason.as_deref() == Some("BootstrapFailed") && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("fail"))
-                .filter(|e| e.type_.as_deref() == Some("Warning") && e.note.as_deref().is_some_and(|n| n.contains("boom-output")))
-                .map(|_| ())
-                .ok_or_else(|| format!("{} events, none matching", list.items.len()))
-        }
-    })
+    poll_until(
+        "a BootstrapFailed warning event on the DockerMachine",
+        LONG,
+        || {
+            let events = events.clone();
+            async move {
+                let list = events
+                    .list(&Default::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                list.items
+                    .iter()
+                    .find(|e| {
+                        e.reason.as_deref() == Some("BootstrapFailed")
+                            && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("fail")
+                    })
+                    .filter(|e| {
+                        e.type_.as_deref() == Some("Warning")
+                            && e.note.as_deref().is_some_and(|n| n.contains("boom-output"))
+                    })
+                    .map(|_| ())
+                    .ok_or_else(|| format!("{} events, none matching", list.items.len()))
+            }
+        },
+    )
     .await
     .unwrap();
 
-    let dm = f.wait_machine("undecodable", "BootstrapCompleted=False/Failed", LONG, |d| bootstrap_failed(d).is_some()).await;
+    let dm = f
+        .wait_machine(
+            "undecodable",
+            "BootstrapCompleted=False/Failed",
+            LONG,
+            |d| bootstrap_failed(d).is_some(),
+        )
+        .await;
     let msg = bootstrap_failed(&dm).unwrap();
     assert!(msg.contains("/etc/x"), "names the file: {msg}");
-    assert_eq!(http_get(m.health_port, "/healthz").unwrap().0, 200, "the manager keeps running");
+    assert_eq!(
+        http_get(m.health_port, "/healthz").unwrap().0,
+        200,
+        "the manager keeps running"
+    );
     f.delete_namespace().await;
 }
 
@@ -250,22 +396,53 @@ async fn manager_killed_mid_bootstrap_runs_each_command_once() {
     let f = Fixture::new("dm-kill").await;
     let mut m = f.manager(&[]).await;
     let cluster = f.cluster("mk").await;
-    let data = "#cloud-config\nruncmd:\n- echo a >> /var/count-a\n- sleep 6\n- echo b >> /var/count-b\n";
+    let data =
+        "#cloud-config\nruncmd:\n- echo a >> /var/count-a\n- sleep 6\n- echo b >> /var/count-b\n";
     f.machine(&cluster, "k0", true, data, None).await;
     let node = format!("{cluster}-k0");
     // Kill the manager while the `sleep` step runs.
     poll_until("the bootstrap to reach its second step", LONG, || {
-        let started = docker(&f.env, &["exec", &node, "test", "-f", "/var/lib/capd-rs/bootstrap/steps/1.started"]).0;
-        async move { if started { Ok(()) } else { Err("not yet".into()) } }
+        let started = docker(
+            &f.env,
+            &[
+                "exec",
+                &node,
+                "test",
+                "-f",
+                "/var/lib/capd-rs/bootstrap/steps/1.started",
+            ],
+        )
+        .0;
+        async move {
+            if started {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        }
     })
     .await
     .unwrap();
     m.kill();
     let _m2 = f.manager(&[]).await;
     f.wait_machine("k0", "provisioned", LONG, provisioned).await;
-    assert_eq!(exec(&f.env, &node, "cat /var/count-a"), "a\n", "first command ran once");
-    assert_eq!(exec(&f.env, &node, "cat /var/count-b"), "b\n", "last command ran once");
-    assert_eq!(containers_of(&f.env, &cluster).iter().filter(|c| c.2 == "control-plane").count(), 1);
+    assert_eq!(
+        exec(&f.env, &node, "cat /var/count-a"),
+        "a\n",
+        "first command ran once"
+    );
+    assert_eq!(
+        exec(&f.env, &node, "cat /var/count-b"),
+        "b\n",
+        "last command ran once"
+    );
+    assert_eq!(
+        containers_of(&f.env, &cluster)
+            .iter()
+            .filter(|c| c.2 == "control-plane")
+            .count(),
+        1
+    );
     f.delete_namespace().await;
 }
 
@@ -274,23 +451,59 @@ async fn deleting_the_cluster_removes_every_container_and_finalizer() {
     let f = Fixture::new("dm-del").await;
     let _m = f.manager(&[]).await;
     let cluster = f.cluster("md").await;
-    f.machine(&cluster, "cp0", true, "#cloud-config\nruncmd:\n- 'true'\n", None).await;
-    f.machine(&cluster, "w0", false, "#cloud-config\nruncmd:\n- 'true'\n", None).await;
-    f.wait_machine("cp0", "provisioned", LONG, provisioned).await;
+    f.machine(
+        &cluster,
+        "cp0",
+        true,
+        "#cloud-config\nruncmd:\n- 'true'\n",
+        None,
+    )
+    .await;
+    f.machine(
+        &cluster,
+        "w0",
+        false,
+        "#cloud-config\nruncmd:\n- 'true'\n",
+        None,
+    )
+    .await;
+    f.wait_machine("cp0", "provisioned", LONG, provisioned)
+        .await;
     f.wait_machine("w0", "provisioned", LONG, provisioned).await;
     assert_eq!(containers_of(&f.env, &cluster).len(), 3);
 
-    f.clusters().delete(&cluster, &DeleteParams::default()).await.unwrap();
+    f.clusters()
+        .delete(&cluster, &DeleteParams::default())
+        .await
+        .unwrap();
     let (dms, dcs) = (f.dockermachines(), f.dockerclusters());
-    poll_until("every object and container of the cluster to be gone", Duration::from_secs(180), || {
-        let left = containers_of(&f.env, &cluster);
-        let (dms, dcs) = (dms.clone(), dcs.clone());
-        async move {
-            let m = dms.list(&Default::default()).await.map(|l| l.items.len()).unwrap_or(99);
-            let c = dcs.list(&Default::default()).await.map(|l| l.items.len()).unwrap_or(99);
-            if left.is_empty() && m == 0 && c == 0 { Ok(()) } else { Err(format!("containers {left:?}, dockermachines {m}, dockerclusters {c}")) }
-        }
-    })
+    poll_until(
+        "every object and container of the cluster to be gone",
+        Duration::from_secs(180),
+        || {
+            let left = containers_of(&f.env, &cluster);
+            let (dms, dcs) = (dms.clone(), dcs.clone());
+            async move {
+                let m = dms
+                    .list(&Default::default())
+                    .await
+                    .map(|l| l.items.len())
+                    .unwrap_or(99);
+                let c = dcs
+                    .list(&Default::default())
+                    .await
+                    .map(|l| l.items.len())
+                    .unwrap_or(99);
+                if left.is_empty() && m == 0 && c == 0 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "containers {left:?}, dockermachines {m}, dockerclusters {c}"
+                    ))
+                }
+            }
+        },
+    )
     .await
     .unwrap();
     f.delete_namespace().await;
@@ -302,39 +515,73 @@ async fn node_gets_provider_id_in_the_workload_cluster() {
     let _m = f.manager(&[]).await;
     // A second kube-apiserver plays the workload cluster; the `<cluster>-kubeconfig`
     // Secret points at it.
-    let wl = capd_testenv::ExtraApiServer::start(&f.env, &format!("workload-{}", f.ns)).await.unwrap();
+    let wl = capd_testenv::ExtraApiServer::start(&f.env, &format!("workload-{}", f.ns))
+        .await
+        .unwrap();
     let kubeconfig = wl.kubeconfig.clone();
     let nodes: Api<Node> = Api::all(wl.client().await.unwrap());
 
     let cluster = f.cluster("mn").await;
     let node_name = format!("{cluster}-cp0");
-    nodes.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": node_name}})).unwrap()).await.unwrap();
+    nodes
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": node_name}})).unwrap(),
+        )
+        .await
+        .unwrap();
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": format!("{cluster}-kubeconfig"), "labels": {"cluster.x-k8s.io/cluster-name": cluster}},
         "type": "cluster.x-k8s.io/secret",
         "data": {"value": b64(kubeconfig.as_bytes())}
     }))
     .unwrap();
-    Api::<Secret>::namespaced(f.client.clone(), &f.ns).create(&PostParams::default(), &secret).await.unwrap();
-    f.machine(&cluster, "cp0", true, "#cloud-config\nruncmd:\n- 'true'\n", None).await;
+    Api::<Secret>::namespaced(f.client.clone(), &f.ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    f.machine(
+        &cluster,
+        "cp0",
+        true,
+        "#cloud-config\nruncmd:\n- 'true'\n",
+        None,
+    )
+    .await;
 
     let want = format!("docker:////{node_name}");
-    poll_until("the Node's providerID in the workload cluster", LONG, || {
-        let (nodes, node_name, want) = (nodes.clone(), node_name.clone(), want.clone());
-        async move {
-            match nodes.get(&node_name).await {
-                Ok(n) if n.spec.as_ref().and_then(|s| s.provider_id.as_deref()) == Some(want.as_str()) => Ok(()),
-                Ok(n) => Err(format!("spec {:?}", n.spec)),
-                Err(e) => Err(e.to_string()),
+    poll_until(
+        "the Node's providerID in the workload cluster",
+        LONG,
+        || {
+            let (nodes, node_name, want) = (nodes.clone(), node_name.clone(), want.clone());
+            async move {
+                match nodes.get(&node_name).await {
+                    Ok(n)
+                        if n.spec.as_ref().and_then(|s| s.provider_id.as_deref())
+                            == Some(want.as_str()) =>
+                    {
+                        Ok(())
+                    }
+                    Ok(n) => Err(format!("spec {:?}", n.spec)),
+                    Err(e) => Err(e.to_string()),
+                }
             }
-        }
-    })
+        },
+    )
     .await
     .unwrap();
     // The DockerMachine's own write-back lands at the end of the same reconcile.
-    let dm = f.wait_machine("cp0", "spec.providerID", LONG, |d| d.spec.provider_id.starts_with("docker:////")).await;
+    let dm = f
+        .wait_machine("cp0", "spec.providerID", LONG, |d| {
+            d.spec.provider_id.starts_with("docker:////")
+        })
+        .await;
     assert_eq!(dm.spec.provider_id, want);
-    assert!(dm.finalizers().iter().any(|x| x.starts_with("dockermachine.")));
+    assert!(dm
+        .finalizers()
+        .iter()
+        .any(|x| x.starts_with("dockermachine.")));
     f.delete_namespace().await;
 }
 
@@ -346,22 +593,47 @@ async fn a_provisioned_machine_whose_container_vanished_is_reported_not_recreate
     let f = Fixture::new("dm-gone").await;
     let _m = f.manager(&[]).await;
     let cluster = f.cluster("mg").await;
-    f.machine(&cluster, "w0", false, "#cloud-config\nruncmd:\n- echo hello > /tmp/hello\n", None).await;
-    f.wait_machine("w0", "provisioned and Ready", LONG, provisioned).await;
+    f.machine(
+        &cluster,
+        "w0",
+        false,
+        "#cloud-config\nruncmd:\n- echo hello > /tmp/hello\n",
+        None,
+    )
+    .await;
+    f.wait_machine("w0", "provisioned and Ready", LONG, provisioned)
+        .await;
     let node = format!("{cluster}-w0");
     let (ok, out) = docker(&f.env, &["rm", "-f", "-v", &node]);
     assert!(ok, "removing {node}: {out}");
 
     // Any change wakes the controller (nothing watches the engine yet).
     let patch = json!({"metadata": {"annotations": {"capd-rs.test/poke": "1"}}});
-    f.dockermachines().patch("w0", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    f.dockermachines()
+        .patch(
+            "w0",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
     let dm = f
-        .wait_machine("w0", "ContainerProvisioned=False, container gone", LONG, |dm| {
-            capd_api::conditions::get(dm.conditions(), "ContainerProvisioned")
-                .is_some_and(|c| c.status == "False" && c.message.contains("does not exist anymore"))
-        })
+        .wait_machine(
+            "w0",
+            "ContainerProvisioned=False, container gone",
+            LONG,
+            |dm| {
+                capd_api::conditions::get(dm.conditions(), "ContainerProvisioned").is_some_and(
+                    |c| c.status == "False" && c.message.contains("does not exist anymore"),
+                )
+            },
+        )
         .await;
-    assert!(!capd_api::conditions::is_true(dm.conditions(), "Ready"), "Ready must not stay True: {:?}", dm.status);
+    assert!(
+        !capd_api::conditions::is_true(dm.conditions(), "Ready"),
+        "Ready must not stay True: {:?}",
+        dm.status
+    );
     let (exists, _) = docker(&f.env, &["inspect", &node]);
     assert!(!exists, "{node} was re-created");
     f.delete_namespace().await;

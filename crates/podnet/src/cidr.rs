@@ -106,8 +106,13 @@ impl Cidr {
         if s.contains('/') {
             return s.parse();
         }
-        let addr: IpAddr = s.parse().map_err(|_| CidrError::BadAddress(s.to_string()))?;
-        Ok(Cidr { addr, prefix: Family::of(&addr).bits() })
+        let addr: IpAddr = s
+            .parse()
+            .map_err(|_| CidrError::BadAddress(s.to_string()))?;
+        Ok(Cidr {
+            addr,
+            prefix: Family::of(&addr).bits(),
+        })
     }
 }
 
@@ -116,9 +121,15 @@ impl FromStr for Cidr {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        let (addr, prefix) = s.split_once('/').ok_or_else(|| CidrError::MissingPrefix(s.to_string()))?;
-        let addr: IpAddr = addr.parse().map_err(|_| CidrError::BadAddress(s.to_string()))?;
-        let prefix: u8 = prefix.parse().map_err(|_| CidrError::BadPrefix(s.to_string()))?;
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| CidrError::MissingPrefix(s.to_string()))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| CidrError::BadAddress(s.to_string()))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| CidrError::BadPrefix(s.to_string()))?;
         Cidr::new(addr, prefix).ok_or_else(|| CidrError::BadPrefix(s.to_string()))
     }
 }
@@ -141,17 +152,38 @@ mod tests {
         let c: Cidr = "fd00:10:244:1::5/64".parse().unwrap();
         assert_eq!(c.to_string(), "fd00:10:244:1::/64");
         assert_eq!(c.family(), Family::V6);
-        assert_eq!("0.0.0.0/0".parse::<Cidr>().unwrap().to_string(), "0.0.0.0/0");
-        assert_eq!("1.2.3.4/32".parse::<Cidr>().unwrap().to_string(), "1.2.3.4/32");
+        assert_eq!(
+            "0.0.0.0/0".parse::<Cidr>().unwrap().to_string(),
+            "0.0.0.0/0"
+        );
+        assert_eq!(
+            "1.2.3.4/32".parse::<Cidr>().unwrap().to_string(),
+            "1.2.3.4/32"
+        );
     }
 
     #[test]
     fn rejects_garbage() {
-        assert_eq!("10.0.0.0".parse::<Cidr>(), Err(CidrError::MissingPrefix("10.0.0.0".into())));
-        assert_eq!("10.0.0/8".parse::<Cidr>(), Err(CidrError::BadAddress("10.0.0/8".into())));
-        assert_eq!("10.0.0.0/33".parse::<Cidr>(), Err(CidrError::BadPrefix("10.0.0.0/33".into())));
-        assert_eq!("::/129".parse::<Cidr>(), Err(CidrError::BadPrefix("::/129".into())));
-        assert_eq!("10.0.0.0/x".parse::<Cidr>(), Err(CidrError::BadPrefix("10.0.0.0/x".into())));
+        assert_eq!(
+            "10.0.0.0".parse::<Cidr>(),
+            Err(CidrError::MissingPrefix("10.0.0.0".into()))
+        );
+        assert_eq!(
+            "10.0.0/8".parse::<Cidr>(),
+            Err(CidrError::BadAddress("10.0.0/8".into()))
+        );
+        assert_eq!(
+            "10.0.0.0/33".parse::<Cidr>(),
+            Err(CidrError::BadPrefix("10.0.0.0/33".into()))
+        );
+        assert_eq!(
+            "::/129".parse::<Cidr>(),
+            Err(CidrError::BadPrefix("::/129".into()))
+        );
+        assert_eq!(
+            "10.0.0.0/x".parse::<Cidr>(),
+            Err(CidrError::BadPrefix("10.0.0.0/x".into()))
+        );
     }
 
     #[test]
@@ -167,9 +199,18 @@ mod tests {
 
     #[test]
     fn route_destinations_without_prefix_are_host_routes() {
-        assert_eq!(Cidr::parse_route_dst("10.1.2.3").unwrap().to_string(), "10.1.2.3/32");
-        assert_eq!(Cidr::parse_route_dst("fd00::1").unwrap().to_string(), "fd00::1/128");
-        assert_eq!(Cidr::parse_route_dst("10.244.2.0/24").unwrap().to_string(), "10.244.2.0/24");
+        assert_eq!(
+            Cidr::parse_route_dst("10.1.2.3").unwrap().to_string(),
+            "10.1.2.3/32"
+        );
+        assert_eq!(
+            Cidr::parse_route_dst("fd00::1").unwrap().to_string(),
+            "fd00::1/128"
+        );
+        assert_eq!(
+            Cidr::parse_route_dst("10.244.2.0/24").unwrap().to_string(),
+            "10.244.2.0/24"
+        );
         assert!(Cidr::parse_route_dst("default").is_err());
     }
 }

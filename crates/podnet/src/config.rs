@@ -47,15 +47,23 @@ impl Config {
         F: Fn(&'static str) -> Result<Option<String>, ConfigError>,
     {
         let non_empty = |var: &'static str| -> Result<Option<String>, ConfigError> {
-            Ok(get(var)?.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
+            Ok(get(var)?
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()))
         };
 
-        let node_name = non_empty(ENV_NODE_NAME)?.ok_or(ConfigError::Missing { var: ENV_NODE_NAME })?;
+        let node_name =
+            non_empty(ENV_NODE_NAME)?.ok_or(ConfigError::Missing { var: ENV_NODE_NAME })?;
         if node_name.contains(|c: char| c.is_whitespace() || c == '/') {
-            return Err(ConfigError::Invalid { var: ENV_NODE_NAME, reason: format!("{node_name:?} is not a valid Node name") });
+            return Err(ConfigError::Invalid {
+                var: ENV_NODE_NAME,
+                reason: format!("{node_name:?} is not a valid Node name"),
+            });
         }
 
-        let cni_config_dir = PathBuf::from(non_empty(ENV_CNI_CONFIG_DIR)?.unwrap_or_else(|| DEFAULT_CNI_CONFIG_DIR.to_string()));
+        let cni_config_dir = PathBuf::from(
+            non_empty(ENV_CNI_CONFIG_DIR)?.unwrap_or_else(|| DEFAULT_CNI_CONFIG_DIR.to_string()),
+        );
         if !cni_config_dir.is_absolute() {
             return Err(ConfigError::Invalid {
                 var: ENV_CNI_CONFIG_DIR,
@@ -66,14 +74,21 @@ impl Config {
         let mut pod_subnets = Vec::new();
         if let Some(list) = non_empty(ENV_POD_SUBNETS)? {
             for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                let cidr: Cidr = item.parse().map_err(|error| ConfigError::BadCidr { var: ENV_POD_SUBNETS, error })?;
+                let cidr: Cidr = item.parse().map_err(|error| ConfigError::BadCidr {
+                    var: ENV_POD_SUBNETS,
+                    error,
+                })?;
                 if !pod_subnets.contains(&cidr) {
                     pod_subnets.push(cidr);
                 }
             }
         }
 
-        Ok(Config { node_name, cni_config_dir, pod_subnets })
+        Ok(Config {
+            node_name,
+            cni_config_dir,
+            pod_subnets,
+        })
     }
 }
 
@@ -83,7 +98,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|var| Ok(map.get(var).cloned()))
     }
 
@@ -100,7 +118,10 @@ mod tests {
         let c = parse(&[
             ("NODE_NAME", "cp-0"),
             ("CNI_CONFIG_DIR", "/tmp/cni"),
-            ("POD_SUBNETS", " 10.244.0.0/16, fd00:10:244::/56,,10.244.0.0/16 "),
+            (
+                "POD_SUBNETS",
+                " 10.244.0.0/16, fd00:10:244::/56,,10.244.0.0/16 ",
+            ),
         ])
         .unwrap();
         assert_eq!(c.cni_config_dir, PathBuf::from("/tmp/cni"));
@@ -120,23 +141,57 @@ mod tests {
     #[test]
     fn invalid_node_name_names_the_variable() {
         let err = parse(&[("NODE_NAME", "a/b")]).unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { var: "NODE_NAME", .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    var: "NODE_NAME",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("NODE_NAME"), "{err}");
     }
 
     #[test]
     fn relative_cni_dir_names_the_variable() {
         let err = parse(&[("NODE_NAME", "n"), ("CNI_CONFIG_DIR", "etc/cni")]).unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { var: "CNI_CONFIG_DIR", .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    var: "CNI_CONFIG_DIR",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("CNI_CONFIG_DIR"), "{err}");
     }
 
     #[test]
     fn bad_pod_subnet_names_the_variable_and_value() {
-        let err = parse(&[("NODE_NAME", "n"), ("POD_SUBNETS", "10.244.0.0/16,10.300.0.0/16")]).unwrap_err();
-        assert!(matches!(err, ConfigError::BadCidr { var: "POD_SUBNETS", .. }), "{err:?}");
+        let err = parse(&[
+            ("NODE_NAME", "n"),
+            ("POD_SUBNETS", "10.244.0.0/16,10.300.0.0/16"),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::BadCidr {
+                    var: "POD_SUBNETS",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         let msg = err.to_string();
-        assert!(msg.contains("POD_SUBNETS") && msg.contains("10.300.0.0/16"), "{msg}");
+        assert!(
+            msg.contains("POD_SUBNETS") && msg.contains("10.300.0.0/16"),
+            "{msg}"
+        );
     }
 
     #[test]

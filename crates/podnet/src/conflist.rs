@@ -94,12 +94,28 @@ pub fn render(pod_cidrs: &[Cidr]) -> Result<String, ConflistError> {
                 mtu: MTU,
                 ipam: Ipam {
                     type_: "host-local",
-                    ranges: pod_cidrs.iter().map(|c| vec![Range { subnet: c.to_string() }]).collect(),
-                    routes: families.iter().map(|f| Route { dst: f.default_route() }).collect(),
+                    ranges: pod_cidrs
+                        .iter()
+                        .map(|c| {
+                            vec![Range {
+                                subnet: c.to_string(),
+                            }]
+                        })
+                        .collect(),
+                    routes: families
+                        .iter()
+                        .map(|f| Route {
+                            dst: f.default_route(),
+                        })
+                        .collect(),
                     data_dir: IPAM_DATA_DIR,
                 },
             },
-            Plugin::Portmap { capabilities: Capabilities { port_mappings: true } },
+            Plugin::Portmap {
+                capabilities: Capabilities {
+                    port_mappings: true,
+                },
+            },
         ],
     };
     let mut out = serde_json::to_string_pretty(&conf)?;
@@ -118,17 +134,32 @@ pub fn write_if_changed(dir: &Path, content: &str) -> Result<bool, ConflistError
         Ok(existing) if existing == content => return Ok(false),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(ConflistError::Io { op: "reading", path, source }),
+        Err(source) => {
+            return Err(ConflistError::Io {
+                op: "reading",
+                path,
+                source,
+            })
+        }
     }
-    std::fs::create_dir_all(dir).map_err(|source| ConflistError::Io { op: "creating", path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| ConflistError::Io {
+        op: "creating",
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let tmp = dir.join(format!(".{CONFLIST_FILE}.tmp"));
     let io = |op: &'static str, p: &Path| {
         let p = p.to_path_buf();
-        move |source| ConflistError::Io { op, path: p, source }
+        move |source| ConflistError::Io {
+            op,
+            path: p,
+            source,
+        }
     };
     {
         let mut f = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
-        f.write_all(content.as_bytes()).map_err(io("writing", &tmp))?;
+        f.write_all(content.as_bytes())
+            .map_err(io("writing", &tmp))?;
         f.sync_all().map_err(io("syncing", &tmp))?;
     }
     std::fs::rename(&tmp, &path).map_err(io("renaming to", &path))?;
@@ -172,14 +203,26 @@ mod tests {
     #[test]
     fn ipv4() {
         let out = render(&cidrs(&["10.244.1.0/24"])).unwrap();
-        assert_eq!(parse(&out), expected(json!([[{"subnet": "10.244.1.0/24"}]]), json!([{"dst": "0.0.0.0/0"}])));
+        assert_eq!(
+            parse(&out),
+            expected(
+                json!([[{"subnet": "10.244.1.0/24"}]]),
+                json!([{"dst": "0.0.0.0/0"}])
+            )
+        );
         assert!(out.ends_with('\n'));
     }
 
     #[test]
     fn ipv6() {
         let out = render(&cidrs(&["fd00:10:244:1::/64"])).unwrap();
-        assert_eq!(parse(&out), expected(json!([[{"subnet": "fd00:10:244:1::/64"}]]), json!([{"dst": "::/0"}])));
+        assert_eq!(
+            parse(&out),
+            expected(
+                json!([[{"subnet": "fd00:10:244:1::/64"}]]),
+                json!([{"dst": "::/0"}])
+            )
+        );
     }
 
     #[test]
@@ -201,7 +244,9 @@ mod tests {
 
     #[test]
     fn writes_only_on_change() {
-        let dir = std::env::temp_dir().join(format!("capd-podnet-test-{}", std::process::id())).join("net.d");
+        let dir = std::env::temp_dir()
+            .join(format!("capd-podnet-test-{}", std::process::id()))
+            .join("net.d");
         let _ = std::fs::remove_dir_all(&dir);
         let a = render(&cidrs(&["10.244.1.0/24"])).unwrap();
         let b = render(&cidrs(&["10.244.2.0/24"])).unwrap();
@@ -210,7 +255,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join(CONFLIST_FILE)).unwrap(), a);
         assert!(write_if_changed(&dir, &b).unwrap());
         assert_eq!(std::fs::read_to_string(dir.join(CONFLIST_FILE)).unwrap(), b);
-        let names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, [CONFLIST_FILE], "no temporary file left behind");
         let _ = std::fs::remove_dir_all(dir.parent().unwrap());
     }

@@ -18,7 +18,11 @@ pub enum ExecError {
         source: std::io::Error,
     },
     #[error("{command} exited with {status}: {stderr}")]
-    Failed { command: String, status: String, stderr: String },
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
 }
 
 /// Output of a command that exited successfully.
@@ -34,7 +38,10 @@ pub trait Runner {
 
 /// Renders a command line for logs and errors.
 pub fn display(program: &str, args: &[String]) -> String {
-    std::iter::once(program).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
+    std::iter::once(program)
+        .chain(args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Runs real processes (blocking; call from a blocking context).
@@ -47,7 +54,10 @@ impl Runner for SystemRunner {
             .args(args)
             .env("LC_ALL", "C")
             .output()
-            .map_err(|source| ExecError::Spawn { command: display(program, args), source })?;
+            .map_err(|source| ExecError::Spawn {
+                command: display(program, args),
+                source,
+            })?;
         if !out.status.success() {
             return Err(ExecError::Failed {
                 command: display(program, args),
@@ -55,7 +65,9 @@ impl Runner for SystemRunner {
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
             });
         }
-        Ok(Output { stdout: String::from_utf8_lossy(&out.stdout).into_owned() })
+        Ok(Output {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        })
     }
 }
 
@@ -75,7 +87,10 @@ pub(crate) mod fake {
 
     impl FakeRunner {
         pub fn answer(mut self, prefix: &str, result: Result<&str, &str>) -> Self {
-            self.answers.push((prefix.to_string(), result.map(str::to_string).map_err(str::to_string)));
+            self.answers.push((
+                prefix.to_string(),
+                result.map(str::to_string).map_err(str::to_string),
+            ));
             self
         }
 
@@ -88,9 +103,19 @@ pub(crate) mod fake {
         fn run(&self, program: &str, args: &[String]) -> Result<Output, ExecError> {
             let line = display(program, args);
             self.calls.borrow_mut().push(line.clone());
-            match self.answers.iter().find(|(p, _)| line.starts_with(p.as_str())) {
-                Some((_, Ok(stdout))) => Ok(Output { stdout: stdout.clone() }),
-                Some((_, Err(stderr))) => Err(ExecError::Failed { command: line, status: "exit status: 1".into(), stderr: stderr.clone() }),
+            match self
+                .answers
+                .iter()
+                .find(|(p, _)| line.starts_with(p.as_str()))
+            {
+                Some((_, Ok(stdout))) => Ok(Output {
+                    stdout: stdout.clone(),
+                }),
+                Some((_, Err(stderr))) => Err(ExecError::Failed {
+                    command: line,
+                    status: "exit status: 1".into(),
+                    stderr: stderr.clone(),
+                }),
                 None => Ok(Output::default()),
             }
         }
@@ -103,16 +128,25 @@ mod tests {
 
     #[test]
     fn system_runner_reports_failures() {
-        let ok = SystemRunner.run("sh", &["-c".into(), "echo hi".into()]).unwrap();
+        let ok = SystemRunner
+            .run("sh", &["-c".into(), "echo hi".into()])
+            .unwrap();
         assert_eq!(ok.stdout, "hi\n");
-        let err = SystemRunner.run("sh", &["-c".into(), "echo boom >&2; exit 3".into()]).unwrap_err();
+        let err = SystemRunner
+            .run("sh", &["-c".into(), "echo boom >&2; exit 3".into()])
+            .unwrap_err();
         match err {
-            ExecError::Failed { command, stderr, .. } => {
+            ExecError::Failed {
+                command, stderr, ..
+            } => {
                 assert_eq!(command, "sh -c echo boom >&2; exit 3");
                 assert_eq!(stderr, "boom");
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(SystemRunner.run("/nonexistent/capd-podnet-binary", &[]), Err(ExecError::Spawn { .. })));
+        assert!(matches!(
+            SystemRunner.run("/nonexistent/capd-podnet-binary", &[]),
+            Err(ExecError::Spawn { .. })
+        ));
     }
 }

@@ -8,7 +8,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
 
     let config = Config::from_env().context("invalid configuration")?;
@@ -18,8 +20,15 @@ async fn main() -> anyhow::Result<()> {
         pod_subnets = ?config.pod_subnets.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "capd-podnet starting"
     );
-    let client = kube::Client::try_default().await.context("creating the Kubernetes client")?;
-    capd_podnet::watch::run(client, Reconciler::new(config, SystemRunner), shutdown_signal()).await?;
+    let client = kube::Client::try_default()
+        .await
+        .context("creating the Kubernetes client")?;
+    capd_podnet::watch::run(
+        client,
+        Reconciler::new(config, SystemRunner),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 

@@ -53,17 +53,39 @@ pub fn binary(f: Family) -> &'static str {
 /// The desired contents of our chain for one family: RETURN for every cluster pod CIDR of that
 /// family (plus this node's own CIDRs that no cluster CIDR covers), then MASQUERADE.
 pub fn chain_rules(family: Family, cluster: &[Cidr], local: &[Cidr]) -> Vec<ChainRule> {
-    let cluster: Vec<Cidr> = cluster.iter().filter(|c| c.family() == family).copied().collect();
-    let uncovered = local.iter().filter(|l| l.family() == family && !cluster.iter().any(|c| c.contains(l)));
+    let cluster: Vec<Cidr> = cluster
+        .iter()
+        .filter(|c| c.family() == family)
+        .copied()
+        .collect();
+    let uncovered = local
+        .iter()
+        .filter(|l| l.family() == family && !cluster.iter().any(|c| c.contains(l)));
     let mut exempt: Vec<Cidr> = cluster.iter().chain(uncovered).copied().collect();
     exempt.sort();
     exempt.dedup();
-    exempt.into_iter().map(ChainRule::Return).chain([ChainRule::Masquerade]).collect()
+    exempt
+        .into_iter()
+        .map(ChainRule::Return)
+        .chain([ChainRule::Masquerade])
+        .collect()
 }
 
 /// The POSTROUTING jump for traffic from one of this node's pod CIDRs.
 pub fn jump_spec(local: &Cidr) -> Vec<String> {
-    ["-s", &local.to_string(), "-m", "addrtype", "!", "--dst-type", "LOCAL", "-j", CHAIN].map(str::to_string).to_vec()
+    [
+        "-s",
+        &local.to_string(),
+        "-m",
+        "addrtype",
+        "!",
+        "--dst-type",
+        "LOCAL",
+        "-j",
+        CHAIN,
+    ]
+    .map(str::to_string)
+    .to_vec()
 }
 
 /// Parses `iptables -t nat -S CAPD-PODNET-MASQ` into the chain's rules.
@@ -75,7 +97,10 @@ pub fn parse_chain(output: &str) -> Vec<ChainRule> {
         .map(|spec| {
             let words: Vec<&str> = spec.split_whitespace().collect();
             match words.as_slice() {
-                ["-d", cidr, "-j", "RETURN"] => cidr.parse().map(ChainRule::Return).unwrap_or_else(|_| ChainRule::Other(spec.to_string())),
+                ["-d", cidr, "-j", "RETURN"] => cidr
+                    .parse()
+                    .map(ChainRule::Return)
+                    .unwrap_or_else(|_| ChainRule::Other(spec.to_string())),
                 ["-j", "MASQUERADE"] => ChainRule::Masquerade,
                 _ => ChainRule::Other(spec.to_string()),
             }
@@ -90,10 +115,17 @@ pub fn stale_jumps(postrouting: &str, local: &[Cidr]) -> Vec<Vec<String>> {
     postrouting
         .lines()
         .filter_map(|l| l.trim().strip_prefix(&prefix))
-        .map(|spec| spec.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .map(|spec| {
+            spec.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .filter(|words| words.windows(2).any(|w| w[0] == "-j" && w[1] == CHAIN))
         .filter(|words| {
-            let src = words.windows(2).find(|w| w[0] == "-s").and_then(|w| w[1].parse::<Cidr>().ok());
+            let src = words
+                .windows(2)
+                .find(|w| w[0] == "-s")
+                .and_then(|w| w[1].parse::<Cidr>().ok());
             !src.is_some_and(|s| local.contains(&s))
         })
         .collect()
@@ -115,7 +147,11 @@ impl MasqChange {
 }
 
 fn nat(args: &[&str]) -> Vec<String> {
-    ["-w", "5", "-t", "nat"].iter().chain(args).map(|s| s.to_string()).collect()
+    ["-w", "5", "-t", "nat"]
+        .iter()
+        .chain(args)
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn nat_spec(args: &[&str], spec: &[String]) -> Vec<String> {
@@ -126,9 +162,18 @@ fn nat_spec(args: &[&str], spec: &[String]) -> Vec<String> {
 
 /// Brings one family's nat rules to the desired state. `local` are this node's pod CIDRs of the
 /// family (callers skip families without any), `cluster` the cluster pod CIDRs.
-pub fn reconcile(runner: &dyn Runner, family: Family, cluster: &[Cidr], local: &[Cidr]) -> Result<MasqChange, MasqError> {
+pub fn reconcile(
+    runner: &dyn Runner,
+    family: Family,
+    cluster: &[Cidr],
+    local: &[Cidr],
+) -> Result<MasqChange, MasqError> {
     let bin = binary(family);
-    let local: Vec<Cidr> = local.iter().filter(|c| c.family() == family).copied().collect();
+    let local: Vec<Cidr> = local
+        .iter()
+        .filter(|c| c.family() == family)
+        .copied()
+        .collect();
     let mut change = MasqChange::default();
 
     let current = match runner.run(bin, &nat(&["-S", CHAIN])) {
@@ -157,7 +202,10 @@ pub fn reconcile(runner: &dyn Runner, family: Family, cluster: &[Cidr], local: &
     }
     for c in &local {
         let spec = jump_spec(c);
-        if runner.run(bin, &nat_spec(&["-C", POSTROUTING], &spec)).is_err() {
+        if runner
+            .run(bin, &nat_spec(&["-C", POSTROUTING], &spec))
+            .is_err()
+        {
             runner.run(bin, &nat_spec(&["-A", POSTROUTING], &spec))?;
             change.added_jumps += 1;
         }
@@ -184,19 +232,40 @@ mod tests {
         let local = cidrs(&["10.244.1.0/24", "fd00:10:244:1::/64"]);
         assert_eq!(
             specs(&chain_rules(Family::V4, &cluster, &local)),
-            ["-d 10.96.0.0/16 -j RETURN", "-d 10.244.0.0/16 -j RETURN", "-j MASQUERADE"]
+            [
+                "-d 10.96.0.0/16 -j RETURN",
+                "-d 10.244.0.0/16 -j RETURN",
+                "-j MASQUERADE"
+            ]
         );
-        assert_eq!(specs(&chain_rules(Family::V6, &cluster, &local)), ["-d fd00:10:244::/56 -j RETURN", "-j MASQUERADE"]);
+        assert_eq!(
+            specs(&chain_rules(Family::V6, &cluster, &local)),
+            ["-d fd00:10:244::/56 -j RETURN", "-j MASQUERADE"]
+        );
         // a local CIDR outside every cluster CIDR is still exempt
         assert_eq!(
             specs(&chain_rules(Family::V4, &cidrs(&["10.96.0.0/16"]), &local)),
-            ["-d 10.96.0.0/16 -j RETURN", "-d 10.244.1.0/24 -j RETURN", "-j MASQUERADE"]
+            [
+                "-d 10.96.0.0/16 -j RETURN",
+                "-d 10.244.1.0/24 -j RETURN",
+                "-j MASQUERADE"
+            ]
         );
         // no cluster CIDR of the family: only the local ones
-        assert_eq!(specs(&chain_rules(Family::V6, &[], &local)), ["-d fd00:10:244:1::/64 -j RETURN", "-j MASQUERADE"]);
+        assert_eq!(
+            specs(&chain_rules(Family::V6, &[], &local)),
+            ["-d fd00:10:244:1::/64 -j RETURN", "-j MASQUERADE"]
+        );
         // duplicates between cluster and local collapse; MASQUERADE always last
-        let rules = chain_rules(Family::V4, &cidrs(&["10.244.1.0/24"]), &cidrs(&["10.244.1.0/24"]));
-        assert_eq!(specs(&rules), ["-d 10.244.1.0/24 -j RETURN", "-j MASQUERADE"]);
+        let rules = chain_rules(
+            Family::V4,
+            &cidrs(&["10.244.1.0/24"]),
+            &cidrs(&["10.244.1.0/24"]),
+        );
+        assert_eq!(
+            specs(&rules),
+            ["-d 10.244.1.0/24 -j RETURN", "-j MASQUERADE"]
+        );
     }
 
     #[test]
@@ -212,7 +281,11 @@ mod tests {
         let out = "-N CAPD-PODNET-MASQ\n-A CAPD-PODNET-MASQ -d 10.244.0.0/16 -j RETURN\n-A CAPD-PODNET-MASQ -p tcp -j ACCEPT\n-A CAPD-PODNET-MASQ -j MASQUERADE\n";
         assert_eq!(
             parse_chain(out),
-            vec![ChainRule::Return("10.244.0.0/16".parse().unwrap()), ChainRule::Other("-p tcp -j ACCEPT".into()), ChainRule::Masquerade]
+            vec![
+                ChainRule::Return("10.244.0.0/16".parse().unwrap()),
+                ChainRule::Other("-p tcp -j ACCEPT".into()),
+                ChainRule::Masquerade
+            ]
         );
         assert!(parse_chain("-N CAPD-PODNET-MASQ\n").is_empty());
     }
@@ -225,18 +298,41 @@ mod tests {
                    -A POSTROUTING -s 10.244.7.0/24 -m addrtype ! --dst-type LOCAL -j CAPD-PODNET-MASQ\n";
         let stale = stale_jumps(out, &cidrs(&["10.244.1.0/24"]));
         assert_eq!(stale.len(), 1);
-        assert_eq!(stale[0].join(" "), "-s 10.244.7.0/24 -m addrtype ! --dst-type LOCAL -j CAPD-PODNET-MASQ");
+        assert_eq!(
+            stale[0].join(" "),
+            "-s 10.244.7.0/24 -m addrtype ! --dst-type LOCAL -j CAPD-PODNET-MASQ"
+        );
         assert!(stale_jumps(out, &cidrs(&["10.244.1.0/24", "10.244.7.0/24"])).is_empty());
     }
 
     #[test]
     fn reconcile_from_scratch() {
         let runner = FakeRunner::default()
-            .answer("iptables -w 5 -t nat -S CAPD-PODNET-MASQ", Err("No chain/target/match by that name."))
-            .answer("iptables -w 5 -t nat -S POSTROUTING", Ok("-P POSTROUTING ACCEPT\n"))
+            .answer(
+                "iptables -w 5 -t nat -S CAPD-PODNET-MASQ",
+                Err("No chain/target/match by that name."),
+            )
+            .answer(
+                "iptables -w 5 -t nat -S POSTROUTING",
+                Ok("-P POSTROUTING ACCEPT\n"),
+            )
             .answer("iptables -w 5 -t nat -C", Err("Bad rule"));
-        let change = reconcile(&runner, Family::V4, &cidrs(&["10.96.0.0/16"]), &cidrs(&["10.244.1.0/24", "fd00::/64"])).unwrap();
-        assert_eq!(change, MasqChange { created_chain: true, rebuilt_chain: true, added_jumps: 1, deleted_jumps: 0 });
+        let change = reconcile(
+            &runner,
+            Family::V4,
+            &cidrs(&["10.96.0.0/16"]),
+            &cidrs(&["10.244.1.0/24", "fd00::/64"]),
+        )
+        .unwrap();
+        assert_eq!(
+            change,
+            MasqChange {
+                created_chain: true,
+                rebuilt_chain: true,
+                added_jumps: 1,
+                deleted_jumps: 0
+            }
+        );
         assert_eq!(
             runner.calls(),
             [
@@ -263,7 +359,13 @@ mod tests {
                 "ip6tables -w 5 -t nat -S POSTROUTING",
                 Ok("-P POSTROUTING ACCEPT\n-A POSTROUTING -s fd00:10:244:1::/64 -m addrtype ! --dst-type LOCAL -j CAPD-PODNET-MASQ\n"),
             );
-        let change = reconcile(&runner, Family::V6, &cidrs(&["fd00:10:244::/56"]), &cidrs(&["fd00:10:244:1::/64"])).unwrap();
+        let change = reconcile(
+            &runner,
+            Family::V6,
+            &cidrs(&["fd00:10:244::/56"]),
+            &cidrs(&["fd00:10:244:1::/64"]),
+        )
+        .unwrap();
         assert!(change.is_empty(), "{change:?}");
         assert_eq!(
             runner.calls(),
@@ -283,8 +385,20 @@ mod tests {
                 "iptables -w 5 -t nat -S POSTROUTING",
                 Ok("-A POSTROUTING -s 10.244.1.0/24 -m addrtype ! --dst-type LOCAL -j CAPD-PODNET-MASQ\n-A POSTROUTING -s 10.244.9.0/24 -m addrtype ! --dst-type LOCAL -j CAPD-PODNET-MASQ\n"),
             );
-        let change = reconcile(&runner, Family::V4, &cidrs(&["10.244.0.0/16"]), &cidrs(&["10.244.1.0/24"])).unwrap();
-        assert_eq!(change, MasqChange { deleted_jumps: 1, ..Default::default() });
+        let change = reconcile(
+            &runner,
+            Family::V4,
+            &cidrs(&["10.244.0.0/16"]),
+            &cidrs(&["10.244.1.0/24"]),
+        )
+        .unwrap();
+        assert_eq!(
+            change,
+            MasqChange {
+                deleted_jumps: 1,
+                ..Default::default()
+            }
+        );
         assert_eq!(
             runner.calls(),
             [

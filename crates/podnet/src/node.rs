@@ -22,11 +22,19 @@ impl NodeInfo {
     pub fn from_node(node: &Node) -> NodeInfo {
         let name = node.metadata.name.clone().unwrap_or_default();
         let spec = node.spec.as_ref();
-        let mut raw: Vec<&str> = spec.and_then(|s| s.pod_cidrs.as_ref()).map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default();
+        let mut raw: Vec<&str> = spec
+            .and_then(|s| s.pod_cidrs.as_ref())
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_default();
         if raw.is_empty() {
             raw.extend(spec.and_then(|s| s.pod_cidr.as_deref()));
         }
-        let mut info = NodeInfo { name, pod_cidrs: Vec::new(), internal_ips: Vec::new(), invalid: Vec::new() };
+        let mut info = NodeInfo {
+            name,
+            pod_cidrs: Vec::new(),
+            internal_ips: Vec::new(),
+            invalid: Vec::new(),
+        };
         for s in raw.into_iter().filter(|s| !s.trim().is_empty()) {
             match s.parse::<Cidr>() {
                 Ok(c) if !info.pod_cidrs.contains(&c) => info.pod_cidrs.push(c),
@@ -35,7 +43,11 @@ impl NodeInfo {
             }
         }
         let addresses = node.status.as_ref().and_then(|s| s.addresses.as_ref());
-        for a in addresses.into_iter().flatten().filter(|a| a.type_ == "InternalIP") {
+        for a in addresses
+            .into_iter()
+            .flatten()
+            .filter(|a| a.type_ == "InternalIP")
+        {
             match a.address.trim().parse::<IpAddr>() {
                 Ok(ip) if !info.internal_ips.contains(&ip) => info.internal_ips.push(ip),
                 Ok(_) => {}
@@ -47,7 +59,10 @@ impl NodeInfo {
 
     /// The first InternalIP of the given family.
     pub fn internal_ip(&self, family: Family) -> Option<IpAddr> {
-        self.internal_ips.iter().copied().find(|ip| Family::of(ip) == family)
+        self.internal_ips
+            .iter()
+            .copied()
+            .find(|ip| Family::of(ip) == family)
     }
 }
 
@@ -67,17 +82,32 @@ pub(crate) mod testing {
         }
     }
 
-    pub fn node(name: &str, pod_cidr: Option<&str>, pod_cidrs: &[&str], addresses: &[(&str, &str)]) -> Node {
+    pub fn node(
+        name: &str,
+        pod_cidr: Option<&str>,
+        pod_cidrs: &[&str],
+        addresses: &[(&str, &str)],
+    ) -> Node {
         Node {
-            metadata: ObjectMeta { name: Some(name.to_string()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                ..Default::default()
+            },
             spec: Some(NodeSpec {
                 pod_cidr: pod_cidr.map(str::to_string),
-                pod_cidrs: (!pod_cidrs.is_empty()).then(|| pod_cidrs.iter().map(|s| s.to_string()).collect()),
+                pod_cidrs: (!pod_cidrs.is_empty())
+                    .then(|| pod_cidrs.iter().map(|s| s.to_string()).collect()),
                 ..Default::default()
             }),
             status: Some(NodeStatus {
                 addresses: Some(
-                    addresses.iter().map(|(t, a)| NodeAddress { type_: t.to_string(), address: a.to_string() }).collect(),
+                    addresses
+                        .iter()
+                        .map(|(t, a)| NodeAddress {
+                            type_: t.to_string(),
+                            address: a.to_string(),
+                        })
+                        .collect(),
                 ),
                 ..Default::default()
             }),
@@ -96,21 +126,35 @@ mod tests {
             "w-1",
             Some("10.244.1.0/24"),
             &["10.244.1.0/24", "fd00:10:244:1::/64"],
-            &[("Hostname", "w-1"), ("InternalIP", "172.18.0.3"), ("InternalIP", "fc00:f853:ccd:e793::3"), ("ExternalIP", "1.2.3.4")],
+            &[
+                ("Hostname", "w-1"),
+                ("InternalIP", "172.18.0.3"),
+                ("InternalIP", "fc00:f853:ccd:e793::3"),
+                ("ExternalIP", "1.2.3.4"),
+            ],
         );
         let info = NodeInfo::from_node(&n);
         assert_eq!(info.name, "w-1");
         let cidrs: Vec<String> = info.pod_cidrs.iter().map(ToString::to_string).collect();
         assert_eq!(cidrs, ["10.244.1.0/24", "fd00:10:244:1::/64"]);
-        assert_eq!(info.internal_ip(Family::V4), Some("172.18.0.3".parse().unwrap()));
-        assert_eq!(info.internal_ip(Family::V6), Some("fc00:f853:ccd:e793::3".parse().unwrap()));
+        assert_eq!(
+            info.internal_ip(Family::V4),
+            Some("172.18.0.3".parse().unwrap())
+        );
+        assert_eq!(
+            info.internal_ip(Family::V6),
+            Some("fc00:f853:ccd:e793::3".parse().unwrap())
+        );
         assert!(info.invalid.is_empty());
     }
 
     #[test]
     fn falls_back_to_pod_cidr() {
         let info = NodeInfo::from_node(&node("w-2", Some("10.244.2.0/24"), &[], &[]));
-        assert_eq!(info.pod_cidrs, vec!["10.244.2.0/24".parse::<Cidr>().unwrap()]);
+        assert_eq!(
+            info.pod_cidrs,
+            vec!["10.244.2.0/24".parse::<Cidr>().unwrap()]
+        );
         assert!(info.internal_ips.is_empty());
         assert_eq!(info.internal_ip(Family::V4), None);
     }
@@ -118,12 +162,21 @@ mod tests {
     #[test]
     fn no_spec_no_status() {
         let info = NodeInfo::from_node(&Node::default());
-        assert_eq!(info, NodeInfo { name: String::new(), pod_cidrs: vec![], internal_ips: vec![], invalid: vec![] });
+        assert_eq!(
+            info,
+            NodeInfo {
+                name: String::new(),
+                pod_cidrs: vec![],
+                internal_ips: vec![],
+                invalid: vec![]
+            }
+        );
     }
 
     #[test]
     fn collects_invalid_values() {
-        let info = NodeInfo::from_node(&node("x", None, &["bogus"], &[("InternalIP", "not-an-ip")]));
+        let info =
+            NodeInfo::from_node(&node("x", None, &["bogus"], &[("InternalIP", "not-an-ip")]));
         assert!(info.pod_cidrs.is_empty());
         assert_eq!(info.invalid, ["bogus", "not-an-ip"]);
     }

@@ -54,13 +54,19 @@ impl RoutePlan {
 /// skipped, and so is a CIDR equal to one of this node's own. Sorted by destination; when two
 /// nodes claim the same CIDR the first by name wins.
 pub fn desired(self_name: &str, nodes: &[NodeInfo]) -> Vec<Route> {
-    let own: Vec<Cidr> = nodes.iter().filter(|n| n.name == self_name).flat_map(|n| n.pod_cidrs.iter().copied()).collect();
+    let own: Vec<Cidr> = nodes
+        .iter()
+        .filter(|n| n.name == self_name)
+        .flat_map(|n| n.pod_cidrs.iter().copied())
+        .collect();
     let mut others: Vec<&NodeInfo> = nodes.iter().filter(|n| n.name != self_name).collect();
     others.sort_by(|a, b| a.name.cmp(&b.name));
     let mut routes: Vec<Route> = Vec::new();
     for n in others {
         for dst in &n.pod_cidrs {
-            let Some(via) = n.internal_ip(dst.family()) else { continue };
+            let Some(via) = n.internal_ip(dst.family()) else {
+                continue;
+            };
             if own.contains(dst) || routes.iter().any(|r| r.dst == *dst) {
                 continue;
             }
@@ -98,8 +104,20 @@ pub fn parse_show(output: &str) -> Vec<Existing> {
 /// Compares desired with existing routes: replace what is missing or points elsewhere, delete
 /// what is no longer desired.
 pub fn plan(desired: &[Route], existing: &[Existing]) -> RoutePlan {
-    let replace = desired.iter().filter(|r| !existing.iter().any(|e| e.dst == r.dst && e.via == Some(r.via))).copied().collect();
-    let mut delete: Vec<Cidr> = existing.iter().filter(|e| !desired.iter().any(|r| r.dst == e.dst)).map(|e| e.dst).collect();
+    let replace = desired
+        .iter()
+        .filter(|r| {
+            !existing
+                .iter()
+                .any(|e| e.dst == r.dst && e.via == Some(r.via))
+        })
+        .copied()
+        .collect();
+    let mut delete: Vec<Cidr> = existing
+        .iter()
+        .filter(|e| !desired.iter().any(|r| r.dst == e.dst))
+        .map(|e| e.dst)
+        .collect();
     delete.sort();
     delete.dedup();
     RoutePlan { replace, delete }
@@ -113,16 +131,38 @@ fn family_flag(f: Family) -> String {
 }
 
 pub fn show_args(f: Family) -> Vec<String> {
-    vec![family_flag(f), "route".into(), "show".into(), "proto".into(), ROUTE_PROTO.into()]
+    vec![
+        family_flag(f),
+        "route".into(),
+        "show".into(),
+        "proto".into(),
+        ROUTE_PROTO.into(),
+    ]
 }
 
 pub fn replace_args(r: &Route) -> Vec<String> {
     let dst = r.dst.family();
-    vec![family_flag(dst), "route".into(), "replace".into(), r.dst.to_string(), "via".into(), r.via.to_string(), "proto".into(), ROUTE_PROTO.into()]
+    vec![
+        family_flag(dst),
+        "route".into(),
+        "replace".into(),
+        r.dst.to_string(),
+        "via".into(),
+        r.via.to_string(),
+        "proto".into(),
+        ROUTE_PROTO.into(),
+    ]
 }
 
 pub fn delete_args(dst: &Cidr) -> Vec<String> {
-    vec![family_flag(dst.family()), "route".into(), "del".into(), dst.to_string(), "proto".into(), ROUTE_PROTO.into()]
+    vec![
+        family_flag(dst.family()),
+        "route".into(),
+        "del".into(),
+        dst.to_string(),
+        "proto".into(),
+        ROUTE_PROTO.into(),
+    ]
 }
 
 /// Lists our routes, then applies the plan. Returns the plan that was applied.
@@ -133,7 +173,11 @@ pub fn reconcile(runner: &dyn Runner, desired: &[Route]) -> Result<RoutePlan, Ro
     let mut existing = Vec::new();
     for f in [Family::V4, Family::V6] {
         match runner.run("ip", &show_args(f)) {
-            Ok(out) => existing.extend(parse_show(&out.stdout).into_iter().filter(|e| e.dst.family() == f)),
+            Ok(out) => existing.extend(
+                parse_show(&out.stdout)
+                    .into_iter()
+                    .filter(|e| e.dst.family() == f),
+            ),
             Err(e) if !desired.iter().any(|r| r.dst.family() == f) => {
                 tracing::debug!(family = %f, error = %e, "cannot list routes; none needed for this family");
             }
@@ -159,18 +203,28 @@ mod tests {
     use crate::node::testing::info;
 
     fn route(dst: &str, via: &str) -> Route {
-        Route { dst: dst.parse().unwrap(), via: via.parse().unwrap() }
+        Route {
+            dst: dst.parse().unwrap(),
+            via: via.parse().unwrap(),
+        }
     }
 
     fn existing(dst: &str, via: Option<&str>) -> Existing {
-        Existing { dst: Cidr::parse_route_dst(dst).unwrap(), via: via.map(|v| v.parse().unwrap()) }
+        Existing {
+            dst: Cidr::parse_route_dst(dst).unwrap(),
+            via: via.map(|v| v.parse().unwrap()),
+        }
     }
 
     #[test]
     fn desired_routes_skip_self_and_incomplete_nodes() {
         let nodes = vec![
             info("cp-0", &["10.244.0.0/24"], &["172.18.0.2"]),
-            info("w-2", &["10.244.2.0/24", "fd00:10:244:2::/64"], &["172.18.0.4", "fc00::4"]),
+            info(
+                "w-2",
+                &["10.244.2.0/24", "fd00:10:244:2::/64"],
+                &["172.18.0.4", "fc00::4"],
+            ),
             info("w-1", &["10.244.1.0/24"], &["172.18.0.3"]),
             info("no-cidr", &[], &["172.18.0.9"]),
             info("no-ip", &["10.244.9.0/24"], &[]),
@@ -178,7 +232,11 @@ mod tests {
         ];
         assert_eq!(
             desired("w-1", &nodes),
-            vec![route("10.244.0.0/24", "172.18.0.2"), route("10.244.2.0/24", "172.18.0.4"), route("fd00:10:244:2::/64", "fc00::4")]
+            vec![
+                route("10.244.0.0/24", "172.18.0.2"),
+                route("10.244.2.0/24", "172.18.0.4"),
+                route("fd00:10:244:2::/64", "fc00::4")
+            ]
         );
     }
 
@@ -189,7 +247,10 @@ mod tests {
             info("b", &["10.244.1.0/24", "10.244.5.0/24"], &["172.18.0.5"]),
             info("a", &["10.244.5.0/24"], &["172.18.0.6"]),
         ];
-        assert_eq!(desired("me", &nodes), vec![route("10.244.5.0/24", "172.18.0.6")]);
+        assert_eq!(
+            desired("me", &nodes),
+            vec![route("10.244.5.0/24", "172.18.0.6")]
+        );
         assert!(desired("me", &nodes[..1]).is_empty());
     }
 
@@ -215,23 +276,52 @@ mod tests {
 
     #[test]
     fn plan_adds_new_changes_moved_and_removes_stale() {
-        let want = vec![route("10.244.0.0/24", "172.18.0.2"), route("10.244.2.0/24", "172.18.0.4"), route("10.244.3.0/24", "172.18.0.5")];
+        let want = vec![
+            route("10.244.0.0/24", "172.18.0.2"),
+            route("10.244.2.0/24", "172.18.0.4"),
+            route("10.244.3.0/24", "172.18.0.5"),
+        ];
         let have = vec![
             existing("10.244.0.0/24", Some("172.18.0.2")), // unchanged
             existing("10.244.2.0/24", Some("172.18.0.99")), // node got a new IP
             existing("10.244.7.0/24", Some("172.18.0.7")), // node gone
-            existing("10.244.8.0/24", None),                // ours, without gateway
+            existing("10.244.8.0/24", None),               // ours, without gateway
         ];
         let p = plan(&want, &have);
-        assert_eq!(p.replace, vec![route("10.244.2.0/24", "172.18.0.4"), route("10.244.3.0/24", "172.18.0.5")]);
-        assert_eq!(p.delete, vec!["10.244.7.0/24".parse::<Cidr>().unwrap(), "10.244.8.0/24".parse().unwrap()]);
-        assert!(plan(&want, &want.iter().map(|r| Existing { dst: r.dst, via: Some(r.via) }).collect::<Vec<_>>()).is_empty());
+        assert_eq!(
+            p.replace,
+            vec![
+                route("10.244.2.0/24", "172.18.0.4"),
+                route("10.244.3.0/24", "172.18.0.5")
+            ]
+        );
+        assert_eq!(
+            p.delete,
+            vec![
+                "10.244.7.0/24".parse::<Cidr>().unwrap(),
+                "10.244.8.0/24".parse().unwrap()
+            ]
+        );
+        assert!(plan(
+            &want,
+            &want
+                .iter()
+                .map(|r| Existing {
+                    dst: r.dst,
+                    via: Some(r.via)
+                })
+                .collect::<Vec<_>>()
+        )
+        .is_empty());
     }
 
     #[test]
     fn reconcile_runs_the_commands() {
         let runner = FakeRunner::default()
-            .answer("ip -4 route show proto 252", Ok("10.244.7.0/24 via 172.18.0.7 dev eth0\n"))
+            .answer(
+                "ip -4 route show proto 252",
+                Ok("10.244.7.0/24 via 172.18.0.7 dev eth0\n"),
+            )
             .answer("ip -6 route show proto 252", Err("IPv6 is disabled"));
         let p = reconcile(&runner, &[route("10.244.2.0/24", "172.18.0.4")]).unwrap();
         assert_eq!(p.delete.len(), 1);

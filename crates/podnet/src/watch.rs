@@ -34,16 +34,25 @@ pub enum WatchError {
 
 /// The infos of all Nodes in the store, sorted by name.
 pub fn snapshot(store: &Store<Node>) -> Vec<NodeInfo> {
-    let mut nodes: Vec<NodeInfo> = store.state().iter().map(|n| NodeInfo::from_node(n)).collect();
+    let mut nodes: Vec<NodeInfo> = store
+        .state()
+        .iter()
+        .map(|n| NodeInfo::from_node(n))
+        .collect();
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
     nodes
 }
 
 /// Watches Nodes and reconciles until `shutdown` completes.
-pub async fn run(client: Client, reconciler: Reconciler<SystemRunner>, shutdown: impl Future<Output = ()>) -> Result<(), WatchError> {
+pub async fn run(
+    client: Client,
+    reconciler: Reconciler<SystemRunner>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WatchError> {
     let api: Api<Node> = Api::all(client);
     let (store, writer) = reflector::store();
-    let events = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default())).default_backoff();
+    let events = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()))
+        .default_backoff();
     tokio::pin!(events);
     tokio::pin!(shutdown);
 
@@ -105,7 +114,9 @@ pub async fn run(client: Client, reconciler: Reconciler<SystemRunner>, shutdown:
                 warn!(node = %n.name, values = ?n.invalid, "ignoring unparsable pod CIDRs/InternalIPs");
             }
         }
-        let Some(r) = reconciler.take() else { return Ok(()) };
+        let Some(r) = reconciler.take() else {
+            return Ok(());
+        };
         let passed = nodes.clone();
         // The pass runs blocking commands (ip, iptables): keep them off the async workers.
         let (r, result) = tokio::task::spawn_blocking(move || {
@@ -121,7 +132,11 @@ pub async fn run(client: Client, reconciler: Reconciler<SystemRunner>, shutdown:
                 was_waiting = true;
                 last = Some(nodes);
             }
-            Ok(Outcome::Applied { conflist_written, routes, masq }) => {
+            Ok(Outcome::Applied {
+                conflist_written,
+                routes,
+                masq,
+            }) => {
                 was_waiting = false;
                 let masq_changed = masq.iter().any(|(_, c)| !c.is_empty());
                 if conflist_written || !routes.is_empty() || masq_changed {

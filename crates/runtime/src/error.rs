@@ -25,10 +25,15 @@ pub enum Error {
     /// The name is taken or the object is in a state that forbids the operation
     /// (e.g. exec into a stopped container).
     #[error("{operation}: conflict: {message}")]
-    Conflict { operation: &'static str, message: String },
+    Conflict {
+        operation: &'static str,
+        message: String,
+    },
 
     /// A command run inside a container exited non-zero.
-    #[error("command `{command}` in container {container} exited with code {exit_code}: {output_tail}")]
+    #[error(
+        "command `{command}` in container {container} exited with code {exit_code}: {output_tail}"
+    )]
     ExecFailed {
         container: String,
         command: String,
@@ -39,11 +44,17 @@ pub enum Error {
 
     /// The engine accepted the connection but gave no answer in time.
     #[error("{operation}: no answer from the container engine within {after:?}")]
-    Timeout { operation: &'static str, after: Duration },
+    Timeout {
+        operation: &'static str,
+        after: Duration,
+    },
 
     /// A file read back from a container was not a regular file or was malformed.
     #[error("{operation}: {message}")]
-    InvalidContent { operation: &'static str, message: String },
+    InvalidContent {
+        operation: &'static str,
+        message: String,
+    },
 
     /// Any other refusal by the engine.
     #[error("{operation}: container engine answered {status}: {message}")]
@@ -55,7 +66,10 @@ pub enum Error {
 
     /// A failure on the connection or in decoding the engine's answer.
     #[error("{operation}: {message}")]
-    Transport { operation: &'static str, message: String },
+    Transport {
+        operation: &'static str,
+        message: String,
+    },
 }
 
 /// The kind of object an [`Error::NotFound`] is about.

@@ -292,9 +292,15 @@ mod tests {
 
     #[test]
     fn label_filter_matches_all_conditions() {
-        let labels: BTreeMap<String, String> =
-            [("a".to_string(), "1".to_string()), ("b".to_string(), "2".to_string())].into();
-        assert!(LabelFilter::new().with("a", "1").has("b").matches("x", &labels));
+        let labels: BTreeMap<String, String> = [
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "2".to_string()),
+        ]
+        .into();
+        assert!(LabelFilter::new()
+            .with("a", "1")
+            .has("b")
+            .matches("x", &labels));
         assert!(!LabelFilter::new().with("a", "2").matches("x", &labels));
         assert!(!LabelFilter::new().has("c").matches("x", &labels));
         assert!(!LabelFilter::new().named("y").matches("x", &labels));
@@ -305,6 +311,9 @@ mod tests {
     fn state_parses_engine_words() {
         assert!(ContainerState::parse("running").is_running());
         assert_eq!(ContainerState::parse("exited"), ContainerState::Exited);
-        assert_eq!(ContainerState::parse("weird"), ContainerState::Unknown("weird".into()));
+        assert_eq!(
+            ContainerState::parse("weird"),
+            ContainerState::Unknown("weird".into())
+        );
     }
 }

@@ -24,11 +24,11 @@ pub mod memory;
 mod runtime;
 mod spec;
 
-pub use docker::{DockerOptions, DockerRuntime, Endpoint, DEFAULT_DOCKER_HOST};
+pub use docker::{error_chain, DockerOptions, DockerRuntime, Endpoint, DEFAULT_DOCKER_HOST};
 pub use error::{join_streams, output_tail, Error, ObjectKind, Result};
 pub use info::{
-    ByteStream, ContainerInfo, ContainerState, ContainerSummary, EngineInfo, ExecOutput, ExecRequest, LabelFilter,
-    NetworkAddresses, PublishedPort, Stdin,
+    ByteStream, ContainerInfo, ContainerState, ContainerSummary, EngineInfo, ExecOutput,
+    ExecRequest, LabelFilter, NetworkAddresses, PublishedPort, Stdin,
 };
 pub use runtime::ContainerRuntime;
 pub use spec::{ContainerSpec, Mount, NetworkSpec, PortPublish, Protocol, RestartPolicy};

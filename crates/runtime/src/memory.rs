@@ -12,7 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::{Error, ObjectKind, Result};
-use crate::info::{ByteStream, ContainerInfo, ContainerState, ContainerSummary, EngineInfo, ExecOutput, ExecRequest, LabelFilter, NetworkAddresses};
+use crate::info::{
+    ByteStream, ContainerInfo, ContainerState, ContainerSummary, EngineInfo, ExecOutput,
+    ExecRequest, LabelFilter, NetworkAddresses,
+};
 use crate::runtime::ContainerRuntime;
 use crate::spec::{ContainerSpec, NetworkSpec};
 
@@ -79,11 +82,18 @@ impl MemoryRuntime {
 }
 
 fn not_found(name: &str) -> Error {
-    Error::NotFound { kind: ObjectKind::Container, name: name.to_string() }
+    Error::NotFound {
+        kind: ObjectKind::Container,
+        name: name.to_string(),
+    }
 }
 
 fn find<'a>(s: &'a mut State, name_or_id: &str) -> Option<&'a mut Container> {
-    let key = s.containers.iter().find(|(n, c)| *n == name_or_id || c.id == name_or_id).map(|(n, _)| n.clone())?;
+    let key = s
+        .containers
+        .iter()
+        .find(|(n, c)| *n == name_or_id || c.id == name_or_id)
+        .map(|(n, _)| n.clone())?;
     s.containers.get_mut(&key)
 }
 
@@ -94,7 +104,11 @@ impl ContainerRuntime for MemoryRuntime {
     }
 
     async fn engine_info(&self) -> Result<EngineInfo> {
-        Ok(EngineInfo { product: "memory".into(), version: "0".into(), api_version: "0".into() })
+        Ok(EngineInfo {
+            product: "memory".into(),
+            version: "0".into(),
+            api_version: "0".into(),
+        })
     }
 
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<()> {
@@ -114,10 +128,19 @@ impl ContainerRuntime for MemoryRuntime {
         self.record(format!("create {}", spec.name));
         let mut s = self.lock();
         if s.containers.contains_key(&spec.name) {
-            return Err(Error::Conflict { operation: "create container", message: format!("name {} is in use", spec.name) });
+            return Err(Error::Conflict {
+                operation: "create container",
+                message: format!("name {} is in use", spec.name),
+            });
         }
         s.next_ip = s.next_ip.wrapping_add(1).max(2);
-        let c = Container { id: format!("id-{}", spec.name), spec: spec.clone(), running: false, ip: Ipv4Addr::new(172, 18, 0, s.next_ip), files: BTreeMap::new() };
+        let c = Container {
+            id: format!("id-{}", spec.name),
+            spec: spec.clone(),
+            running: false,
+            ip: Ipv4Addr::new(172, 18, 0, s.next_ip),
+            files: BTreeMap::new(),
+        };
         let id = c.id.clone();
         s.containers.insert(spec.name.clone(), c);
         Ok(id)
@@ -126,7 +149,9 @@ impl ContainerRuntime for MemoryRuntime {
     async fn start_container(&self, container: &str) -> Result<()> {
         self.record(format!("start {container}"));
         let mut s = self.lock();
-        find(&mut s, container).ok_or_else(|| not_found(container))?.running = true;
+        find(&mut s, container)
+            .ok_or_else(|| not_found(container))?
+            .running = true;
         Ok(())
     }
 
@@ -134,13 +159,27 @@ impl ContainerRuntime for MemoryRuntime {
         let mut s = self.lock();
         Ok(find(&mut s, container).map(|c| {
             let network = c.spec.network.clone().unwrap_or_else(|| "bridge".into());
-            let networks = if c.running { BTreeMap::from([(network, NetworkAddresses { ipv4: Some(c.ip), ipv6: None })]) } else { BTreeMap::new() };
+            let networks = if c.running {
+                BTreeMap::from([(
+                    network,
+                    NetworkAddresses {
+                        ipv4: Some(c.ip),
+                        ipv6: None,
+                    },
+                )])
+            } else {
+                BTreeMap::new()
+            };
             ContainerInfo {
                 id: c.id.clone(),
                 name: c.spec.name.clone(),
                 image: c.spec.image.clone(),
                 labels: c.spec.labels.clone(),
-                state: if c.running { ContainerState::Running } else { ContainerState::Exited },
+                state: if c.running {
+                    ContainerState::Running
+                } else {
+                    ContainerState::Exited
+                },
                 exit_code: None,
                 restart_count: 0,
                 networks,
@@ -159,7 +198,11 @@ impl ContainerRuntime for MemoryRuntime {
                 name: c.spec.name.clone(),
                 image: c.spec.image.clone(),
                 labels: c.spec.labels.clone(),
-                state: if c.running { ContainerState::Running } else { ContainerState::Exited },
+                state: if c.running {
+                    ContainerState::Running
+                } else {
+                    ContainerState::Exited
+                },
                 status: String::new(),
             })
             .collect())
@@ -169,12 +212,23 @@ impl ContainerRuntime for MemoryRuntime {
         let line = request.display();
         self.record(format!("exec {container} {line}"));
         let mut s = self.lock();
-        let answer = s.answers.iter().find(|(p, _)| line.starts_with(p.as_str())).map(|(_, o)| o.clone());
+        let answer = s
+            .answers
+            .iter()
+            .find(|(p, _)| line.starts_with(p.as_str()))
+            .map(|(_, o)| o.clone());
         let c = find(&mut s, container).ok_or_else(|| not_found(container))?;
         if !c.running {
-            return Err(Error::Conflict { operation: "exec", message: format!("container {container} is not running") });
+            return Err(Error::Conflict {
+                operation: "exec",
+                message: format!("container {container} is not running"),
+            });
         }
-        Ok(answer.unwrap_or(ExecOutput { stdout: Vec::new(), stderr: Vec::new(), exit_code: 0 }))
+        Ok(answer.unwrap_or(ExecOutput {
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            exit_code: 0,
+        }))
     }
 
     async fn signal(&self, container: &str, signal: &str) -> Result<()> {
@@ -185,31 +239,49 @@ impl ContainerRuntime for MemoryRuntime {
     async fn stop_container(&self, container: &str, _grace: Duration) -> Result<()> {
         self.record(format!("stop {container}"));
         let mut s = self.lock();
-        find(&mut s, container).ok_or_else(|| not_found(container))?.running = false;
+        find(&mut s, container)
+            .ok_or_else(|| not_found(container))?
+            .running = false;
         Ok(())
     }
 
     async fn remove_container(&self, container: &str) -> Result<()> {
         self.record(format!("remove {container}"));
         let mut s = self.lock();
-        let key = s.containers.iter().find(|(n, c)| *n == container || c.id == container).map(|(n, _)| n.clone());
+        let key = s
+            .containers
+            .iter()
+            .find(|(n, c)| *n == container || c.id == container)
+            .map(|(n, _)| n.clone());
         if let Some(k) = key {
             s.containers.remove(&k);
         }
         Ok(())
     }
 
-    async fn write_file(&self, container: &str, path: &str, contents: &[u8], _mode: u32) -> Result<()> {
+    async fn write_file(
+        &self,
+        container: &str,
+        path: &str,
+        contents: &[u8],
+        _mode: u32,
+    ) -> Result<()> {
         self.record(format!("write {container} {path}"));
         let mut s = self.lock();
-        find(&mut s, container).ok_or_else(|| not_found(container))?.files.insert(path.to_string(), contents.to_vec());
+        find(&mut s, container)
+            .ok_or_else(|| not_found(container))?
+            .files
+            .insert(path.to_string(), contents.to_vec());
         Ok(())
     }
 
     async fn read_file(&self, container: &str, path: &str) -> Result<Vec<u8>> {
         let mut s = self.lock();
         let c = find(&mut s, container).ok_or_else(|| not_found(container))?;
-        c.files.get(path).cloned().ok_or_else(|| Error::NotFound { kind: ObjectKind::Container, name: format!("{container}:{path}") })
+        c.files.get(path).cloned().ok_or_else(|| Error::NotFound {
+            kind: ObjectKind::Container,
+            name: format!("{container}:{path}"),
+        })
     }
 
     async fn save_image(&self, image: &str) -> Result<ByteStream> {
@@ -231,13 +303,34 @@ mod tests {
         assert!(info.state.is_running());
         assert!(info.addresses(None).and_then(|a| a.ipv4).is_some());
         assert!(rt.create_container(&spec).await.unwrap_err().is_conflict());
-        assert_eq!(rt.list_containers(&LabelFilter::new().with("k", "v")).await.unwrap().len(), 1);
+        assert_eq!(
+            rt.list_containers(&LabelFilter::new().with("k", "v"))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         rt.write_file("c-lb", "/x", b"1", 0o644).await.unwrap();
         assert_eq!(rt.read_file("c-lb", "/x").await.unwrap(), b"1");
-        rt.answer("false", ExecOutput { stdout: vec![], stderr: b"no".to_vec(), exit_code: 1 });
-        assert!(!rt.exec("c-lb", ExecRequest::new(["false"])).await.unwrap().success());
+        rt.answer(
+            "false",
+            ExecOutput {
+                stdout: vec![],
+                stderr: b"no".to_vec(),
+                exit_code: 1,
+            },
+        );
+        assert!(!rt
+            .exec("c-lb", ExecRequest::new(["false"]))
+            .await
+            .unwrap()
+            .success());
         rt.remove_container("c-lb").await.unwrap();
         assert!(rt.inspect_container("c-lb").await.unwrap().is_none());
-        assert!(rt.exec("c-lb", ExecRequest::new(["true"])).await.unwrap_err().is_not_found());
+        assert!(rt
+            .exec("c-lb", ExecRequest::new(["true"]))
+            .await
+            .unwrap_err()
+            .is_not_found());
     }
 }

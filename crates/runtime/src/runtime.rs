@@ -5,7 +5,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::{output_tail, Error, Result};
-use crate::info::{ByteStream, ContainerInfo, ContainerSummary, EngineInfo, ExecOutput, ExecRequest, LabelFilter};
+use crate::info::{
+    ByteStream, ContainerInfo, ContainerSummary, EngineInfo, ExecOutput, ExecRequest, LabelFilter,
+};
 use crate::spec::{ContainerSpec, NetworkSpec};
 
 /// Lines of output kept in an [`Error::ExecFailed`].
@@ -66,7 +68,13 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
     async fn remove_container(&self, container: &str) -> Result<()>;
 
     /// Writes a regular file into the container (parent directories are created).
-    async fn write_file(&self, container: &str, path: &str, contents: &[u8], mode: u32) -> Result<()>;
+    async fn write_file(
+        &self,
+        container: &str,
+        path: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<()>;
 
     /// Reads a regular file from the container.
     async fn read_file(&self, container: &str, path: &str) -> Result<Vec<u8>>;
@@ -92,7 +100,12 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
     /// `exec`) when the command has not ended by then. For quick probes that must not
     /// hold a reconcile: the engine cannot kill an exec, so a command that overruns
     /// keeps running in the container until it ends by itself; only the wait is cut.
-    async fn exec_timeout(&self, container: &str, request: ExecRequest, timeout: Duration) -> Result<ExecOutput> {
+    async fn exec_timeout(
+        &self,
+        container: &str,
+        request: ExecRequest,
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
         match tokio::time::timeout(timeout, self.exec(container, request)).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout {
@@ -126,8 +139,8 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
         let span = tracing::info_span!("load_image_into_node", container, image);
         async {
             let archive = self.save_image(image).await?;
-            let request =
-                ExecRequest::new(["ctr", "--namespace=k8s.io", "images", "import", "-"]).stdin_stream(archive);
+            let request = ExecRequest::new(["ctr", "--namespace=k8s.io", "images", "import", "-"])
+                .stdin_stream(archive);
             self.exec_checked(container, request).await.map(|_| ())
         }
         .instrument(span)

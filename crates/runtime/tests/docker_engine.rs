@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use capd_runtime::{
-    ContainerRuntime, ContainerState, DockerRuntime, Error, ExecRequest, LabelFilter, Mount, ObjectKind,
-    PortPublish, RestartPolicy,
+    ContainerRuntime, ContainerState, DockerRuntime, Error, ExecRequest, LabelFilter, Mount,
+    ObjectKind, PortPublish, RestartPolicy,
 };
 use capd_testenv::{poll_until, unique_name};
 use common::*;
@@ -79,7 +79,11 @@ async fn container_lifecycle_exec_files_and_signals() {
         .privileged_unconfined()
         .restart(RestartPolicy::OnFailure { max_retries: 1 })
         .network(&network)
-        .entrypoint(["sh", "-c", &format!("echo started; exec haproxy -W -db -f {HAPROXY_CFG}")])
+        .entrypoint([
+            "sh",
+            "-c",
+            &format!("echo started; exec haproxy -W -db -f {HAPROXY_CFG}"),
+        ])
         .stop_signal("SIGUSR1");
 
     with_cleanup(rt, std::slice::from_ref(&name), async {
@@ -87,7 +91,9 @@ async fn container_lifecycle_exec_files_and_signals() {
         let created = rt.inspect_container(&name).await.unwrap().unwrap();
         assert_eq!(created.state, ContainerState::Created);
         // Files can go into a container before it first starts.
-        rt.write_file(&name, HAPROXY_CFG, TEST_CFG.as_bytes(), 0o644).await.unwrap();
+        rt.write_file(&name, HAPROXY_CFG, TEST_CFG.as_bytes(), 0o644)
+            .await
+            .unwrap();
         rt.start_container(&name).await.unwrap();
 
         // Inspect: state, address on the network, published port, labels.
@@ -96,23 +102,45 @@ async fn container_lifecycle_exec_files_and_signals() {
         assert_eq!(info.name, name);
         assert_eq!(info.state, ContainerState::Running);
         assert_eq!(info.label(TEST_LABEL), Some("true"));
-        assert!(info.addresses(Some(&network)).and_then(|a| a.ipv4).is_some(), "{info:?}");
+        assert!(
+            info.addresses(Some(&network))
+                .and_then(|a| a.ipv4)
+                .is_some(),
+            "{info:?}"
+        );
         let port = info.host_port(8404).expect("8404 published");
-        let body = poll_until("stats frontend to answer on the published port", Duration::from_secs(20), || async {
-            // The engine's port proxy accepts before HAProxy listens: wait for an answer.
-            http_get(port, "/healthz").await.and_then(|b| if b.ends_with("ok") { Ok(b) } else { Err(b) })
-        })
+        let body = poll_until(
+            "stats frontend to answer on the published port",
+            Duration::from_secs(20),
+            || async {
+                // The engine's port proxy accepts before HAProxy listens: wait for an answer.
+                http_get(port, "/healthz").await.and_then(|b| {
+                    if b.ends_with("ok") {
+                        Ok(b)
+                    } else {
+                        Err(b)
+                    }
+                })
+            },
+        )
         .await
         .unwrap();
         assert_eq!(body.trim(), "ok", "the stats frontend answers");
 
         // Exec: env, hostname, bind mount, stderr, exit code.
-        let script = r#"printf '%s|' "$FOO" "$(hostname)" "$(cat /hostdir/f)"; echo oops >&2; exit 3"#;
-        let out = rt.exec(&name, ExecRequest::new(["sh", "-c", script])).await.unwrap();
+        let script =
+            r#"printf '%s|' "$FOO" "$(hostname)" "$(cat /hostdir/f)"; echo oops >&2; exit 3"#;
+        let out = rt
+            .exec(&name, ExecRequest::new(["sh", "-c", script]))
+            .await
+            .unwrap();
         assert_eq!(out.stdout_lossy(), format!("bar|{name}|hello|"));
         assert_eq!(out.stderr_lossy(), "oops\n");
         assert_eq!(out.exit_code, 3);
-        match rt.exec_checked(&name, ExecRequest::new(["sh", "-c", script])).await {
+        match rt
+            .exec_checked(&name, ExecRequest::new(["sh", "-c", script]))
+            .await
+        {
             Err(Error::ExecFailed {
                 exit_code: 3,
                 output_tail,
@@ -133,14 +161,14 @@ async fn container_lifecycle_exec_files_and_signals() {
             grep -q ' /scratch tmpfs ' /proc/mounts && echo tmpfs;
             grep -q ' /data ' /proc/mounts && echo volume;
             touch /hostdir/x 2>/dev/null || echo read-only"#;
-        let out = rt.exec_checked(&name, ExecRequest::new(["sh", "-c", checks])).await.unwrap();
-        assert_eq!(out.stdout_lossy().split_whitespace().collect::<Vec<_>>(), [
-            "seccomp-off",
-            "sys-admin",
-            "tmpfs",
-            "volume",
-            "read-only"
-        ]);
+        let out = rt
+            .exec_checked(&name, ExecRequest::new(["sh", "-c", checks]))
+            .await
+            .unwrap();
+        assert_eq!(
+            out.stdout_lossy().split_whitespace().collect::<Vec<_>>(),
+            ["seccomp-off", "sys-admin", "tmpfs", "volume", "read-only"]
+        );
 
         // Stdin: a large buffer through cat (output and input at once), and a stream.
         let big: Vec<u8> = (0..(1 << 20)).map(|i: u32| (i * 7 % 251) as u8).collect();
@@ -149,7 +177,8 @@ async fn container_lifecycle_exec_files_and_signals() {
             .await
             .unwrap();
         assert!(out.stdout == big, "cat returned {} bytes", out.stdout.len());
-        let chunks = futures::stream::iter((0..3).map(|_| Ok(Bytes::from(vec![b'x'; 70_000])))).boxed();
+        let chunks =
+            futures::stream::iter((0..3).map(|_| Ok(Bytes::from(vec![b'x'; 70_000])))).boxed();
         let out = rt
             .exec_checked(&name, ExecRequest::new(["wc", "-c"]).stdin_stream(chunks))
             .await
@@ -158,29 +187,58 @@ async fn container_lifecycle_exec_files_and_signals() {
 
         // Files: into a directory that does not exist yet, with a mode, and back.
         let content = b"line 1\nline 2\n".to_vec();
-        rt.write_file(&name, "/etc/capd-test/deep/f.txt", &content, 0o600).await.unwrap();
-        assert_eq!(rt.read_file(&name, "/etc/capd-test/deep/f.txt").await.unwrap(), content);
+        rt.write_file(&name, "/etc/capd-test/deep/f.txt", &content, 0o600)
+            .await
+            .unwrap();
+        assert_eq!(
+            rt.read_file(&name, "/etc/capd-test/deep/f.txt")
+                .await
+                .unwrap(),
+            content
+        );
         let mode = rt
-            .exec_checked(&name, ExecRequest::new(["stat", "-c", "%a", "/etc/capd-test/deep/f.txt"]))
+            .exec_checked(
+                &name,
+                ExecRequest::new(["stat", "-c", "%a", "/etc/capd-test/deep/f.txt"]),
+            )
             .await
             .unwrap();
         assert_eq!(mode.stdout_lossy().trim(), "600");
-        rt.write_file(&name, "/etc/capd-test/deep/f.txt", b"short", 0o644).await.unwrap();
-        assert_eq!(rt.read_file(&name, "/etc/capd-test/deep/f.txt").await.unwrap(), b"short");
+        rt.write_file(&name, "/etc/capd-test/deep/f.txt", b"short", 0o644)
+            .await
+            .unwrap();
+        assert_eq!(
+            rt.read_file(&name, "/etc/capd-test/deep/f.txt")
+                .await
+                .unwrap(),
+            b"short"
+        );
         match rt.read_file(&name, "/no/such/file").await {
-            Err(Error::NotFound { kind: ObjectKind::File, .. }) => {}
+            Err(Error::NotFound {
+                kind: ObjectKind::File,
+                ..
+            }) => {}
             other => panic!("expected file NotFound, got {other:?}"),
         }
-        assert!(rt.read_file(&name, "/etc").await.is_err(), "a directory is not a file");
+        assert!(
+            rt.read_file(&name, "/etc").await.is_err(),
+            "a directory is not a file"
+        );
 
         // Listing by label and by exact name.
         let listed = rt
             .list_containers(&LabelFilter::new().with(KIND_CLUSTER_LABEL, &cluster))
             .await
             .unwrap();
-        assert_eq!(listed.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), [name.as_str()]);
+        assert_eq!(
+            listed.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            [name.as_str()]
+        );
         assert_eq!(listed[0].state, ContainerState::Running);
-        let by_name = rt.list_containers(&LabelFilter::new().named(&name)).await.unwrap();
+        let by_name = rt
+            .list_containers(&LabelFilter::new().named(&name))
+            .await
+            .unwrap();
         assert_eq!(by_name.len(), 1);
         let prefix_only = rt
             .list_containers(&LabelFilter::new().named(&name[..name.len() - 1]))
@@ -192,37 +250,70 @@ async fn container_lifecycle_exec_files_and_signals() {
         let started = Duration::from_secs(10);
         poll_until("haproxy master to catch SIGHUP", started, || async {
             let out = rt
-                .exec(&name, ExecRequest::new(["sh", "-c", "grep SigCgt /proc/1/status"]))
+                .exec(
+                    &name,
+                    ExecRequest::new(["sh", "-c", "grep SigCgt /proc/1/status"]),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
-            let mask = u64::from_str_radix(out.stdout_lossy().split_whitespace().nth(1).unwrap_or("0"), 16).unwrap_or(0);
-            if mask & 1 == 1 { Ok(()) } else { Err(out.stdout_lossy()) }
+            let mask = u64::from_str_radix(
+                out.stdout_lossy().split_whitespace().nth(1).unwrap_or("0"),
+                16,
+            )
+            .unwrap_or(0);
+            if mask & 1 == 1 {
+                Ok(())
+            } else {
+                Err(out.stdout_lossy())
+            }
         })
         .await
         .unwrap();
         rt.signal(&name, "SIGHUP").await.unwrap();
-        poll_until("stats to answer after reload", Duration::from_secs(20), || async {
-            http_get(port, "/healthz").await.and_then(|b| if b.ends_with("ok") { Ok(b) } else { Err(b) })
-        })
+        poll_until(
+            "stats to answer after reload",
+            Duration::from_secs(20),
+            || async {
+                http_get(port, "/healthz").await.and_then(|b| {
+                    if b.ends_with("ok") {
+                        Ok(b)
+                    } else {
+                        Err(b)
+                    }
+                })
+            },
+        )
         .await
         .unwrap();
         assert_eq!(state_of(rt, &name).await.unwrap(), ContainerState::Running);
 
         // Stop, exec refused on a stopped container, start again, remove twice.
-        rt.stop_container(&name, Duration::from_secs(10)).await.unwrap();
+        rt.stop_container(&name, Duration::from_secs(10))
+            .await
+            .unwrap();
         let info = rt.inspect_container(&name).await.unwrap().unwrap();
         assert_eq!(info.state, ContainerState::Exited, "{info:?}");
         assert!(info.exit_code.is_some());
-        assert!(info.addresses(Some(&network)).and_then(|a| a.ipv4).is_none());
-        let err = rt.exec(&name, ExecRequest::new(["true"])).await.unwrap_err();
+        assert!(info
+            .addresses(Some(&network))
+            .and_then(|a| a.ipv4)
+            .is_none());
+        let err = rt
+            .exec(&name, ExecRequest::new(["true"]))
+            .await
+            .unwrap_err();
         assert!(err.is_conflict(), "{err:?}");
         rt.start_container(&name).await.unwrap();
-        poll_until("container to run again", Duration::from_secs(20), || async {
-            match state_of(rt, &name).await? {
-                ContainerState::Running => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
+        poll_until(
+            "container to run again",
+            Duration::from_secs(20),
+            || async {
+                match state_of(rt, &name).await? {
+                    ContainerState::Running => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
         .await
         .unwrap();
         rt.remove_container(&name).await.unwrap();
@@ -241,14 +332,33 @@ async fn calls_on_a_missing_container_say_not_found() {
     assert!(rt.inspect_container(&name).await.unwrap().is_none());
     rt.remove_container(&name).await.unwrap();
     for (what, err) in [
-        ("exec", rt.exec(&name, ExecRequest::new(["true"])).await.unwrap_err()),
+        (
+            "exec",
+            rt.exec(&name, ExecRequest::new(["true"]))
+                .await
+                .unwrap_err(),
+        ),
         ("signal", rt.signal(&name, "SIGHUP").await.unwrap_err()),
-        ("stop", rt.stop_container(&name, Duration::from_secs(1)).await.unwrap_err()),
+        (
+            "stop",
+            rt.stop_container(&name, Duration::from_secs(1))
+                .await
+                .unwrap_err(),
+        ),
         ("start", rt.start_container(&name).await.unwrap_err()),
-        ("write", rt.write_file(&name, "/x", b"x", 0o644).await.unwrap_err()),
+        (
+            "write",
+            rt.write_file(&name, "/x", b"x", 0o644).await.unwrap_err(),
+        ),
     ] {
         assert!(
-            matches!(err, Error::NotFound { kind: ObjectKind::Container, .. }),
+            matches!(
+                err,
+                Error::NotFound {
+                    kind: ObjectKind::Container,
+                    ..
+                }
+            ),
             "{what}: {err:?}"
         );
     }
@@ -291,7 +401,11 @@ async fn images_present_missing_and_saved() {
         total += chunk.len();
     }
     assert!(total > 10 << 20, "image archive of {total} bytes");
-    assert_eq!(&head[257..262], b"ustar", "archive starts with a tar header");
+    assert_eq!(
+        &head[257..262],
+        b"ustar",
+        "archive starts with a tar header"
+    );
 }
 
 #[tokio::test]
@@ -313,7 +427,10 @@ async fn failed_start_leaves_no_container_behind() {
         let err = rt.run_container(&spec).await.unwrap_err();
         eprintln!("start with a taken port: {err}");
         assert!(!err.is_unreachable(), "{err}");
-        assert!(rt.inspect_container(&name).await.unwrap().is_none(), "half-made container left");
+        assert!(
+            rt.inspect_container(&name).await.unwrap().is_none(),
+            "half-made container left"
+        );
     })
     .await;
     drop(held);
@@ -329,7 +446,11 @@ async fn same_name_twice_is_a_conflict() {
         rt.run_container(&spec).await.unwrap();
         let err = rt.run_container(&spec).await.unwrap_err();
         assert!(err.is_conflict(), "{err:?}");
-        let n = rt.list_containers(&LabelFilter::new().named(&name)).await.unwrap().len();
+        let n = rt
+            .list_containers(&LabelFilter::new().named(&name))
+            .await
+            .unwrap()
+            .len();
         assert_eq!(n, 1);
     })
     .await;
@@ -348,7 +469,9 @@ async fn tcp_docker_host() {
     let port = listener.local_addr().unwrap().port();
     let relay = tokio::spawn(async move {
         loop {
-            let Ok((mut tcp, _)) = listener.accept().await else { return };
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
             let socket = socket.clone();
             tokio::spawn(async move {
                 if let Ok(mut unix) = tokio::net::UnixStream::connect(&socket).await {
@@ -369,7 +492,13 @@ async fn tcp_docker_host() {
             .await
             .unwrap();
         assert_eq!(out.stdout_lossy(), "through tcp");
-        assert_eq!(rt.list_containers(&LabelFilter::new().named(&name)).await.unwrap().len(), 1);
+        assert_eq!(
+            rt.list_containers(&LabelFilter::new().named(&name))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     })
     .await;
     relay.abort();
@@ -395,24 +524,41 @@ async fn image_loaded_into_node_containerd() {
         .network(&network);
     with_cleanup(rt, std::slice::from_ref(&name), async {
         rt.run_container(&spec).await.unwrap();
-        poll_until("containerd in the node", Duration::from_secs(90), || async {
-            rt.exec_checked(&name, ExecRequest::new(["ctr", "version"]))
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
+        poll_until(
+            "containerd in the node",
+            Duration::from_secs(90),
+            || async {
+                rt.exec_checked(&name, ExecRequest::new(["ctr", "version"]))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        )
         .await
         .unwrap();
-        rt.load_image_into_node(&name, e.haproxy_image()).await.unwrap();
+        rt.load_image_into_node(&name, e.haproxy_image())
+            .await
+            .unwrap();
         let images = rt
-            .exec_checked(&name, ExecRequest::new(["ctr", "-n", "k8s.io", "images", "ls", "-q"]))
+            .exec_checked(
+                &name,
+                ExecRequest::new(["ctr", "-n", "k8s.io", "images", "ls", "-q"]),
+            )
             .await
             .unwrap()
             .stdout_lossy();
         let tag = e.haproxy_image().rsplit(':').next().unwrap();
-        assert!(images.lines().any(|l| l.ends_with(&format!("capd-rs/haproxy:{tag}"))), "{images}");
+        assert!(
+            images
+                .lines()
+                .any(|l| l.ends_with(&format!("capd-rs/haproxy:{tag}"))),
+            "{images}"
+        );
         // And a failing import reports the command and its output.
-        match rt.load_image_into_node(&name, "capd-rs-test.invalid/none:0").await {
+        match rt
+            .load_image_into_node(&name, "capd-rs-test.invalid/none:0")
+            .await
+        {
             Err(Error::ImageMissing { .. }) => {}
             other => panic!("expected ImageMissing, got {other:?}"),
         }

@@ -5,7 +5,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use capd_runtime::{
-    ContainerRuntime, ContainerSpec, DockerRuntime, Error, ExecRequest, LabelFilter, NetworkSpec, PortPublish,
+    ContainerRuntime, ContainerSpec, DockerRuntime, Error, ExecRequest, LabelFilter, NetworkSpec,
+    PortPublish,
 };
 
 const LIMIT: Duration = Duration::from_secs(5);
@@ -20,8 +21,14 @@ async fn expect_unreachable<T: std::fmt::Debug>(
     let elapsed = start.elapsed();
     let result = result.unwrap_or_else(|_| panic!("{what}: no answer within {:?}", LIMIT * 2));
     match result {
-        Err(Error::EngineUnreachable { endpoint: e, reason }) => {
-            assert_eq!(e, endpoint, "{what}: error names the wrong endpoint ({reason})");
+        Err(Error::EngineUnreachable {
+            endpoint: e,
+            reason,
+        }) => {
+            assert_eq!(
+                e, endpoint,
+                "{what}: error names the wrong endpoint ({reason})"
+            );
         }
         other => panic!("{what}: expected EngineUnreachable, got {other:?}"),
     }
@@ -32,27 +39,56 @@ async fn every_call_is_unreachable(host: &str) {
     let rt = DockerRuntime::new(host).expect("address parses");
     let endpoint = rt.endpoint().to_string();
     assert_eq!(endpoint, host);
-    let spec = ContainerSpec::new("capd-rs-unreachable", "capd-rs/none:0").publish(PortPublish::loopback_random(6443));
+    let spec = ContainerSpec::new("capd-rs-unreachable", "capd-rs/none:0")
+        .publish(PortPublish::loopback_random(6443));
     let ep = endpoint.as_str();
 
     expect_unreachable("engine_info", ep, rt.engine_info()).await;
-    expect_unreachable("ensure_network", ep, rt.ensure_network(&NetworkSpec::bridge("capd-rs-x"))).await;
+    expect_unreachable(
+        "ensure_network",
+        ep,
+        rt.ensure_network(&NetworkSpec::bridge("capd-rs-x")),
+    )
+    .await;
     expect_unreachable("image_present", ep, rt.image_present("capd-rs/none:0")).await;
     expect_unreachable("ensure_image", ep, rt.ensure_image("capd-rs/none:0")).await;
     expect_unreachable("create_container", ep, rt.create_container(&spec)).await;
     expect_unreachable("run_container", ep, rt.run_container(&spec)).await;
     expect_unreachable("start_container", ep, rt.start_container("x")).await;
     expect_unreachable("inspect_container", ep, rt.inspect_container("x")).await;
-    expect_unreachable("list_containers", ep, rt.list_containers(&LabelFilter::new().has("a"))).await;
+    expect_unreachable(
+        "list_containers",
+        ep,
+        rt.list_containers(&LabelFilter::new().has("a")),
+    )
+    .await;
     expect_unreachable("exec", ep, rt.exec("x", ExecRequest::new(["true"]))).await;
-    expect_unreachable("exec_checked", ep, rt.exec_checked("x", ExecRequest::new(["true"]).stdin("in"))).await;
+    expect_unreachable(
+        "exec_checked",
+        ep,
+        rt.exec_checked("x", ExecRequest::new(["true"]).stdin("in")),
+    )
+    .await;
     expect_unreachable("signal", ep, rt.signal("x", "SIGHUP")).await;
-    expect_unreachable("stop_container", ep, rt.stop_container("x", Duration::from_secs(1))).await;
+    expect_unreachable(
+        "stop_container",
+        ep,
+        rt.stop_container("x", Duration::from_secs(1)),
+    )
+    .await;
     expect_unreachable("remove_container", ep, rt.remove_container("x")).await;
     expect_unreachable("write_file", ep, rt.write_file("x", "/a/b", b"c", 0o644)).await;
     expect_unreachable("read_file", ep, rt.read_file("x", "/a/b")).await;
-    expect_unreachable("save_image", ep, async { rt.save_image("capd-rs/none:0").await.map(|_| ()) }).await;
-    expect_unreachable("load_image_into_node", ep, rt.load_image_into_node("x", "capd-rs/none:0")).await;
+    expect_unreachable("save_image", ep, async {
+        rt.save_image("capd-rs/none:0").await.map(|_| ())
+    })
+    .await;
+    expect_unreachable(
+        "load_image_into_node",
+        ep,
+        rt.load_image_into_node("x", "capd-rs/none:0"),
+    )
+    .await;
     // A second round: a failed negotiation must not be cached as success or panic.
     expect_unreachable("engine_info again", ep, rt.engine_info()).await;
 }
@@ -88,6 +124,9 @@ async fn unix_socket_with_no_listener() {
 fn unusable_addresses_are_rejected_up_front() {
     for host in ["ssh://somewhere", "unix://relative", "npipe:////./pipe/x"] {
         let err = DockerRuntime::new(host).unwrap_err();
-        assert!(matches!(err, Error::InvalidEndpoint { .. }), "{host}: {err}");
+        assert!(
+            matches!(err, Error::InvalidEndpoint { .. }),
+            "{host}: {err}"
+        );
     }
 }

@@ -7,7 +7,13 @@ use std::path::Path;
 /// Flags for a kube-apiserver on 127.0.0.1:`port` with the environment's certificates
 /// in `pki_dir` (CA, serving pair, service-account keys); keys under `etcd_prefix`
 /// when given (several servers share one etcd).
-pub fn apiserver_flags(pki_dir: &Path, etcd_url: &str, etcd_prefix: Option<&str>, port: u16, cert_dir: &Path) -> Vec<String> {
+pub fn apiserver_flags(
+    pki_dir: &Path,
+    etcd_url: &str,
+    etcd_prefix: Option<&str>,
+    port: u16,
+    cert_dir: &Path,
+) -> Vec<String> {
     let p = |f: &str| pki_dir.join(f).display().to_string();
     let mut flags = vec![format!("--etcd-servers={etcd_url}")];
     if let Some(prefix) = etcd_prefix {

@@ -26,9 +26,18 @@ impl ExtraApiServer {
         let port = free_port()?;
         let pki = &env.state.pki_dir;
         let etcd = env.etcd_client_port();
-        let log_path = env.state.log_dir.join(format!("extra-apiserver-{prefix}-{port}.log"));
-        let log = std::fs::File::create(&log_path).map_err(|source| Error::Io { what: format!("creating {}", log_path.display()), source })?;
-        let err = log.try_clone().map_err(|source| Error::Io { what: format!("opening {}", log_path.display()), source })?;
+        let log_path = env
+            .state
+            .log_dir
+            .join(format!("extra-apiserver-{prefix}-{port}.log"));
+        let log = std::fs::File::create(&log_path).map_err(|source| Error::Io {
+            what: format!("creating {}", log_path.display()),
+            source,
+        })?;
+        let err = log.try_clone().map_err(|source| Error::Io {
+            what: format!("opening {}", log_path.display()),
+            source,
+        })?;
         let child = Command::new(env.bin("kube-apiserver"))
             .args(crate::apiserver_flags(
                 pki,
@@ -41,15 +50,35 @@ impl ExtraApiServer {
             .stdout(log)
             .stderr(err)
             .spawn()
-            .map_err(|source| Error::Io { what: format!("starting {}", env.bin("kube-apiserver").display()), source })?;
+            .map_err(|source| Error::Io {
+                what: format!("starting {}", env.bin("kube-apiserver").display()),
+                source,
+            })?;
         // Built before the server is waited on: dropping `server` stops the process.
-        let mut server = Self { child, port, kubeconfig: String::new() };
+        let mut server = Self {
+            child,
+            port,
+            kubeconfig: String::new(),
+        };
         server.kubeconfig = env.admin_kubeconfig_for(&format!("https://127.0.0.1:{port}"))?;
         let client = server.client().await?;
-        poll_until(&format!("the extra kube-apiserver on 127.0.0.1:{port} (log {})", log_path.display()), Duration::from_secs(90), || {
-            let client = client.clone();
-            async move { client.apiserver_version().await.map(|_| ()).map_err(|e| e.to_string()) }
-        })
+        poll_until(
+            &format!(
+                "the extra kube-apiserver on 127.0.0.1:{port} (log {})",
+                log_path.display()
+            ),
+            Duration::from_secs(90),
+            || {
+                let client = client.clone();
+                async move {
+                    client
+                        .apiserver_version()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            },
+        )
         .await?;
         Ok(server)
     }

@@ -19,7 +19,8 @@ pub use install::{install_provider_manifests, workspace_root};
 pub use poll::{poll_until, PollError};
 pub use state::{default_state_dir, Component, EnvState, Images, STATE_DIR_ENV};
 pub use support::{
-    b64, free_port, http_get, HttpGetError, DEFAULT_ETCD_CLIENT_PORT, ENGINE_OVERRIDE_ENV, TEST_LABEL, TEST_NETWORK,
+    b64, free_port, http_get, HttpGetError, DEFAULT_ETCD_CLIENT_PORT, ENGINE_OVERRIDE_ENV,
+    TEST_LABEL, TEST_NETWORK,
 };
 
 use std::path::{Path, PathBuf};
@@ -52,7 +53,10 @@ pub enum Error {
     #[error("finding a free port on 127.0.0.1: {0}")]
     FreePort(#[source] std::io::Error),
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("{} does not name {url}; cannot derive a kubeconfig for another API server from it", path.display())]
     KubeconfigServer { path: PathBuf, url: String },
 }
@@ -73,7 +77,8 @@ impl TestEnv {
             path: path.clone(),
             source,
         })?;
-        let state = serde_json::from_str(&text).map_err(|source| Error::StateInvalid { path, source })?;
+        let state =
+            serde_json::from_str(&text).map_err(|source| Error::StateInvalid { path, source })?;
         Ok(Self { state })
     }
 
@@ -87,9 +92,15 @@ impl TestEnv {
     /// second server on the environment's certificates.
     pub fn admin_kubeconfig_for(&self, url: &str) -> Result<String, Error> {
         let path = &self.state.kubeconfig;
-        let admin = std::fs::read_to_string(path).map_err(|source| Error::Io { what: format!("reading {}", path.display()), source })?;
+        let admin = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            what: format!("reading {}", path.display()),
+            source,
+        })?;
         if !admin.contains(&self.state.api_server_url) {
-            return Err(Error::KubeconfigServer { path: path.clone(), url: self.state.api_server_url.clone() });
+            return Err(Error::KubeconfigServer {
+                path: path.clone(),
+                url: self.state.api_server_url.clone(),
+            });
         }
         Ok(admin.replace(&self.state.api_server_url, url))
     }
@@ -126,21 +137,33 @@ impl TestEnv {
 /// A kube client from a kubeconfig file.
 pub async fn client_from_kubeconfig_file(path: &Path) -> Result<kube::Client, Error> {
     let kubeconfig =
-        kube::config::Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig { path: path.to_path_buf(), source })?;
+        kube::config::Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
     client_from_kubeconfig(kubeconfig, path).await
 }
 
 /// A kube client from kubeconfig text; `origin` names it in errors (a Secret, a server).
 pub async fn client_from_kubeconfig_yaml(yaml: &str, origin: &str) -> Result<kube::Client, Error> {
     let kubeconfig =
-        kube::config::Kubeconfig::from_yaml(yaml).map_err(|source| Error::Kubeconfig { path: origin.into(), source })?;
+        kube::config::Kubeconfig::from_yaml(yaml).map_err(|source| Error::Kubeconfig {
+            path: origin.into(),
+            source,
+        })?;
     client_from_kubeconfig(kubeconfig, Path::new(origin)).await
 }
 
-async fn client_from_kubeconfig(kubeconfig: kube::config::Kubeconfig, origin: &Path) -> Result<kube::Client, Error> {
+async fn client_from_kubeconfig(
+    kubeconfig: kube::config::Kubeconfig,
+    origin: &Path,
+) -> Result<kube::Client, Error> {
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
-        .map_err(|source| Error::Kubeconfig { path: origin.to_path_buf(), source })?;
+        .map_err(|source| Error::Kubeconfig {
+            path: origin.to_path_buf(),
+            source,
+        })?;
     Ok(kube::Client::try_from(config)?)
 }
 
@@ -154,5 +177,9 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{prefix}-{:x}{:x}{n}", std::process::id() & 0xfff, nanos & 0xfff)
+    format!(
+        "{prefix}-{:x}{:x}{n}",
+        std::process::id() & 0xfff,
+        nanos & 0xfff
+    )
 }

@@ -12,7 +12,11 @@ pub struct PollError {
 /// Polls `check` every 250 ms until it returns `Ok(value)` or `timeout` passes.
 /// `check` returns `Err(description)` to say what it saw, which ends up in the
 /// timeout error so a failing test tells why.
-pub async fn poll_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, PollError>
+pub async fn poll_until<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<T, PollError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
@@ -44,7 +48,13 @@ mod tests {
         let v = poll_until("n to reach 3", Duration::from_secs(5), || {
             n += 1;
             let seen = n;
-            async move { if seen >= 3 { Ok(seen) } else { Err(format!("n={seen}")) } }
+            async move {
+                if seen >= 3 {
+                    Ok(seen)
+                } else {
+                    Err(format!("n={seen}"))
+                }
+            }
         })
         .await
         .unwrap();
@@ -53,9 +63,11 @@ mod tests {
 
     #[tokio::test]
     async fn times_out_with_last_observation() {
-        let err = poll_until::<(), _, _>("never", Duration::from_millis(300), || async { Err("still no".to_string()) })
-            .await
-            .unwrap_err();
+        let err = poll_until::<(), _, _>("never", Duration::from_millis(300), || async {
+            Err("still no".to_string())
+        })
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("still no"), "{err}");
         assert!(err.waited >= Duration::from_millis(300));
     }

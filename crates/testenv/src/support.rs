@@ -47,23 +47,45 @@ pub fn local_manager_flags(pki_dir: &std::path::Path) -> Result<Vec<String>, Err
 #[derive(Debug, thiserror::Error)]
 pub enum HttpGetError {
     #[error("GET http://127.0.0.1:{port}{path}: {source}")]
-    Io { port: u16, path: String, source: std::io::Error },
+    Io {
+        port: u16,
+        path: String,
+        source: std::io::Error,
+    },
     #[error("GET http://127.0.0.1:{port}{path}: no HTTP status line in {head:?}")]
-    NoStatus { port: u16, path: String, head: String },
+    NoStatus {
+        port: u16,
+        path: String,
+        head: String,
+    },
 }
 
 /// A plain HTTP/1.1 GET of `path` on 127.0.0.1:`port` (connection closed after the
 /// answer): (status, body). Each step waits at most [`HTTP_TIMEOUT`]. The body is
 /// returned as sent (a chunked body keeps its chunk framing).
 pub fn http_get(port: u16, path: &str) -> Result<(u16, String), HttpGetError> {
-    let io = |source| HttpGetError::Io { port, path: path.to_string(), source };
-    let mut s = TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), HTTP_TIMEOUT).map_err(io)?;
+    let io = |source| HttpGetError::Io {
+        port,
+        path: path.to_string(),
+        source,
+    };
+    let mut s =
+        TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), HTTP_TIMEOUT)
+            .map_err(io)?;
     s.set_read_timeout(Some(HTTP_TIMEOUT)).map_err(io)?;
     s.set_write_timeout(Some(HTTP_TIMEOUT)).map_err(io)?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").map_err(io)?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(io)?;
     let mut out = String::new();
     s.read_to_string(&mut out).map_err(io)?;
-    parse_response(&out).ok_or_else(|| HttpGetError::NoStatus { port, path: path.to_string(), head: out.chars().take(80).collect() })
+    parse_response(&out).ok_or_else(|| HttpGetError::NoStatus {
+        port,
+        path: path.to_string(),
+        head: out.chars().take(80).collect(),
+    })
 }
 
 /// (status, body) of a raw HTTP response.
@@ -93,8 +115,14 @@ mod tests {
     #[test]
     fn parses_status_and_whole_body() {
         let raw = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nline 1\r\n\r\nline 2";
-        assert_eq!(parse_response(raw), Some((200, "line 1\r\n\r\nline 2".to_string())));
-        assert_eq!(parse_response("HTTP/1.1 503 Service Unavailable\r\n\r\n"), Some((503, String::new())));
+        assert_eq!(
+            parse_response(raw),
+            Some((200, "line 1\r\n\r\nline 2".to_string()))
+        );
+        assert_eq!(
+            parse_response("HTTP/1.1 503 Service Unavailable\r\n\r\n"),
+            Some((503, String::new()))
+        );
         assert_eq!(parse_response("garbage"), None);
         assert_eq!(parse_response(""), None);
     }
@@ -134,7 +162,10 @@ mod tests {
         let port = free_port().unwrap();
         let e = http_get(port, "/readyz").unwrap_err();
         assert!(matches!(e, HttpGetError::Io { .. }), "{e:?}");
-        assert!(e.to_string().contains(&format!("127.0.0.1:{port}/readyz")), "{e}");
+        assert!(
+            e.to_string().contains(&format!("127.0.0.1:{port}/readyz")),
+            "{e}"
+        );
 
         let (port, server) = serve_once("not http\r\n\r\n");
         let e = http_get(port, "/x").unwrap_err();

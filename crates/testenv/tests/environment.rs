@@ -53,21 +53,40 @@ async fn cluster_api_core_controller_adopts_infrastructure_via_contract_label() 
     )
     .await
     .unwrap();
-    poll_until("probe CRD to be established", Duration::from_secs(30), || {
-        let crds = crds.clone();
-        async move {
-            let c = crds.get(&format!("probeclusters.{GROUP}")).await.map_err(|e| e.to_string())?;
-            let ok = c.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True");
-            if ok { Ok(()) } else { Err("not established".into()) }
-        }
-    })
+    poll_until(
+        "probe CRD to be established",
+        Duration::from_secs(30),
+        || {
+            let crds = crds.clone();
+            async move {
+                let c = crds
+                    .get(&format!("probeclusters.{GROUP}"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let ok = c
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                if ok {
+                    Ok(())
+                } else {
+                    Err("not established".into())
+                }
+            }
+        },
+    )
     .await
     .unwrap();
 
     let ns = unique_name("envtest");
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
         .await
         .unwrap();
 
@@ -80,7 +99,11 @@ async fn cluster_api_core_controller_adopts_infrastructure_via_contract_label() 
     .unwrap();
     probes.create(&PostParams::default(), &probe).await.unwrap();
 
-    let cluster_ar = ApiResource::from_gvk(&GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"));
+    let cluster_ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "cluster.x-k8s.io",
+        "v1beta2",
+        "Cluster",
+    ));
     let clusters: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &cluster_ar);
     let cluster: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
@@ -88,42 +111,60 @@ async fn cluster_api_core_controller_adopts_infrastructure_via_contract_label() 
         "spec": {"infrastructureRef": {"apiGroup": GROUP, "kind": "ProbeCluster", "name": "probe"}}
     }))
     .unwrap();
-    clusters.create(&PostParams::default(), &cluster).await.unwrap();
+    clusters
+        .create(&PostParams::default(), &cluster)
+        .await
+        .unwrap();
 
-    let owner = poll_until("the Cluster controller to set an ownerReference on the ProbeCluster", Duration::from_secs(60), || {
-        let probes = probes.clone();
-        async move {
-            let p = probes.get("probe").await.map_err(|e| e.to_string())?;
-            p.metadata
-                .owner_references
-                .unwrap_or_default()
-                .into_iter()
-                .find(|o| o.kind == "Cluster" && o.api_version.starts_with("cluster.x-k8s.io/"))
-                .ok_or_else(|| "no Cluster ownerReference yet".to_string())
-        }
-    })
+    let owner = poll_until(
+        "the Cluster controller to set an ownerReference on the ProbeCluster",
+        Duration::from_secs(60),
+        || {
+            let probes = probes.clone();
+            async move {
+                let p = probes.get("probe").await.map_err(|e| e.to_string())?;
+                p.metadata
+                    .owner_references
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|o| o.kind == "Cluster" && o.api_version.starts_with("cluster.x-k8s.io/"))
+                    .ok_or_else(|| "no Cluster ownerReference yet".to_string())
+            }
+        },
+    )
     .await
     .unwrap();
     assert_eq!(owner.name, "probe");
 
     // Namespace deletion only completes with kube-controller-manager running.
-    namespaces.delete(&ns, &DeleteParams::default()).await.unwrap();
+    namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
     // The Cluster's own finalizer needs its infrastructure gone first, so drop both finalizers.
     for api in [&clusters, &probes] {
         let _ = api
-            .patch("probe", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
+            .patch(
+                "probe",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+            )
             .await;
     }
-    poll_until("the namespace to be deleted", Duration::from_secs(90), || {
-        let namespaces = namespaces.clone();
-        let ns = ns.clone();
-        async move {
-            match namespaces.get_opt(&ns).await.map_err(|e| e.to_string())? {
-                None => Ok(()),
-                Some(n) => Err(format!("phase {:?}", n.status.and_then(|s| s.phase))),
+    poll_until(
+        "the namespace to be deleted",
+        Duration::from_secs(90),
+        || {
+            let namespaces = namespaces.clone();
+            let ns = ns.clone();
+            async move {
+                match namespaces.get_opt(&ns).await.map_err(|e| e.to_string())? {
+                    None => Ok(()),
+                    Some(n) => Err(format!("phase {:?}", n.status.and_then(|s| s.phase))),
+                }
             }
-        }
-    })
+        },
+    )
     .await
     .unwrap();
 }
@@ -133,7 +174,12 @@ fn docker(env: &TestEnv, args: &[&str]) -> std::process::Output {
 }
 
 fn ok(out: std::process::Output, what: &str) -> String {
-    assert!(out.status.success(), "{what} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -155,26 +201,75 @@ async fn node_image_boots_systemd_and_runs_a_nested_container() {
         docker(
             &env,
             &[
-                "run", "-d", "--name", &name, "--hostname", &name, "--label", &label,
-                "--privileged", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-                "--tmpfs", "/tmp", "--tmpfs", "/run", "--volume", "/var", "--volume", "/lib/modules:/lib/modules:ro",
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--hostname",
+                &name,
+                "--label",
+                &label,
+                "--privileged",
+                "--security-opt",
+                "seccomp=unconfined",
+                "--security-opt",
+                "apparmor=unconfined",
+                "--tmpfs",
+                "/tmp",
+                "--tmpfs",
+                "/run",
+                "--volume",
+                "/var",
+                "--volume",
+                "/lib/modules:/lib/modules:ro",
                 &env.state.images.node,
             ],
         ),
         "starting the node container",
     );
 
-    poll_until("systemd to reach multi-user.target", Duration::from_secs(90), || {
-        let out = docker(&env, &["exec", &name, "systemctl", "show", "-p", "ActiveState", "--value", "multi-user.target"]);
-        let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        async move { if state == "active" { Ok(()) } else { Err(format!("multi-user.target {state:?}")) } }
-    })
+    poll_until(
+        "systemd to reach multi-user.target",
+        Duration::from_secs(90),
+        || {
+            let out = docker(
+                &env,
+                &[
+                    "exec",
+                    &name,
+                    "systemctl",
+                    "show",
+                    "-p",
+                    "ActiveState",
+                    "--value",
+                    "multi-user.target",
+                ],
+            );
+            let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            async move {
+                if state == "active" {
+                    Ok(())
+                } else {
+                    Err(format!("multi-user.target {state:?}"))
+                }
+            }
+        },
+    )
     .await
     .unwrap();
     poll_until("containerd to be active", Duration::from_secs(60), || {
-        let out = docker(&env, &["exec", &name, "systemctl", "is-active", "containerd"]);
+        let out = docker(
+            &env,
+            &["exec", &name, "systemctl", "is-active", "containerd"],
+        );
         let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        async move { if state == "active" { Ok(()) } else { Err(format!("containerd {state:?}")) } }
+        async move {
+            if state == "active" {
+                Ok(())
+            } else {
+                Err(format!("containerd {state:?}"))
+            }
+        }
     })
     .await
     .unwrap();
@@ -189,16 +284,41 @@ async fn node_image_boots_systemd_and_runs_a_nested_container() {
         .unwrap();
     let import = env
         .docker()
-        .args(["exec", "-i", &name, "ctr", "-n", "k8s.io", "images", "import", "-"])
+        .args([
+            "exec", "-i", &name, "ctr", "-n", "k8s.io", "images", "import", "-",
+        ])
         .stdin(save.stdout.unwrap())
         .output()
         .unwrap();
-    ok(import, "importing the base image into the node's containerd");
+    ok(
+        import,
+        "importing the base image into the node's containerd",
+    );
 
-    let full = if image.contains('/') && !image.starts_with("docker.io/") { format!("docker.io/{image}") } else { image.clone() };
+    let full = if image.contains('/') && !image.starts_with("docker.io/") {
+        format!("docker.io/{image}")
+    } else {
+        image.clone()
+    };
     let marker = unique_name("nested");
     let out = ok(
-        docker(&env, &["exec", &name, "ctr", "-n", "k8s.io", "run", "--rm", &full, &marker, "sh", "-c", &format!("echo hello from {marker}")]),
+        docker(
+            &env,
+            &[
+                "exec",
+                &name,
+                "ctr",
+                "-n",
+                "k8s.io",
+                "run",
+                "--rm",
+                &full,
+                &marker,
+                "sh",
+                "-c",
+                &format!("echo hello from {marker}"),
+            ],
+        ),
         "running a nested container with ctr",
     );
     assert_eq!(out, format!("hello from {marker}"));

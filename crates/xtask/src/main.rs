@@ -87,7 +87,10 @@ fn main() {
         shim::run();
     }
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -102,9 +105,17 @@ fn main() {
             Cmd::Env => env::print_env(),
             Cmd::Test { cargo_args } => commands::test::test(&cargo_args),
             Cmd::Demo => demo::demo(),
-            Cmd::ClusterctlRepo { version, out, image, capi_from_module_cache } => {
-                release::clusterctl_repo(release::RepoOptions { version, out, image, capi_from_module_cache })
-            }
+            Cmd::ClusterctlRepo {
+                version,
+                out,
+                image,
+                capi_from_module_cache,
+            } => release::clusterctl_repo(release::RepoOptions {
+                version,
+                out,
+                image,
+                capi_from_module_cache,
+            }),
             Cmd::GenTemplates => templates::generate(&paths::workspace_root()).map(|changed| {
                 for c in &changed {
                     eprintln!("regenerated {c}");

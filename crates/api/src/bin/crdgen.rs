@@ -50,8 +50,10 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn run(args: &Args) -> Result<Vec<Drift>, capd_api::Error> {
-    let sets: [(&PathBuf, Vec<Manifest>); 2] =
-        [(&args.crd_dir, crd_manifests()?), (&args.policy_dir, policy_manifests()?)];
+    let sets: [(&PathBuf, Vec<Manifest>); 2] = [
+        (&args.crd_dir, crd_manifests()?),
+        (&args.policy_dir, policy_manifests()?),
+    ];
     let mut drifted = Vec::new();
     for (dir, manifests) in &sets {
         if args.check {
@@ -80,7 +82,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(drifted) => {
-            eprintln!("manifests differ from the generator (run crdgen without --check to update):");
+            eprintln!(
+                "manifests differ from the generator (run crdgen without --check to update):"
+            );
             for d in &drifted {
                 eprintln!("  {d}");
             }

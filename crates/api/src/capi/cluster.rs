@@ -94,12 +94,16 @@ impl Cluster {
 
     /// `status.initialization.infrastructureProvisioned`.
     pub fn infrastructure_provisioned(&self) -> bool {
-        self.initialization().and_then(|i| i.infrastructure_provisioned).unwrap_or(false)
+        self.initialization()
+            .and_then(|i| i.infrastructure_provisioned)
+            .unwrap_or(false)
     }
 
     /// `status.initialization.controlPlaneInitialized`.
     pub fn control_plane_initialized(&self) -> bool {
-        self.initialization().and_then(|i| i.control_plane_initialized).unwrap_or(false)
+        self.initialization()
+            .and_then(|i| i.control_plane_initialized)
+            .unwrap_or(false)
     }
 
     fn initialization(&self) -> Option<&ClusterInitialization> {
@@ -108,6 +112,9 @@ impl Cluster {
 
     /// Conditions of the Cluster (v1beta2 shape).
     pub fn conditions(&self) -> &[Condition] {
-        self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[])
+        self.status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[])
     }
 }

@@ -114,7 +114,11 @@ impl Machine {
 
     /// Name of the bootstrap data Secret, once the bootstrap provider has written it.
     pub fn bootstrap_data_secret_name(&self) -> Option<&str> {
-        self.spec.bootstrap.data_secret_name.as_deref().filter(|s| !s.is_empty())
+        self.spec
+            .bootstrap
+            .data_secret_name
+            .as_deref()
+            .filter(|s| !s.is_empty())
     }
 
     /// Name of the Node, once Cluster API has found it.

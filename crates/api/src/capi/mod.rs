@@ -9,7 +9,9 @@
 mod cluster;
 mod machine;
 
-pub use cluster::{Cluster, ClusterClassRef, ClusterInitialization, ClusterSpec, ClusterStatus, ClusterTopology};
+pub use cluster::{
+    Cluster, ClusterClassRef, ClusterInitialization, ClusterSpec, ClusterStatus, ClusterTopology,
+};
 pub use machine::{
     Bootstrap, Machine, MachineInitialization, MachineNodeReference, MachineSpec, MachineStatus,
 };

@@ -61,7 +61,11 @@ pub struct DockerLoadBalancer {
     /// the HAProxy configuration that replaces the default one. Variables: $IPv6 (bool),
     /// $FrontendControlPlanePort, $BackendControlPlanePort (strings), $BackendServers
     /// (map name -> address), and the function JoinHostPort.
-    #[serde(rename = "customHAProxyConfigTemplateRef", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "customHAProxyConfigTemplateRef",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub custom_haproxy_config_template_ref: Option<LocalObjectReference>,
 }
 

@@ -107,7 +107,12 @@ pub struct DevClusterStatus {
     category = "cluster-api",
     deprecated,
     doc = "DevClusterTemplate is the schema for the dev cluster template API (v1beta1).",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of the DevClusterTemplate")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of the DevClusterTemplate"
+    )
 )]
 pub struct DevClusterTemplateSpec {
     /// template defines the desired state of DevClusterTemplate.
@@ -150,7 +155,11 @@ pub struct DevClusterTemplateResource {
 #[serde(rename_all = "camelCase")]
 pub struct DevMachineSpec {
     /// providerID used to link this machine with the node hosted on it.
-    #[serde(rename = "providerID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "providerID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub provider_id: Option<String>,
 
     /// backend defines backends for a DevMachine.
@@ -226,7 +235,12 @@ pub struct DevMachineStatus {
     category = "cluster-api",
     deprecated,
     doc = "DevMachineTemplate is the schema for the dev machine template API (v1beta1).",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of the DevMachineTemplate")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of the DevMachineTemplate"
+    )
 )]
 pub struct DevMachineTemplateSpec {
     /// template defines the desired state of DevMachineTemplate.

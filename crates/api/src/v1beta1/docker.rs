@@ -79,7 +79,12 @@ pub struct DockerClusterStatus {
     category = "cluster-api",
     deprecated,
     doc = "DockerClusterTemplate is the template DockerClusters of a ClusterClass are made from (v1beta1).",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of DockerClusterTemplate")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of DockerClusterTemplate"
+    )
 )]
 pub struct DockerClusterTemplateSpec {
     /// template is the DockerCluster to stamp out.
@@ -97,7 +102,9 @@ pub struct DockerClusterTemplateResource {
 }
 
 /// DockerMachineSpec defines the desired state of DockerMachine.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema,
+)]
 #[kube(
     group = "infrastructure.cluster.x-k8s.io",
     version = "v1beta1",
@@ -125,7 +132,11 @@ pub struct DockerClusterTemplateResource {
 #[serde(rename_all = "camelCase")]
 pub struct DockerMachineSpec {
     /// providerID is the container name in ProviderID format (docker:////<containername>).
-    #[serde(rename = "providerID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "providerID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub provider_id: Option<String>,
 
     /// customImage is the container image the machine runs, instead of
@@ -174,7 +185,9 @@ pub struct DockerMachineStatus {
 }
 
 /// DockerMachineTemplateSpec defines the desired state of DockerMachineTemplate.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema,
+)]
 #[kube(
     group = "infrastructure.cluster.x-k8s.io",
     version = "v1beta1",
@@ -186,7 +199,12 @@ pub struct DockerMachineStatus {
     category = "cluster-api",
     deprecated,
     doc = "DockerMachineTemplate is the template DockerMachines of a MachineDeployment or control plane are made from (v1beta1).",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of DockerMachineTemplate")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of DockerMachineTemplate"
+    )
 )]
 pub struct DockerMachineTemplateSpec {
     /// template is the DockerMachine to stamp out.

@@ -23,7 +23,9 @@ pub struct DockerMachinePoolMachineTemplate {
 }
 
 /// DockerMachinePoolSpec defines the desired state of DockerMachinePool.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema,
+)]
 #[kube(
     group = "infrastructure.cluster.x-k8s.io",
     version = "v1beta1",
@@ -35,7 +37,12 @@ pub struct DockerMachinePoolMachineTemplate {
     category = "cluster-api",
     deprecated,
     doc = "DockerMachinePool is the Schema for the dockermachinepools API (v1beta1).",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of DockerMachinePool")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of DockerMachinePool"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DockerMachinePoolSpec {
@@ -43,10 +50,18 @@ pub struct DockerMachinePoolSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<DockerMachinePoolMachineTemplate>,
     /// providerID is the identification ID of the Machine Pool.
-    #[serde(rename = "providerID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "providerID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub provider_id: Option<String>,
     /// providerIDList is the list of identification IDs of machine instances managed by this Machine Pool.
-    #[serde(rename = "providerIDList", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "providerIDList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub provider_id_list: Option<Vec<String>>,
 }
 
@@ -85,7 +100,11 @@ pub struct DockerMachinePoolInstanceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_name: Option<String>,
     /// providerID is the provider identification of the Machine Pool Instance.
-    #[serde(rename = "providerID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "providerID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub provider_id: Option<String>,
     /// version defines the Kubernetes version for the Machine Instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,7 +119,9 @@ pub struct DockerMachinePoolInstanceStatus {
 }
 
 /// DockerMachinePoolTemplateSpec defines the desired state of DockerMachinePoolTemplate.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema,
+)]
 #[kube(
     group = "infrastructure.cluster.x-k8s.io",
     version = "v1beta1",
@@ -111,7 +132,12 @@ pub struct DockerMachinePoolInstanceStatus {
     category = "cluster-api",
     deprecated,
     doc = "DockerMachinePoolTemplate is the Schema for the dockermachinepooltemplates API (v1beta1).",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp", description = "Time duration since creation of DockerMachinePoolTemplate")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp",
+        description = "Time duration since creation of DockerMachinePoolTemplate"
+    )
 )]
 pub struct DockerMachinePoolTemplateSpec {
     /// template is the DockerMachinePool to stamp out.

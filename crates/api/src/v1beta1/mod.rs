@@ -28,7 +28,10 @@ pub mod dev;
 pub mod docker;
 pub mod machine_pool;
 
-pub use common::{ApiEndpoint, DockerLoadBalancer, FailureDomainSpec, FailureDomains, LocalObjectReference, Mount, V1Beta2Status};
+pub use common::{
+    ApiEndpoint, DockerLoadBalancer, FailureDomainSpec, FailureDomains, LocalObjectReference,
+    Mount, V1Beta2Status,
+};
 pub use dev::{DevCluster, DevClusterTemplate, DevMachine, DevMachineTemplate};
 pub use docker::{DockerCluster, DockerClusterTemplate, DockerMachine, DockerMachineTemplate};
 pub use machine_pool::{DockerMachinePool, DockerMachinePoolTemplate};

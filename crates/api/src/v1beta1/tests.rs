@@ -19,8 +19,17 @@ fn round_trip<T: DeserializeOwned + Serialize>(yaml: &str) -> T {
 
 /// The v1beta1 schema of `kind` in the generated CRDs.
 fn v1beta1_schema(kind: &str) -> Value {
-    let crd = crate::crd::all().unwrap().into_iter().find(|c| c.spec.names.kind == kind).unwrap();
-    let version = crd.spec.versions.into_iter().find(|v| v.name == "v1beta1").unwrap();
+    let crd = crate::crd::all()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.spec.names.kind == kind)
+        .unwrap();
+    let version = crd
+        .spec
+        .versions
+        .into_iter()
+        .find(|v| v.name == "v1beta1")
+        .unwrap();
     serde_json::to_value(version.schema.unwrap().open_api_v3_schema.unwrap()).unwrap()
 }
 
@@ -43,7 +52,8 @@ fn misfits(value: &Value, schema: &Value, path: &str, out: &mut Vec<String>) {
                 let here = format!("{path}.{k}");
                 if let Some(s) = schema["properties"].get(k) {
                     misfits(v, s, &here, out);
-                } else if let Some(s) = schema.get("additionalProperties").filter(|s| s.is_object()) {
+                } else if let Some(s) = schema.get("additionalProperties").filter(|s| s.is_object())
+                {
                     misfits(v, s, &here, out);
                 } else {
                     out.push(format!("{here}: not in the schema, would be pruned"));
@@ -59,8 +69,12 @@ fn misfits(value: &Value, schema: &Value, path: &str, out: &mut Vec<String>) {
                 misfits(item, &schema["items"], &format!("{path}[{i}]"), out);
             }
         }
-        Value::String(_) if ty != "string" => out.push(format!("{path}: a string where the schema says {ty:?}")),
-        Value::Bool(_) if ty != "boolean" => out.push(format!("{path}: a boolean where the schema says {ty:?}")),
+        Value::String(_) if ty != "string" => {
+            out.push(format!("{path}: a string where the schema says {ty:?}"))
+        }
+        Value::Bool(_) if ty != "boolean" => {
+            out.push(format!("{path}: a boolean where the schema says {ty:?}"))
+        }
         Value::Number(_) if ty != "integer" && ty != "number" => {
             out.push(format!("{path}: a number where the schema says {ty:?}"))
         }
@@ -88,7 +102,12 @@ fn check<T: DeserializeOwned + Serialize + Resource<DynamicType = ()>>(yaml: &st
             misfits(v, &schema["properties"][part], part, &mut out);
         }
     }
-    assert_eq!(out, Vec::<String>::new(), "{} does not fit its v1beta1 schema", T::kind(&()));
+    assert_eq!(
+        out,
+        Vec::<String>::new(),
+        "{} does not fit its v1beta1 schema",
+        T::kind(&())
+    );
     typed
 }
 
@@ -416,10 +435,17 @@ fn docker_cluster_round_trips_and_fits_the_schema() {
     let dc: DockerCluster = check(DOCKER_CLUSTER);
     let fd = dc.spec.failure_domains.as_ref().unwrap();
     assert_eq!(fd["fd1"].control_plane, Some(true));
-    assert_eq!(fd["fd2"].control_plane, Some(false), "an explicit false stays");
+    assert_eq!(
+        fd["fd2"].control_plane,
+        Some(false),
+        "an explicit false stays"
+    );
     assert_eq!(fd["fd2"].attributes.as_ref().unwrap()["rack"], "r2");
     let endpoint = dc.spec.control_plane_endpoint.as_ref().unwrap();
-    assert_eq!((endpoint.host.as_deref(), endpoint.port), (Some("172.18.0.3"), Some(6443)));
+    assert_eq!(
+        (endpoint.host.as_deref(), endpoint.port),
+        (Some("172.18.0.3"), Some(6443))
+    );
     let status = dc.status.unwrap();
     assert_eq!(status.ready, Some(true));
     assert_eq!(status.conditions.as_ref().unwrap()[0].type_, "Ready");
@@ -431,37 +457,84 @@ fn docker_cluster_round_trips_and_fits_the_schema() {
 fn docker_machine_round_trips_and_fits_the_schema() {
     let dm: DockerMachine = check(DOCKER_MACHINE);
     assert_eq!(dm.spec.bootstrap_timeout.as_deref(), Some("3m0s"));
-    assert_eq!(dm.spec.extra_mounts.as_ref().unwrap()[1].read_only, Some(true));
+    assert_eq!(
+        dm.spec.extra_mounts.as_ref().unwrap()[1].read_only,
+        Some(true)
+    );
     let status = dm.status.unwrap();
-    assert_eq!((status.ready, status.load_balancer_configured), (Some(false), Some(false)));
+    assert_eq!(
+        (status.ready, status.load_balancer_configured),
+        (Some(false), Some(false))
+    );
     assert_eq!(status.conditions.unwrap()[0].severity, "Info");
 }
 
 #[test]
 fn templates_round_trip_and_fit_the_schema() {
     let dmt: DockerMachineTemplate = check(DOCKER_MACHINE_TEMPLATE);
-    assert_eq!(dmt.spec.template.spec.pre_load_images, Some(vec![]), "an explicit [] stays");
-    assert_eq!(dmt.spec.template.metadata.unwrap().labels["tier"], "control-plane");
+    assert_eq!(
+        dmt.spec.template.spec.pre_load_images,
+        Some(vec![]),
+        "an explicit [] stays"
+    );
+    assert_eq!(
+        dmt.spec.template.metadata.unwrap().labels["tier"],
+        "control-plane"
+    );
     let dct: DockerClusterTemplate = check(DOCKER_CLUSTER_TEMPLATE);
     assert_eq!(dct.spec.template.spec.failure_domains.unwrap().len(), 2);
     let dev_ct: DevClusterTemplate = check(DEV_CLUSTER_TEMPLATE);
     let docker = dev_ct.spec.template.spec.backend.docker.unwrap();
-    assert_eq!(docker.failure_domains.unwrap()["fd4"].control_plane, Some(false));
+    assert_eq!(
+        docker.failure_domains.unwrap()["fd4"].control_plane,
+        Some(false)
+    );
     let dev_mt: DevMachineTemplate = check(DEV_MACHINE_TEMPLATE);
     assert!(dev_mt.spec.template.spec.backend.docker.is_some());
     let mpt: DockerMachinePoolTemplate = check(DOCKER_MACHINE_POOL_TEMPLATE);
-    assert!(mpt.spec.template.spec.template.unwrap().extra_mounts.is_some());
+    assert!(mpt
+        .spec
+        .template
+        .spec
+        .template
+        .unwrap()
+        .extra_mounts
+        .is_some());
 }
 
 #[test]
 fn dev_kinds_round_trip_and_fit_the_schema() {
     let dc: DevCluster = check(DEV_CLUSTER);
-    assert_eq!(dc.spec.backend.docker.unwrap().load_balancer.unwrap().image_tag.as_deref(), Some("v20230606-42a2262b"));
+    assert_eq!(
+        dc.spec
+            .backend
+            .docker
+            .unwrap()
+            .load_balancer
+            .unwrap()
+            .image_tag
+            .as_deref(),
+        Some("v20230606-42a2262b")
+    );
     let dm: DevMachine = check(DEV_MACHINE);
-    assert_eq!(dm.spec.backend.docker.unwrap().bootstrap_timeout.as_deref(), Some("10m"));
+    assert_eq!(
+        dm.spec.backend.docker.unwrap().bootstrap_timeout.as_deref(),
+        Some("10m")
+    );
     let in_memory: DevMachine = check(DEV_MACHINE_IN_MEMORY);
-    let vm = in_memory.spec.backend.in_memory.unwrap().vm.unwrap().provisioning.unwrap();
-    assert_eq!((vm.startup_duration.as_str(), vm.startup_jitter.as_str()), ("10s", "0.2"));
+    let vm = in_memory
+        .spec
+        .backend
+        .in_memory
+        .unwrap()
+        .vm
+        .unwrap()
+        .provisioning
+        .unwrap();
+    assert_eq!(
+        (vm.startup_duration.as_str(), vm.startup_jitter.as_str()),
+        ("10s", "0.2")
+    );
 }
 
 #[test]
@@ -490,13 +563,26 @@ fn v1beta2_shapes_do_not_pass_as_v1beta1() {
         "spec": {"failureDomains": [{"name": "fd1", "controlPlane": true}]}});
     assert!(serde_json::from_value::<DockerCluster>(list.clone()).is_err());
     let mut out = Vec::new();
-    misfits(&list["spec"], &v1beta1_schema("DockerCluster")["properties"]["spec"], "spec", &mut out);
-    assert_eq!(out, ["spec.failureDomains: an array where the schema says \"object\""]);
+    misfits(
+        &list["spec"],
+        &v1beta1_schema("DockerCluster")["properties"]["spec"],
+        "spec",
+        &mut out,
+    );
+    assert_eq!(
+        out,
+        ["spec.failureDomains: an array where the schema says \"object\""]
+    );
 
     // v1beta2's status blocks would be pruned from a v1beta1 object.
     let status = serde_json::json!({"initialization": {"provisioned": true}, "ready": "yes", "conditions": [{"type": "Ready"}]});
     let mut out = Vec::new();
-    misfits(&status, &v1beta1_schema("DockerMachine")["properties"]["status"], "status", &mut out);
+    misfits(
+        &status,
+        &v1beta1_schema("DockerMachine")["properties"]["status"],
+        "status",
+        &mut out,
+    );
     out.sort();
     assert_eq!(
         out,

@@ -5,7 +5,9 @@
 
 use anyhow::{bail, Context, Result};
 use capd_testenv::{poll_until, unique_name, TestEnv};
-use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
@@ -48,7 +50,10 @@ fn documents(sub: &str) -> Result<Vec<Value>> {
 }
 
 fn name_of(doc: &Value) -> Result<String> {
-    doc["metadata"]["name"].as_str().map(str::to_string).context("manifest without a name")
+    doc["metadata"]["name"]
+        .as_str()
+        .map(str::to_string)
+        .context("manifest without a name")
 }
 
 /// Server-side applies the committed CRDs and admission policies (the files CI checks against
@@ -65,20 +70,28 @@ pub async fn install(client: &Client) -> Result<()> {
         names.push(name);
     }
     for name in &names {
-        poll_until(&format!("CRD {name} Established"), Duration::from_secs(60), || {
-            let crds = crds.clone();
-            let name = name.clone();
-            async move {
-                let crd = crds.get(&name).await.map_err(|e| e.to_string())?;
-                let established = crd
-                    .status
-                    .and_then(|s| s.conditions)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                if established { Ok(()) } else { Err("not Established".to_string()) }
-            }
-        })
+        poll_until(
+            &format!("CRD {name} Established"),
+            Duration::from_secs(60),
+            || {
+                let crds = crds.clone();
+                let name = name.clone();
+                async move {
+                    let crd = crds.get(&name).await.map_err(|e| e.to_string())?;
+                    let established = crd
+                        .status
+                        .and_then(|s| s.conditions)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True");
+                    if established {
+                        Ok(())
+                    } else {
+                        Err("not Established".to_string())
+                    }
+                }
+            },
+        )
         .await?;
     }
     let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
@@ -108,13 +121,17 @@ pub async fn install(client: &Client) -> Result<()> {
 pub async fn namespace(client: &Client, prefix: &str) -> Result<String> {
     let name = unique_name(prefix);
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await?;
     Ok(name)
 }
 
 /// Deletes the namespace (and everything in it); does not wait.
 pub async fn delete_namespace(client: &Client, name: &str) {
-    let _ = Api::<Namespace>::all(client.clone()).delete(name, &DeleteParams::default()).await;
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(name, &DeleteParams::default())
+        .await;
 }
 
 /// Runs `body` in a fresh namespace and deletes the namespace whatever the outcome.
@@ -134,7 +151,10 @@ pub fn assert_invalid<T: std::fmt::Debug>(result: kube::Result<T>, field: &str, 
     match result {
         Ok(obj) => panic!("{what}: accepted, expected rejection naming {field}: {obj:?}"),
         Err(kube::Error::Api(status)) => {
-            assert_eq!(status.code, 422, "{what}: expected 422 Invalid, got {status:?}");
+            assert_eq!(
+                status.code, 422,
+                "{what}: expected 422 Invalid, got {status:?}"
+            );
             assert!(
                 status.message.contains(field),
                 "{what}: message does not name {field}: {}",
@@ -146,7 +166,10 @@ pub fn assert_invalid<T: std::fmt::Debug>(result: kube::Result<T>, field: &str, 
 }
 
 /// A dynamic API for one of our kinds in `ns`, to send objects our types cannot express.
-pub fn dynamic<K: kube::Resource<DynamicType = ()>>(client: &Client, ns: &str) -> Api<DynamicObject> {
+pub fn dynamic<K: kube::Resource<DynamicType = ()>>(
+    client: &Client,
+    ns: &str,
+) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), ns, &ApiResource::erase::<K>(&()))
 }
 

@@ -30,13 +30,20 @@ const ROLE_LABEL: &str = "io.x-k8s.kind.role";
 /// from `Machine.spec.version` and CAPD's default load balancer. There is no registry, so
 /// both must be in the engine (`cargo xtask up` builds and tags them).
 pub fn required_images() -> [String; 2] {
-    [format!("kindest/node:{MACHINE_VERSION}"), capd_loadbalancer::DEFAULT_IMAGE.to_string()]
+    [
+        format!("kindest/node:{MACHINE_VERSION}"),
+        capd_loadbalancer::DEFAULT_IMAGE.to_string(),
+    ]
 }
 
 /// Fails early, with a hint, when an image the flavour needs is not in the engine.
 pub async fn check_images(rt: &dyn ContainerRuntime) -> Result<()> {
     for image in required_images() {
-        if !rt.image_present(&image).await.with_context(|| format!("looking for image {image}"))? {
+        if !rt
+            .image_present(&image)
+            .await
+            .with_context(|| format!("looking for image {image}"))?
+        {
             bail!("workload: image {image} is not in the engine (`cargo xtask up` builds and tags it)");
         }
     }
@@ -46,7 +53,8 @@ pub async fn check_images(rt: &dyn ContainerRuntime) -> Result<()> {
 /// Renders the flavour for `size` clusters and applies them all at once.
 pub async fn create(objs: &Objects, size: usize) -> Result<()> {
     let path = capd_testenv::workspace_root().join(template::TEMPLATE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let creates = (0..size).map(|i| {
         let (name, text) = (objs.cluster_name(i), &text);
         async move {
@@ -59,7 +67,9 @@ pub async fn create(objs: &Objects, size: usize) -> Result<()> {
             };
             let mut docs = flavour.render(text)?;
             with_portable_haproxy_config(&mut docs, &name, &objs.ns);
-            capd_testenv::manifests::apply(&objs.client, "capd-bench", &docs).await.with_context(|| format!("creating cluster {}/{name}", objs.ns))
+            capd_testenv::manifests::apply(&objs.client, "capd-bench", &docs)
+                .await
+                .with_context(|| format!("creating cluster {}/{name}", objs.ns))
         }
     });
     futures::future::try_join_all(creates).await?;
@@ -76,13 +86,17 @@ pub async fn create(objs: &Objects, size: usize) -> Result<()> {
 pub fn with_portable_haproxy_config(docs: &mut Vec<serde_json::Value>, cluster: &str, ns: &str) {
     let name = format!("{cluster}-haproxy");
     for d in docs.iter_mut().filter(|d| d["kind"] == "DockerCluster") {
-        d["spec"]["loadBalancer"]["customHAProxyConfigTemplateRef"] = serde_json::json!({"name": name});
+        d["spec"]["loadBalancer"]["customHAProxyConfigTemplateRef"] =
+            serde_json::json!({"name": name});
     }
-    docs.insert(0, serde_json::json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": ns},
-        "data": {"value": capd_loadbalancer::DEFAULT_TEMPLATE},
-    }));
+    docs.insert(
+        0,
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns},
+            "data": {"value": capd_loadbalancer::DEFAULT_TEMPLATE},
+        }),
+    );
 }
 
 /// When, since the first create, the milestones of a run were reached.
@@ -98,7 +112,13 @@ pub struct Times {
 
 /// Waits (bounded) until every workload cluster has [`NODES_PER_CLUSTER`] Nodes, all
 /// Ready; polls every second. A failed bootstrap is an error.
-pub async fn wait_ready(objs: &Objects, size: usize, start: Instant, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<Times> {
+pub async fn wait_ready(
+    objs: &Objects,
+    size: usize,
+    start: Instant,
+    timeout: Duration,
+    mut alive: impl FnMut() -> Result<()>,
+) -> Result<Times> {
     let deadline = Instant::now() + timeout;
     let names: Vec<String> = (0..size).map(|i| objs.cluster_name(i)).collect();
     let mut clients: BTreeMap<String, kube::Client> = BTreeMap::new();
@@ -108,17 +128,34 @@ pub async fn wait_ready(objs: &Objects, size: usize, start: Instant, timeout: Du
     let lp = ListParams::default();
     loop {
         alive()?;
-        scenario::bootstrap_failures(&objs.api(&scenario::docker_machines()).list(&lp).await?.items)?;
+        scenario::bootstrap_failures(
+            &objs
+                .api(&scenario::docker_machines())
+                .list(&lp)
+                .await?
+                .items,
+        )?;
         if owned_at.is_none() {
             let dcs = objs.api(&scenario::docker_clusters()).list(&lp).await?;
-            let owned = dcs.items.iter().filter(|o| o.owner_references().iter().any(|r| r.kind == "Cluster")).count();
+            let owned = dcs
+                .items
+                .iter()
+                .filter(|o| o.owner_references().iter().any(|r| r.kind == "Cluster"))
+                .count();
             if owned >= size {
                 owned_at = Some(start.elapsed());
             }
         }
         if cp_at.is_none() {
             let cs = objs.api(&scenario::clusters()).list(&lp).await?;
-            let initialized = cs.items.iter().filter(|c| c.data["status"]["initialization"]["controlPlaneInitialized"].as_bool() == Some(true)).count();
+            let initialized = cs
+                .items
+                .iter()
+                .filter(|c| {
+                    c.data["status"]["initialization"]["controlPlaneInitialized"].as_bool()
+                        == Some(true)
+                })
+                .count();
             if initialized >= size {
                 cp_at = Some(start.elapsed());
             }
@@ -133,7 +170,10 @@ pub async fn wait_ready(objs: &Objects, size: usize, start: Instant, timeout: Du
         // The clusters still pending, asked at once (an API server that does not answer
         // yet costs up to the request timeout).
         let pending = clients.iter().filter(|(n, _)| !ready.contains(*n));
-        let answers = futures::future::join_all(pending.map(|(n, c)| async move { (n.clone(), nodes::ready_nodes(c).await) })).await;
+        let answers = futures::future::join_all(
+            pending.map(|(n, c)| async move { (n.clone(), nodes::ready_nodes(c).await) }),
+        )
+        .await;
         for (name, answer) in answers {
             match answer {
                 Ok((n, r)) if n >= NODES_PER_CLUSTER && r == n => {
@@ -149,13 +189,24 @@ pub async fn wait_ready(objs: &Objects, size: usize, start: Instant, timeout: Du
         }
         if ready.len() >= size {
             let t = start.elapsed();
-            return Ok(Times { owned: owned_at.unwrap_or(t), control_plane: cp_at.unwrap_or(t), ready: t });
+            return Ok(Times {
+                owned: owned_at.unwrap_or(t),
+                control_plane: cp_at.unwrap_or(t),
+                ready: t,
+            });
         }
         if Instant::now() > deadline {
             let waiting: Vec<String> = names
                 .iter()
                 .filter(|n| !ready.contains(*n))
-                .map(|n| format!("{n}: {}", last.get(n).map(String::as_str).unwrap_or("no kubeconfig Secret yet")))
+                .map(|n| {
+                    format!(
+                        "{n}: {}",
+                        last.get(n)
+                            .map(String::as_str)
+                            .unwrap_or("no kubeconfig Secret yet")
+                    )
+                })
                 .collect();
             bail!(
                 "workload: {} of {size} clusters with every Node Ready after {timeout:?} (control planes initialized: {}); {}",
@@ -169,11 +220,21 @@ pub async fn wait_ready(objs: &Objects, size: usize, start: Instant, timeout: Du
 }
 
 /// Memory (MiB, as `docker stats` shows it) of the control-plane node container of `cluster`.
-pub async fn node_memory_mib(rt: &dyn ContainerRuntime, docker_host: &str, cluster: &str) -> Result<f64> {
-    let filter = LabelFilter::new().with(KIND_CLUSTER_LABEL, cluster).with(ROLE_LABEL, "control-plane");
+pub async fn node_memory_mib(
+    rt: &dyn ContainerRuntime,
+    docker_host: &str,
+    cluster: &str,
+) -> Result<f64> {
+    let filter = LabelFilter::new()
+        .with(KIND_CLUSTER_LABEL, cluster)
+        .with(ROLE_LABEL, "control-plane");
     let list = rt.list_containers(&filter).await?;
-    let Some(c) = list.first() else { bail!("no control-plane node container of cluster {cluster}") };
-    stats::container_memory_mib(docker_host, &c.id).await.with_context(|| format!("memory of node container {}", c.name))
+    let Some(c) = list.first() else {
+        bail!("no control-plane node container of cluster {cluster}")
+    };
+    stats::container_memory_mib(docker_host, &c.id)
+        .await
+        .with_context(|| format!("memory of node container {}", c.name))
 }
 
 /// Sizes (MiB) of [`required_images`] as the engine reports them; an image it cannot
@@ -187,7 +248,12 @@ pub async fn image_sizes(docker_host: &str) -> Vec<(String, f64)> {
             .stdin(std::process::Stdio::null())
             .output()
             .await;
-        match size.map(|o| (o.status.success(), String::from_utf8_lossy(&o.stdout).trim().parse::<u64>())) {
+        match size.map(|o| {
+            (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).trim().parse::<u64>(),
+            )
+        }) {
             Ok((true, Ok(bytes))) => out.push((image, bytes as f64 / (1024.0 * 1024.0))),
             other => eprintln!("    size of image {image}: {other:?}"),
         }
@@ -201,11 +267,23 @@ mod tests {
 
     #[test]
     fn both_load_balancers_get_the_same_portable_template() {
-        let mut docs = vec![serde_json::json!({"kind": "DockerCluster", "metadata": {"name": "c"}, "spec": {}}), serde_json::json!({"kind": "Cluster"})];
+        let mut docs = vec![
+            serde_json::json!({"kind": "DockerCluster", "metadata": {"name": "c"}, "spec": {}}),
+            serde_json::json!({"kind": "Cluster"}),
+        ];
         with_portable_haproxy_config(&mut docs, "c", "ns");
-        assert_eq!(docs[0]["kind"], "ConfigMap", "the ConfigMap first, so it exists when the DockerCluster is reconciled");
-        assert!(docs[0]["data"]["value"].as_str().unwrap().contains("no strict-limits"));
-        assert_eq!(docs[1]["spec"]["loadBalancer"]["customHAProxyConfigTemplateRef"]["name"], "c-haproxy");
+        assert_eq!(
+            docs[0]["kind"], "ConfigMap",
+            "the ConfigMap first, so it exists when the DockerCluster is reconciled"
+        );
+        assert!(docs[0]["data"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("no strict-limits"));
+        assert_eq!(
+            docs[1]["spec"]["loadBalancer"]["customHAProxyConfigTemplateRef"]["name"],
+            "c-haproxy"
+        );
         assert!(docs[2]["spec"].is_null());
     }
 

@@ -10,28 +10,45 @@ use std::time::Duration;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A client for `cluster`'s API server, once its kubeconfig Secret exists in `ns`.
-pub async fn workload_client(mgmt: &kube::Client, ns: &str, cluster: &str) -> Result<Option<kube::Client>> {
+pub async fn workload_client(
+    mgmt: &kube::Client,
+    ns: &str,
+    cluster: &str,
+) -> Result<Option<kube::Client>> {
     let name = format!("{cluster}-kubeconfig");
-    let Some(secret) = Api::<Secret>::namespaced(mgmt.clone(), ns).get_opt(&name).await.with_context(|| format!("reading Secret {ns}/{name}"))? else {
+    let Some(secret) = Api::<Secret>::namespaced(mgmt.clone(), ns)
+        .get_opt(&name)
+        .await
+        .with_context(|| format!("reading Secret {ns}/{name}"))?
+    else {
         return Ok(None);
     };
     let Some(value) = secret.data.as_ref().and_then(|d| d.get("value")) else {
         return Ok(None);
     };
-    let text = std::str::from_utf8(&value.0).with_context(|| format!("Secret {ns}/{name}: value is not UTF-8"))?;
-    let kc = kube::config::Kubeconfig::from_yaml(text).with_context(|| format!("Secret {ns}/{name}: not a kubeconfig"))?;
-    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.with_context(|| format!("Secret {ns}/{name}"))?;
+    let text = std::str::from_utf8(&value.0)
+        .with_context(|| format!("Secret {ns}/{name}: value is not UTF-8"))?;
+    let kc = kube::config::Kubeconfig::from_yaml(text)
+        .with_context(|| format!("Secret {ns}/{name}: not a kubeconfig"))?;
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .with_context(|| format!("Secret {ns}/{name}"))?;
     cfg.connect_timeout = Some(REQUEST_TIMEOUT);
     cfg.read_timeout = Some(REQUEST_TIMEOUT);
-    Ok(Some(kube::Client::try_from(cfg).with_context(|| format!("client from Secret {ns}/{name}"))?))
+    Ok(Some(kube::Client::try_from(cfg).with_context(|| {
+        format!("client from Secret {ns}/{name}")
+    })?))
 }
 
 /// (Nodes, Ready Nodes) of a workload cluster.
 pub async fn ready_nodes(client: &kube::Client) -> Result<(usize, usize)> {
-    let list = tokio::time::timeout(REQUEST_TIMEOUT, Api::<Node>::all(client.clone()).list(&ListParams::default()))
-        .await
-        .context("listing Nodes: timed out")?
-        .context("listing Nodes")?;
+    let list = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        Api::<Node>::all(client.clone()).list(&ListParams::default()),
+    )
+    .await
+    .context("listing Nodes: timed out")?
+    .context("listing Nodes")?;
     let ready = list.items.iter().filter(|n| is_ready(n)).count();
     Ok((list.items.len(), ready))
 }
@@ -57,6 +74,8 @@ mod tests {
         };
         assert!(is_ready(&node("True")));
         assert!(!is_ready(&node("False")));
-        assert!(!is_ready(&serde_json::from_value(serde_json::json!({"metadata": {"name": "n"}})).unwrap()));
+        assert!(!is_ready(
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "n"}})).unwrap()
+        ));
     }
 }

@@ -26,7 +26,10 @@ impl Flavour<'_> {
             ("CLUSTER_NAME", self.cluster.to_string()),
             ("NAMESPACE", self.namespace.to_string()),
             ("KUBERNETES_VERSION", self.kubernetes_version.to_string()),
-            ("CONTROL_PLANE_MACHINE_COUNT", self.control_plane.to_string()),
+            (
+                "CONTROL_PLANE_MACHINE_COUNT",
+                self.control_plane.to_string(),
+            ),
             ("WORKER_MACHINE_COUNT", self.workers.to_string()),
         ])
     }
@@ -47,11 +50,20 @@ pub fn substitute(text: &str, vars: &BTreeMap<&str, String>) -> Result<String> {
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else { bail!("{TEMPLATE}: unterminated ${{ in {:?}", after.chars().take(40).collect::<String>()) };
+        let Some(end) = after.find('}') else {
+            bail!(
+                "{TEMPLATE}: unterminated ${{ in {:?}",
+                after.chars().take(40).collect::<String>()
+            )
+        };
         let expr = &after[..end];
-        let name_end = expr.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expr.len());
+        let name_end = expr
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(expr.len());
         let (name, op) = expr.split_at(name_end);
-        let default = [":=", ":-", "=", "-"].iter().find_map(|p| op.strip_prefix(p));
+        let default = [":=", ":-", "=", "-"]
+            .iter()
+            .find_map(|p| op.strip_prefix(p));
         if name.is_empty() || (default.is_none() && !op.is_empty()) {
             bail!("{TEMPLATE}: unsupported expression ${{{expr}}}");
         }
@@ -73,7 +85,10 @@ mod tests {
     #[test]
     fn substitutes_values_and_defaults() {
         let vars = BTreeMap::from([("A", "x".to_string()), ("E", String::new())]);
-        assert_eq!(substitute("a: ${A}, b: ${B:=[\"1\"]}, e: ${E:-d}", &vars).unwrap(), "a: x, b: [\"1\"], e: d");
+        assert_eq!(
+            substitute("a: ${A}, b: ${B:=[\"1\"]}, e: ${E:-d}", &vars).unwrap(),
+            "a: x, b: [\"1\"], e: d"
+        );
         assert!(substitute("${MISSING}", &vars).is_err());
         assert!(substitute("${A", &vars).is_err());
         assert!(substitute("${A:?oops}", &vars).is_err());
@@ -81,20 +96,45 @@ mod tests {
 
     #[test]
     fn renders_the_default_flavour() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(TEMPLATE);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(TEMPLATE);
         let text = std::fs::read_to_string(&path).unwrap();
-        let f = Flavour { cluster: "b1234gw1-00", namespace: "b1234gw1", kubernetes_version: "v1.36.3", control_plane: 1, workers: 1 };
+        let f = Flavour {
+            cluster: "b1234gw1-00",
+            namespace: "b1234gw1",
+            kubernetes_version: "v1.36.3",
+            control_plane: 1,
+            workers: 1,
+        };
         let docs = f.render(&text).unwrap();
         let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
-        for k in ["Cluster", "DockerCluster", "KubeadmControlPlane", "MachineDeployment", "DockerMachineTemplate", "KubeadmConfigTemplate", "ConfigMap", "ClusterResourceSet"] {
+        for k in [
+            "Cluster",
+            "DockerCluster",
+            "KubeadmControlPlane",
+            "MachineDeployment",
+            "DockerMachineTemplate",
+            "KubeadmConfigTemplate",
+            "ConfigMap",
+            "ClusterResourceSet",
+        ] {
             assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
         }
-        assert!(docs.iter().all(|d| d["metadata"]["namespace"] == "b1234gw1"));
-        let kcp = docs.iter().find(|d| d["kind"] == "KubeadmControlPlane").unwrap();
+        assert!(docs
+            .iter()
+            .all(|d| d["metadata"]["namespace"] == "b1234gw1"));
+        let kcp = docs
+            .iter()
+            .find(|d| d["kind"] == "KubeadmControlPlane")
+            .unwrap();
         assert_eq!(kcp["spec"]["replicas"], 1);
         assert_eq!(kcp["spec"]["version"], "v1.36.3");
         let cluster = docs.iter().find(|d| d["kind"] == "Cluster").unwrap();
-        assert_eq!(cluster["spec"]["clusterNetwork"]["pods"]["cidrBlocks"][0], "192.168.0.0/16");
+        assert_eq!(
+            cluster["spec"]["clusterNetwork"]["pods"]["cidrBlocks"][0],
+            "192.168.0.0/16"
+        );
         assert_eq!(cluster["metadata"]["labels"]["cni"], "b1234gw1-00-crs-cni");
     }
 }

@@ -48,7 +48,10 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
-    fn scoped<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, TemplateError>) -> Result<T, TemplateError> {
+    fn scoped<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, TemplateError>,
+    ) -> Result<T, TemplateError> {
         let mark = self.vars.len();
         let r = f(self);
         self.vars.truncate(mark);
@@ -75,9 +78,17 @@ impl<'a> Exec<'a> {
             };
             let v = ex.pipeline(&pipe, dot)?;
             let entries: Vec<(Value, Value)> = match v {
-                Value::List(l) => l.into_iter().enumerate().map(|(i, v)| (Value::Int(i as i64), v)).collect(),
-                Value::Map(m) | Value::Struct(m) => m.into_iter().map(|(k, v)| (Value::Str(k), v)).collect(),
-                Value::Int(n) => (0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+                Value::List(l) => l
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (Value::Int(i as i64), v))
+                    .collect(),
+                Value::Map(m) | Value::Struct(m) => {
+                    m.into_iter().map(|(k, v)| (Value::Str(k), v)).collect()
+                }
+                Value::Int(n) => (0..n.max(0))
+                    .map(|i| (Value::Int(i), Value::Int(i)))
+                    .collect(),
                 Value::Nil => Vec::new(),
                 other => {
                     return Err(TemplateError::exec(
@@ -124,19 +135,26 @@ impl<'a> Exec<'a> {
                     .iter_mut()
                     .rev()
                     .find(|(n, _)| n == name)
-                    .ok_or_else(|| TemplateError::exec(p.line, format!("undefined variable ${name}")))?;
+                    .ok_or_else(|| {
+                        TemplateError::exec(p.line, format!("undefined variable ${name}"))
+                    })?;
                 slot.1 = v.clone();
             }
         }
         Ok(v)
     }
 
-    fn command(&mut self, line: usize, cmd: &Command, dot: &Value, piped: Option<Value>) -> Result<Value, TemplateError> {
+    fn command(
+        &mut self,
+        line: usize,
+        cmd: &Command,
+        dot: &Value,
+        piped: Option<Value>,
+    ) -> Result<Value, TemplateError> {
         if let Operand::Func(name) = &cmd.args[0] {
-            let f = *self
-                .funcs
-                .get(name.as_str())
-                .ok_or_else(|| TemplateError::exec(line, format!("function {name:?} not defined")))?;
+            let f = *self.funcs.get(name.as_str()).ok_or_else(|| {
+                TemplateError::exec(line, format!("function {name:?} not defined"))
+            })?;
             let mut args = Vec::with_capacity(cmd.args.len());
             for a in &cmd.args[1..] {
                 args.push(self.operand(line, a, dot)?);
@@ -145,7 +163,10 @@ impl<'a> Exec<'a> {
             return f(&args).map_err(|e| TemplateError::exec(line, format!("calling {name}: {e}")));
         }
         if cmd.args.len() > 1 || piped.is_some() {
-            return Err(TemplateError::exec(line, "can't give arguments to a non-function"));
+            return Err(TemplateError::exec(
+                line,
+                "can't give arguments to a non-function",
+            ));
         }
         self.operand(line, &cmd.args[0], dot)
     }
@@ -161,14 +182,15 @@ impl<'a> Exec<'a> {
                     .rev()
                     .find(|(n, _)| n == name)
                     .map(|(_, v)| v.clone())
-                    .ok_or_else(|| TemplateError::exec(line, format!("undefined variable ${name}")))?;
+                    .ok_or_else(|| {
+                        TemplateError::exec(line, format!("undefined variable ${name}"))
+                    })?;
                 fields(line, &v, path)?
             }
             Operand::Func(name) => {
-                let f = *self
-                    .funcs
-                    .get(name.as_str())
-                    .ok_or_else(|| TemplateError::exec(line, format!("function {name:?} not defined")))?;
+                let f = *self.funcs.get(name.as_str()).ok_or_else(|| {
+                    TemplateError::exec(line, format!("function {name:?} not defined"))
+                })?;
                 f(&[]).map_err(|e| TemplateError::exec(line, format!("calling {name}: {e}")))?
             }
             Operand::Str(s) => Value::Str(s.clone()),

@@ -31,7 +31,10 @@ fn arity(args: &[Value], n: usize) -> Result<(), String> {
     if args.len() == n {
         Ok(())
     } else {
-        Err(format!("wrong number of args: want {n}, got {}", args.len()))
+        Err(format!(
+            "wrong number of args: want {n}, got {}",
+            args.len()
+        ))
     }
 }
 
@@ -84,7 +87,11 @@ fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, String> {
         (Value::Str(x), Value::Str(y)) => Ok(Some(x.cmp(y))),
         (Value::Bool(x), Value::Bool(y)) => Ok(if x == y { Some(Ordering::Equal) } else { None }),
         (Value::Nil, Value::Nil) => Ok(Some(Ordering::Equal)),
-        _ => Err(format!("incompatible types for comparison: {} and {}", a.type_name(), b.type_name())),
+        _ => Err(format!(
+            "incompatible types for comparison: {} and {}",
+            a.type_name(),
+            b.type_name()
+        )),
     }
 }
 
@@ -102,14 +109,19 @@ fn eq(args: &[Value]) -> Result<Value, String> {
 
 fn ne(args: &[Value]) -> Result<Value, String> {
     arity(args, 2)?;
-    Ok(Value::Bool(compare(&args[0], &args[1])? != Some(Ordering::Equal)))
+    Ok(Value::Bool(
+        compare(&args[0], &args[1])? != Some(Ordering::Equal),
+    ))
 }
 
 fn ordered(args: &[Value], ok: fn(Ordering) -> bool) -> Result<Value, String> {
     arity(args, 2)?;
     match compare(&args[0], &args[1])? {
         Some(o) if !matches!(args[0], Value::Bool(_)) => Ok(Value::Bool(ok(o))),
-        _ => Err(format!("invalid type for comparison: {}", args[0].type_name())),
+        _ => Err(format!(
+            "invalid type for comparison: {}",
+            args[0].type_name()
+        )),
     }
 }
 
@@ -148,7 +160,13 @@ fn index(args: &[Value]) -> Result<Value, String> {
                 .and_then(|i| l.get(i))
                 .cloned()
                 .ok_or_else(|| format!("index out of range: {i}"))?,
-            (c, k) => return Err(format!("can't index {} with {}", c.type_name(), k.type_name())),
+            (c, k) => {
+                return Err(format!(
+                    "can't index {} with {}",
+                    c.type_name(),
+                    k.type_name()
+                ))
+            }
         };
     }
     Ok(cur)
@@ -188,7 +206,9 @@ fn printf(args: &[Value]) -> Result<Value, String> {
         match chars.next() {
             Some('%') => out.push('%'),
             Some(verb @ ('s' | 'v' | 'd' | 'q')) => {
-                let arg = rest.next().ok_or_else(|| format!("missing argument for %{verb}"))?;
+                let arg = rest
+                    .next()
+                    .ok_or_else(|| format!("missing argument for %{verb}"))?;
                 match (verb, arg) {
                     ('d', Value::Int(i)) => out.push_str(&i.to_string()),
                     ('d', other) => return Err(format!("%d of {}", other.type_name())),
@@ -209,22 +229,46 @@ mod tests {
 
     #[test]
     fn join_host_port_brackets_ipv6() {
-        assert_eq!(join_host_port(&["1.2.3.4".into(), "6443".into()]).unwrap(), "1.2.3.4:6443".into());
-        assert_eq!(join_host_port(&["fd00::2".into(), "6443".into()]).unwrap(), "[fd00::2]:6443".into());
+        assert_eq!(
+            join_host_port(&["1.2.3.4".into(), "6443".into()]).unwrap(),
+            "1.2.3.4:6443".into()
+        );
+        assert_eq!(
+            join_host_port(&["fd00::2".into(), "6443".into()]).unwrap(),
+            "[fd00::2]:6443".into()
+        );
     }
 
     #[test]
     fn comparisons_follow_go() {
-        assert_eq!(eq(&[Value::Int(1), Value::Int(2), Value::Int(1)]).unwrap(), Value::Bool(true));
+        assert_eq!(
+            eq(&[Value::Int(1), Value::Int(2), Value::Int(1)]).unwrap(),
+            Value::Bool(true)
+        );
         assert!(eq(&[Value::Int(1), "1".into()]).is_err());
-        assert_eq!(lt(&[Value::Int(1), Value::Int(2)]).unwrap(), Value::Bool(true));
-        assert_eq!(and(&[Value::Bool(true), Value::Int(0)]).unwrap(), Value::Int(0));
-        assert_eq!(or(&[Value::Str(String::new()), "x".into()]).unwrap(), "x".into());
+        assert_eq!(
+            lt(&[Value::Int(1), Value::Int(2)]).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            and(&[Value::Bool(true), Value::Int(0)]).unwrap(),
+            Value::Int(0)
+        );
+        assert_eq!(
+            or(&[Value::Str(String::new()), "x".into()]).unwrap(),
+            "x".into()
+        );
     }
 
     #[test]
     fn printf_formats() {
-        let v = printf(&["%s:%d %q 100%%".into(), "a".into(), Value::Int(3), "b".into()]).unwrap();
+        let v = printf(&[
+            "%s:%d %q 100%%".into(),
+            "a".into(),
+            Value::Int(3),
+            "b".into(),
+        ])
+        .unwrap();
         assert_eq!(v, "a:3 \"b\" 100%".into());
     }
 }

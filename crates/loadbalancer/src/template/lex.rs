@@ -50,7 +50,11 @@ pub fn lex(src: &str) -> Result<Vec<Item>, TemplateError> {
         let trim_left = after_open.starts_with('-') && after_open[1..].starts_with(is_space);
         push_text(&mut items, &rest[..open], trim_next_text, trim_left);
         let line = 1 + src[..src.len() - rest.len() + open].matches('\n').count();
-        let mut inner = if trim_left { &after_open[1..] } else { after_open };
+        let mut inner = if trim_left {
+            &after_open[1..]
+        } else {
+            after_open
+        };
 
         // Comments may contain "}}"; they end at "*/" followed by the closing delimiter.
         let trimmed_start = inner.trim_start_matches(is_space);
@@ -64,19 +68,28 @@ pub fn lex(src: &str) -> Result<Vec<Item>, TemplateError> {
                 .ok_or_else(|| TemplateError::parse(line, "unclosed action"))?;
             let between = &after[..close];
             if !between.trim_matches(is_space).is_empty() && between.trim_matches(is_space) != "-" {
-                return Err(TemplateError::parse(line, "comment ends before closing delimiter"));
+                return Err(TemplateError::parse(
+                    line,
+                    "comment ends before closing delimiter",
+                ));
             }
             inner = after;
             (None, close)
         } else {
-            let close = find_close(inner).ok_or_else(|| TemplateError::parse(line, "unclosed action"))?;
+            let close =
+                find_close(inner).ok_or_else(|| TemplateError::parse(line, "unclosed action"))?;
             (Some(&inner[..close]), close)
         };
 
         let before_close = &inner[..close_at];
-        let trim_right = before_close.ends_with('-') && before_close[..before_close.len() - 1].ends_with(is_space);
+        let trim_right = before_close.ends_with('-')
+            && before_close[..before_close.len() - 1].ends_with(is_space);
         if let Some(body) = body {
-            let body = if trim_right { &body[..body.len() - 1] } else { body };
+            let body = if trim_right {
+                &body[..body.len() - 1]
+            } else {
+                body
+            };
             items.push(Item::Action {
                 line,
                 toks: tokenize(body, line)?,
@@ -220,7 +233,9 @@ fn tokenize(body: &str, line: usize) -> Result<Vec<Tok>, TemplateError> {
                 toks.push(Tok::Str(chars[start..i].iter().collect()));
                 i += 1;
             }
-            c if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
+            c if c.is_ascii_digit()
+                || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
+            {
                 let start = i;
                 i += 1;
                 while i < chars.len() && chars[i].is_ascii_digit() {
@@ -228,7 +243,10 @@ fn tokenize(body: &str, line: usize) -> Result<Vec<Tok>, TemplateError> {
                 }
                 let text: String = chars[start..i].iter().collect();
                 if chars.get(i).is_some_and(|&c| c == '.' || is_ident_char(c)) {
-                    return Err(TemplateError::parse(line, format!("unsupported number near {text:?}")));
+                    return Err(TemplateError::parse(
+                        line,
+                        format!("unsupported number near {text:?}"),
+                    ));
                 }
                 let n = text
                     .parse()
@@ -267,7 +285,12 @@ fn tokenize(body: &str, line: usize) -> Result<Vec<Tok>, TemplateError> {
                 let name = ident(&mut i);
                 toks.push(Tok::Ident(name));
             }
-            other => return Err(TemplateError::parse(line, format!("unexpected {other:?} in action"))),
+            other => {
+                return Err(TemplateError::parse(
+                    line,
+                    format!("unexpected {other:?} in action"),
+                ))
+            }
         }
     }
     Ok(toks)
@@ -297,19 +320,33 @@ mod tests {
     fn dash_without_space_is_not_a_trim_marker() {
         let items = lex("a {{-3}}").unwrap();
         assert_eq!(items[0], Item::Text("a ".into()));
-        assert_eq!(items[1], Item::Action { line: 1, toks: vec![Tok::Int(-3)] });
+        assert_eq!(
+            items[1],
+            Item::Action {
+                line: 1,
+                toks: vec![Tok::Int(-3)]
+            }
+        );
     }
 
     #[test]
     fn comments_vanish() {
-        assert_eq!(lex("a{{/* x }} y */}}b").unwrap(), vec![Item::Text("a".into()), Item::Text("b".into())]);
-        assert_eq!(lex("a {{- /* x */ -}} b").unwrap(), vec![Item::Text("a".into()), Item::Text("b".into())]);
+        assert_eq!(
+            lex("a{{/* x }} y */}}b").unwrap(),
+            vec![Item::Text("a".into()), Item::Text("b".into())]
+        );
+        assert_eq!(
+            lex("a {{- /* x */ -}} b").unwrap(),
+            vec![Item::Text("a".into()), Item::Text("b".into())]
+        );
     }
 
     #[test]
     fn tokenizes_vars_fields_and_strings() {
         let items = lex(r#"{{range $k, $v := .M}}{{ f $v.A "s}}" 1 }}{{end}}"#).unwrap();
-        let Item::Action { toks, .. } = &items[0] else { panic!() };
+        let Item::Action { toks, .. } = &items[0] else {
+            panic!()
+        };
         assert_eq!(
             toks,
             &vec![
@@ -321,7 +358,9 @@ mod tests {
                 Tok::Field(vec!["M".into()])
             ]
         );
-        let Item::Action { toks, .. } = &items[1] else { panic!() };
+        let Item::Action { toks, .. } = &items[1] else {
+            panic!()
+        };
         assert_eq!(
             toks,
             &vec![

@@ -69,7 +69,12 @@ pub fn render(src: &str, data: &Value) -> Result<String, TemplateError> {
 
 /// A `Value::Map` from pairs.
 pub fn map<K: Into<String>>(entries: impl IntoIterator<Item = (K, Value)>) -> Value {
-    Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect::<BTreeMap<_, _>>())
+    Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.into(), v))
+            .collect::<BTreeMap<_, _>>(),
+    )
 }
 
 #[cfg(test)]
@@ -99,24 +104,42 @@ mod tests {
 
     #[test]
     fn ranges_over_maps_in_key_order() {
-        assert_eq!(r("{{range $k, $v := .M}}{{$k}}={{$v.X}};{{end}}").unwrap(), "a=1;b=2;");
+        assert_eq!(
+            r("{{range $k, $v := .M}}{{$k}}={{$v.X}};{{end}}").unwrap(),
+            "a=1;b=2;"
+        );
         assert_eq!(r("{{range .M}}{{.X}}{{end}}").unwrap(), "12");
-        assert_eq!(r("{{range $i, $e := .L}}{{$i}}{{$e}}{{end}}").unwrap(), "0x1y");
+        assert_eq!(
+            r("{{range $i, $e := .L}}{{$i}}{{$e}}{{end}}").unwrap(),
+            "0x1y"
+        );
         assert_eq!(r("{{range .Empty}}x{{else}}none{{end}}").unwrap(), "none");
     }
 
     #[test]
     fn root_variable_reaches_out_of_range() {
-        assert_eq!(r("{{range .L}}{{$.Name}}-{{.}} {{end}}").unwrap(), "lb-x lb-y ");
+        assert_eq!(
+            r("{{range .L}}{{$.Name}}-{{.}} {{end}}").unwrap(),
+            "lb-x lb-y "
+        );
     }
 
     #[test]
     fn conditionals_and_builtins() {
-        assert_eq!(r("{{if .Flag}}a{{else if eq .N 2}}b{{else}}c{{end}}").unwrap(), "b");
+        assert_eq!(
+            r("{{if .Flag}}a{{else if eq .N 2}}b{{else}}c{{end}}").unwrap(),
+            "b"
+        );
         assert_eq!(r("{{if not .Flag}}yes{{end}}").unwrap(), "yes");
         assert_eq!(r("{{with .Name}}[{{.}}]{{end}}").unwrap(), "[lb]");
-        assert_eq!(r("{{len .L}} {{index .L 1}} {{.Name | printf \"%s!\"}}").unwrap(), "2 y lb!");
-        assert_eq!(r("{{ (JoinHostPort \"::1\" \"6443\") }}").unwrap(), "[::1]:6443");
+        assert_eq!(
+            r("{{len .L}} {{index .L 1}} {{.Name | printf \"%s!\"}}").unwrap(),
+            "2 y lb!"
+        );
+        assert_eq!(
+            r("{{ (JoinHostPort \"::1\" \"6443\") }}").unwrap(),
+            "[::1]:6443"
+        );
         assert_eq!(r("{{ $x := .Name }}{{ $x }}").unwrap(), "lb");
     }
 

@@ -92,15 +92,37 @@ fn parse_list(it: &mut impl Iterator<Item = Item>) -> Result<(Vec<Node>, Stop), 
                     return Ok((nodes, Stop::Else));
                 }
                 match &toks[1] {
-                    Tok::Ident(k) if k == "if" => return Ok((nodes, Stop::ElseIf(line, toks[2..].to_vec()))),
-                    _ => return Err(TemplateError::parse(line, "only `else` or `else if` may follow else")),
+                    Tok::Ident(k) if k == "if" => {
+                        return Ok((nodes, Stop::ElseIf(line, toks[2..].to_vec())))
+                    }
+                    _ => {
+                        return Err(TemplateError::parse(
+                            line,
+                            "only `else` or `else if` may follow else",
+                        ))
+                    }
                 }
             }
             "if" => nodes.push(Node::If(parse_branch(it, line, &toks[1..], "if", false)?)),
-            "with" => nodes.push(Node::With(parse_branch(it, line, &toks[1..], "with", false)?)),
-            "range" => nodes.push(Node::Range(parse_branch(it, line, &toks[1..], "range", true)?)),
+            "with" => nodes.push(Node::With(parse_branch(
+                it,
+                line,
+                &toks[1..],
+                "with",
+                false,
+            )?)),
+            "range" => nodes.push(Node::Range(parse_branch(
+                it,
+                line,
+                &toks[1..],
+                "range",
+                true,
+            )?)),
             "define" | "template" | "block" | "break" | "continue" => {
-                return Err(TemplateError::parse(line, format!("{{{{{keyword}}}}} is not supported")))
+                return Err(TemplateError::parse(
+                    line,
+                    format!("{{{{{keyword}}}}} is not supported"),
+                ))
             }
             _ => nodes.push(Node::Action(parse_pipeline(line, &toks, true)?)),
         }
@@ -112,7 +134,10 @@ fn expect_alone(line: usize, toks: &[Tok], what: &str) -> Result<(), TemplateErr
     if toks.len() == 1 {
         Ok(())
     } else {
-        Err(TemplateError::parse(line, format!("unexpected arguments after {what}")))
+        Err(TemplateError::parse(
+            line,
+            format!("unexpected arguments after {what}"),
+        ))
     }
 }
 
@@ -125,21 +150,36 @@ fn parse_branch(
 ) -> Result<Branch, TemplateError> {
     let pipe = parse_pipeline(line, toks, true)?;
     if pipe.vars.len() > if two_vars { 2 } else { 1 } {
-        return Err(TemplateError::parse(line, format!("too many variables in {what}")));
+        return Err(TemplateError::parse(
+            line,
+            format!("too many variables in {what}"),
+        ));
     }
     let (body, end) = parse_list(it)?;
     let otherwise = match end {
         Stop::End => Vec::new(),
-        Stop::Eof => return Err(TemplateError::parse(line, format!("{what} has no {{{{end}}}}"))),
+        Stop::Eof => {
+            return Err(TemplateError::parse(
+                line,
+                format!("{what} has no {{{{end}}}}"),
+            ))
+        }
         Stop::Else => {
             let (otherwise, end) = parse_list(it)?;
             match end {
                 Stop::End => otherwise,
-                _ => return Err(TemplateError::parse(line, format!("{what}: expected {{{{end}}}} after {{{{else}}}}"))),
+                _ => {
+                    return Err(TemplateError::parse(
+                        line,
+                        format!("{what}: expected {{{{end}}}} after {{{{else}}}}"),
+                    ))
+                }
             }
         }
         // `{{else if x}}` is an `if` nested in the else branch that shares our `{{end}}`.
-        Stop::ElseIf(else_line, rest) => vec![Node::If(parse_branch(it, else_line, &rest, "else if", false)?)],
+        Stop::ElseIf(else_line, rest) => vec![Node::If(parse_branch(
+            it, else_line, &rest, "else if", false,
+        )?)],
     };
     Ok(Branch {
         line,
@@ -155,7 +195,9 @@ fn parse_pipeline(line: usize, toks: &[Tok], allow_decl: bool) -> Result<Pipelin
     let mut rest = toks;
     // `$a := ...`, `$a = ...`, `$k, $v := ...`
     if allow_decl {
-        let decl_at = toks.iter().position(|t| matches!(t, Tok::Declare | Tok::Assign));
+        let decl_at = toks
+            .iter()
+            .position(|t| matches!(t, Tok::Declare | Tok::Assign));
         if let Some(at) = decl_at {
             let lhs = &toks[..at];
             let ok = lhs.iter().enumerate().all(|(i, t)| match t {
@@ -190,7 +232,8 @@ fn parse_pipeline(line: usize, toks: &[Tok], allow_decl: bool) -> Result<Pipelin
                 });
             }
             Tok::LParen => {
-                let close = matching_paren(rest, i).ok_or_else(|| TemplateError::parse(line, "unclosed ("))?;
+                let close = matching_paren(rest, i)
+                    .ok_or_else(|| TemplateError::parse(line, "unclosed ("))?;
                 let inner = parse_pipeline(line, &rest[i + 1..close], false)?;
                 let chain = match rest.get(close + 1) {
                     Some(Tok::Chain(f)) => {
@@ -265,7 +308,9 @@ mod tests {
         let nodes = p("{{if .A}}a{{else if .B}}b{{else}}c{{end}}").unwrap();
         let Node::If(b) = &nodes[0] else { panic!() };
         assert_eq!(b.body, vec![Node::Text("a".into())]);
-        let Node::If(inner) = &b.otherwise[0] else { panic!() };
+        let Node::If(inner) = &b.otherwise[0] else {
+            panic!()
+        };
         assert_eq!(inner.otherwise, vec![Node::Text("c".into())]);
     }
 
@@ -283,7 +328,9 @@ mod tests {
         let nodes = p("{{range $k, $v := .M}}{{ $v | f }}{{end}}").unwrap();
         let Node::Range(r) = &nodes[0] else { panic!() };
         assert_eq!(r.pipe.vars, vec!["k".to_string(), "v".to_string()]);
-        let Node::Action(a) = &r.body[0] else { panic!() };
+        let Node::Action(a) = &r.body[0] else {
+            panic!()
+        };
         assert_eq!(a.cmds.len(), 2);
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use capd_loadbalancer::labels::{CLUSTER_LABEL, ROLE_CONTROL_PLANE, ROLE_LABEL};
 use capd_runtime::{ContainerRuntime, ContainerSpec, DockerRuntime, NetworkSpec};
-pub use capd_testenv::{ENGINE_OVERRIDE_ENV, TEST_LABEL, TEST_NETWORK};
 use capd_testenv::TestEnv;
+pub use capd_testenv::{ENGINE_OVERRIDE_ENV, TEST_LABEL, TEST_NETWORK};
 use futures::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -24,7 +24,8 @@ pub struct Engine {
 pub fn engine() -> Engine {
     let env = TestEnv::load().expect("test environment (cargo xtask up)");
     let host = std::env::var(ENGINE_OVERRIDE_ENV).unwrap_or_else(|_| env.docker_host().to_string());
-    let rt: Arc<dyn ContainerRuntime> = Arc::new(DockerRuntime::new(&host).expect("engine address"));
+    let rt: Arc<dyn ContainerRuntime> =
+        Arc::new(DockerRuntime::new(&host).expect("engine address"));
     Engine { env, rt }
 }
 
@@ -36,7 +37,11 @@ pub async fn test_network(rt: &dyn ContainerRuntime) -> String {
 }
 
 /// Runs `body`, then removes `containers` whatever happened, then re-raises.
-pub async fn with_cleanup<F: Future<Output = ()>>(rt: &dyn ContainerRuntime, containers: &[String], body: F) {
+pub async fn with_cleanup<F: Future<Output = ()>>(
+    rt: &dyn ContainerRuntime,
+    containers: &[String],
+    body: F,
+) {
     let outcome = AssertUnwindSafe(body).catch_unwind().await;
     for c in containers {
         if let Err(e) = rt.remove_container(c).await {
@@ -58,7 +63,13 @@ pub fn test_certificate() -> (Vec<u8>, String) {
 /// A stand-in for a control-plane node: HAProxy (the only image there is) serving
 /// HTTPS on 6443, answering every path, /healthz included, with its own name.
 /// Labelled like a CAPD control-plane node so the load balancer finds it.
-pub fn backend_spec(name: &str, cluster: &str, image: &str, network: &str, pem: &str) -> ContainerSpec {
+pub fn backend_spec(
+    name: &str,
+    cluster: &str,
+    image: &str,
+    network: &str,
+    pem: &str,
+) -> ContainerSpec {
     let cfg = format!(
         "global
   no strict-limits
@@ -91,11 +102,13 @@ pub fn tls_connector(cert_der: &[u8]) -> tokio_rustls::TlsConnector {
     roots
         .add(rustls::pki_types::CertificateDer::from(cert_der.to_vec()))
         .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
@@ -106,11 +119,18 @@ pub async fn fetch(tls: &tokio_rustls::TlsConnector, port: u16) -> Result<String
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        let name = rustls::pki_types::ServerName::try_from(SERVER_NAME).map_err(|e| e.to_string())?;
-        let mut s = tls.connect(name, tcp).await.map_err(|e| format!("tls: {e}"))?;
-        s.write_all(format!("GET / HTTP/1.1\r\nHost: {SERVER_NAME}\r\nConnection: close\r\n\r\n").as_bytes())
+        let name =
+            rustls::pki_types::ServerName::try_from(SERVER_NAME).map_err(|e| e.to_string())?;
+        let mut s = tls
+            .connect(name, tcp)
             .await
-            .map_err(|e| format!("write: {e}"))?;
+            .map_err(|e| format!("tls: {e}"))?;
+        s.write_all(
+            format!("GET / HTTP/1.1\r\nHost: {SERVER_NAME}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .map_err(|e| format!("write: {e}"))?;
         let mut buf = Vec::new();
         // A peer that closes without close_notify still sent its answer.
         let _ = s.read_to_end(&mut buf).await;

@@ -26,11 +26,23 @@ pub struct Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let names = self.cluster_names.lock().map(|n| n.clone()).unwrap_or_default();
+        let names = self
+            .cluster_names
+            .lock()
+            .map(|n| n.clone())
+            .unwrap_or_default();
         for name in names {
-            let ids: Vec<String> = containers_of(&self.env, &name).into_iter().map(|c| c.0).collect();
+            let ids: Vec<String> = containers_of(&self.env, &name)
+                .into_iter()
+                .map(|c| c.0)
+                .collect();
             if !ids.is_empty() {
-                let _ = self.env.docker().args(["rm", "-f", "-v"]).args(&ids).output();
+                let _ = self
+                    .env
+                    .docker()
+                    .args(["rm", "-f", "-v"])
+                    .args(&ids)
+                    .output();
             }
         }
     }
@@ -51,7 +63,10 @@ impl Manager {
 
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         self.child.wait().unwrap()
     }
 
@@ -70,25 +85,42 @@ impl Fixture {
     pub async fn new(prefix: &str) -> Self {
         let env = TestEnv::load().expect("test environment (run `cargo xtask up`)");
         let client = env.kube_client().await.unwrap();
-        capd_testenv::install_provider_manifests(&client).await.unwrap();
+        capd_testenv::install_provider_manifests(&client)
+            .await
+            .unwrap();
         let ns = unique_name(prefix);
         let namespaces: Api<Namespace> = Api::all(client.clone());
         namespaces
-            .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+            )
             .await
             .unwrap();
-        Self { env, client, ns, cluster_names: Default::default() }
+        Self {
+            env,
+            client,
+            ns,
+            cluster_names: Default::default(),
+        }
     }
 
     /// Starts the manager, watching only this fixture's namespace.
     pub async fn manager(&self, extra: &[&str]) -> Manager {
         let (health_port, metrics_port) = (free_port().unwrap(), free_port().unwrap());
-        let log = self.env.state.log_dir.join(format!("manager-{}-{}.log", self.ns, health_port));
+        let log = self
+            .env
+            .state
+            .log_dir
+            .join(format!("manager-{}-{}.log", self.ns, health_port));
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_capd-manager"))
             .args(["--namespace", &self.ns])
             .args(["--health-addr", &format!("127.0.0.1:{health_port}")])
-            .args(["--diagnostics-address", &format!("127.0.0.1:{metrics_port}")])
+            .args([
+                "--diagnostics-address",
+                &format!("127.0.0.1:{metrics_port}"),
+            ])
             .args(["--leader-election-namespace", &self.ns])
             .args(capd_testenv::support::local_manager_flags(&self.env.state.pki_dir).unwrap())
             .args(extra)
@@ -100,10 +132,20 @@ impl Fixture {
             .stderr(out)
             .spawn()
             .unwrap();
-        let m = Manager { child, health_port, metrics_port, log };
+        let m = Manager {
+            child,
+            health_port,
+            metrics_port,
+            log,
+        };
         poll_until("manager /healthz", Duration::from_secs(30), || {
             let r = http_get(health_port, "/healthz");
-            async move { match r { Ok((200, _)) => Ok(()), other => Err(format!("{other:?}")) } }
+            async move {
+                match r {
+                    Ok((200, _)) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
         })
         .await
         .unwrap();
@@ -127,7 +169,12 @@ impl Fixture {
     }
 
     /// A Cluster and its DockerCluster, as a user's manifest would have them.
-    pub async fn create_cluster(&self, name: &str, cluster_paused: bool, dc_annotations: serde_json::Value) {
+    pub async fn create_cluster(
+        &self,
+        name: &str,
+        cluster_paused: bool,
+        dc_annotations: serde_json::Value,
+    ) {
         if let Ok(mut n) = self.cluster_names.lock() {
             n.push(name.to_string());
         }
@@ -138,7 +185,10 @@ impl Fixture {
             "spec": {"loadBalancer": {"imageRepository": repo, "imageTag": tag}}
         }))
         .unwrap();
-        self.dockerclusters().create(&PostParams::default(), &dc).await.unwrap();
+        self.dockerclusters()
+            .create(&PostParams::default(), &dc)
+            .await
+            .unwrap();
         let cluster: Cluster = serde_json::from_value(json!({
             "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
             "metadata": {"name": name},
@@ -148,24 +198,40 @@ impl Fixture {
             }
         }))
         .unwrap();
-        self.clusters().create(&PostParams::default(), &cluster).await.unwrap();
+        self.clusters()
+            .create(&PostParams::default(), &cluster)
+            .await
+            .unwrap();
     }
 
     /// Waits until the DockerCluster is provisioned and Ready; returns it.
     pub async fn wait_provisioned(&self, name: &str, timeout: Duration) -> DockerCluster {
         let api = self.dockerclusters();
-        poll_until(&format!("DockerCluster {}/{name} to be provisioned and Ready", self.ns), timeout, || {
-            let (api, name) = (api.clone(), name.to_string());
-            async move {
-                let dc = api.get(&name).await.map_err(|e| e.to_string())?;
-                let ready = capd_api::conditions::is_true(capd_api::HasConditions::conditions(&dc), "Ready");
-                if dc.is_provisioned() && ready && !dc.spec.control_plane_endpoint.host.is_empty() {
-                    Ok(dc)
-                } else {
-                    Err(format!("status {:?}", dc.status))
+        poll_until(
+            &format!(
+                "DockerCluster {}/{name} to be provisioned and Ready",
+                self.ns
+            ),
+            timeout,
+            || {
+                let (api, name) = (api.clone(), name.to_string());
+                async move {
+                    let dc = api.get(&name).await.map_err(|e| e.to_string())?;
+                    let ready = capd_api::conditions::is_true(
+                        capd_api::HasConditions::conditions(&dc),
+                        "Ready",
+                    );
+                    if dc.is_provisioned()
+                        && ready
+                        && !dc.spec.control_plane_endpoint.host.is_empty()
+                    {
+                        Ok(dc)
+                    } else {
+                        Err(format!("status {:?}", dc.status))
+                    }
                 }
-            }
-        })
+            },
+        )
         .await
         .unwrap()
     }
@@ -177,19 +243,37 @@ impl Fixture {
         let clusters = self.clusters();
         if let Ok(list) = clusters.list(&Default::default()).await {
             for c in list.items {
-                let _ = clusters.delete(&c.name_any(), &DeleteParams::default()).await;
+                let _ = clusters
+                    .delete(&c.name_any(), &DeleteParams::default())
+                    .await;
             }
         }
         let dcs = self.dockerclusters();
         let dms: Api<capd_api::DockerMachine> = Api::namespaced(self.client.clone(), &self.ns);
-        let _ = poll_until("the test's infrastructure to be deleted", Duration::from_secs(60), || {
-            let (dcs, dms) = (dcs.clone(), dms.clone());
-            async move {
-                let n = dcs.list(&Default::default()).await.map(|l| l.items.len()).unwrap_or(0)
-                    + dms.list(&Default::default()).await.map(|l| l.items.len()).unwrap_or(0);
-                if n == 0 { Ok(()) } else { Err(format!("{n} left")) }
-            }
-        })
+        let _ = poll_until(
+            "the test's infrastructure to be deleted",
+            Duration::from_secs(60),
+            || {
+                let (dcs, dms) = (dcs.clone(), dms.clone());
+                async move {
+                    let n = dcs
+                        .list(&Default::default())
+                        .await
+                        .map(|l| l.items.len())
+                        .unwrap_or(0)
+                        + dms
+                            .list(&Default::default())
+                            .await
+                            .map(|l| l.items.len())
+                            .unwrap_or(0);
+                    if n == 0 {
+                        Ok(())
+                    } else {
+                        Err(format!("{n} left"))
+                    }
+                }
+            },
+        )
         .await;
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         let _ = namespaces.delete(&self.ns, &DeleteParams::default()).await;
@@ -197,7 +281,11 @@ impl Fixture {
 
     pub async fn set_cluster_paused(&self, name: &str, paused: bool) {
         self.clusters()
-            .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"paused": paused}})))
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"paused": paused}})),
+            )
             .await
             .unwrap();
     }
@@ -207,17 +295,33 @@ impl Fixture {
 pub fn containers_of(env: &TestEnv, cluster: &str) -> Vec<(String, String, String)> {
     let out = env
         .docker()
-        .args(["ps", "-a", "--filter", &format!("label=io.x-k8s.kind.cluster={cluster}")])
-        .args(["--format", "{{.Names}}\t{{.State}}\t{{.Label \"io.x-k8s.kind.role\"}}"])
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=io.x-k8s.kind.cluster={cluster}"),
+        ])
+        .args([
+            "--format",
+            "{{.Names}}\t{{.State}}\t{{.Label \"io.x-k8s.kind.role\"}}",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "docker ps: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "docker ps: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.is_empty())
         .map(|l| {
             let mut p = l.split('\t').map(String::from);
-            (p.next().unwrap_or_default(), p.next().unwrap_or_default(), p.next().unwrap_or_default())
+            (
+                p.next().unwrap_or_default(),
+                p.next().unwrap_or_default(),
+                p.next().unwrap_or_default(),
+            )
         })
         .collect()
 }
@@ -226,7 +330,12 @@ pub fn containers_of(env: &TestEnv, cluster: &str) -> Vec<(String, String, Strin
 pub fn container_ip(env: &TestEnv, name: &str, network: &str) -> String {
     let out = env
         .docker()
-        .args(["inspect", "--format", &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"), name])
+        .args([
+            "inspect",
+            "--format",
+            &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
+            name,
+        ])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()

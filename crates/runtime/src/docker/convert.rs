@@ -4,11 +4,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerSummary as ApiSummary, EndpointSettings, HostConfig,
-    HostConfigCgroupnsModeEnum, NetworkingConfig, PortBinding, PortMap, RestartPolicy as ApiRestart, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary as ApiSummary,
+    EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, NetworkingConfig, PortBinding,
+    PortMap, RestartPolicy as ApiRestart, RestartPolicyNameEnum,
 };
 
-use crate::info::{ContainerInfo, ContainerState, ContainerSummary, LabelFilter, NetworkAddresses, PublishedPort};
+use crate::info::{
+    ContainerInfo, ContainerState, ContainerSummary, LabelFilter, NetworkAddresses, PublishedPort,
+};
 use crate::spec::{ContainerSpec, Protocol, RestartPolicy};
 
 pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
@@ -44,7 +47,10 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
 
     let (name, maximum_retry_count) = match spec.restart {
         RestartPolicy::No => (RestartPolicyNameEnum::NO, None),
-        RestartPolicy::OnFailure { max_retries } => (RestartPolicyNameEnum::ON_FAILURE, Some(i64::from(max_retries))),
+        RestartPolicy::OnFailure { max_retries } => (
+            RestartPolicyNameEnum::ON_FAILURE,
+            Some(i64::from(max_retries)),
+        ),
         RestartPolicy::UnlessStopped => (RestartPolicyNameEnum::UNLESS_STOPPED, None),
         RestartPolicy::Always => (RestartPolicyNameEnum::ALWAYS, None),
     };
@@ -63,7 +69,9 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         sysctls: non_empty_map(&spec.sysctls),
         init: Some(false),
         // Unset leaves the engine's default (host on cgroup v1, private on v2).
-        cgroupns_mode: spec.cgroupns_private.then_some(HostConfigCgroupnsModeEnum::PRIVATE),
+        cgroupns_mode: spec
+            .cgroupns_private
+            .then_some(HostConfigCgroupnsModeEnum::PRIVATE),
         ..Default::default()
     };
 
@@ -74,7 +82,12 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         hostname: Some(spec.hostname.clone().unwrap_or_else(|| spec.name.clone())),
-        labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        labels: Some(
+            spec.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
         env: non_empty(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         exposed_ports: non_empty(exposed),
         volumes: non_empty(spec.volumes.clone()),
@@ -112,7 +125,10 @@ pub fn list_filters(filter: &LabelFilter) -> HashMap<String, Vec<String>> {
     }
     if let Some(name) = &filter.name {
         // The engine matches names as regular expressions; anchor it.
-        filters.insert("name".to_string(), vec![format!("^/?{}$", regex_escape(name))]);
+        filters.insert(
+            "name".to_string(),
+            vec![format!("^/?{}$", regex_escape(name))],
+        );
     }
     filters
 }
@@ -137,7 +153,10 @@ pub fn summary(c: ApiSummary) -> ContainerSummary {
             .map(|n| n.trim_start_matches('/').to_string())
             .unwrap_or_default(),
         image: c.image.unwrap_or_default(),
-        labels: c.labels.map(|l| l.into_iter().collect()).unwrap_or_default(),
+        labels: c
+            .labels
+            .map(|l| l.into_iter().collect())
+            .unwrap_or_default(),
         state: c
             .state
             .map(|s| ContainerState::parse(s.as_ref()))
@@ -156,7 +175,10 @@ pub fn info(c: ContainerInspectResponse) -> ContainerInfo {
                 .map(|(name, ep)| {
                     let addrs = NetworkAddresses {
                         ipv4: ep.ip_address.as_deref().and_then(|a| a.parse().ok()),
-                        ipv6: ep.global_ipv6_address.as_deref().and_then(|a| a.parse().ok()),
+                        ipv6: ep
+                            .global_ipv6_address
+                            .as_deref()
+                            .and_then(|a| a.parse().ok()),
                     };
                     (name.clone(), addrs)
                 })
@@ -169,7 +191,12 @@ pub fn info(c: ContainerInspectResponse) -> ContainerInfo {
         .unwrap_or_default();
     ContainerInfo {
         id: c.id.clone().unwrap_or_default(),
-        name: c.name.as_deref().unwrap_or_default().trim_start_matches('/').to_string(),
+        name: c
+            .name
+            .as_deref()
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
         image: c
             .config
             .as_ref()
@@ -196,8 +223,11 @@ pub fn info(c: ContainerInspectResponse) -> ContainerInfo {
 fn published_ports(map: &PortMap) -> Vec<PublishedPort> {
     let mut out = Vec::new();
     for (key, bindings) in map {
-        let Some((port, proto)) = key.split_once('/') else { continue };
-        let (Ok(container_port), Some(protocol)) = (port.parse::<u16>(), Protocol::parse(proto)) else {
+        let Some((port, proto)) = key.split_once('/') else {
+            continue;
+        };
+        let (Ok(container_port), Some(protocol)) = (port.parse::<u16>(), Protocol::parse(proto))
+        else {
             continue;
         };
         for b in bindings.iter().flatten() {
@@ -207,7 +237,10 @@ fn published_ports(map: &PortMap) -> Vec<PublishedPort> {
             out.push(PublishedPort {
                 container_port,
                 protocol,
-                host_ip: b.host_ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()),
+                host_ip: b
+                    .host_ip
+                    .as_deref()
+                    .and_then(|ip| ip.parse::<IpAddr>().ok()),
                 host_port,
             });
         }
@@ -238,16 +271,25 @@ mod tests {
             .cgroupns_private(true);
         let body = create_body(&spec);
         assert_eq!(body.hostname.as_deref(), Some("c1-cp-0"));
-        assert_eq!(body.env, Some(vec!["KUBECONFIG=/etc/kubernetes/admin.conf".to_string()]));
+        assert_eq!(
+            body.env,
+            Some(vec!["KUBECONFIG=/etc/kubernetes/admin.conf".to_string()])
+        );
         assert_eq!(body.exposed_ports, Some(vec!["6443/tcp".to_string()]));
         assert_eq!(body.volumes, Some(vec!["/var".to_string()]));
         let hc = body.host_config.unwrap();
         assert_eq!(hc.privileged, Some(true));
         assert_eq!(
             hc.security_opt,
-            Some(vec!["seccomp=unconfined".to_string(), "apparmor=unconfined".to_string()])
+            Some(vec![
+                "seccomp=unconfined".to_string(),
+                "apparmor=unconfined".to_string()
+            ])
         );
-        assert_eq!(hc.binds, Some(vec!["/lib/modules:/lib/modules:ro".to_string()]));
+        assert_eq!(
+            hc.binds,
+            Some(vec!["/lib/modules:/lib/modules:ro".to_string()])
+        );
         let binding = &hc.port_bindings.unwrap()["6443/tcp"];
         assert_eq!(
             binding,
@@ -258,7 +300,12 @@ mod tests {
         );
         assert_eq!(hc.restart_policy.unwrap().maximum_retry_count, Some(1));
         assert_eq!(hc.network_mode.as_deref(), Some("kind"));
-        assert!(body.networking_config.unwrap().endpoints_config.unwrap().contains_key("kind"));
+        assert!(body
+            .networking_config
+            .unwrap()
+            .endpoints_config
+            .unwrap()
+            .contains_key("kind"));
         assert_eq!(body.stop_signal.as_deref(), Some("SIGRTMIN+3"));
     }
 
@@ -271,9 +318,14 @@ mod tests {
         let json = serde_json::to_value(&hc).unwrap();
         assert_eq!(json["CgroupnsMode"], "private");
 
-        let default = create_body(&ContainerSpec::new("c", "img")).host_config.unwrap();
+        let default = create_body(&ContainerSpec::new("c", "img"))
+            .host_config
+            .unwrap();
         assert_eq!(default.cgroupns_mode, None);
-        assert!(serde_json::to_value(&default).unwrap().get("CgroupnsMode").is_none());
+        assert!(serde_json::to_value(&default)
+            .unwrap()
+            .get("CgroupnsMode")
+            .is_none());
     }
 
     #[test]

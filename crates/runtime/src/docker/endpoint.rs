@@ -24,7 +24,9 @@ impl Endpoint {
         };
         if let Some(path) = host.strip_prefix("unix://") {
             if !path.starts_with('/') {
-                return Err(invalid("a unix socket path must be absolute (unix:///path)"));
+                return Err(invalid(
+                    "a unix socket path must be absolute (unix:///path)",
+                ));
             }
             return Ok(Endpoint::Unix(PathBuf::from(path)));
         }
@@ -38,10 +40,19 @@ impl Endpoint {
         }
         // A bare host gets Docker's conventional plain-HTTP port.
         let has_port = match authority.rsplit_once(':') {
-            Some((h, p)) => !h.is_empty() && !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(':'),
+            Some((h, p)) => {
+                !h.is_empty()
+                    && !p.is_empty()
+                    && p.chars().all(|c| c.is_ascii_digit())
+                    && !h.ends_with(':')
+            }
             None => false,
         } && !(authority.starts_with('[') && authority.ends_with(']'));
-        let authority = if has_port { authority.to_string() } else { format!("{authority}:2375") };
+        let authority = if has_port {
+            authority.to_string()
+        } else {
+            format!("{authority}:2375")
+        };
         Ok(Endpoint::Tcp { authority })
     }
 
@@ -75,29 +86,45 @@ mod tests {
         );
         assert_eq!(
             Endpoint::parse("tcp://127.0.0.1:2375").unwrap(),
-            Endpoint::Tcp { authority: "127.0.0.1:2375".into() }
+            Endpoint::Tcp {
+                authority: "127.0.0.1:2375".into()
+            }
         );
         assert_eq!(
             Endpoint::parse("http://localhost:1234/").unwrap(),
-            Endpoint::Tcp { authority: "localhost:1234".into() }
+            Endpoint::Tcp {
+                authority: "localhost:1234".into()
+            }
         );
         assert_eq!(
             Endpoint::parse("tcp://docker").unwrap(),
-            Endpoint::Tcp { authority: "docker:2375".into() }
+            Endpoint::Tcp {
+                authority: "docker:2375".into()
+            }
         );
         assert_eq!(
             Endpoint::parse("tcp://[::1]:2375").unwrap(),
-            Endpoint::Tcp { authority: "[::1]:2375".into() }
+            Endpoint::Tcp {
+                authority: "[::1]:2375".into()
+            }
         );
         assert_eq!(
             Endpoint::parse("tcp://[::1]").unwrap(),
-            Endpoint::Tcp { authority: "[::1]:2375".into() }
+            Endpoint::Tcp {
+                authority: "[::1]:2375".into()
+            }
         );
     }
 
     #[test]
     fn rejects_what_it_cannot_use() {
-        for bad in ["ssh://host", "unix://relative.sock", "tcp://", "npipe:////./pipe/docker", "/var/run/docker.sock"] {
+        for bad in [
+            "ssh://host",
+            "unix://relative.sock",
+            "tcp://",
+            "npipe:////./pipe/docker",
+            "/var/run/docker.sock",
+        ] {
             let err = Endpoint::parse(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidEndpoint { .. }), "{bad}: {err}");
         }

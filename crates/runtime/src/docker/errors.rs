@@ -19,7 +19,10 @@ pub struct Ctx<'a> {
 
 pub fn map(err: BollardError, ctx: Ctx<'_>) -> Error {
     match err {
-        BollardError::DockerResponseServerError { status_code, message } => match status_code {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => match status_code {
             404 => match ctx.kind {
                 ObjectKind::Image => Error::ImageMissing {
                     image: ctx.name.to_string(),
@@ -59,11 +62,17 @@ pub fn map(err: BollardError, ctx: Ctx<'_>) -> Error {
                 }
             }
         }
-        BollardError::HyperResponseError { err } if err.is_closed() || err.is_incomplete_message() || err.is_canceled() => {
+        BollardError::HyperResponseError { err }
+            if err.is_closed() || err.is_incomplete_message() || err.is_canceled() =>
+        {
             unreachable(ctx, chain(&err))
         }
-        BollardError::SocketNotFoundError(path) => unreachable(ctx, format!("socket {path} does not exist")),
-        BollardError::IOError { err } if is_unreachable_io(&err) => unreachable(ctx, err.to_string()),
+        BollardError::SocketNotFoundError(path) => {
+            unreachable(ctx, format!("socket {path} does not exist"))
+        }
+        BollardError::IOError { err } if is_unreachable_io(&err) => {
+            unreachable(ctx, err.to_string())
+        }
         other => Error::Transport {
             operation: ctx.operation,
             message: chain(&other),
@@ -106,7 +115,13 @@ fn is_unreachable_io(err: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
         err.kind(),
-        NotFound | ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | TimedOut | NotConnected
+        NotFound
+            | ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | BrokenPipe
+            | TimedOut
+            | NotConnected
     )
 }
 
@@ -150,9 +165,15 @@ mod tests {
     fn maps_status_codes() {
         assert!(matches!(
             map(server(404), ctx(ObjectKind::Container)),
-            Error::NotFound { kind: ObjectKind::Container, .. }
+            Error::NotFound {
+                kind: ObjectKind::Container,
+                ..
+            }
         ));
-        assert!(matches!(map(server(404), ctx(ObjectKind::Image)), Error::ImageMissing { .. }));
+        assert!(matches!(
+            map(server(404), ctx(ObjectKind::Image)),
+            Error::ImageMissing { .. }
+        ));
         assert!(map(server(409), ctx(ObjectKind::Container)).is_conflict());
         let podman_in_use = BollardError::DockerResponseServerError {
             status_code: 500,
@@ -173,9 +194,16 @@ mod tests {
         let e = map(io, ctx(ObjectKind::Container));
         assert!(e.is_unreachable(), "{e}");
         assert!(e.to_string().contains("unix:///x.sock"), "{e}");
-        assert!(map(BollardError::SocketNotFoundError("/x.sock".into()), ctx(ObjectKind::Container)).is_unreachable());
+        assert!(map(
+            BollardError::SocketNotFoundError("/x.sock".into()),
+            ctx(ObjectKind::Container)
+        )
+        .is_unreachable());
         assert!(matches!(
-            map(BollardError::RequestTimeoutError, ctx(ObjectKind::Container)),
+            map(
+                BollardError::RequestTimeoutError,
+                ctx(ObjectKind::Container)
+            ),
             Error::Timeout { .. }
         ));
     }

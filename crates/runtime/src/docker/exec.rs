@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use bollard::container::LogOutput;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
-use bollard::container::LogOutput;
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 
@@ -17,7 +17,11 @@ use crate::info::{ExecOutput, ExecRequest, Stdin};
 const EXIT_CODE_WAIT: Duration = Duration::from_secs(10);
 
 impl DockerRuntime {
-    pub(super) async fn exec_impl(&self, container: &str, request: ExecRequest) -> Result<ExecOutput> {
+    pub(super) async fn exec_impl(
+        &self,
+        container: &str,
+        request: ExecRequest,
+    ) -> Result<ExecOutput> {
         let docker = self.client().await?;
         let ctx = self.ctx("exec", ObjectKind::Container, container);
         let config = ExecConfig {
@@ -25,7 +29,13 @@ impl DockerRuntime {
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             tty: Some(false),
-            env: (!request.env.is_empty()).then(|| request.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: (!request.env.is_empty()).then(|| {
+                request
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect()
+            }),
             cmd: Some(request.argv.clone()),
             // Nodes remount and load images; CAPD runs every exec privileged too.
             privileged: Some(true),
@@ -41,7 +51,11 @@ impl DockerRuntime {
             .start_exec(&created.id, Some(StartExecOptions::default()))
             .await
             .map_err(|e| self.map(e, ctx))?;
-        let StartExecResults::Attached { mut output, mut input } = started else {
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        else {
             return Err(Error::Transport {
                 operation: "exec",
                 message: "engine detached an attached exec".into(),
@@ -103,7 +117,10 @@ impl DockerRuntime {
         let deadline = tokio::time::Instant::now() + EXIT_CODE_WAIT;
         let mut delay = Duration::from_millis(5);
         loop {
-            let inspect = docker.inspect_exec(exec_id).await.map_err(|e| self.map(e, ctx))?;
+            let inspect = docker
+                .inspect_exec(exec_id)
+                .await
+                .map_err(|e| self.map(e, ctx))?;
             if inspect.running != Some(true) {
                 if let Some(code) = inspect.exit_code {
                     return Ok(code);
@@ -112,7 +129,9 @@ impl DockerRuntime {
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::Transport {
                     operation: "exec",
-                    message: format!("exec {exec_id} output ended but no exit code after {EXIT_CODE_WAIT:?}"),
+                    message: format!(
+                        "exec {exec_id} output ended but no exit code after {EXIT_CODE_WAIT:?}"
+                    ),
                 });
             }
             tokio::time::sleep(delay).await;
@@ -120,4 +139,3 @@ impl DockerRuntime {
         }
     }
 }
-

@@ -18,7 +18,9 @@ pub fn split_path(path: &str) -> Result<(&str, &str)> {
     if !path.starts_with('/') {
         return Err(invalid("must be absolute"));
     }
-    let (dir, name) = path.rsplit_once('/').ok_or_else(|| invalid("has no file name"))?;
+    let (dir, name) = path
+        .rsplit_once('/')
+        .ok_or_else(|| invalid("has no file name"))?;
     if name.is_empty() || name == "." || name == ".." {
         return Err(invalid("has no file name"));
     }
@@ -59,7 +61,13 @@ pub fn first_file_in_tar(archive: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
 }
 
 impl DockerRuntime {
-    pub(super) async fn write_file_impl(&self, container: &str, path: &str, contents: &[u8], mode: u32) -> Result<()> {
+    pub(super) async fn write_file_impl(
+        &self,
+        container: &str,
+        path: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<()> {
         let (dir, name) = split_path(path)?;
         let archive = single_file_tar(name, contents, mode).map_err(|e| Error::InvalidContent {
             operation: "write file",
@@ -73,7 +81,11 @@ impl DockerRuntime {
         };
         let archive = bytes::Bytes::from(archive);
         let first = docker
-            .upload_to_container(container, Some(options.clone()), bollard::body_full(archive.clone()))
+            .upload_to_container(
+                container,
+                Some(options.clone()),
+                bollard::body_full(archive.clone()),
+            )
             .await
             .map_err(|e| self.map(e, ctx));
         match first {
@@ -102,7 +114,9 @@ impl DockerRuntime {
         let docker = self.client().await?;
         // A 404 here means either the container or the file is missing; tell which.
         let ctx = self.ctx("read file", ObjectKind::File, path);
-        let options = DownloadFromContainerOptions { path: path.to_string() };
+        let options = DownloadFromContainerOptions {
+            path: path.to_string(),
+        };
         let archive: Vec<u8> = docker
             .download_from_container(container, Some(options))
             .map_ok(|chunk| chunk.to_vec())

@@ -14,16 +14,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::query_parameters::{
-    CreateContainerOptions, KillContainerOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
+    CreateContainerOptions, KillContainerOptions, ListContainersOptions, RemoveContainerOptions,
+    StopContainerOptions,
 };
 use bollard::Docker;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
 pub use endpoint::{Endpoint, DEFAULT_DOCKER_HOST};
+pub use errors::chain as error_chain;
 
 use crate::error::{Error, ObjectKind, Result};
-use crate::info::{ByteStream, ContainerInfo, ContainerSummary, EngineInfo, ExecOutput, ExecRequest, LabelFilter};
+use crate::info::{
+    ByteStream, ContainerInfo, ContainerSummary, EngineInfo, ExecOutput, ExecRequest, LabelFilter,
+};
 use crate::runtime::ContainerRuntime;
 use crate::spec::{ContainerSpec, NetworkSpec};
 use errors::Ctx;
@@ -81,7 +85,8 @@ impl DockerRuntime {
     }
 
     pub fn with_endpoint(endpoint: Endpoint, options: DockerOptions) -> Result<Self> {
-        let unnegotiated = transport::build(&endpoint, options.connect_timeout, options.request_timeout)?;
+        let unnegotiated =
+            transport::build(&endpoint, options.connect_timeout, options.request_timeout)?;
         Ok(Self {
             endpoint_str: endpoint.to_string(),
             endpoint,
@@ -133,7 +138,10 @@ impl DockerRuntime {
         let docker = self.client().await?;
         match docker.inspect_container(container, None).await {
             Ok(c) => Ok(Some(convert::info(c))),
-            Err(e) => match self.map(e, self.ctx("inspect container", ObjectKind::Container, container)) {
+            Err(e) => match self.map(
+                e,
+                self.ctx("inspect container", ObjectKind::Container, container),
+            ) {
                 Error::NotFound { .. } => Ok(None),
                 other => Err(other),
             },
@@ -150,13 +158,18 @@ impl DockerRuntime {
         let created = docker
             .create_container(Some(options), convert::create_body(spec))
             .await
-            .map_err(|e| match self.map(e, self.ctx("create container", ObjectKind::Container, &spec.name)) {
-                // The image was checked just before: a 404 here is the network.
-                Error::NotFound { .. } => Error::NotFound {
-                    kind: ObjectKind::Network,
-                    name: spec.network.clone().unwrap_or_default(),
-                },
-                other => other,
+            .map_err(|e| {
+                match self.map(
+                    e,
+                    self.ctx("create container", ObjectKind::Container, &spec.name),
+                ) {
+                    // The image was checked just before: a 404 here is the network.
+                    Error::NotFound { .. } => Error::NotFound {
+                        kind: ObjectKind::Network,
+                        name: spec.network.clone().unwrap_or_default(),
+                    },
+                    other => other,
+                }
             })?;
         for warning in &created.warnings {
             tracing::warn!(container = %spec.name, %warning, "engine warning on create");
@@ -173,10 +186,15 @@ impl DockerRuntime {
         };
         match docker.remove_container(container, Some(options)).await {
             Ok(()) => Ok(()),
-            Err(e) => match self.map(e, self.ctx("remove container", ObjectKind::Container, container)) {
+            Err(e) => match self.map(
+                e,
+                self.ctx("remove container", ObjectKind::Container, container),
+            ) {
                 Error::NotFound { .. } => Ok(()),
                 // Removal already under way counts as removed.
-                Error::Conflict { message, .. } if message.contains("already in progress") => Ok(()),
+                Error::Conflict { message, .. } if message.contains("already in progress") => {
+                    Ok(())
+                }
                 other => Err(other),
             },
         }
@@ -201,7 +219,13 @@ impl ContainerRuntime for DockerRuntime {
             .components
             .as_ref()
             .and_then(|c| c.first())
-            .map(|c| if c.name == "Engine" { "Docker Engine".to_string() } else { c.name.clone() })
+            .map(|c| {
+                if c.name == "Engine" {
+                    "Docker Engine".to_string()
+                } else {
+                    c.name.clone()
+                }
+            })
             .or_else(|| v.platform.map(|p| p.name))
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "unknown engine".to_string());
@@ -236,10 +260,12 @@ impl ContainerRuntime for DockerRuntime {
 
     async fn start_container(&self, container: &str) -> Result<()> {
         let docker = self.client().await?;
-        docker
-            .start_container(container, None)
-            .await
-            .map_err(|e| self.map(e, self.ctx("start container", ObjectKind::Container, container)))
+        docker.start_container(container, None).await.map_err(|e| {
+            self.map(
+                e,
+                self.ctx("start container", ObjectKind::Container, container),
+            )
+        })
     }
 
     async fn inspect_container(&self, container: &str) -> Result<Option<ContainerInfo>> {
@@ -278,7 +304,12 @@ impl ContainerRuntime for DockerRuntime {
         docker
             .kill_container(container, Some(options))
             .await
-            .map_err(|e| self.map(e, self.ctx("signal container", ObjectKind::Container, container)))
+            .map_err(|e| {
+                self.map(
+                    e,
+                    self.ctx("signal container", ObjectKind::Container, container),
+                )
+            })
     }
 
     async fn stop_container(&self, container: &str, grace: Duration) -> Result<()> {
@@ -290,7 +321,12 @@ impl ContainerRuntime for DockerRuntime {
         docker
             .stop_container(container, Some(options))
             .await
-            .map_err(|e| self.map(e, self.ctx("stop container", ObjectKind::Container, container)))
+            .map_err(|e| {
+                self.map(
+                    e,
+                    self.ctx("stop container", ObjectKind::Container, container),
+                )
+            })
     }
 
     async fn remove_container(&self, container: &str) -> Result<()> {
@@ -299,7 +335,13 @@ impl ContainerRuntime for DockerRuntime {
             .await
     }
 
-    async fn write_file(&self, container: &str, path: &str, contents: &[u8], mode: u32) -> Result<()> {
+    async fn write_file(
+        &self,
+        container: &str,
+        path: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<()> {
         self.write_file_impl(container, path, contents, mode)
             .instrument(tracing::debug_span!("write_file", container, path))
             .await

@@ -32,7 +32,12 @@ impl DockerRuntime {
             name: spec.name.clone(),
             driver: Some(spec.driver.clone().unwrap_or_else(|| "bridge".to_string())),
             enable_ipv6: Some(spec.ipv6),
-            labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            labels: Some(
+                spec.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             ipam: (!spec.subnets.is_empty()).then(|| Ipam {
                 config: Some(
                     spec.subnets
@@ -49,7 +54,10 @@ impl DockerRuntime {
         };
         match docker.create_network(request).await {
             Ok(_) => {}
-            Err(e) => match self.map(e, self.ctx("create network", ObjectKind::Network, &spec.name)) {
+            Err(e) => match self.map(
+                e,
+                self.ctx("create network", ObjectKind::Network, &spec.name),
+            ) {
                 // Created by someone else meanwhile (engines that refuse duplicates).
                 Error::Conflict { .. } => {}
                 other => return Err(other),
@@ -78,7 +86,10 @@ impl DockerRuntime {
         let docker = self.client().await?;
         let ctx = self.ctx("list networks", ObjectKind::Network, name);
         let options = ListNetworksOptions {
-            filters: Some(HashMap::from([("name".to_string(), vec![name.to_string()])])),
+            filters: Some(HashMap::from([(
+                "name".to_string(),
+                vec![name.to_string()],
+            )])),
         };
         let mut same: Vec<String> = docker
             .list_networks(Some(options))

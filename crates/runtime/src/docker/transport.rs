@@ -29,7 +29,11 @@ const CLIENT_VERSION: &ClientVersion = bollard::API_DEFAULT_VERSION;
 const POOL_IDLE: usize = 8;
 
 /// Builds a bollard client for `endpoint`. Never touches the network.
-pub fn build(endpoint: &Endpoint, connect_timeout: Duration, request_timeout: Duration) -> Result<Docker> {
+pub fn build(
+    endpoint: &Endpoint,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<Docker> {
     let secs = request_timeout.as_secs().max(1);
     match endpoint {
         Endpoint::Unix(path) => {
@@ -43,10 +47,20 @@ pub fn build(endpoint: &Endpoint, connect_timeout: Duration, request_timeout: Du
                 .build(connector);
             let transport = move |req: BollardRequest| {
                 let client = client.clone();
-                async move { client.request(req).await.map_err(bollard::errors::Error::from) }
+                async move {
+                    client
+                        .request(req)
+                        .await
+                        .map_err(bollard::errors::Error::from)
+                }
             };
             // The host part is a placeholder: the connector ignores it.
-            Docker::connect_with_custom_transport(transport, Some("http://docker.sock"), secs, CLIENT_VERSION)
+            Docker::connect_with_custom_transport(
+                transport,
+                Some("http://docker.sock"),
+                secs,
+                CLIENT_VERSION,
+            )
         }
         Endpoint::Tcp { authority } => {
             let mut connector = HttpConnector::new();
@@ -58,9 +72,19 @@ pub fn build(endpoint: &Endpoint, connect_timeout: Duration, request_timeout: Du
                 .build(connector);
             let transport = move |req: BollardRequest| {
                 let client = client.clone();
-                async move { client.request(req).await.map_err(bollard::errors::Error::from) }
+                async move {
+                    client
+                        .request(req)
+                        .await
+                        .map_err(bollard::errors::Error::from)
+                }
             };
-            Docker::connect_with_custom_transport(transport, Some(format!("http://{authority}")), secs, CLIENT_VERSION)
+            Docker::connect_with_custom_transport(
+                transport,
+                Some(format!("http://{authority}")),
+                secs,
+                CLIENT_VERSION,
+            )
         }
     }
     .map_err(|e| Error::InvalidEndpoint {
@@ -91,7 +115,10 @@ impl tower_service::Service<hyper::Uri> for UnixConnector {
         Box::pin(async move {
             match tokio::time::timeout(timeout, UnixStream::connect(path.as_path())).await {
                 Ok(Ok(stream)) => Ok(TokioIo::new(stream)),
-                Ok(Err(e)) => Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+                Ok(Err(e)) => Err(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", path.display()),
+                )),
                 Err(_) => Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!("{}: connect timed out after {timeout:?}", path.display()),

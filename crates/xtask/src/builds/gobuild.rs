@@ -25,7 +25,10 @@ pub const KUBERNETES: GoSet = GoSet {
     version: pins::KUBERNETES,
     targets: &[
         ("k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"),
-        ("k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"),
+        (
+            "k8s.io/kubernetes/cmd/kube-controller-manager",
+            "kube-controller-manager",
+        ),
         ("k8s.io/kubernetes/cmd/kubectl", "kubectl"),
         // The node image and the workload clusters' control-plane images.
         ("k8s.io/kubernetes/cmd/kube-scheduler", "kube-scheduler"),
@@ -34,7 +37,10 @@ pub const KUBERNETES: GoSet = GoSet {
         ("k8s.io/kubernetes/cmd/kubeadm", "kubeadm"),
     ],
     // Without these the binaries say v0.0.0, and Cluster API and clusterctl refuse the server.
-    version_pkgs: &["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"],
+    version_pkgs: &[
+        "k8s.io/component-base/version",
+        "k8s.io/client-go/pkg/version",
+    ],
 };
 
 pub const ETCD: GoSet = GoSet {
@@ -51,8 +57,14 @@ pub const CLUSTER_API: GoSet = GoSet {
     version: pins::CLUSTER_API,
     targets: &[
         ("sigs.k8s.io/cluster-api/core", "capi-manager"),
-        ("sigs.k8s.io/cluster-api/bootstrap/kubeadm", "capi-kubeadm-bootstrap-manager"),
-        ("sigs.k8s.io/cluster-api/controlplane/kubeadm", "capi-kubeadm-control-plane-manager"),
+        (
+            "sigs.k8s.io/cluster-api/bootstrap/kubeadm",
+            "capi-kubeadm-bootstrap-manager",
+        ),
+        (
+            "sigs.k8s.io/cluster-api/controlplane/kubeadm",
+            "capi-kubeadm-control-plane-manager",
+        ),
         ("sigs.k8s.io/cluster-api/cmd/clusterctl", "clusterctl"),
     ],
     version_pkgs: &["sigs.k8s.io/cluster-api/version"],
@@ -65,7 +77,10 @@ pub const CAPD: GoSet = GoSet {
     name: "capd",
     module: "sigs.k8s.io/cluster-api/test",
     version: pins::CAPD,
-    targets: &[("sigs.k8s.io/cluster-api/test/infrastructure/docker", "capd-go-manager")],
+    targets: &[(
+        "sigs.k8s.io/cluster-api/test/infrastructure/docker",
+        "capd-go-manager",
+    )],
     version_pkgs: &["sigs.k8s.io/cluster-api/version"],
 };
 
@@ -108,11 +123,15 @@ pub fn go_command(log_dir: &Path) -> Command {
 
 impl GoSet {
     pub fn out_dir(&self) -> PathBuf {
-        go_dir().join("bin").join(format!("{}-{}", self.name, self.version))
+        go_dir()
+            .join("bin")
+            .join(format!("{}-{}", self.name, self.version))
     }
 
     fn wrapper_dir(&self) -> PathBuf {
-        go_dir().join("wrappers").join(format!("{}-{}", self.name, self.version))
+        go_dir()
+            .join("wrappers")
+            .join(format!("{}-{}", self.name, self.version))
     }
 
     fn complete_marker(&self) -> PathBuf {
@@ -120,7 +139,10 @@ impl GoSet {
     }
 
     pub fn binaries(&self) -> Vec<PathBuf> {
-        self.targets.iter().map(|(_, out)| self.out_dir().join(out)).collect()
+        self.targets
+            .iter()
+            .map(|(_, out)| self.out_dir().join(out))
+            .collect()
     }
 
     /// Module source directory in the module cache (downloads it if needed).
@@ -153,7 +175,15 @@ impl GoSet {
 
     pub fn ensure(&self, log: &StepLog) -> Result<Outcome<()>> {
         if self.complete_marker().exists() && self.binaries().iter().all(|b| b.exists()) {
-            return Ok(Outcome::Skipped((), format!("{} {} cached in {}", self.name, self.version, self.out_dir().display())));
+            return Ok(Outcome::Skipped(
+                (),
+                format!(
+                    "{} {} cached in {}",
+                    self.name,
+                    self.version,
+                    self.out_dir().display()
+                ),
+            ));
         }
         let wrapper = self.wrapper_dir();
         std::fs::create_dir_all(&wrapper)?;
@@ -162,12 +192,23 @@ impl GoSet {
         std::fs::create_dir_all(self.out_dir())?;
         for (i, (pkg, out)) in self.targets.iter().enumerate() {
             // The step's heartbeat shows the newest log line: say which one of how many.
-            log.line(&format!("[{}/{}] building {out} ({pkg} {})", i + 1, self.targets.len(), self.version));
+            log.line(&format!(
+                "[{}/{}] building {out} ({pkg} {})",
+                i + 1,
+                self.targets.len(),
+                self.version
+            ));
             let mut cmd = go_command(&wrapper);
-            cmd.args(["build", "-trimpath", "-ldflags", &self.ldflags(), "-o"]).arg(self.out_dir().join(out)).arg(pkg);
-            log.run(&mut cmd).with_context(|| format!("building {pkg}"))?;
+            cmd.args(["build", "-trimpath", "-ldflags", &self.ldflags(), "-o"])
+                .arg(self.out_dir().join(out))
+                .arg(pkg);
+            log.run(&mut cmd)
+                .with_context(|| format!("building {pkg}"))?;
         }
-        crate::support::steps::write_file(&self.complete_marker(), format!("{} {}\n", self.module, self.version))?;
+        crate::support::steps::write_file(
+            &self.complete_marker(),
+            format!("{} {}\n", self.module, self.version),
+        )?;
         Ok(Outcome::Done(()))
     }
 
@@ -201,8 +242,17 @@ impl GoSet {
 
 /// Go's rule: a module at major version N >= 2 has a `/vN` path suffix.
 fn version_fits(path: &str, version: &str) -> bool {
-    let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
-    let suffix = path.rsplit('/').next().and_then(|s| s.strip_prefix('v')).and_then(|n| n.parse::<u32>().ok());
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let suffix = path
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.strip_prefix('v'))
+        .and_then(|n| n.parse::<u32>().ok());
     match suffix {
         Some(n) if n >= 2 => n == major,
         _ => major <= 1,
@@ -219,8 +269,14 @@ struct Download {
 
 fn download(log: &StepLog, module: &str, version: &str) -> Result<Download> {
     std::fs::create_dir_all(go_dir())?;
-    let text = log.output(go_command(&go_dir()).args(["mod", "download", "-json", &format!("{module}@{version}")]))?;
-    let d: Download = serde_json::from_str(&text).with_context(|| format!("parsing `go mod download` output for {module}"))?;
+    let text = log.output(go_command(&go_dir()).args([
+        "mod",
+        "download",
+        "-json",
+        &format!("{module}@{version}"),
+    ]))?;
+    let d: Download = serde_json::from_str(&text)
+        .with_context(|| format!("parsing `go mod download` output for {module}"))?;
     if let Some(e) = d.error {
         bail!("go mod download {module}@{version}: {e}");
     }
@@ -295,7 +351,10 @@ mod tests {
     fn parses_replace_blocks_and_lines() {
         let gomod = "module x\n\nreplace sigs.k8s.io/cluster-api/api => ./api\n\nreplace (\n\tk8s.io/api => ./staging/src/k8s.io/api // staging\n\tgithub.com/a/b v1.0.0 => github.com/a/b v1.0.1\n)\n";
         assert_eq!(
-            replaces(gomod).iter().map(|r| (r.module().to_string(), r.to.clone())).collect::<Vec<_>>(),
+            replaces(gomod)
+                .iter()
+                .map(|r| (r.module().to_string(), r.to.clone()))
+                .collect::<Vec<_>>(),
             vec![
                 ("sigs.k8s.io/cluster-api/api".into(), "./api".into()),
                 ("k8s.io/api".into(), "./staging/src/k8s.io/api".into()),
@@ -315,14 +374,23 @@ mod tests {
 
     #[test]
     fn staging_modules_map_to_v0() {
-        assert_eq!(KUBERNETES.sibling_version("k8s.io/client-go"), format!("v0.{}", &pins::KUBERNETES[3..]));
-        assert_eq!(CLUSTER_API.sibling_version("sigs.k8s.io/cluster-api/api"), pins::CLUSTER_API);
+        assert_eq!(
+            KUBERNETES.sibling_version("k8s.io/client-go"),
+            format!("v0.{}", &pins::KUBERNETES[3..])
+        );
+        assert_eq!(
+            CLUSTER_API.sibling_version("sigs.k8s.io/cluster-api/api"),
+            pins::CLUSTER_API
+        );
     }
 
     #[test]
     fn ldflags_set_version_vars() {
         let f = KUBERNETES.ldflags();
-        assert!(f.contains(&format!("k8s.io/component-base/version.gitVersion={}", pins::KUBERNETES)));
+        assert!(f.contains(&format!(
+            "k8s.io/component-base/version.gitVersion={}",
+            pins::KUBERNETES
+        )));
         assert!(f.contains("k8s.io/client-go/pkg/version.gitMinor=36"));
     }
 }

@@ -49,9 +49,7 @@ pub const HAPROXY: Recipe = Recipe {
     files: &[("usr/local/etc/haproxy/haproxy.cfg", HAPROXY_CFG, 0o644)],
     masked_units: &[],
     // Master-worker mode (-W): SIGHUP reloads the configuration without dropping the frontend.
-    changes: &[
-        r#"CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]"#,
-    ],
+    changes: &[r#"CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]"#],
     // SIGUSR1 is HAProxy's soft stop: finish open connections, then exit.
     stop_signal: Some("SIGUSR1"),
 };
@@ -59,26 +57,50 @@ pub const HAPROXY: Recipe = Recipe {
 pub const NODE: Recipe = Recipe {
     name: "node",
     packages: &[
-        "systemd", "systemd-sysv", "dbus", "iproute2", "containerd", "runc", "ca-certificates", "iptables",
-        "kmod", "procps", "conntrack", "ethtool", "socat", "util-linux", "mount", "e2fsprogs", "pigz", "gzip",
-        "bash", "coreutils",
+        "systemd",
+        "systemd-sysv",
+        "dbus",
+        "iproute2",
+        "containerd",
+        "runc",
+        "ca-certificates",
+        "iptables",
+        "kmod",
+        "procps",
+        "conntrack",
+        "ethtool",
+        "socat",
+        "util-linux",
+        "mount",
+        "e2fsprogs",
+        "pigz",
+        "gzip",
+        "bash",
+        "coreutils",
         // ptp, host-local, portmap, loopback in /usr/lib/cni, for the pod network.
         "containernetworking-plugins",
     ],
     files: &[
         // journald can't read the host's kmsg from inside a container.
-        ("etc/systemd/journald.conf.d/10-container.conf", "[Journal]\nReadKMsg=no\nStorage=volatile\n", 0o644),
+        (
+            "etc/systemd/journald.conf.d/10-container.conf",
+            "[Journal]\nReadKMsg=no\nStorage=volatile\n",
+            0o644,
+        ),
         ("kind/version", "capd-rs offline node image\n", 0o644),
     ],
     masked_units: &[
-        "systemd-udevd.service", "systemd-udevd-kernel.socket", "systemd-udevd-control.socket",
-        "systemd-modules-load.service", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
-        "getty@tty1.service", "console-getty.service", "systemd-logind.service",
+        "systemd-udevd.service",
+        "systemd-udevd-kernel.socket",
+        "systemd-udevd-control.socket",
+        "systemd-modules-load.service",
+        "sys-kernel-debug.mount",
+        "sys-kernel-tracing.mount",
+        "getty@tty1.service",
+        "console-getty.service",
+        "systemd-logind.service",
     ],
-    changes: &[
-        r#"ENTRYPOINT ["/sbin/init"]"#,
-        "ENV container=docker",
-    ],
+    changes: &[r#"ENTRYPOINT ["/sbin/init"]"#, "ENV container=docker"],
     // systemd's "halt" signal: a clean shutdown of the units in the node.
     stop_signal: Some("SIGRTMIN+3"),
 };
@@ -87,7 +109,14 @@ pub const NODE: Recipe = Recipe {
 /// network daemon): the same Debian iptables (nft backend) as the node.
 pub const NET: Recipe = Recipe {
     name: "net",
-    packages: &["ca-certificates", "iptables", "iproute2", "conntrack", "ipset", "busybox"],
+    packages: &[
+        "ca-certificates",
+        "iptables",
+        "iproute2",
+        "conntrack",
+        "ipset",
+        "busybox",
+    ],
     files: &[],
     masked_units: &[],
     changes: &[],
@@ -112,16 +141,26 @@ impl Recipe {
         h.update(PROCEDURE);
         h.update(crate::builds::pins::DEBIAN_SUITE);
         h.update(serde_json::to_vec(self).unwrap_or_default());
-        format!("capd-rs/{}:r-{}", self.name, &hex::encode(h.finalize())[..12])
+        format!(
+            "capd-rs/{}:r-{}",
+            self.name,
+            &hex::encode(h.finalize())[..12]
+        )
     }
 }
 
 pub fn present(tag: &str) -> bool {
-    docker().args(["image", "inspect", "--format", "{{.Id}}", tag]).output().map(|o| o.status.success()).unwrap_or(false)
+    docker()
+        .args(["image", "inspect", "--format", "{{.Id}}", tag])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 fn tarball(tag: &str) -> PathBuf {
-    crate::support::paths::cache_dir().join("images").join(format!("{}.tar", tag.replace(['/', ':'], "_")))
+    crate::support::paths::cache_dir()
+        .join("images")
+        .join(format!("{}.tar", tag.replace(['/', ':'], "_")))
 }
 
 /// Ensures the image of `recipe` is in the engine; returns its tag.
@@ -158,11 +197,16 @@ pub fn save_cached(log: &StepLog, tag: &str) -> Result<()> {
     log.run(docker().args(["save", "-o"]).arg(&tmp).arg(tag))?;
     std::fs::rename(&tmp, &cached)?;
     // Older builds of the same image are dead weight (the node image is over 1 GB).
-    let prefix = tarball(tag.split(':').next().unwrap_or(tag)).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = tarball(tag.split(':').next().unwrap_or(tag))
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if let (Some(dir), false) = (cached.parent(), prefix.is_empty()) {
         for e in std::fs::read_dir(dir)?.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if e.path() != cached && name.starts_with(&format!("{}_r-", prefix.trim_end_matches(".tar"))) {
+            if e.path() != cached
+                && name.starts_with(&format!("{}_r-", prefix.trim_end_matches(".tar")))
+            {
                 log.line(&format!("removing the older build {}", e.path().display()));
                 let _ = std::fs::remove_file(e.path());
             }
@@ -174,10 +218,14 @@ pub fn save_cached(log: &StepLog, tag: &str) -> Result<()> {
 fn build(log: &StepLog, recipe: &Recipe, tag: &str) -> Result<()> {
     ensure_debootstrap(log)?;
     let mirror = debian_mirror()?;
-    let work = crate::support::paths::cache_dir().join("rootfs").join(recipe.name);
+    let work = crate::support::paths::cache_dir()
+        .join("rootfs")
+        .join(recipe.name);
     remove_rootfs(log, &work)?;
     std::fs::create_dir_all(&work)?;
-    let debs = crate::support::paths::cache_dir().join("debootstrap").join(crate::builds::pins::DEBIAN_SUITE);
+    let debs = crate::support::paths::cache_dir()
+        .join("debootstrap")
+        .join(crate::builds::pins::DEBIAN_SUITE);
     std::fs::create_dir_all(&debs)?;
     log.run(
         Command::new("debootstrap")
@@ -221,7 +269,8 @@ fn remove_rootfs(log: &StepLog, work: &Path) -> Result<()> {
     if !work.exists() {
         return Ok(());
     }
-    let mounts = std::fs::read_to_string("/proc/self/mounts").context("reading /proc/self/mounts")?;
+    let mounts =
+        std::fs::read_to_string("/proc/self/mounts").context("reading /proc/self/mounts")?;
     for mp in mounts_below(&mounts, work) {
         log.run(Command::new("umount").arg("-l").arg(&mp))?;
     }
@@ -234,7 +283,12 @@ fn mounts_below(mounts: &str, dir: &Path) -> Vec<std::path::PathBuf> {
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
         // The kernel escapes space, tab, newline and backslash as octal.
-        .map(|m| m.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\"))
+        .map(|m| {
+            m.replace("\\040", " ")
+                .replace("\\011", "\t")
+                .replace("\\012", "\n")
+                .replace("\\134", "\\")
+        })
         .map(std::path::PathBuf::from)
         .filter(|m| m.starts_with(dir))
         .collect();
@@ -243,7 +297,10 @@ fn mounts_below(mounts: &str, dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 fn import(log: &StepLog, root: &Path, recipe: &Recipe, tag: &str) -> Result<()> {
-    log.line(&format!("$ tar -C {} -c . | docker import ... - {tag}", root.display()));
+    log.line(&format!(
+        "$ tar -C {} -c . | docker import ... - {tag}",
+        root.display()
+    ));
     let mut tar = Command::new("tar")
         .arg("-C")
         .arg(root)
@@ -252,7 +309,10 @@ fn import(log: &StepLog, root: &Path, recipe: &Recipe, tag: &str) -> Result<()> 
         .stderr(log.file()?)
         .spawn()
         .context("starting tar")?;
-    let stdout = tar.stdout.take().ok_or_else(|| anyhow!("tar has no stdout"))?;
+    let stdout = tar
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("tar has no stdout"))?;
     let status = {
         // Scoped: the Command holds the pipe's read end until dropped, and tar would
         // block on a full pipe if docker import died early.
@@ -261,8 +321,15 @@ fn import(log: &StepLog, root: &Path, recipe: &Recipe, tag: &str) -> Result<()> 
         for c in recipe.changes {
             imp.arg("--change").arg(c);
         }
-        imp.args(["--change", &format!("LABEL io.x-k8s.capd-rs.recipe={}", recipe.name)]);
-        imp.args(["-", tag]).stdin(stdout).stdout(log.file()?).stderr(log.file()?).status()
+        imp.args([
+            "--change",
+            &format!("LABEL io.x-k8s.capd-rs.recipe={}", recipe.name),
+        ]);
+        imp.args(["-", tag])
+            .stdin(stdout)
+            .stdout(log.file()?)
+            .stderr(log.file()?)
+            .status()
     };
     let status = status.context("starting docker import")?;
     let tar_status = tar.wait()?;
@@ -288,7 +355,10 @@ pub fn add_stop_signal(log: &StepLog, tag: &str, signal: &str) -> Result<()> {
         .spawn()
         .context("starting docker build")?;
     {
-        let mut stdin = child.stdin.take().ok_or_else(|| anyhow!("docker build has no stdin"))?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("docker build has no stdin"))?;
         write!(stdin, "FROM {tag}\nSTOPSIGNAL {signal}\n")?;
     }
     let st = child.wait()?;
@@ -299,7 +369,12 @@ pub fn add_stop_signal(log: &StepLog, tag: &str, signal: &str) -> Result<()> {
 }
 
 fn ensure_debootstrap(log: &StepLog) -> Result<()> {
-    if Command::new("debootstrap").arg("--version").output().map(|o| o.status.success()).unwrap_or(false) {
+    if Command::new("debootstrap")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+    {
         return Ok(());
     }
     log.run(Command::new("apt-get").arg("update"))?;
@@ -316,7 +391,10 @@ pub fn debian_mirror() -> Result<String> {
     let mut texts = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/etc/apt/sources.list.d") {
         for e in entries.flatten() {
-            if e.path().extension().is_some_and(|x| x == "sources" || x == "list") {
+            if e.path()
+                .extension()
+                .is_some_and(|x| x == "sources" || x == "list")
+            {
                 texts.push(std::fs::read_to_string(e.path()).unwrap_or_default());
             }
         }
@@ -334,10 +412,14 @@ pub fn debian_mirror() -> Result<String> {
 fn mirror_in(text: &str, suite: &str) -> Option<String> {
     for stanza in text.split("\n\n") {
         let field = |name: &str| {
-            stanza.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
         };
         if let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:")) {
-            let is_deb = field("Types:").map(|t| t.split_whitespace().any(|x| x == "deb")).unwrap_or(true);
+            let is_deb = field("Types:")
+                .map(|t| t.split_whitespace().any(|x| x == "deb"))
+                .unwrap_or(true);
             if is_deb && suites.split_whitespace().any(|s| s == suite) {
                 if let Some(u) = uris.split_whitespace().next() {
                     return Some(u.to_string());
@@ -373,22 +455,36 @@ mod tests {
         let found = mounts_below(mounts, Path::new("/c/rootfs/node"));
         assert_eq!(
             found,
-            ["/c/rootfs/node/proc/sys/fs/binfmt_misc", "/c/rootfs/node/proc", "/c/rootfs/node/sys"].map(std::path::PathBuf::from)
+            [
+                "/c/rootfs/node/proc/sys/fs/binfmt_misc",
+                "/c/rootfs/node/proc",
+                "/c/rootfs/node/sys"
+            ]
+            .map(std::path::PathBuf::from)
         );
-        assert_eq!(mounts_below(mounts, Path::new("/c/rootfs/node x")), [std::path::PathBuf::from("/c/rootfs/node x/run")]);
+        assert_eq!(
+            mounts_below(mounts, Path::new("/c/rootfs/node x")),
+            [std::path::PathBuf::from("/c/rootfs/node x/run")]
+        );
     }
 
     #[test]
     fn mirror_from_deb822_skips_security_and_other_suites() {
         let text = "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n\
                     Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n";
-        assert_eq!(mirror_in(text, "bookworm").as_deref(), Some("http://mirror.example/debian"));
+        assert_eq!(
+            mirror_in(text, "bookworm").as_deref(),
+            Some("http://mirror.example/debian")
+        );
     }
 
     #[test]
     fn mirror_from_one_line_syntax() {
         let text = "# comment\ndeb [arch=amd64] http://m.example/debian bookworm main\n";
-        assert_eq!(mirror_in(text, "bookworm").as_deref(), Some("http://m.example/debian"));
+        assert_eq!(
+            mirror_in(text, "bookworm").as_deref(),
+            Some("http://m.example/debian")
+        );
         assert_eq!(mirror_in(text, "trixie"), None);
     }
 

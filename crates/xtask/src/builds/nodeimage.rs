@@ -26,13 +26,41 @@ const PROCEDURE: &str = "2";
 /// Files of the node image, in the repository beside this crate.
 const FILES: &[(&str, &str, &str)] = &[
     // (name in the build context, contents, path in the image)
-    ("entrypoint", include_str!("../../node-image/entrypoint"), "/usr/local/bin/entrypoint"),
-    ("kubelet-cgroups", include_str!("../../node-image/kubelet-cgroups"), "/usr/local/bin/kubelet-cgroups"),
-    ("kubelet.service", include_str!("../../node-image/kubelet.service"), "/etc/systemd/system/kubelet.service"),
-    ("10-kubeadm.conf", include_str!("../../node-image/10-kubeadm.conf"), "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
-    ("default-kubelet", include_str!("../../node-image/default-kubelet"), "/etc/default/kubelet"),
-    ("containerd.toml", include_str!("../../node-image/containerd.toml"), "/etc/containerd/config.toml"),
-    ("crictl.yaml", include_str!("../../node-image/crictl.yaml"), "/etc/crictl.yaml"),
+    (
+        "entrypoint",
+        include_str!("../../node-image/entrypoint"),
+        "/usr/local/bin/entrypoint",
+    ),
+    (
+        "kubelet-cgroups",
+        include_str!("../../node-image/kubelet-cgroups"),
+        "/usr/local/bin/kubelet-cgroups",
+    ),
+    (
+        "kubelet.service",
+        include_str!("../../node-image/kubelet.service"),
+        "/etc/systemd/system/kubelet.service",
+    ),
+    (
+        "10-kubeadm.conf",
+        include_str!("../../node-image/10-kubeadm.conf"),
+        "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+    ),
+    (
+        "default-kubelet",
+        include_str!("../../node-image/default-kubelet"),
+        "/etc/default/kubelet",
+    ),
+    (
+        "containerd.toml",
+        include_str!("../../node-image/containerd.toml"),
+        "/etc/containerd/config.toml",
+    ),
+    (
+        "crictl.yaml",
+        include_str!("../../node-image/crictl.yaml"),
+        "/etc/crictl.yaml",
+    ),
 ];
 
 /// The pod network's manifest: the node image's `/kind/manifests/default-cni.yaml`.
@@ -66,25 +94,34 @@ fn components(base: &str, net: &str, work: &Path) -> Vec<Component> {
     let k8s = |b: &str| gobuild::KUBERNETES.out_dir().join(b);
     let reg = "registry.k8s.io";
     let v = pins::KUBERNETES;
-    let mut list: Vec<Component> = ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]
-        .iter()
-        .map(|b| Component {
-            image: format!("{reg}/{b}:{v}"),
-            binary: Some((
-                k8s(b),
-                match *b {
-                    "kube-apiserver" => "/usr/local/bin/kube-apiserver",
-                    "kube-controller-manager" => "/usr/local/bin/kube-controller-manager",
-                    _ => "/usr/local/bin/kube-scheduler",
-                },
-            )),
-            from: base.to_string(),
-            entrypoint: None,
-        })
-        .collect();
+    let mut list: Vec<Component> = [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ]
+    .iter()
+    .map(|b| Component {
+        image: format!("{reg}/{b}:{v}"),
+        binary: Some((
+            k8s(b),
+            match *b {
+                "kube-apiserver" => "/usr/local/bin/kube-apiserver",
+                "kube-controller-manager" => "/usr/local/bin/kube-controller-manager",
+                _ => "/usr/local/bin/kube-scheduler",
+            },
+        )),
+        from: base.to_string(),
+        entrypoint: None,
+    })
+    .collect();
     list.extend([
         // kube-proxy programs iptables: its image carries the same iptables as the node.
-        Component { image: format!("{reg}/kube-proxy:{v}"), binary: Some((k8s("kube-proxy"), "/usr/local/bin/kube-proxy")), from: net.to_string(), entrypoint: None },
+        Component {
+            image: format!("{reg}/kube-proxy:{v}"),
+            binary: Some((k8s("kube-proxy"), "/usr/local/bin/kube-proxy")),
+            from: net.to_string(),
+            entrypoint: None,
+        },
         Component {
             image: format!("{reg}/etcd:{}", pins::ETCD_IMAGE_TAG),
             binary: Some((gobuild::ETCD.out_dir().join("etcd"), "/usr/local/bin/etcd")),
@@ -111,7 +148,12 @@ fn components(base: &str, net: &str, work: &Path) -> Vec<Component> {
         },
         // For workloads in tests and by hand (busybox: sh, httpd, wget, nslookup); nothing
         // can be pulled, and it shares every layer with the images above.
-        Component { image: TOOLBOX_IMAGE.to_string(), binary: None, from: net.to_string(), entrypoint: None },
+        Component {
+            image: TOOLBOX_IMAGE.to_string(),
+            binary: None,
+            from: net.to_string(),
+            entrypoint: None,
+        },
     ]);
     list
 }
@@ -119,7 +161,17 @@ fn components(base: &str, net: &str, work: &Path) -> Vec<Component> {
 /// Hash of everything the image is made of, so any change rebuilds it.
 fn key(node_base: &str, base: &str, net: &str) -> Result<String> {
     let mut h = Sha256::new();
-    for part in [PROCEDURE, node_base, base, net, pins::KUBERNETES, pins::ETCD, pins::COREDNS, pins::PAUSE, pins::CRI_TOOLS] {
+    for part in [
+        PROCEDURE,
+        node_base,
+        base,
+        net,
+        pins::KUBERNETES,
+        pins::ETCD,
+        pins::COREDNS,
+        pins::PAUSE,
+        pins::CRI_TOOLS,
+    ] {
         h.update(part);
         h.update([0]);
     }
@@ -129,11 +181,19 @@ fn key(node_base: &str, base: &str, net: &str) -> Result<String> {
         h.update(dest);
     }
     let root = crate::support::paths::workspace_root();
-    h.update(std::fs::read(root.join(CNI_MANIFEST)).with_context(|| format!("reading {CNI_MANIFEST}"))?);
+    h.update(
+        std::fs::read(root.join(CNI_MANIFEST))
+            .with_context(|| format!("reading {CNI_MANIFEST}"))?,
+    );
     hash_tree(&mut h, &root.join("crates/podnet"))?;
     h.update(std::fs::read(root.join("Cargo.lock")).context("reading Cargo.lock")?);
     // The Go binaries themselves: a change of build flags or toolchain changes them.
-    for set in [&gobuild::KUBERNETES, &gobuild::ETCD, &gobuild::COREDNS, &gobuild::CRI_TOOLS] {
+    for set in [
+        &gobuild::KUBERNETES,
+        &gobuild::ETCD,
+        &gobuild::COREDNS,
+        &gobuild::CRI_TOOLS,
+    ] {
         for b in set.binaries() {
             h.update(std::fs::read(&b).with_context(|| format!("reading {}", b.display()))?);
         }
@@ -157,7 +217,12 @@ fn hash_tree(h: &mut Sha256, dir: &Path) -> Result<()> {
     }
     files.sort();
     for f in files {
-        h.update(f.strip_prefix(dir).unwrap_or(&f).to_string_lossy().as_bytes());
+        h.update(
+            f.strip_prefix(dir)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
         h.update(std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?);
     }
     Ok(())
@@ -207,20 +272,43 @@ fn build(log: &StepLog, tag: &str, node_base: &str, base: &str, net: &str) -> Re
 /// or kubeadm's ImagePull preflight fails in every node.
 fn check_against_kubeadm(log: &StepLog, comps: &[Component]) -> Result<()> {
     let kubeadm = gobuild::KUBERNETES.out_dir().join("kubeadm");
-    let listed = log.output(Command::new(&kubeadm).args(["config", "images", "list", "--kubernetes-version", pins::KUBERNETES]))?;
-    let missing: Vec<&str> = listed.lines().map(str::trim).filter(|l| !l.is_empty() && !comps.iter().any(|c| c.image == *l)).collect();
+    let listed = log.output(Command::new(&kubeadm).args([
+        "config",
+        "images",
+        "list",
+        "--kubernetes-version",
+        pins::KUBERNETES,
+    ]))?;
+    let missing: Vec<&str> = listed
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !comps.iter().any(|c| c.image == *l))
+        .collect();
     if !missing.is_empty() {
-        bail!("kubeadm {} needs images the node image does not preload: {} (update builds/pins.rs)", pins::KUBERNETES, missing.join(", "));
+        bail!(
+            "kubeadm {} needs images the node image does not preload: {} (update builds/pins.rs)",
+            pins::KUBERNETES,
+            missing.join(", ")
+        );
     }
     Ok(())
 }
 
 /// pause from the C source in the Kubernetes module, static, as upstream builds it.
 fn build_pause(log: &StepLog, work: &Path) -> Result<()> {
-    let src = gobuild::KUBERNETES.module_dir(log)?.join("build/pause/linux/pause.c");
+    let src = gobuild::KUBERNETES
+        .module_dir(log)?
+        .join("build/pause/linux/pause.c");
     log.run(
         Command::new("gcc")
-            .args(["-Os", "-Wall", "-Werror", "-static", &format!("-DVERSION=v{}", pins::PAUSE), "-o"])
+            .args([
+                "-Os",
+                "-Wall",
+                "-Werror",
+                "-static",
+                &format!("-DVERSION=v{}", pins::PAUSE),
+                "-o",
+            ])
             .arg(work.join("pause"))
             .arg(&src),
     )
@@ -233,10 +321,19 @@ fn build_pause(log: &StepLog, work: &Path) -> Result<()> {
 fn build_podnet(log: &StepLog, work: &Path) -> Result<()> {
     let root = crate::support::paths::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    log.run(Command::new(cargo).current_dir(&root).args(["build", "-p", "capd-podnet", "--bin", "capd-podnet"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    log.run(Command::new(cargo).current_dir(&root).args([
+        "build",
+        "-p",
+        "capd-podnet",
+        "--bin",
+        "capd-podnet",
+    ]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let bin = target.join("debug/capd-podnet");
-    std::fs::copy(&bin, work.join("capd-podnet")).with_context(|| format!("copying {}", bin.display()))?;
+    std::fs::copy(&bin, work.join("capd-podnet"))
+        .with_context(|| format!("copying {}", bin.display()))?;
     log.run(Command::new("strip").arg(work.join("capd-podnet")))
 }
 
@@ -244,16 +341,27 @@ fn build_podnet(log: &StepLog, work: &Path) -> Result<()> {
 fn docker_build(log: &StepLog, tag: &str, dockerfile: &str, context: &Path) -> Result<()> {
     crate::support::steps::write_file(&context.join("Dockerfile"), dockerfile)?;
     log.line(&format!("Dockerfile for {tag}:\n{dockerfile}"));
-    log.run(docker().env("DOCKER_BUILDKIT", "0").args(["build", "-q", "-t", tag]).arg(context))
+    log.run(
+        docker()
+            .env("DOCKER_BUILDKIT", "0")
+            .args(["build", "-q", "-t", tag])
+            .arg(context),
+    )
 }
 
 fn component_image(log: &StepLog, c: &Component, work: &Path) -> Result<()> {
     let ctx = work.join("ctx").join(c.image.replace(['/', ':'], "_"));
     std::fs::create_dir_all(&ctx)?;
-    let mut df = format!("FROM {}\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n", c.from);
+    let mut df = format!(
+        "FROM {}\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+        c.from
+    );
     if let Some((binary, dest)) = &c.binary {
-        let file = binary.file_name().ok_or_else(|| anyhow!("{} has no file name", binary.display()))?;
-        std::fs::copy(binary, ctx.join(file)).with_context(|| format!("copying {}", binary.display()))?;
+        let file = binary
+            .file_name()
+            .ok_or_else(|| anyhow!("{} has no file name", binary.display()))?;
+        std::fs::copy(binary, ctx.join(file))
+            .with_context(|| format!("copying {}", binary.display()))?;
         df.push_str(&format!("COPY {} {dest}\n", file.to_string_lossy()));
     }
     if let Some(ep) = c.entrypoint {
@@ -269,22 +377,32 @@ fn stage_image(log: &StepLog, node_base: &str, work: &Path) -> Result<String> {
     let ctx = work.join("ctx/node");
     std::fs::create_dir_all(&ctx)?;
     let mut df = format!("FROM {node_base}\n");
-    let bins: [(&GoSet, &str); 4] =
-        [(&gobuild::KUBERNETES, "kubelet"), (&gobuild::KUBERNETES, "kubeadm"), (&gobuild::KUBERNETES, "kubectl"), (&gobuild::CRI_TOOLS, "crictl")];
+    let bins: [(&GoSet, &str); 4] = [
+        (&gobuild::KUBERNETES, "kubelet"),
+        (&gobuild::KUBERNETES, "kubeadm"),
+        (&gobuild::KUBERNETES, "kubectl"),
+        (&gobuild::CRI_TOOLS, "crictl"),
+    ];
     for (set, b) in bins {
-        std::fs::copy(set.out_dir().join(b), ctx.join(b)).with_context(|| format!("copying {b}"))?;
+        std::fs::copy(set.out_dir().join(b), ctx.join(b))
+            .with_context(|| format!("copying {b}"))?;
         df.push_str(&format!("COPY {b} /usr/bin/{b}\n"));
     }
     for (name, contents, dest) in FILES {
         crate::support::steps::write_file(&ctx.join(name), contents)?;
         // COPY keeps the mode; a RUN chmod would copy the file into another layer.
-        let mode = if dest.starts_with("/usr/local/bin/") { 0o755 } else { 0o644 };
+        let mode = if dest.starts_with("/usr/local/bin/") {
+            0o755
+        } else {
+            0o644
+        };
         std::fs::set_permissions(ctx.join(name), std::fs::Permissions::from_mode(mode))?;
         df.push_str(&format!("COPY {name} {dest}\n"));
     }
     crate::support::steps::write_file(&ctx.join("version"), format!("{}\n", pins::KUBERNETES))?;
     df.push_str("COPY version /kind/version\n");
-    let cni = std::fs::read(crate::support::paths::workspace_root().join(CNI_MANIFEST)).with_context(|| format!("reading {CNI_MANIFEST}"))?;
+    let cni = std::fs::read(crate::support::paths::workspace_root().join(CNI_MANIFEST))
+        .with_context(|| format!("reading {CNI_MANIFEST}"))?;
     crate::support::steps::write_file(&ctx.join("default-cni.yaml"), cni)?;
     df.push_str("COPY default-cni.yaml /kind/manifests/default-cni.yaml\n");
     df.push_str(concat!(
@@ -316,21 +434,59 @@ fn preload(log: &StepLog, stage: &str, tag: &str, comps: &[Component], work: &Pa
     log.run(
         docker()
             // containerd is PID 1 here: stop it with SIGTERM, not the image's SIGRTMIN+3.
-            .args(["run", "-d", "--privileged", "--stop-signal", "SIGTERM", "--name", name, "--tmpfs", "/run", "--tmpfs", "/tmp"])
+            .args([
+                "run",
+                "-d",
+                "--privileged",
+                "--stop-signal",
+                "SIGTERM",
+                "--name",
+                name,
+                "--tmpfs",
+                "/run",
+                "--tmpfs",
+                "/tmp",
+            ])
             .arg("-v")
             .arg(format!("{}:/preload:ro", work.display()))
             .args(["--entrypoint", "/usr/bin/containerd", stage]),
     )?;
     let result = (|| -> Result<()> {
-        wait_for("containerd in the image build container", Duration::from_secs(60), || {
-            let ok = docker().args(["exec", name, "ctr", "version"]).output().map(|o| o.status.success()).unwrap_or(false);
-            Ok(ok.then_some(()))
-        })?;
-        log.run(docker().args(["exec", name, "ctr", "-n", "k8s.io", "images", "import", "--no-unpack", "/preload/images.tar"]))?;
-        let listed = log.output(docker().args(["exec", name, "ctr", "-n", "k8s.io", "images", "ls", "-q"]))?;
-        let missing: Vec<&str> = comps.iter().map(|c| c.image.as_str()).filter(|i| !listed.lines().any(|l| l.trim() == *i)).collect();
+        wait_for(
+            "containerd in the image build container",
+            Duration::from_secs(60),
+            || {
+                let ok = docker()
+                    .args(["exec", name, "ctr", "version"])
+                    .output()
+                    .map(|o| o.status.success())
+                    .unwrap_or(false);
+                Ok(ok.then_some(()))
+            },
+        )?;
+        log.run(docker().args([
+            "exec",
+            name,
+            "ctr",
+            "-n",
+            "k8s.io",
+            "images",
+            "import",
+            "--no-unpack",
+            "/preload/images.tar",
+        ]))?;
+        let listed =
+            log.output(docker().args(["exec", name, "ctr", "-n", "k8s.io", "images", "ls", "-q"]))?;
+        let missing: Vec<&str> = comps
+            .iter()
+            .map(|c| c.image.as_str())
+            .filter(|i| !listed.lines().any(|l| l.trim() == *i))
+            .collect();
         if !missing.is_empty() {
-            bail!("images missing from the node's containerd after import: {}", missing.join(", "));
+            bail!(
+                "images missing from the node's containerd after import: {}",
+                missing.join(", ")
+            );
         }
         log.run(docker().args(["stop", "-t", "30", name]))?;
         log.run(docker().args([
@@ -357,18 +513,31 @@ mod tests {
 
     #[test]
     fn containerd_sandbox_image_is_the_preloaded_pause() {
-        let toml = FILES.iter().find(|f| f.0 == "containerd.toml").map(|f| f.1).unwrap_or_default();
-        assert!(toml.contains(&format!("sandbox_image = \"registry.k8s.io/pause:{}\"", pins::PAUSE)));
+        let toml = FILES
+            .iter()
+            .find(|f| f.0 == "containerd.toml")
+            .map(|f| f.1)
+            .unwrap_or_default();
+        assert!(toml.contains(&format!(
+            "sandbox_image = \"registry.k8s.io/pause:{}\"",
+            pins::PAUSE
+        )));
         assert!(toml.contains("SystemdCgroup = true"));
         assert!(toml.contains("version = 2"));
     }
 
     #[test]
     fn preloads_every_image_kubeadm_computes() {
-        let names: Vec<String> = components("b", "n", Path::new("/w")).into_iter().map(|c| c.image).collect();
+        let names: Vec<String> = components("b", "n", Path::new("/w"))
+            .into_iter()
+            .map(|c| c.image)
+            .collect();
         for want in [
             format!("registry.k8s.io/kube-apiserver:{}", pins::KUBERNETES),
-            format!("registry.k8s.io/kube-controller-manager:{}", pins::KUBERNETES),
+            format!(
+                "registry.k8s.io/kube-controller-manager:{}",
+                pins::KUBERNETES
+            ),
             format!("registry.k8s.io/kube-scheduler:{}", pins::KUBERNETES),
             format!("registry.k8s.io/kube-proxy:{}", pins::KUBERNETES),
             "registry.k8s.io/etcd:3.6.8-0".to_string(),
@@ -383,8 +552,13 @@ mod tests {
 
     #[test]
     fn cni_manifest_names_the_preloaded_podnet_image() {
-        let text = std::fs::read_to_string(crate::support::paths::workspace_root().join(CNI_MANIFEST)).unwrap_or_default();
-        assert!(text.contains(&format!("image: {PODNET_IMAGE}")), "{CNI_MANIFEST} must use {PODNET_IMAGE}");
+        let text =
+            std::fs::read_to_string(crate::support::paths::workspace_root().join(CNI_MANIFEST))
+                .unwrap_or_default();
+        assert!(
+            text.contains(&format!("image: {PODNET_IMAGE}")),
+            "{CNI_MANIFEST} must use {PODNET_IMAGE}"
+        );
     }
 
     #[test]
@@ -394,7 +568,11 @@ mod tests {
 
     #[test]
     fn kubelet_is_told_about_cgroup_v1() {
-        let f = FILES.iter().find(|f| f.0 == "default-kubelet").map(|f| f.1).unwrap_or_default();
+        let f = FILES
+            .iter()
+            .find(|f| f.0 == "default-kubelet")
+            .map(|f| f.1)
+            .unwrap_or_default();
         assert!(f.contains("--fail-cgroupv1=false"));
     }
 }

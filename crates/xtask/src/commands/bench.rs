@@ -13,31 +13,53 @@ use std::process::Command;
 
 pub fn bench(args: &[String]) -> Result<()> {
     let root = paths::workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let driver = target.join("release/capd-bench");
     if args.iter().any(|a| a == "--help" || a == "-h") {
         // Help needs neither CAPD nor the manager: build the driver only and ask it.
-        let status = Command::new("cargo").current_dir(&root).args(["build", "--quiet", "--release", "-p", "capd-bench"]).status()?;
+        let status = Command::new("cargo")
+            .current_dir(&root)
+            .args(["build", "--quiet", "--release", "-p", "capd-bench"])
+            .status()?;
         if !status.success() {
             bail!("building capd-bench failed");
         }
-        Command::new(&driver).args(["run", "--help"]).status().with_context(|| format!("starting {}", driver.display()))?;
+        Command::new(&driver)
+            .args(["run", "--help"])
+            .status()
+            .with_context(|| format!("starting {}", driver.display()))?;
         return Ok(());
     }
     let mut steps = Steps::default();
     let capd_bin = steps.run("go build capd", |log| {
         let out = CAPD.ensure(log)?;
-        let bin = CAPD.binaries().into_iter().next().context("the CAPD set names no binary")?;
+        let bin = CAPD
+            .binaries()
+            .into_iter()
+            .next()
+            .context("the CAPD set names no binary")?;
         Ok(match out {
             Outcome::Done(()) => Outcome::Done(bin),
             Outcome::Skipped((), why) => Outcome::Skipped(bin, why),
         })
     })?;
     let (capd_module, capi_module) = steps.run("module sources", |log| {
-        Ok(Outcome::Done((CAPD.module_dir(log)?, CLUSTER_API.module_dir(log)?)))
+        Ok(Outcome::Done((
+            CAPD.module_dir(log)?,
+            CLUSTER_API.module_dir(log)?,
+        )))
     })?;
     steps.run("build capd-manager and capd-bench (release)", |log| {
-        log.run(Command::new("cargo").current_dir(&root).args(["build", "--release", "-p", "capd-manager", "-p", "capd-bench"]))?;
+        log.run(Command::new("cargo").current_dir(&root).args([
+            "build",
+            "--release",
+            "-p",
+            "capd-manager",
+            "-p",
+            "capd-bench",
+        ]))?;
         Ok(Outcome::Done(()))
     })?;
     let manager = target.join("release/capd-manager");
@@ -58,7 +80,9 @@ pub fn bench(args: &[String]) -> Result<()> {
         .arg("--node-image")
         .arg(crate::builds::images::NODE.tag())
         .args(args);
-    let status = cmd.status().with_context(|| format!("starting {}", driver.display()))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {}", driver.display()))?;
     if !status.success() {
         bail!("capd-bench exited with {status}");
     }

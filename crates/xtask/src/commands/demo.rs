@@ -30,17 +30,25 @@ pub fn demo() -> Result<()> {
         Ok(Outcome::Done(()))
     })?;
     steps.run("build capd-manager", |log| {
-        log.run(Command::new("cargo").current_dir(&root).args(["build", "-p", "capd-manager"]))?;
+        log.run(
+            Command::new("cargo")
+                .current_dir(&root)
+                .args(["build", "-p", "capd-manager"]),
+        )?;
         Ok(Outcome::Done(()))
     })?;
-    let manager = steps.run("start capd-manager", |_| Ok(Outcome::Done(manager::start(&state)?)))?;
+    let manager = steps.run("start capd-manager", |_| {
+        Ok(Outcome::Done(manager::start(&state)?))
+    })?;
     state.components.retain(|c| c.name != MANAGER);
     state.components.push(manager);
     crate::support::steps::write_file(&paths::env_file(), serde_json::to_vec_pretty(&state)?)?;
 
     let clusterctl = |args: &[&str]| -> Command {
         let mut c = Command::new(state.bin_dir.join("clusterctl"));
-        c.env("KUBECONFIG", &state.kubeconfig).env("CLUSTERCTL_DISABLE_VERSIONCHECK", "true").args(args);
+        c.env("KUBECONFIG", &state.kubeconfig)
+            .env("CLUSTERCTL_DISABLE_VERSIONCHECK", "true")
+            .args(args);
         c
     };
     steps.run("sample cluster", |log| {
@@ -57,16 +65,25 @@ pub fn demo() -> Result<()> {
         crate::environment::capi::apply(&client, &docs)?;
         Ok(Outcome::Done(()))
     })?;
-    let workload_kubeconfig = state.log_dir.parent().unwrap_or(&state.log_dir).join(format!("{CLUSTER}.kubeconfig"));
+    let workload_kubeconfig = state
+        .log_dir
+        .parent()
+        .unwrap_or(&state.log_dir)
+        .join(format!("{CLUSTER}.kubeconfig"));
     steps.run("wait for the control plane", |_| {
-        wait_for_every("the workload cluster's kubeconfig (control plane initialized)", Duration::from_secs(600), Duration::from_secs(3), || {
-            let out = clusterctl(&["get", "kubeconfig", CLUSTER, "-n", NAMESPACE]).output()?;
-            if out.status.success() && !out.stdout.is_empty() {
-                crate::support::steps::write_file(&workload_kubeconfig, &out.stdout)?;
-                return Ok(Some(()));
-            }
-            Ok(None)
-        })?;
+        wait_for_every(
+            "the workload cluster's kubeconfig (control plane initialized)",
+            Duration::from_secs(600),
+            Duration::from_secs(3),
+            || {
+                let out = clusterctl(&["get", "kubeconfig", CLUSTER, "-n", NAMESPACE]).output()?;
+                if out.status.success() && !out.stdout.is_empty() {
+                    crate::support::steps::write_file(&workload_kubeconfig, &out.stdout)?;
+                    return Ok(Some(()));
+                }
+                Ok(None)
+            },
+        )?;
         Ok(Outcome::Done(()))
     })?;
     steps.run("wait for every Node Ready", |_| {
@@ -87,30 +104,83 @@ pub fn demo() -> Result<()> {
         c
     };
     let answer = steps.run("sample workload", |log| {
-        let manifest = state.log_dir.parent().unwrap_or(&state.log_dir).join("demo-hello.yaml");
+        let manifest = state
+            .log_dir
+            .parent()
+            .unwrap_or(&state.log_dir)
+            .join("demo-hello.yaml");
         crate::support::steps::write_file(&manifest, HELLO)?;
         log.run(kubectl_wl(&["apply", "-f"]).arg(&manifest))?;
-        log.run(&mut kubectl_wl(&["rollout", "status", "deployment/hello", "--timeout=300s"]))?;
-        log.run(&mut kubectl_wl(&["delete", "pod", CLIENT, "--ignore-not-found", "--wait"]))?;
-        log.run(&mut kubectl_wl(&["run", CLIENT, "--image", TOOLBOX, "--image-pull-policy=Never", "--restart=Never", "--command", "--", "sh", "-c", CLIENT_SCRIPT]))?;
-        log.run(&mut kubectl_wl(&["wait", "--for=jsonpath={.status.phase}=Succeeded", &format!("pod/{CLIENT}"), "--timeout=180s"]))?;
-        Ok(Outcome::Done(log.output(&mut kubectl_wl(&["logs", CLIENT]))?.trim().to_string()))
+        log.run(&mut kubectl_wl(&[
+            "rollout",
+            "status",
+            "deployment/hello",
+            "--timeout=300s",
+        ]))?;
+        log.run(&mut kubectl_wl(&[
+            "delete",
+            "pod",
+            CLIENT,
+            "--ignore-not-found",
+            "--wait",
+        ]))?;
+        log.run(&mut kubectl_wl(&[
+            "run",
+            CLIENT,
+            "--image",
+            TOOLBOX,
+            "--image-pull-policy=Never",
+            "--restart=Never",
+            "--command",
+            "--",
+            "sh",
+            "-c",
+            CLIENT_SCRIPT,
+        ]))?;
+        log.run(&mut kubectl_wl(&[
+            "wait",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            &format!("pod/{CLIENT}"),
+            "--timeout=180s",
+        ]))?;
+        Ok(Outcome::Done(
+            log.output(&mut kubectl_wl(&["logs", CLIENT]))?
+                .trim()
+                .to_string(),
+        ))
     })?;
     // Machine and control-plane health checks settle a little after the Nodes are
     // Ready: show the cluster once Cluster API says it is Available, not before.
     steps.run("wait for the Cluster to be Available", |_| {
-        wait_for_every("Cluster demo Available", Duration::from_secs(300), Duration::from_secs(3), || {
-            let out = Command::new(state.bin_dir.join("kubectl"))
-                .env("KUBECONFIG", &state.kubeconfig)
-                .args(["get", "cluster", CLUSTER, "-n", NAMESPACE, "-o", "jsonpath={.status.conditions[?(@.type==\"Available\")].status}"])
-                .output()?;
-            Ok((String::from_utf8_lossy(&out.stdout).trim() == "True").then_some(()))
-        })?;
+        wait_for_every(
+            "Cluster demo Available",
+            Duration::from_secs(300),
+            Duration::from_secs(3),
+            || {
+                let out = Command::new(state.bin_dir.join("kubectl"))
+                    .env("KUBECONFIG", &state.kubeconfig)
+                    .args([
+                        "get",
+                        "cluster",
+                        CLUSTER,
+                        "-n",
+                        NAMESPACE,
+                        "-o",
+                        "jsonpath={.status.conditions[?(@.type==\"Available\")].status}",
+                    ])
+                    .output()?;
+                Ok((String::from_utf8_lossy(&out.stdout).trim() == "True").then_some(()))
+            },
+        )?;
         Ok(Outcome::Done(()))
     })?;
     eprintln!("\n{}", steps.summary());
     let show = |args: &[&str]| -> Result<()> {
-        let bin = if args[0] == "clusterctl" { "clusterctl" } else { "kubectl" };
+        let bin = if args[0] == "clusterctl" {
+            "clusterctl"
+        } else {
+            "kubectl"
+        };
         eprintln!("$ {}", args.join(" "));
         let st = Command::new(state.bin_dir.join(bin))
             .env("KUBECONFIG", &state.kubeconfig)
@@ -122,14 +192,39 @@ pub fn demo() -> Result<()> {
         }
         Ok(())
     };
-    show(&["kubectl", "get", "clusters,dockerclusters,machines,dockermachines", "-n", NAMESPACE])?;
-    show(&["clusterctl", "describe", "cluster", CLUSTER, "-n", NAMESPACE])?;
+    show(&[
+        "kubectl",
+        "get",
+        "clusters,dockerclusters,machines,dockermachines",
+        "-n",
+        NAMESPACE,
+    ])?;
+    show(&[
+        "clusterctl",
+        "describe",
+        "cluster",
+        CLUSTER,
+        "-n",
+        NAMESPACE,
+    ])?;
     let wl = workload_kubeconfig.display().to_string();
     show(&["kubectl", "--kubeconfig", &wl, "get", "nodes", "-o", "wide"])?;
-    show(&["kubectl", "--kubeconfig", &wl, "get", "pods", "-A", "-o", "wide"])?;
+    show(&[
+        "kubectl",
+        "--kubeconfig",
+        &wl,
+        "get",
+        "pods",
+        "-A",
+        "-o",
+        "wide",
+    ])?;
     eprintln!("$ kubectl --kubeconfig {wl} run {CLIENT} ... -- busybox wget -qO- http://hello   # the sample workload, through its Service");
     eprintln!("{answer}");
     eprintln!("\nthe workload cluster's kubeconfig: {wl}");
-    eprintln!("\nthe manager keeps running (log: {}); `cargo xtask down` stops everything", state.log_dir.join("capd-manager.log").display());
+    eprintln!(
+        "\nthe manager keeps running (log: {}); `cargo xtask down` stops everything",
+        state.log_dir.join("capd-manager.log").display()
+    );
     Ok(())
 }

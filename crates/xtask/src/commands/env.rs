@@ -13,7 +13,8 @@ macro_rules! out {
 }
 
 pub fn print_env() -> Result<()> {
-    let s = lifecycle::load_state().ok_or_else(|| anyhow!("no test environment; run `cargo xtask up` first"))?;
+    let s = lifecycle::load_state()
+        .ok_or_else(|| anyhow!("no test environment; run `cargo xtask up` first"))?;
     out!("export KUBECONFIG={}", s.kubeconfig.display());
     out!("export DOCKER_HOST={}", s.docker_host);
     out!("export CAPD_TESTENV_DIR={}", paths::state_dir().display());
@@ -23,15 +24,37 @@ pub fn print_env() -> Result<()> {
 
 pub fn status() -> Result<()> {
     let Some(s) = lifecycle::load_state() else {
-        out!("test environment: down (no {})", paths::env_file().display());
+        out!(
+            "test environment: down (no {})",
+            paths::env_file().display()
+        );
         return Ok(());
     };
-    let docker = if engine::answers() { "answers" } else { "NOT ANSWERING" };
+    let docker = if engine::answers() {
+        "answers"
+    } else {
+        "NOT ANSWERING"
+    };
     out!("docker engine   {} ({docker})", s.docker_host);
-    out!("kube-apiserver  {}  kubeconfig {}", s.api_server_url, s.kubeconfig.display());
-    out!("images          haproxy {}  node {}  base {}", s.images.haproxy, s.images.node, s.images.base);
+    out!(
+        "kube-apiserver  {}  kubeconfig {}",
+        s.api_server_url,
+        s.kubeconfig.display()
+    );
+    out!(
+        "images          haproxy {}  node {}  base {}",
+        s.images.haproxy,
+        s.images.node,
+        s.images.base
+    );
     out!("logs            {}\n", s.log_dir.display());
-    out!("{:<46} {:<8} {:<10} {:<8} ports", "component", "pid", "version", "state");
+    out!(
+        "{:<46} {:<8} {:<10} {:<8} ports",
+        "component",
+        "pid",
+        "version",
+        "state"
+    );
     let mut all_up = true;
     for c in &s.components {
         let bin = s.bin_dir.join(match c.name.as_str() {

@@ -45,8 +45,14 @@ pub fn clusterctl_repo(opts: RepoOptions) -> Result<()> {
     for f in &repo.files {
         println!("{}", f.display());
     }
-    eprintln!("\nclusterctl local repository in {}", repo.version_dir.display());
-    eprintln!("use it with: clusterctl init --config {} --infrastructure docker", repo.config.display());
+    eprintln!(
+        "\nclusterctl local repository in {}",
+        repo.version_dir.display()
+    );
+    eprintln!(
+        "use it with: clusterctl init --config {} --infrastructure docker",
+        repo.config.display()
+    );
     Ok(())
 }
 
@@ -58,21 +64,33 @@ fn check_version(v: &str) -> Result<(u64, u64)> {
     if parts.len() != 3 {
         return Err(bad());
     }
-    let n: Vec<u64> = parts.iter().map(|p| p.parse::<u64>().map_err(|_| bad())).collect::<Result<_>>()?;
+    let n: Vec<u64> = parts
+        .iter()
+        .map(|p| p.parse::<u64>().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
     Ok((n[0], n[1]))
 }
 
 pub fn render_repo(root: &Path, opts: RepoOptions) -> Result<Repo> {
-    let version = opts.version.unwrap_or_else(|| format!("v{}", env!("CARGO_PKG_VERSION")));
+    let version = opts
+        .version
+        .unwrap_or_else(|| format!("v{}", env!("CARGO_PKG_VERSION")));
     let (major, minor) = check_version(&version)?;
-    let out = opts.out.unwrap_or_else(|| root.join("target/clusterctl-repo"));
+    let out = opts
+        .out
+        .unwrap_or_else(|| root.join("target/clusterctl-repo"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let out = out.canonicalize().with_context(|| format!("resolving {}", out.display()))?;
-    let image = opts.image.unwrap_or_else(|| format!("{IMAGE_REPOSITORY}:{version}"));
+    let out = out
+        .canonicalize()
+        .with_context(|| format!("resolving {}", out.display()))?;
+    let image = opts
+        .image
+        .unwrap_or_else(|| format!("{IMAGE_REPOSITORY}:{version}"));
     let version_dir = out.join(PROVIDER_LABEL).join(&version);
     if version_dir.exists() {
         // Stale templates of an earlier render must not linger.
-        std::fs::remove_dir_all(&version_dir).with_context(|| format!("removing {}", version_dir.display()))?;
+        std::fs::remove_dir_all(&version_dir)
+            .with_context(|| format!("removing {}", version_dir.display()))?;
     }
     let mut files = Vec::new();
 
@@ -86,9 +104,12 @@ pub fn render_repo(root: &Path, opts: RepoOptions) -> Result<Repo> {
     files.push(path);
 
     for t in templates(&root.join("templates"))? {
-        let name = t.file_name().ok_or_else(|| anyhow!("template path {} has no file name", t.display()))?;
+        let name = t
+            .file_name()
+            .ok_or_else(|| anyhow!("template path {} has no file name", t.display()))?;
         let dest = version_dir.join(name);
-        std::fs::copy(&t, &dest).with_context(|| format!("copying {} to {}", t.display(), dest.display()))?;
+        std::fs::copy(&t, &dest)
+            .with_context(|| format!("copying {} to {}", t.display(), dest.display()))?;
         files.push(dest);
     }
 
@@ -105,7 +126,11 @@ pub fn render_repo(root: &Path, opts: RepoOptions) -> Result<Repo> {
     let config = out.join("clusterctl.yaml");
     write_file(&config, clusterctl_config(&providers))?;
     files.push(config.clone());
-    Ok(Repo { config, version_dir, files })
+    Ok(Repo {
+        config,
+        version_dir,
+        files,
+    })
 }
 
 /// clusterctl's `metadata.yaml`: which contract each release series implements.
@@ -126,13 +151,23 @@ fn templates(dir: &Path) -> Result<Vec<PathBuf>> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            n.ends_with(".yaml") && (n.starts_with("cluster-template") || n.starts_with("clusterclass-"))
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            n.ends_with(".yaml")
+                && (n.starts_with("cluster-template") || n.starts_with("clusterclass-"))
         })
         .collect();
     out.sort();
-    if !out.iter().any(|p| p.file_name().is_some_and(|n| n == "cluster-template.yaml")) {
-        bail!("{} has no cluster-template.yaml (the default flavour)", dir.display());
+    if !out
+        .iter()
+        .any(|p| p.file_name().is_some_and(|n| n == "cluster-template.yaml"))
+    {
+        bail!(
+            "{} has no cluster-template.yaml (the default flavour)",
+            dir.display()
+        );
     }
     Ok(out)
 }
@@ -142,8 +177,10 @@ fn templates(dir: &Path) -> Result<Vec<PathBuf>> {
 /// result is what `kubectl kustomize` gives.
 pub fn kustomization_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let path = dir.join("kustomization.yaml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let doc: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let doc: serde_yaml_ng::Mapping =
+        serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut files = Vec::new();
     for (k, v) in &doc {
         let key = k.as_str().unwrap_or_default();
@@ -172,25 +209,39 @@ pub fn kustomization_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// `infrastructure-components.yaml`: every object of the kustomization, text kept as
 /// written (so `${VAR}` substitution points keep their quoting), the manager image set.
 pub fn components(kustomization: &Path, image: &str) -> Result<String> {
-    let mut out = String::from("# Generated by `cargo xtask clusterctl-repo` from manifests/default; do not edit.\n");
+    let mut out = String::from(
+        "# Generated by `cargo xtask clusterctl-repo` from manifests/default; do not edit.\n",
+    );
     let mut namespaces = Vec::new();
     let mut image_set = 0;
     for f in kustomization_files(kustomization)? {
-        let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
         for doc in split_docs(&text) {
-            let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&doc).with_context(|| format!("parsing a document of {}", f.display()))?;
+            let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&doc)
+                .with_context(|| format!("parsing a document of {}", f.display()))?;
             if value.is_null() {
                 continue;
             }
-            let kind = value.get("kind").and_then(|k| k.as_str()).ok_or_else(|| anyhow!("{}: a document without kind", f.display()))?;
-            let name = value.get("metadata").and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or_default();
+            let kind = value
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .ok_or_else(|| anyhow!("{}: a document without kind", f.display()))?;
+            let name = value
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(|n| n.as_str())
+                .unwrap_or_default();
             let label = value
                 .get("metadata")
                 .and_then(|m| m.get("labels"))
                 .and_then(|l| l.get("cluster.x-k8s.io/provider"))
                 .and_then(|l| l.as_str());
             if label != Some(PROVIDER_LABEL) {
-                bail!("{}: {kind} {name} lacks the label cluster.x-k8s.io/provider: {PROVIDER_LABEL}", f.display());
+                bail!(
+                    "{}: {kind} {name} lacks the label cluster.x-k8s.io/provider: {PROVIDER_LABEL}",
+                    f.display()
+                );
             }
             if kind == "Namespace" {
                 namespaces.push(name.to_string());
@@ -210,10 +261,16 @@ pub fn components(kustomization: &Path, image: &str) -> Result<String> {
         }
     }
     if namespaces.len() != 1 {
-        bail!("{}: clusterctl needs exactly one Namespace, found {namespaces:?}", kustomization.display());
+        bail!(
+            "{}: clusterctl needs exactly one Namespace, found {namespaces:?}",
+            kustomization.display()
+        );
     }
     if image_set != 1 {
-        bail!("{}: expected exactly one Deployment, found {image_set}", kustomization.display());
+        bail!(
+            "{}: expected exactly one Deployment, found {image_set}",
+            kustomization.display()
+        );
     }
     Ok(out)
 }
@@ -233,7 +290,10 @@ pub fn split_docs(text: &str) -> Vec<String> {
     }
     // Drop documents holding only comments or blank lines.
     docs.into_iter()
-        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .filter(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
         .collect()
 }
 
@@ -250,7 +310,12 @@ fn clusterctl_config(providers: &[Provider]) -> String {
          providers:\n",
     );
     for p in providers {
-        s.push_str(&format!("- name: {}\n  type: {}\n  url: {}\n", p.name, p.kind, p.url.display()));
+        s.push_str(&format!(
+            "- name: {}\n  type: {}\n  url: {}\n",
+            p.name,
+            p.kind,
+            p.url.display()
+        ));
     }
     s
 }
@@ -262,9 +327,27 @@ fn capi_providers(out: &Path) -> Result<(Vec<Provider>, Vec<PathBuf>)> {
     let kubectl = tool("kubectl")?;
     let metadata = module.join("metadata.yaml");
     let sets: [(&'static str, &'static str, &'static str, &str, &str); 3] = [
-        ("cluster-api", "CoreProvider", "cluster-api", "core", "core-components.yaml"),
-        ("kubeadm", "BootstrapProvider", "bootstrap-kubeadm", "bootstrap/kubeadm", "bootstrap-components.yaml"),
-        ("kubeadm", "ControlPlaneProvider", "control-plane-kubeadm", "controlplane/kubeadm", "control-plane-components.yaml"),
+        (
+            "cluster-api",
+            "CoreProvider",
+            "cluster-api",
+            "core",
+            "core-components.yaml",
+        ),
+        (
+            "kubeadm",
+            "BootstrapProvider",
+            "bootstrap-kubeadm",
+            "bootstrap/kubeadm",
+            "bootstrap-components.yaml",
+        ),
+        (
+            "kubeadm",
+            "ControlPlaneProvider",
+            "control-plane-kubeadm",
+            "controlplane/kubeadm",
+            "control-plane-components.yaml",
+        ),
     ];
     let mut providers = Vec::new();
     let mut files = Vec::new();
@@ -277,9 +360,14 @@ fn capi_providers(out: &Path) -> Result<(Vec<Provider>, Vec<PathBuf>)> {
         let path = vdir.join(file);
         write_file(&path, yaml)?;
         let md = vdir.join("metadata.yaml");
-        std::fs::copy(&metadata, &md).with_context(|| format!("copying {} to {}", metadata.display(), md.display()))?;
+        std::fs::copy(&metadata, &md)
+            .with_context(|| format!("copying {} to {}", metadata.display(), md.display()))?;
         files.extend([path.clone(), md]);
-        providers.push(Provider { name, kind, url: path });
+        providers.push(Provider {
+            name,
+            kind,
+            url: path,
+        });
     }
     Ok((providers, files))
 }
@@ -291,11 +379,15 @@ fn module_dir(module: &str, version: &str) -> Result<PathBuf> {
     let mut cmd = gobuild::go_command(&dir);
     cmd.args(["mod", "download", "-json", &format!("{module}@{version}")]);
     let text = output(&mut cmd)?;
-    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing `go mod download` output for {module}"))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("parsing `go mod download` output for {module}"))?;
     if let Some(e) = v["Error"].as_str() {
         bail!("go mod download {module}@{version}: {e}");
     }
-    v["Dir"].as_str().map(PathBuf::from).ok_or_else(|| anyhow!("go mod download {module}@{version} printed no Dir"))
+    v["Dir"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow!("go mod download {module}@{version} printed no Dir"))
 }
 
 /// A tool of the test environment (`<state>/bin`), else from PATH.
@@ -308,14 +400,26 @@ fn tool(name: &str) -> Result<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .ok_or_else(|| anyhow!("{name} not found in {} nor on PATH (run `cargo xtask up`)", paths::bin_dir().display()))
+        .ok_or_else(|| {
+            anyhow!(
+                "{name} not found in {} nor on PATH (run `cargo xtask up`)",
+                paths::bin_dir().display()
+            )
+        })
 }
 
 fn output(cmd: &mut Command) -> Result<String> {
     let shown = show(cmd);
-    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("starting `{shown}`"))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting `{shown}`"))?;
     if !out.status.success() {
-        bail!("`{shown}` exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "`{shown}` exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     String::from_utf8(out.stdout).with_context(|| format!("`{shown}` printed non-UTF-8 output"))
 }
@@ -327,7 +431,10 @@ pub const TILT_MODULE: &str = "github.com/tilt-dev/tilt";
 
 /// `~/.cache/capd-rs/go/bin/tilt-<version>/tilt`.
 pub fn tilt_path() -> PathBuf {
-    paths::cache_dir().join("go/bin").join(format!("tilt-{}", pins::TILT)).join("tilt")
+    paths::cache_dir()
+        .join("go/bin")
+        .join(format!("tilt-{}", pins::TILT))
+        .join("tilt")
 }
 
 /// Builds Tilt (if not built yet) and prints its path.
@@ -354,7 +461,9 @@ pub fn ensure_tilt() -> Result<PathBuf> {
     if bin.exists() && marker.exists() {
         return Ok(bin);
     }
-    let wrapper = paths::cache_dir().join("go/wrappers").join(format!("tilt-{}", pins::TILT));
+    let wrapper = paths::cache_dir()
+        .join("go/wrappers")
+        .join(format!("tilt-{}", pins::TILT));
     std::fs::create_dir_all(&wrapper).with_context(|| format!("creating {}", wrapper.display()))?;
     let env = |cmd: &mut Command| {
         // sum.golang.org has no record of Tilt's own module here (lookups answer 404);
@@ -363,16 +472,27 @@ pub fn ensure_tilt() -> Result<PathBuf> {
     };
     let dir = paths::cache_dir().join("go");
     let mut dl = gobuild::go_command(&dir);
-    dl.args(["mod", "download", "-json", &format!("{TILT_MODULE}@{}", pins::TILT)]);
+    dl.args([
+        "mod",
+        "download",
+        "-json",
+        &format!("{TILT_MODULE}@{}", pins::TILT),
+    ]);
     env(&mut dl);
     let text = output(&mut dl)?;
-    let v: serde_json::Value = serde_json::from_str(&text).context("parsing `go mod download` output for Tilt")?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).context("parsing `go mod download` output for Tilt")?;
     if let Some(e) = v["Error"].as_str() {
         bail!("go mod download {TILT_MODULE}@{}: {e}", pins::TILT);
     }
-    let src = v["Dir"].as_str().map(PathBuf::from).ok_or_else(|| anyhow!("go mod download printed no Dir for Tilt"))?;
-    let upstream_mod = std::fs::read_to_string(src.join("go.mod")).with_context(|| format!("reading {}/go.mod", src.display()))?;
-    let upstream_sum = std::fs::read_to_string(src.join("go.sum")).with_context(|| format!("reading {}/go.sum", src.display()))?;
+    let src = v["Dir"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow!("go mod download printed no Dir for Tilt"))?;
+    let upstream_mod = std::fs::read_to_string(src.join("go.mod"))
+        .with_context(|| format!("reading {}/go.mod", src.display()))?;
+    let upstream_sum = std::fs::read_to_string(src.join("go.sum"))
+        .with_context(|| format!("reading {}/go.sum", src.display()))?;
     let mut gomod = format!(
         "// Generated by `cargo xtask tilt`: builds Tilt {v} outside its repository.\nmodule capd-rs.local/wrapper/tilt\n\ngo 1.26\n\nrequire {TILT_MODULE} {v}\n\n",
         v = pins::TILT
@@ -389,28 +509,52 @@ pub fn ensure_tilt() -> Result<PathBuf> {
         std::fs::remove_dir_all(&copy).with_context(|| format!("removing {}", copy.display()))?;
     }
     copy_tree(&src, &copy)?;
-    write_file(&copy.join("pkg/assets/build/index.html"), TILT_PLACEHOLDER_UI)?;
+    write_file(
+        &copy.join("pkg/assets/build/index.html"),
+        TILT_PLACEHOLDER_UI,
+    )?;
     write_file(&wrapper.join("go.mod"), gomod)?;
     write_file(&wrapper.join("go.sum"), upstream_sum)?;
-    let log = paths::cache_dir().join("go").join(format!("tilt-{}-build.log", pins::TILT));
+    let log = paths::cache_dir()
+        .join("go")
+        .join(format!("tilt-{}-build.log", pins::TILT));
     let mut build = gobuild::go_command(&wrapper);
     let version = pins::TILT.trim_start_matches('v');
     build
-        .args(["build", "-trimpath", "-ldflags", &format!("-s -w -X main.version={version}"), "-o"])
+        .args([
+            "build",
+            "-trimpath",
+            "-ldflags",
+            &format!("-s -w -X main.version={version}"),
+            "-o",
+        ])
         .arg(&bin)
         .arg(format!("{TILT_MODULE}/cmd/tilt"));
     env(&mut build);
     eprintln!("==> building Tilt {} (log: {})", pins::TILT, log.display());
     let shown = show(&build);
-    let logf = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let logf =
+        std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let st = build
         .stdin(Stdio::null())
-        .stdout(logf.try_clone().with_context(|| format!("opening {}", log.display()))?)
+        .stdout(
+            logf.try_clone()
+                .with_context(|| format!("opening {}", log.display()))?,
+        )
         .stderr(logf)
         .status()
         .with_context(|| format!("starting `{shown}`"))?;
     if !st.success() {
-        let tail: String = std::fs::read_to_string(&log).unwrap_or_default().lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail: String = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
         bail!("`{shown}` exited with {st}; log {}:\n{tail}", log.display());
     }
     write_file(&marker, format!("{TILT_MODULE} {}\n", pins::TILT))?;
@@ -426,13 +570,17 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry.with_context(|| format!("reading {}", from.display()))?;
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let ty = entry.file_type().with_context(|| format!("inspecting {}", src.display()))?;
+        let ty = entry
+            .file_type()
+            .with_context(|| format!("inspecting {}", src.display()))?;
         if ty.is_dir() {
             copy_tree(&src, &dst)?;
         } else if ty.is_file() {
-            std::fs::copy(&src, &dst).with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+            std::fs::copy(&src, &dst)
+                .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
             let mode = std::fs::metadata(&dst)?.permissions().mode() | 0o200;
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", dst.display()))?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("chmod {}", dst.display()))?;
         }
     }
     Ok(())
@@ -454,7 +602,10 @@ mod tests {
     #[test]
     fn metadata_names_the_contract() {
         let m: serde_yaml_ng::Value = serde_yaml_ng::from_str(&metadata(0, 1)).unwrap();
-        assert_eq!(m["apiVersion"].as_str(), Some("clusterctl.cluster.x-k8s.io/v1alpha3"));
+        assert_eq!(
+            m["apiVersion"].as_str(),
+            Some("clusterctl.cluster.x-k8s.io/v1alpha3")
+        );
         assert_eq!(m["kind"].as_str(), Some("Metadata"));
         assert_eq!(m["releaseSeries"][0]["contract"].as_str(), Some("v1beta2"));
         assert_eq!(m["releaseSeries"][0]["minor"].as_u64(), Some(1));
@@ -463,17 +614,29 @@ mod tests {
     #[test]
     fn splits_documents_and_drops_comment_only_ones() {
         let docs = split_docs("# header\n---\na: 1\n---\n# only a comment\n---\nb: \"${X:=}\"\n");
-        assert_eq!(docs, vec!["a: 1\n".to_string(), "b: \"${X:=}\"\n".to_string()]);
+        assert_eq!(
+            docs,
+            vec!["a: 1\n".to_string(), "b: \"${X:=}\"\n".to_string()]
+        );
     }
 
     #[test]
     fn replace_lines_keep_versions() {
         let m = "module x\nreplace (\n\t// why\n\tgithub.com/a/b => github.com/c/b v0.0.1\n\tk8s.io/x => github.com/t/x v0.32.0-t\n)\nreplace e/f v1 => e/f v2\n";
         assert_eq!(
-            gobuild::replaces(m).into_iter().map(|r| (r.lhs, r.to)).collect::<Vec<_>>(),
+            gobuild::replaces(m)
+                .into_iter()
+                .map(|r| (r.lhs, r.to))
+                .collect::<Vec<_>>(),
             vec![
-                ("github.com/a/b".to_string(), "github.com/c/b v0.0.1".to_string()),
-                ("k8s.io/x".to_string(), "github.com/t/x v0.32.0-t".to_string()),
+                (
+                    "github.com/a/b".to_string(),
+                    "github.com/c/b v0.0.1".to_string()
+                ),
+                (
+                    "k8s.io/x".to_string(),
+                    "github.com/t/x v0.32.0-t".to_string()
+                ),
                 ("e/f v1".to_string(), "e/f v2".to_string()),
             ]
         );
@@ -482,7 +645,11 @@ mod tests {
     #[test]
     fn repository_manifests_render() {
         let root = paths::workspace_root();
-        let text = components(&root.join("manifests/default"), "example/capd-manager:v9.9.9").unwrap();
+        let text = components(
+            &root.join("manifests/default"),
+            "example/capd-manager:v9.9.9",
+        )
+        .unwrap();
         assert!(text.contains("image: example/capd-manager:v9.9.9"));
         assert!(!text.contains(DEV_IMAGE));
         assert_eq!(text.matches("\nkind: Namespace\n").count(), 1);

@@ -31,12 +31,15 @@ fn with_env(cmd: &mut Command, s: &capd_testenv::EnvState) {
 /// selection, so they share one set of compiled dependencies.
 fn cargo_test() -> Command {
     let mut cmd = Command::new("cargo");
-    cmd.current_dir(paths::workspace_root()).args(["test", "--workspace", "--no-fail-fast"]);
+    cmd.current_dir(paths::workspace_root())
+        .args(["test", "--workspace", "--no-fail-fast"]);
     cmd
 }
 
 fn target_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|| paths::workspace_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| paths::workspace_root().join("target"))
 }
 
 /// Generated files must match their generator (CRDs); uses the `crdgen` that the
@@ -55,7 +58,11 @@ fn check_generated() -> Result<()> {
         c.args(["run", "-q", "-p", "capd-api", "--bin", "crdgen", "--"]);
         c
     };
-    let st = cmd.current_dir(&root).args(["--check", "manifests/crds"]).status().context("running crdgen")?;
+    let st = cmd
+        .current_dir(&root)
+        .args(["--check", "manifests/crds"])
+        .status()
+        .context("running crdgen")?;
     if !st.success() {
         bail!("manifests/crds differ from what `cargo run -p capd-api --bin crdgen -- manifests/crds` generates; run it and commit");
     }
@@ -86,8 +93,15 @@ pub fn test(extra: &[String]) -> Result<()> {
     // The demo's manager watches every namespace: it would reconcile the tests' objects
     // beside the managers the tests start, and two writers break what tests assert.
     if let Some(m) = state.components.iter().find(|c| c.name == MANAGER) {
-        eprintln!("==> stopping the demo's capd-manager (pid {}) so tests run their own", m.pid);
-        crate::support::procs::stop(m.pid, &state.bin_dir.join(MANAGER).to_string_lossy(), std::time::Duration::from_secs(15))?;
+        eprintln!(
+            "==> stopping the demo's capd-manager (pid {}) so tests run their own",
+            m.pid
+        );
+        crate::support::procs::stop(
+            m.pid,
+            &state.bin_dir.join(MANAGER).to_string_lossy(),
+            std::time::Duration::from_secs(15),
+        )?;
     }
     // A failed build is reported again, with its errors, by the `cargo test` below.
     if let Err(e) = bg.wait(WORKSPACE_BUILD) {
@@ -144,7 +158,10 @@ impl Counts {
     /// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.
     fn run(&mut self, cmd: &mut Command) -> Result<bool> {
         use std::io::{BufRead, Write};
-        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().context("running cargo test")?;
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("running cargo test")?;
         if let Some(out) = child.stdout.take() {
             let mut stdout = std::io::stdout();
             for line in std::io::BufReader::new(out).lines() {
@@ -164,8 +181,14 @@ impl Counts {
 fn test_result_counts(line: &str) -> Option<(u64, u64)> {
     let rest = line.trim().strip_prefix("test result: ")?;
     let num = |word: &str| -> Option<u64> {
-        let words: Vec<&str> = rest.split(|c: char| c == ';' || c == '.' || c.is_whitespace()).filter(|w| !w.is_empty()).collect();
-        words.windows(2).find(|w| w[1] == word).and_then(|w| w[0].parse().ok())
+        let words: Vec<&str> = rest
+            .split(|c: char| c == ';' || c == '.' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+            .collect();
+        words
+            .windows(2)
+            .find(|w| w[1] == word)
+            .and_then(|w| w[0].parse().ok())
     };
     Some((num("passed")?, num("failed")?))
 }
@@ -176,8 +199,14 @@ mod tests {
 
     #[test]
     fn reads_cargo_test_result_lines() {
-        assert_eq!(test_result_counts("test result: ok. 8 passed; 0 failed; 0 ignored; 0 measured"), Some((8, 0)));
-        assert_eq!(test_result_counts("test result: FAILED. 5 passed; 1 failed; 0 ignored"), Some((5, 1)));
+        assert_eq!(
+            test_result_counts("test result: ok. 8 passed; 0 failed; 0 ignored; 0 measured"),
+            Some((8, 0))
+        );
+        assert_eq!(
+            test_result_counts("test result: FAILED. 5 passed; 1 failed; 0 ignored"),
+            Some((5, 1))
+        );
         assert_eq!(test_result_counts("running 3 tests"), None);
     }
 }
@@ -201,6 +230,7 @@ fn fuzz() -> Result<()> {
 /// `.ci/fuzz-bootstrap.sh`, which installs cargo-fuzz (pinned, cached) and fuzzes.
 fn fuzz_script() -> Command {
     let mut cmd = Command::new("bash");
-    cmd.arg(paths::workspace_root().join(".ci/fuzz-bootstrap.sh")).current_dir(paths::workspace_root());
+    cmd.arg(paths::workspace_root().join(".ci/fuzz-bootstrap.sh"))
+        .current_dir(paths::workspace_root());
     cmd
 }

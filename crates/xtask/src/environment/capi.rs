@@ -6,8 +6,8 @@ use crate::environment::pki::Pki;
 use crate::support::procs;
 use crate::support::steps::{wait_for, Outcome, StepLog};
 use anyhow::{bail, Context, Result};
-use capd_testenv::Component;
 use capd_testenv::manifests;
+use capd_testenv::Component;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,19 +73,30 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Applies every Cluster API CRD with its conversion webhook pointing at its manager.
-pub fn apply_crds(_log: &StepLog, client: &kube::Client, module: &Path, pki: &Pki) -> Result<Outcome<usize>> {
+pub fn apply_crds(
+    _log: &StepLog,
+    client: &kube::Client,
+    module: &Path,
+    pki: &Pki,
+) -> Result<Outcome<usize>> {
     let ca = crate::environment::pki::base64_embed(&std::fs::read(pki.ca_crt())?);
     let mut docs = Vec::new();
     for m in &MANAGERS {
         for f in yaml_files(&module.join(m.dir).join("config/crd/bases"))? {
             for mut doc in manifests::read_docs(&f)? {
-                let url = format!("https://127.0.0.1:{}/convert", crate::support::paths::port(m.webhook_port));
+                let url = format!(
+                    "https://127.0.0.1:{}/convert",
+                    crate::support::paths::port(m.webhook_port)
+                );
                 manifests::wire_crd(&mut doc, &url, &ca);
                 docs.push(doc);
             }
         }
     }
-    let names: Vec<String> = docs.iter().filter_map(|d| d["metadata"]["name"].as_str().map(String::from)).collect();
+    let names: Vec<String> = docs
+        .iter()
+        .filter_map(|d| d["metadata"]["name"].as_str().map(String::from))
+        .collect();
     apply(client, &docs)?;
     wait_established(client, &names)?;
     Ok(Outcome::Done(names.len()))
@@ -93,7 +104,9 @@ pub fn apply_crds(_log: &StepLog, client: &kube::Client, module: &Path, pki: &Pk
 
 /// Waits until every named CRD reports `Established=True`.
 pub fn wait_established(client: &kube::Client, names: &[String]) -> Result<()> {
-    crate::block_on(async { Ok(manifests::wait_established(client, names, Duration::from_secs(60)).await?) })
+    crate::block_on(async {
+        Ok(manifests::wait_established(client, names, Duration::from_secs(60)).await?)
+    })
 }
 
 /// Server-side applies `docs` as the environment's field manager.
@@ -102,13 +115,26 @@ pub fn apply(client: &kube::Client, docs: &[serde_json::Value]) -> Result<()> {
 }
 
 fn ready(m: &Manager) -> bool {
-    matches!(procs::http_get(crate::support::paths::port(m.health_port), "/readyz"), Ok((200, _)))
+    matches!(
+        procs::http_get(crate::support::paths::port(m.health_port), "/readyz"),
+        Ok((200, _))
+    )
 }
 
 /// Starts a manager out of cluster (or keeps the one still running).
-pub fn start_manager(_log: &StepLog, m: &Manager, bin_dir: &Path, pki: &Pki, prev: &[Component]) -> Result<Outcome<Component>> {
+pub fn start_manager(
+    _log: &StepLog,
+    m: &Manager,
+    bin_dir: &Path,
+    pki: &Pki,
+    prev: &[Component],
+) -> Result<Outcome<Component>> {
     let bin = bin_dir.join(m.bin);
-    let ports = [("webhook", crate::support::paths::port(m.webhook_port)), ("health", crate::support::paths::port(m.health_port)), ("metrics", crate::support::paths::port(m.metrics_port))];
+    let ports = [
+        ("webhook", crate::support::paths::port(m.webhook_port)),
+        ("health", crate::support::paths::port(m.health_port)),
+        ("metrics", crate::support::paths::port(m.metrics_port)),
+    ];
     let log = crate::support::paths::log_dir().join(format!("{}.log", m.name));
     let comp = |pid| Component {
         name: m.name.to_string(),
@@ -119,47 +145,80 @@ pub fn start_manager(_log: &StepLog, m: &Manager, bin_dir: &Path, pki: &Pki, pre
     };
     if let Some(c) = crate::environment::plane::running(prev, m.name, &bin) {
         if ready(m) {
-            return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
+            return Ok(Outcome::Skipped(
+                c.clone(),
+                format!("running (pid {})", c.pid),
+            ));
         }
     }
     for (role, port) in ports {
         if procs::port_open(port) {
-            bail!("127.0.0.1:{port} ({role} port of {}) is taken by another process", m.name);
+            bail!(
+                "127.0.0.1:{port} ({role} port of {}) is taken by another process",
+                m.name
+            );
         }
     }
     let mut args = vec![
-        format!("--kubeconfig={}", crate::environment::plane::kubeconfig_path().display()),
+        format!(
+            "--kubeconfig={}",
+            crate::environment::plane::kubeconfig_path().display()
+        ),
         "--leader-elect=false".to_string(),
-        format!("--webhook-port={}", crate::support::paths::port(m.webhook_port)),
+        format!(
+            "--webhook-port={}",
+            crate::support::paths::port(m.webhook_port)
+        ),
         format!("--webhook-cert-dir={}", pki.webhook_dir().display()),
-        format!("--health-addr=127.0.0.1:{}", crate::support::paths::port(m.health_port)),
-        format!("--diagnostics-address=127.0.0.1:{}", crate::support::paths::port(m.metrics_port)),
+        format!(
+            "--health-addr=127.0.0.1:{}",
+            crate::support::paths::port(m.health_port)
+        ),
+        format!(
+            "--diagnostics-address=127.0.0.1:{}",
+            crate::support::paths::port(m.metrics_port)
+        ),
         "--insecure-diagnostics".to_string(),
     ];
     args.extend(m.extra_args.iter().map(|s| s.to_string()));
     let envs = [("POD_NAMESPACE", "capi-system".to_string())];
     let pid = procs::spawn(&bin, &args, &envs, &log)?;
-    wait_for(&format!("{} /readyz", m.name), Duration::from_secs(120), || {
-        if !procs::alive(pid, &bin.to_string_lossy()) {
-            bail!("{} exited; see {}", m.name, log.display());
-        }
-        Ok(ready(m).then_some(()))
-    })?;
+    wait_for(
+        &format!("{} /readyz", m.name),
+        Duration::from_secs(120),
+        || {
+            if !procs::alive(pid, &bin.to_string_lossy()) {
+                bail!("{} exited; see {}", m.name, log.display());
+            }
+            Ok(ready(m).then_some(()))
+        },
+    )?;
     Ok(Outcome::Done(comp(pid)))
 }
 
 /// Applies each manager's Mutating/ValidatingWebhookConfiguration, pointed at 127.0.0.1.
-pub fn apply_webhooks(_log: &StepLog, client: &kube::Client, module: &Path, pki: &Pki) -> Result<Outcome<usize>> {
+pub fn apply_webhooks(
+    _log: &StepLog,
+    client: &kube::Client,
+    module: &Path,
+    pki: &Pki,
+) -> Result<Outcome<usize>> {
     let ca = crate::environment::pki::base64_embed(&std::fs::read(pki.ca_crt())?);
     let mut docs = Vec::new();
     for m in &MANAGERS {
         let path = module.join(m.dir).join("config/webhook/manifests.yaml");
         for mut doc in manifests::read_docs(&path)? {
-            let name = doc["metadata"]["name"].as_str().unwrap_or("webhook-configuration").to_string();
+            let name = doc["metadata"]["name"]
+                .as_str()
+                .unwrap_or("webhook-configuration")
+                .to_string();
             doc["metadata"]["name"] = serde_json::json!(format!("{}-{name}", m.prefix));
             if let Some(hooks) = doc["webhooks"].as_array_mut() {
                 for h in hooks {
-                    let path = h["clientConfig"]["service"]["path"].as_str().unwrap_or("/").to_string();
+                    let path = h["clientConfig"]["service"]["path"]
+                        .as_str()
+                        .unwrap_or("/")
+                        .to_string();
                     h["clientConfig"] = serde_json::json!({
                         "url": format!("https://127.0.0.1:{}{path}", crate::support::paths::port(m.webhook_port)),
                         "caBundle": ca,

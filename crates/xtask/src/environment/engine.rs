@@ -28,8 +28,13 @@ pub struct Engine {
 }
 
 fn server_version() -> Option<String> {
-    let out = docker().args(["version", "--format", "{{.Server.Version}}"]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let out = docker()
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn marker() -> PathBuf {
@@ -45,10 +50,16 @@ pub fn ensure_running(log: &StepLog, known: Option<&Engine>) -> Result<Outcome<E
         if e.dockerd_pid.is_some_and(|p| !procs::alive(p, DOCKERD)) {
             e.dockerd_pid = None;
         }
-        return Ok(Outcome::Skipped(e, format!("Docker {version} answers at {}", docker_host())));
+        return Ok(Outcome::Skipped(
+            e,
+            format!("Docker {version} answers at {}", docker_host()),
+        ));
     }
     if std::env::var("DOCKER_HOST").is_ok_and(|h| h != format!("unix://{SOCKET}")) {
-        bail!("DOCKER_HOST={} does not answer; unset it to let the environment start its own dockerd", docker_host());
+        bail!(
+            "DOCKER_HOST={} does not answer; unset it to let the environment start its own dockerd",
+            docker_host()
+        );
     }
     if !Path::new(DOCKERD).exists() {
         log.line("dockerd not found: installing Debian's docker.io");
@@ -61,27 +72,43 @@ pub fn ensure_running(log: &StepLog, known: Option<&Engine>) -> Result<Outcome<E
     }
     let with_shim = marker().exists();
     let pid = start_dockerd(with_shim)?;
-    let version = server_version().ok_or_else(|| anyhow!("dockerd started but `docker version` fails"))?;
-    Ok(Outcome::Done(Engine { docker_host: docker_host(), dockerd_pid: Some(pid), with_shim, version }))
+    let version =
+        server_version().ok_or_else(|| anyhow!("dockerd started but `docker version` fails"))?;
+    Ok(Outcome::Done(Engine {
+        docker_host: docker_host(),
+        dockerd_pid: Some(pid),
+        with_shim,
+        version,
+    }))
 }
 
 fn start_dockerd(with_shim: bool) -> Result<u32> {
     let log = crate::support::paths::log_dir().join("dockerd.log");
-    let mut args = vec![format!("--host=unix://{SOCKET}"), "--pidfile=/var/run/docker.pid".to_string()];
+    let mut args = vec![
+        format!("--host=unix://{SOCKET}"),
+        "--pidfile=/var/run/docker.pid".to_string(),
+    ];
     if with_shim {
         install_shim()?;
-        args.push(format!("--add-runtime=capd-runc={}", crate::environment::shim::install_path().display()));
+        args.push(format!(
+            "--add-runtime=capd-runc={}",
+            crate::environment::shim::install_path().display()
+        ));
         args.push("--default-runtime=capd-runc".to_string());
     }
     // A stale pidfile from a killed dockerd makes the new one refuse to start.
     let _ = std::fs::remove_file("/var/run/docker.pid");
     let pid = procs::spawn(Path::new(DOCKERD), &args, &[], &log)?;
-    wait_for(&format!("dockerd to answer on {SOCKET} (log: {})", log.display()), Duration::from_secs(60), || {
-        if !procs::alive(pid, DOCKERD) {
-            bail!("dockerd exited; see {}", log.display());
-        }
-        Ok(server_version())
-    })?;
+    wait_for(
+        &format!("dockerd to answer on {SOCKET} (log: {})", log.display()),
+        Duration::from_secs(60),
+        || {
+            if !procs::alive(pid, DOCKERD) {
+                bail!("dockerd exited; see {}", log.display());
+            }
+            Ok(server_version())
+        },
+    )?;
     Ok(pid)
 }
 
@@ -93,7 +120,8 @@ fn install_shim() -> Result<()> {
     }
     // Copy to a temp name and rename, so a running dockerd never sees a half-written file.
     let tmp = target.with_extension("new");
-    std::fs::copy(&me, &tmp).with_context(|| format!("copying {} to {}", me.display(), tmp.display()))?;
+    std::fs::copy(&me, &tmp)
+        .with_context(|| format!("copying {} to {}", me.display(), tmp.display()))?;
     std::fs::rename(&tmp, &target).with_context(|| format!("installing {}", target.display()))?;
     Ok(())
 }
@@ -103,17 +131,36 @@ fn install_shim() -> Result<()> {
 pub fn ensure_privileged(log: &StepLog, engine: &mut Engine, image: &str) -> Result<Outcome<()>> {
     let probe = || -> Result<std::result::Result<(), String>> {
         let out = docker()
-            .args(["run", "--rm", "--privileged", "--label", &format!("{TEST_LABEL}=probe"), image, "true"])
+            .args([
+                "run",
+                "--rm",
+                "--privileged",
+                "--label",
+                &format!("{TEST_LABEL}=probe"),
+                image,
+                "true",
+            ])
             .output()
             .context("running docker")?;
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         log.line(&format!("privileged probe: {} {}", out.status, err.trim()));
-        Ok(if out.status.success() { Ok(()) } else { Err(err) })
+        Ok(if out.status.success() {
+            Ok(())
+        } else {
+            Err(err)
+        })
     };
     match probe()? {
-        Ok(()) if engine.with_shim => return Ok(Outcome::Skipped((), "privileged containers work (through the runc shim)".into())),
+        Ok(()) if engine.with_shim => {
+            return Ok(Outcome::Skipped(
+                (),
+                "privileged containers work (through the runc shim)".into(),
+            ))
+        }
         Ok(()) => return Ok(Outcome::Skipped((), "privileged containers work".into())),
-        Err(e) if !e.contains("unable to apply caps") => bail!("privileged probe container failed: {}", e.trim()),
+        Err(e) if !e.contains("unable to apply caps") => {
+            bail!("privileged probe container failed: {}", e.trim())
+        }
         Err(_) => {}
     }
     let Some(pid) = engine.dockerd_pid else {
@@ -126,12 +173,18 @@ pub fn ensure_privileged(log: &StepLog, engine: &mut Engine, image: &str) -> Res
     log.line("restarting dockerd with the runc shim as default runtime");
     procs::stop(pid, DOCKERD, Duration::from_secs(20))?;
     std::fs::create_dir_all(crate::support::paths::cache_dir())?;
-    std::fs::write(marker(), "privileged containers need the runc shim on this machine\n")?;
+    std::fs::write(
+        marker(),
+        "privileged containers need the runc shim on this machine\n",
+    )?;
     engine.dockerd_pid = Some(start_dockerd(true)?);
     engine.with_shim = true;
     match probe()? {
         Ok(()) => Ok(Outcome::Done(())),
-        Err(e) => bail!("privileged probe still fails with the runc shim: {}", e.trim()),
+        Err(e) => bail!(
+            "privileged probe still fails with the runc shim: {}",
+            e.trim()
+        ),
     }
 }
 
@@ -139,8 +192,14 @@ pub fn ensure_privileged(log: &StepLog, engine: &mut Engine, image: &str) -> Res
 pub fn remove_project_containers(log: &StepLog) -> Result<usize> {
     let mut ids = Vec::new();
     for label in [TEST_LABEL, PROVIDER_LABEL] {
-        let out = log.output(docker().args(["ps", "-aq", "--filter", &format!("label={label}")]))?;
-        ids.extend(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from));
+        let out =
+            log.output(docker().args(["ps", "-aq", "--filter", &format!("label={label}")]))?;
+        ids.extend(
+            out.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from),
+        );
     }
     ids.sort();
     ids.dedup();
@@ -159,7 +218,10 @@ pub fn answers() -> bool {
 /// instances from the host's per-user budget (128 by default): at about six nodes the
 /// kubelets fail with "inotify_init: too many open files" and never register (kind's
 /// known issue; kind recommends 512 instances and 524288 watches).
-pub const HOST_LIMITS: [(&str, u64); 2] = [("fs/inotify/max_user_instances", 8192), ("fs/inotify/max_user_watches", 524288)];
+pub const HOST_LIMITS: [(&str, u64); 2] = [
+    ("fs/inotify/max_user_instances", 8192),
+    ("fs/inotify/max_user_watches", 524288),
+];
 
 /// The value to write, if the current one is below `want`.
 pub fn raise_to(current: &str, want: u64) -> Option<u64> {
@@ -174,13 +236,18 @@ pub fn ensure_host_limits(log: &StepLog) -> Result<Outcome<Vec<String>>> {
     let mut changed = Vec::new();
     for (key, want) in HOST_LIMITS {
         let path = Path::new("/proc/sys").join(key);
-        let current = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let current = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         if let Some(v) = raise_to(&current, want) {
             // Not fatal: only clusters of about six real nodes or more need it, and a host
             // may not let us (not root, read-only /proc/sys); say so instead.
             match std::fs::write(&path, v.to_string()) {
                 Ok(()) => {
-                    log.line(&format!("{}: {} -> {v}", key.replace('/', "."), current.trim()));
+                    log.line(&format!(
+                        "{}: {} -> {v}",
+                        key.replace('/', "."),
+                        current.trim()
+                    ));
                     changed.push(key.replace('/', "."));
                 }
                 Err(e) => {
@@ -191,7 +258,11 @@ pub fn ensure_host_limits(log: &StepLog) -> Result<Outcome<Vec<String>>> {
             }
         }
     }
-    Ok(if changed.is_empty() { Outcome::Skipped(changed, "already high enough".into()) } else { Outcome::Done(changed) })
+    Ok(if changed.is_empty() {
+        Outcome::Skipped(changed, "already high enough".into())
+    } else {
+        Outcome::Done(changed)
+    })
 }
 
 #[cfg(test)]

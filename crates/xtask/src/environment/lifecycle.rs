@@ -55,12 +55,21 @@ pub fn up() -> Result<EnvState> {
     let known_engine: Option<Engine> = read_json(&engine_file());
     let mut started: Vec<Component> = Vec::new();
     let mut started_dockerd = None;
-    let res = up_inner(&prev, known_engine.as_ref(), &mut started, &mut started_dockerd);
+    let res = up_inner(
+        &prev,
+        known_engine.as_ref(),
+        &mut started,
+        &mut started_dockerd,
+    );
     match res {
         Ok((state, steps)) => {
             save_components(&state.components)?;
             eprintln!("\n{}", steps.summary());
-            eprintln!("environment up in {:.1}s; logs in {}", start.elapsed().as_secs_f64(), paths::log_dir().display());
+            eprintln!(
+                "environment up in {:.1}s; logs in {}",
+                start.elapsed().as_secs_f64(),
+                paths::log_dir().display()
+            );
             eprintln!("use it with: eval \"$(cargo xtask env)\"");
             Ok(state)
         }
@@ -142,19 +151,32 @@ fn up_inner(
         let net = steps.run("image net", |log| images::ensure(log, &images::NET))?;
         Ok((eng, haproxy, node, net, base))
     })();
-    let go_res = go.join().map_err(|_| anyhow!("the Go build thread panicked"))?;
+    let go_res = go
+        .join()
+        .map_err(|_| anyhow!("the Go build thread panicked"))?;
     let (eng, haproxy, node_base, net, base) = images_res?;
     steps.done.extend(go_res?.done);
     // Needs the Go builds (kubelet, kubeadm, the control-plane binaries) and the images above.
-    let node = steps.run("image kindest/node", |log| crate::builds::nodeimage::ensure(log, &node_base, &base, &net))?;
-    let images = Images { haproxy, node, base };
+    let node = steps.run("image kindest/node", |log| {
+        crate::builds::nodeimage::ensure(log, &node_base, &base, &net)
+    })?;
+    let images = Images {
+        haproxy,
+        node,
+        base,
+    };
 
     link_binaries()?;
     let bin = paths::bin_dir();
-    let pki = Pki { dir: paths::pki_dir() };
+    let pki = Pki {
+        dir: paths::pki_dir(),
+    };
     let regenerated = steps.run("certificates", |_| {
         if pki.complete() {
-            return Ok(Outcome::Skipped(false, format!("present in {}", pki.dir.display())));
+            return Ok(Outcome::Skipped(
+                false,
+                format!("present in {}", pki.dir.display()),
+            ));
         }
         pki.generate()?;
         Ok(Outcome::Done(true))
@@ -171,14 +193,21 @@ fn up_inner(
             started.push(c.clone());
         }
         components.push(c);
-        let mut record: Vec<Component> = prev.iter().filter(|p| !components.iter().any(|c| c.name == p.name)).cloned().collect();
+        let mut record: Vec<Component> = prev
+            .iter()
+            .filter(|p| !components.iter().any(|c| c.name == p.name))
+            .cloned()
+            .collect();
         record.extend(components.iter().cloned());
         save_components(&record)
     };
-    let (c, fresh) = run_component(&mut steps, "etcd", |log| plane::etcd(log, &bin.join("etcd"), prev))?;
+    let (c, fresh) = run_component(&mut steps, "etcd", |log| {
+        plane::etcd(log, &bin.join("etcd"), prev)
+    })?;
     keep(c, fresh, started)?;
-    let (c, fresh) =
-        run_component(&mut steps, "kube-apiserver", |log| plane::apiserver(log, &bin.join("kube-apiserver"), &pki, prev))?;
+    let (c, fresh) = run_component(&mut steps, "kube-apiserver", |log| {
+        plane::apiserver(log, &bin.join("kube-apiserver"), &pki, prev)
+    })?;
     keep(c, fresh, started)?;
     let (c, fresh) = run_component(&mut steps, "kube-controller-manager", |log| {
         plane::controller_manager(log, &bin.join("kube-controller-manager"), &pki, prev)
@@ -186,13 +215,21 @@ fn up_inner(
     keep(c, fresh, started)?;
 
     let client = client()?;
-    let module = steps.run("cluster-api module", |log| Ok(Outcome::Done(gobuild::CLUSTER_API.module_dir(log)?)))?;
-    steps.run("cluster-api CRDs", |log| capi::apply_crds(log, &client, &module, &pki))?;
+    let module = steps.run("cluster-api module", |log| {
+        Ok(Outcome::Done(gobuild::CLUSTER_API.module_dir(log)?))
+    })?;
+    steps.run("cluster-api CRDs", |log| {
+        capi::apply_crds(log, &client, &module, &pki)
+    })?;
     for m in &capi::MANAGERS {
-        let (c, fresh) = run_component(&mut steps, m.name, |log| capi::start_manager(log, m, &bin, &pki, prev))?;
+        let (c, fresh) = run_component(&mut steps, m.name, |log| {
+            capi::start_manager(log, m, &bin, &pki, prev)
+        })?;
         keep(c, fresh, started)?;
     }
-    steps.run("cluster-api webhooks", |log| capi::apply_webhooks(log, &client, &module, &pki))?;
+    steps.run("cluster-api webhooks", |log| {
+        capi::apply_webhooks(log, &client, &module, &pki)
+    })?;
 
     // Processes started by other commands (the demo's manager) stay recorded while alive.
     for c in prev.iter().filter(|c| c.name == MANAGER) {
@@ -243,10 +280,13 @@ fn link_binaries() -> Result<()> {
     let sets: [&GoSet; 5] = gobuild::ALL;
     for set in sets {
         for b in set.binaries() {
-            let name = b.file_name().ok_or_else(|| anyhow!("binary without a name"))?;
+            let name = b
+                .file_name()
+                .ok_or_else(|| anyhow!("binary without a name"))?;
             let link = dir.join(name);
             let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&b, &link).with_context(|| format!("linking {}", link.display()))?;
+            std::os::unix::fs::symlink(&b, &link)
+                .with_context(|| format!("linking {}", link.display()))?;
         }
     }
     Ok(())
@@ -276,15 +316,25 @@ pub fn down() -> Result<()> {
         log.line(&format!("removed {n} containers"));
         Ok(Outcome::Done(()))
     })?;
-    steps.run("stop dockerd", |_| match engine.as_ref().and_then(|e| e.dockerd_pid) {
-        Some(pid) => {
-            procs::stop(pid, engine::DOCKERD, Duration::from_secs(30))?;
-            Ok(Outcome::Done(()))
+    steps.run("stop dockerd", |_| {
+        match engine.as_ref().and_then(|e| e.dockerd_pid) {
+            Some(pid) => {
+                procs::stop(pid, engine::DOCKERD, Duration::from_secs(30))?;
+                Ok(Outcome::Done(()))
+            }
+            None => Ok(Outcome::Skipped(
+                (),
+                "not started by this tool; left running".into(),
+            )),
         }
-        None => Ok(Outcome::Skipped((), "not started by this tool; left running".into())),
     })?;
     // Objects in etcd would refer to containers that are gone: start clean next time.
-    for p in [paths::env_file(), components_file(), engine_file(), paths::state_dir().join("etcd")] {
+    for p in [
+        paths::env_file(),
+        components_file(),
+        engine_file(),
+        paths::state_dir().join("etcd"),
+    ] {
         if p.is_dir() {
             std::fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
         } else if p.exists() {

@@ -25,7 +25,11 @@ pub fn start(state: &EnvState) -> Result<Component> {
         // Always restart: the binary may have been rebuilt since.
         procs::stop(old.pid, &link.to_string_lossy(), Duration::from_secs(15))?;
     }
-    for port in [paths::port(HEALTH_PORT), paths::port(METRICS_PORT), paths::port(WEBHOOK_PORT)] {
+    for port in [
+        paths::port(HEALTH_PORT),
+        paths::port(METRICS_PORT),
+        paths::port(WEBHOOK_PORT),
+    ] {
         if procs::port_open(port) {
             bail!("127.0.0.1:{port} is taken; capd-manager needs it");
         }
@@ -33,27 +37,45 @@ pub fn start(state: &EnvState) -> Result<Component> {
     let log = state.log_dir.join(format!("{MANAGER}.log"));
     let args = vec![
         format!("--health-addr=127.0.0.1:{}", paths::port(HEALTH_PORT)),
-        format!("--diagnostics-address=127.0.0.1:{}", paths::port(METRICS_PORT)),
+        format!(
+            "--diagnostics-address=127.0.0.1:{}",
+            paths::port(METRICS_PORT)
+        ),
         "--leader-elect".to_string(),
         "--insecure-diagnostics".to_string(),
         // The environment's certificate: it serves the webhook but leaves the shared CRDs as
         // installed (their Service form; crates/manager/tests/conversion.rs covers v1beta1 on a plane of its own).
         format!("--webhook-port={}", paths::port(WEBHOOK_PORT)),
-        format!("--webhook-cert-dir={}", state.pki_dir.join("webhook").display()),
+        format!(
+            "--webhook-cert-dir={}",
+            state.pki_dir.join("webhook").display()
+        ),
     ];
-    let envs = [("KUBECONFIG", state.kubeconfig.display().to_string()), ("DOCKER_HOST", state.docker_host.clone())];
+    let envs = [
+        ("KUBECONFIG", state.kubeconfig.display().to_string()),
+        ("DOCKER_HOST", state.docker_host.clone()),
+    ];
     let pid = procs::spawn(&link, &args, &envs, &log)?;
     wait_for("capd-manager /readyz", Duration::from_secs(30), || {
         if !procs::alive(pid, &link.to_string_lossy()) {
             bail!("capd-manager exited; see {}", log.display());
         }
-        Ok(matches!(procs::http_get(paths::port(HEALTH_PORT), "/readyz"), Ok((200, _))).then_some(()))
+        Ok(matches!(
+            procs::http_get(paths::port(HEALTH_PORT), "/readyz"),
+            Ok((200, _))
+        )
+        .then_some(()))
     })?;
     Ok(Component {
         name: MANAGER.into(),
         pid,
         version: env!("CARGO_PKG_VERSION").into(),
-        ports: [("health".to_string(), paths::port(HEALTH_PORT)), ("metrics".to_string(), paths::port(METRICS_PORT)), ("webhook".to_string(), paths::port(WEBHOOK_PORT))].into(),
+        ports: [
+            ("health".to_string(), paths::port(HEALTH_PORT)),
+            ("metrics".to_string(), paths::port(METRICS_PORT)),
+            ("webhook".to_string(), paths::port(WEBHOOK_PORT)),
+        ]
+        .into(),
         log,
     })
 }

@@ -3,7 +3,10 @@
 //! managers; plus the service-account signing key. Generated once, then reused.
 
 use anyhow::{Context, Result};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use std::path::{Path, PathBuf};
 
 pub struct Pki {
@@ -11,21 +14,47 @@ pub struct Pki {
 }
 
 impl Pki {
-    pub fn ca_crt(&self) -> PathBuf { self.dir.join("ca.crt") }
-    pub fn ca_key(&self) -> PathBuf { self.dir.join("ca.key") }
-    pub fn apiserver_crt(&self) -> PathBuf { self.dir.join("apiserver.crt") }
-    pub fn apiserver_key(&self) -> PathBuf { self.dir.join("apiserver.key") }
-    pub fn admin_crt(&self) -> PathBuf { self.dir.join("admin.crt") }
-    pub fn admin_key(&self) -> PathBuf { self.dir.join("admin.key") }
-    pub fn sa_key(&self) -> PathBuf { self.dir.join("sa.key") }
-    pub fn sa_pub(&self) -> PathBuf { self.dir.join("sa.pub") }
+    pub fn ca_crt(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+    pub fn ca_key(&self) -> PathBuf {
+        self.dir.join("ca.key")
+    }
+    pub fn apiserver_crt(&self) -> PathBuf {
+        self.dir.join("apiserver.crt")
+    }
+    pub fn apiserver_key(&self) -> PathBuf {
+        self.dir.join("apiserver.key")
+    }
+    pub fn admin_crt(&self) -> PathBuf {
+        self.dir.join("admin.crt")
+    }
+    pub fn admin_key(&self) -> PathBuf {
+        self.dir.join("admin.key")
+    }
+    pub fn sa_key(&self) -> PathBuf {
+        self.dir.join("sa.key")
+    }
+    pub fn sa_pub(&self) -> PathBuf {
+        self.dir.join("sa.pub")
+    }
     /// Directory with `tls.crt`/`tls.key` for every webhook server on 127.0.0.1.
-    pub fn webhook_dir(&self) -> PathBuf { self.dir.join("webhook") }
+    pub fn webhook_dir(&self) -> PathBuf {
+        self.dir.join("webhook")
+    }
 
     fn all(&self) -> Vec<PathBuf> {
         vec![
-            self.ca_crt(), self.ca_key(), self.apiserver_crt(), self.apiserver_key(), self.admin_crt(),
-            self.admin_key(), self.sa_key(), self.sa_pub(), self.webhook_dir().join("tls.crt"), self.webhook_dir().join("tls.key"),
+            self.ca_crt(),
+            self.ca_key(),
+            self.apiserver_crt(),
+            self.apiserver_key(),
+            self.admin_crt(),
+            self.admin_key(),
+            self.sa_key(),
+            self.sa_pub(),
+            self.webhook_dir().join("tls.crt"),
+            self.webhook_dir().join("tls.key"),
         ]
     }
 
@@ -38,9 +67,14 @@ impl Pki {
         std::fs::create_dir_all(self.webhook_dir())?;
         let ca_key = KeyPair::generate()?;
         let mut ca = CertificateParams::new(Vec::<String>::new())?;
-        ca.distinguished_name.push(DnType::CommonName, "capd-rs-testenv-ca");
+        ca.distinguished_name
+            .push(DnType::CommonName, "capd-rs-testenv-ca");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         ca.not_after = rcgen::date_time_ymd(2099, 1, 1);
         let ca_cert = ca.self_signed(&ca_key)?;
         write(&self.ca_crt(), &ca_cert.pem())?;
@@ -55,10 +89,36 @@ impl Pki {
             "kubernetes.default.svc.cluster.local".to_string(),
         ];
         let ips = ["127.0.0.1", "10.0.0.1", "::1"];
-        leaf(&issuer, "kube-apiserver", None, &serving_sans, &ips, true, &self.apiserver_crt(), &self.apiserver_key())?;
-        leaf(&issuer, "capd-rs-admin", Some("system:masters"), &[], &[], false, &self.admin_crt(), &self.admin_key())?;
-        leaf(&issuer, "capd-rs-webhooks", None, &["localhost".to_string()], &["127.0.0.1"], true,
-            &self.webhook_dir().join("tls.crt"), &self.webhook_dir().join("tls.key"))?;
+        leaf(
+            &issuer,
+            "kube-apiserver",
+            None,
+            &serving_sans,
+            &ips,
+            true,
+            &self.apiserver_crt(),
+            &self.apiserver_key(),
+        )?;
+        leaf(
+            &issuer,
+            "capd-rs-admin",
+            Some("system:masters"),
+            &[],
+            &[],
+            false,
+            &self.admin_crt(),
+            &self.admin_key(),
+        )?;
+        leaf(
+            &issuer,
+            "capd-rs-webhooks",
+            None,
+            &["localhost".to_string()],
+            &["127.0.0.1"],
+            true,
+            &self.webhook_dir().join("tls.crt"),
+            &self.webhook_dir().join("tls.key"),
+        )?;
 
         let sa = KeyPair::generate()?;
         write(&self.sa_key(), &sa.serialize_pem())?;
@@ -81,14 +141,22 @@ fn leaf(
     let k = KeyPair::generate()?;
     let mut p = CertificateParams::new(dns.to_vec())?;
     for ip in ips {
-        p.subject_alt_names.push(SanType::IpAddress(ip.parse().context("parsing SAN IP")?));
+        p.subject_alt_names
+            .push(SanType::IpAddress(ip.parse().context("parsing SAN IP")?));
     }
     p.distinguished_name.push(DnType::CommonName, cn);
     if let Some(o) = org {
         p.distinguished_name.push(DnType::OrganizationName, o);
     }
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    p.extended_key_usages = vec![if server { ExtendedKeyUsagePurpose::ServerAuth } else { ExtendedKeyUsagePurpose::ClientAuth }];
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    p.extended_key_usages = vec![if server {
+        ExtendedKeyUsagePurpose::ServerAuth
+    } else {
+        ExtendedKeyUsagePurpose::ClientAuth
+    }];
     p.not_after = rcgen::date_time_ymd(2099, 1, 1);
     let cert = p.signed_by(&k, issuer)?;
     write(crt, &cert.pem())?;
@@ -124,12 +192,24 @@ pub fn base64_embed(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         s.push(T[(n >> 18) as usize & 63] as char);
         s.push(T[(n >> 12) as usize & 63] as char);
-        s.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        s.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        s.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        s.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     s
 }

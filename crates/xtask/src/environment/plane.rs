@@ -41,7 +41,8 @@ pub fn kubeconfig_path() -> PathBuf {
 
 /// A component from the previous `up` that still runs, if any.
 pub fn running<'a>(prev: &'a [Component], name: &str, bin: &Path) -> Option<&'a Component> {
-    prev.iter().find(|c| c.name == name && procs::alive(c.pid, &bin.to_string_lossy()))
+    prev.iter()
+        .find(|c| c.name == name && procs::alive(c.pid, &bin.to_string_lossy()))
 }
 
 fn component(name: &str, pid: u32, version: &str, ports: &[(&str, u16)], log: &Path) -> Component {
@@ -49,7 +50,10 @@ fn component(name: &str, pid: u32, version: &str, ports: &[(&str, u16)], log: &P
         name: name.to_string(),
         pid,
         version: version.to_string(),
-        ports: ports.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+        ports: ports
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect::<BTreeMap<_, _>>(),
         log: log.to_path_buf(),
     }
 }
@@ -73,7 +77,10 @@ fn port_free(port: u16, what: &str) -> Result<()> {
 pub fn etcd(_log: &StepLog, bin: &Path, prev: &[Component]) -> Result<Outcome<Component>> {
     if let Some(c) = running(prev, "etcd", bin) {
         if etcd_healthy() {
-            return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
+            return Ok(Outcome::Skipped(
+                c.clone(),
+                format!("running (pid {})", c.pid),
+            ));
         }
     }
     port_free(etcd_client_port(), "etcd")?;
@@ -95,10 +102,20 @@ pub fn etcd(_log: &StepLog, bin: &Path, prev: &[Component]) -> Result<Outcome<Co
     ];
     let log = log_of("etcd");
     let pid = procs::spawn(bin, &args, &[], &log)?;
-    let c = component("etcd", pid, crate::builds::pins::ETCD, &[("client", etcd_client_port()), ("peer", etcd_peer_port())], &log);
+    let c = component(
+        "etcd",
+        pid,
+        crate::builds::pins::ETCD,
+        &[("client", etcd_client_port()), ("peer", etcd_peer_port())],
+        &log,
+    );
     wait_for("etcd /health", Duration::from_secs(60), || {
         if !procs::alive(pid, &bin.to_string_lossy()) {
-            bail!("etcd (pid {pid}) exited; see {} [{}]", log.display(), procs::describe(pid));
+            bail!(
+                "etcd (pid {pid}) exited; see {} [{}]",
+                log.display(),
+                procs::describe(pid)
+            );
         }
         Ok(etcd_healthy().then_some(()))
     })?;
@@ -106,7 +123,12 @@ pub fn etcd(_log: &StepLog, bin: &Path, prev: &[Component]) -> Result<Outcome<Co
 }
 
 /// GET `path` on an HTTPS endpoint with the admin kubeconfig's credentials.
-pub fn kube_get(kubeconfig: &Path, url: Option<&str>, insecure: bool, path: &str) -> Result<String> {
+pub fn kube_get(
+    kubeconfig: &Path,
+    url: Option<&str>,
+    insecure: bool,
+    path: &str,
+) -> Result<String> {
     crate::block_on(async {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
         let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
@@ -122,12 +144,23 @@ pub fn kube_get(kubeconfig: &Path, url: Option<&str>, insecure: bool, path: &str
     })
 }
 
-pub fn apiserver(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> Result<Outcome<Component>> {
+pub fn apiserver(
+    _log: &StepLog,
+    bin: &Path,
+    pki: &Pki,
+    prev: &[Component],
+) -> Result<Outcome<Component>> {
     let kubeconfig = kubeconfig_path();
-    crate::support::steps::write_file(&kubeconfig, crate::environment::pki::kubeconfig(pki, &apiserver_url())?)?;
+    crate::support::steps::write_file(
+        &kubeconfig,
+        crate::environment::pki::kubeconfig(pki, &apiserver_url())?,
+    )?;
     if let Some(c) = running(prev, "kube-apiserver", bin) {
         if kube_get(&kubeconfig, None, false, "/readyz").is_ok() {
-            return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
+            return Ok(Outcome::Skipped(
+                c.clone(),
+                format!("running (pid {})", c.pid),
+            ));
         }
     }
     port_free(apiserver_port(), "kube-apiserver")?;
@@ -140,23 +173,39 @@ pub fn apiserver(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> R
     );
     let log = log_of("kube-apiserver");
     let pid = procs::spawn(bin, &args, &[], &log)?;
-    let c = component("kube-apiserver", pid, crate::builds::pins::KUBERNETES, &[("secure", apiserver_port())], &log);
+    let c = component(
+        "kube-apiserver",
+        pid,
+        crate::builds::pins::KUBERNETES,
+        &[("secure", apiserver_port())],
+        &log,
+    );
     wait_for("kube-apiserver /readyz", Duration::from_secs(120), || {
         if !procs::alive(pid, &bin.to_string_lossy()) {
             bail!("kube-apiserver exited; see {}", log.display());
         }
-        Ok(kube_get(&kubeconfig, None, false, "/readyz").ok().map(|_| ()))
+        Ok(kube_get(&kubeconfig, None, false, "/readyz")
+            .ok()
+            .map(|_| ()))
     })?;
     Ok(Outcome::Done(c))
 }
 
-pub fn controller_manager(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Component]) -> Result<Outcome<Component>> {
+pub fn controller_manager(
+    _log: &StepLog,
+    bin: &Path,
+    pki: &Pki,
+    prev: &[Component],
+) -> Result<Outcome<Component>> {
     let kubeconfig = kubeconfig_path();
     let url = format!("https://127.0.0.1:{}", kcm_port());
     let healthy = || kube_get(&kubeconfig, Some(&url), true, "/healthz").is_ok();
     if let Some(c) = running(prev, "kube-controller-manager", bin) {
         if healthy() {
-            return Ok(Outcome::Skipped(c.clone(), format!("running (pid {})", c.pid)));
+            return Ok(Outcome::Skipped(
+                c.clone(),
+                format!("running (pid {})", c.pid),
+            ));
         }
     }
     port_free(kcm_port(), "kube-controller-manager")?;
@@ -167,9 +216,15 @@ pub fn controller_manager(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Compone
         format!("--authorization-kubeconfig={kc}"),
         "--bind-address=127.0.0.1".into(),
         format!("--secure-port={}", kcm_port()),
-        format!("--cert-dir={}", crate::support::paths::state_dir().join("kcm").display()),
+        format!(
+            "--cert-dir={}",
+            crate::support::paths::state_dir().join("kcm").display()
+        ),
         "--leader-elect=false".into(),
-        format!("--service-account-private-key-file={}", pki.sa_key().display()),
+        format!(
+            "--service-account-private-key-file={}",
+            pki.sa_key().display()
+        ),
         format!("--root-ca-file={}", pki.ca_crt().display()),
         format!("--cluster-signing-cert-file={}", pki.ca_crt().display()),
         format!("--cluster-signing-key-file={}", pki.ca_key().display()),
@@ -178,12 +233,22 @@ pub fn controller_manager(_log: &StepLog, bin: &Path, pki: &Pki, prev: &[Compone
     ];
     let log = log_of("kube-controller-manager");
     let pid = procs::spawn(bin, &args, &[], &log)?;
-    let c = component("kube-controller-manager", pid, crate::builds::pins::KUBERNETES, &[("secure", kcm_port())], &log);
-    wait_for("kube-controller-manager /healthz", Duration::from_secs(60), || {
-        if !procs::alive(pid, &bin.to_string_lossy()) {
-            bail!("kube-controller-manager exited; see {}", log.display());
-        }
-        Ok(healthy().then_some(()))
-    })?;
+    let c = component(
+        "kube-controller-manager",
+        pid,
+        crate::builds::pins::KUBERNETES,
+        &[("secure", kcm_port())],
+        &log,
+    );
+    wait_for(
+        "kube-controller-manager /healthz",
+        Duration::from_secs(60),
+        || {
+            if !procs::alive(pid, &bin.to_string_lossy()) {
+                bail!("kube-controller-manager exited; see {}", log.display());
+            }
+            Ok(healthy().then_some(()))
+        },
+    )?;
     Ok(Outcome::Done(c))
 }

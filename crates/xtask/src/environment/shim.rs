@@ -18,7 +18,12 @@ pub fn install_path() -> PathBuf {
 pub fn invoked_as_shim() -> bool {
     std::env::args_os()
         .next()
-        .map(|a| Path::new(&a).file_name().map(|n| n == SHIM_NAME).unwrap_or(false))
+        .map(|a| {
+            Path::new(&a)
+                .file_name()
+                .map(|n| n == SHIM_NAME)
+                .unwrap_or(false)
+        })
         .unwrap_or(false)
 }
 
@@ -29,10 +34,15 @@ pub fn run() -> ! {
         // Best effort: if the file can't be edited, runc reports the real problem.
         let _ = drop_capability(&file);
     }
-    let runc = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("runc");
+    let runc = [
+        "/usr/sbin/runc",
+        "/usr/bin/runc",
+        "/usr/local/sbin/runc",
+        "/usr/local/bin/runc",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .unwrap_or("runc");
     let err = std::process::Command::new(runc).args(&args).exec();
     eprintln!("{SHIM_NAME}: exec {runc}: {err}");
     std::process::exit(127);
@@ -40,7 +50,9 @@ pub fn run() -> ! {
 
 /// The JSON file holding the capabilities to edit for this runc invocation.
 fn spec_file(args: &[String]) -> Option<PathBuf> {
-    let sub = args.iter().position(|a| matches!(a.as_str(), "create" | "run" | "exec"))?;
+    let sub = args
+        .iter()
+        .position(|a| matches!(a.as_str(), "create" | "run" | "exec"))?;
     let rest = &args[sub + 1..];
     let flag_value = |names: &[&str]| -> Option<String> {
         for (i, a) in rest.iter().enumerate() {
@@ -58,7 +70,9 @@ fn spec_file(args: &[String]) -> Option<PathBuf> {
     match args[sub].as_str() {
         "exec" => flag_value(&["--process", "-p"]).map(PathBuf::from),
         _ => {
-            let bundle = flag_value(&["--bundle", "-b"]).map(PathBuf::from).or_else(|| std::env::current_dir().ok())?;
+            let bundle = flag_value(&["--bundle", "-b"])
+                .map(PathBuf::from)
+                .or_else(|| std::env::current_dir().ok())?;
             Some(bundle.join("config.json"))
         }
     }
@@ -66,15 +80,17 @@ fn spec_file(args: &[String]) -> Option<PathBuf> {
 
 fn drop_capability(file: &Path) -> std::io::Result<()> {
     let text = std::fs::read_to_string(file)?;
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let mut doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     // config.json keeps them under .process.capabilities, an exec process file at .capabilities.
     let caps = if doc.get("process").is_some() {
         doc.pointer_mut("/process/capabilities")
     } else {
         doc.pointer_mut("/capabilities")
     };
-    let Some(serde_json::Value::Object(sets)) = caps else { return Ok(()) };
+    let Some(serde_json::Value::Object(sets)) = caps else {
+        return Ok(());
+    };
     let mut changed = false;
     for list in sets.values_mut() {
         if let serde_json::Value::Array(items) = list {
@@ -84,7 +100,10 @@ fn drop_capability(file: &Path) -> std::io::Result<()> {
         }
     }
     if changed {
-        std::fs::write(file, serde_json::to_vec(&doc).map_err(std::io::Error::other)?)?;
+        std::fs::write(
+            file,
+            serde_json::to_vec(&doc).map_err(std::io::Error::other)?,
+        )?;
     }
     Ok(())
 }
@@ -95,9 +114,30 @@ mod tests {
 
     #[test]
     fn finds_bundle_config_and_exec_process() {
-        let a: Vec<String> = ["--root", "/r", "create", "--bundle", "/b", "--pid-file", "/p", "id"].map(String::from).into();
+        let a: Vec<String> = [
+            "--root",
+            "/r",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+            "id",
+        ]
+        .map(String::from)
+        .into();
         assert_eq!(spec_file(&a), Some(PathBuf::from("/b/config.json")));
-        let a: Vec<String> = ["--log", "x", "exec", "--process", "/tmp/p.json", "--detach", "id"].map(String::from).into();
+        let a: Vec<String> = [
+            "--log",
+            "x",
+            "exec",
+            "--process",
+            "/tmp/p.json",
+            "--detach",
+            "id",
+        ]
+        .map(String::from)
+        .into();
         assert_eq!(spec_file(&a), Some(PathBuf::from("/tmp/p.json")));
         let a: Vec<String> = ["delete", "id"].map(String::from).into();
         assert_eq!(spec_file(&a), None);
@@ -114,10 +154,20 @@ mod tests {
         )
         .unwrap();
         drop_capability(&f).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
-        assert_eq!(v["process"]["capabilities"]["bounding"], serde_json::json!(["CAP_CHOWN"]));
-        assert_eq!(v["process"]["capabilities"]["effective"], serde_json::json!([]));
-        assert_eq!(v["process"]["capabilities"]["permitted"], serde_json::json!(["CAP_NET_ADMIN"]));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"],
+            serde_json::json!(["CAP_CHOWN"])
+        );
+        assert_eq!(
+            v["process"]["capabilities"]["effective"],
+            serde_json::json!([])
+        );
+        assert_eq!(
+            v["process"]["capabilities"]["permitted"],
+            serde_json::json!(["CAP_NET_ADMIN"])
+        );
         assert_eq!(v["root"]["path"], "rootfs");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -25,13 +25,23 @@ pub struct Background {
 
 impl Background {
     /// Starts `cmd` under `nice -n <niceness>` in its own process group, output to `log`.
-    pub fn spawn(&mut self, name: &'static str, niceness: u8, cmd: &Command, log: PathBuf) -> Result<()> {
+    pub fn spawn(
+        &mut self,
+        name: &'static str,
+        niceness: u8,
+        cmd: &Command,
+        log: PathBuf,
+    ) -> Result<()> {
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut nice = Command::new("nice");
-        nice.arg("-n").arg(niceness.to_string()).arg(cmd.get_program()).args(cmd.get_args());
+        nice.arg("-n")
+            .arg(niceness.to_string())
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
         if let Some(dir) = cmd.get_current_dir() {
             nice.current_dir(dir);
         }
@@ -48,8 +58,16 @@ impl Background {
             .process_group(0)
             .spawn()
             .with_context(|| format!("starting the background job `{name}`"))?;
-        eprintln!("==> started in the background (nice {niceness}): {name}; log {}", log.display());
-        self.jobs.push(Job { name, child, log, started: Instant::now() });
+        eprintln!(
+            "==> started in the background (nice {niceness}): {name}; log {}",
+            log.display()
+        );
+        self.jobs.push(Job {
+            name,
+            child,
+            log,
+            started: Instant::now(),
+        });
         Ok(())
     }
 
@@ -66,16 +84,33 @@ impl Background {
                 status
             }
             None => {
-                eprintln!("==> waiting for the background job `{name}` (log {})", job.log.display());
+                eprintln!(
+                    "==> waiting for the background job `{name}` (log {})",
+                    job.log.display()
+                );
                 let status = job.child.wait()?;
-                eprintln!("==> background job `{name}` ended {:.0} s after its start ({status})", job.started.elapsed().as_secs_f64());
+                eprintln!(
+                    "==> background job `{name}` ended {:.0} s after its start ({status})",
+                    job.started.elapsed().as_secs_f64()
+                );
                 status
             }
         };
         if !status.success() {
             let text = std::fs::read_to_string(&job.log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
-            bail!("background job `{name}` failed ({status}); log {}:\n{}", job.log.display(), tail.join("\n"));
+            let tail: Vec<&str> = text
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            bail!(
+                "background job `{name}` failed ({status}); log {}:\n{}",
+                job.log.display(),
+                tail.join("\n")
+            );
         }
         Ok(())
     }
@@ -113,7 +148,10 @@ mod tests {
         bg.wait("ok").unwrap();
         assert_eq!(std::fs::read_to_string(log("ok")).unwrap(), "built\n");
         let err = format!("{:#}", bg.wait("bad").unwrap_err());
-        assert!(err.contains("`bad` failed") && err.contains("error: no linker"), "{err}");
+        assert!(
+            err.contains("`bad` failed") && err.contains("error: no linker"),
+            "{err}"
+        );
         // A job that was never started (or already waited for) is not waited for.
         bg.wait("ok").unwrap();
     }
@@ -123,18 +161,29 @@ mod tests {
         let pidfile = log("pid");
         let mut cmd = Command::new("sh");
         // The grandchild `sleep` must go too, not only the shell.
-        cmd.args(["-c", &format!("sleep 300 & echo $! > {}; wait", pidfile.display())]);
+        cmd.args([
+            "-c",
+            &format!("sleep 300 & echo $! > {}; wait", pidfile.display()),
+        ]);
         let mut bg = Background::default();
         bg.spawn("sleeper", 19, &cmd, log("sleeper")).unwrap();
-        let pid = crate::support::steps::wait_for("the pid file", std::time::Duration::from_secs(10), || {
-            Ok(std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse::<u32>().ok()))
-        })
+        let pid = crate::support::steps::wait_for(
+            "the pid file",
+            std::time::Duration::from_secs(10),
+            || {
+                Ok(std::fs::read_to_string(&pidfile)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u32>().ok()))
+            },
+        )
         .unwrap();
         assert!(crate::support::procs::alive(pid, "sleep"));
         drop(bg);
-        crate::support::steps::wait_for("sleep to be gone", std::time::Duration::from_secs(10), || {
-            Ok((!crate::support::procs::alive(pid, "sleep")).then_some(()))
-        })
+        crate::support::steps::wait_for(
+            "sleep to be gone",
+            std::time::Duration::from_secs(10),
+            || Ok((!crate::support::procs::alive(pid, "sleep")).then_some(())),
+        )
         .unwrap();
     }
 }

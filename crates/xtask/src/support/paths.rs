@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
 }
 
 /// `$XDG_CACHE_HOME/capd-rs` or `~/.cache/capd-rs`.
@@ -54,6 +56,9 @@ pub const CNI_MANIFEST: &str = "manifests/cni/capd-podnet.yaml";
 /// instance with its own state directory can run beside the first (used by the
 /// lifecycle test).
 pub fn port(base: u16) -> u16 {
-    let offset: u16 = std::env::var("CAPD_TESTENV_PORT_OFFSET").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let offset: u16 = std::env::var("CAPD_TESTENV_PORT_OFFSET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     base.saturating_add(offset)
 }

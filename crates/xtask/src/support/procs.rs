@@ -27,7 +27,9 @@ pub fn spawn(bin: &Path, args: &[String], envs: &[(&str, String)], log: &Path) -
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
     Ok(child.id())
 }
 
@@ -38,7 +40,11 @@ pub fn alive(pid: u32, bin: &str) -> bool {
     };
     if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // A zombie (state Z) is dead for our purposes.
-        if let Some(state) = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()) {
+        if let Some(state) = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next())
+        {
             if state == "Z" {
                 return false;
             }
@@ -56,9 +62,15 @@ pub fn alive(pid: u32, bin: &str) -> bool {
 
 /// What /proc says about a pid, for error messages.
 pub fn describe(pid: u32) -> String {
-    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).map(|c| String::from_utf8_lossy(&c).replace('\0', " ")).unwrap_or_else(|e| e.to_string());
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_else(|e| e.to_string());
-    format!("cmdline: {cmd}; stat: {}", stat.chars().take(40).collect::<String>())
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .unwrap_or_else(|e| e.to_string());
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_else(|e| e.to_string());
+    format!(
+        "cmdline: {cmd}; stat: {}",
+        stat.chars().take(40).collect::<String>()
+    )
 }
 
 /// SIGTERM, wait up to `grace`, then SIGKILL; waits until the process is gone.
@@ -67,13 +79,19 @@ pub fn stop(pid: u32, bin: &str, grace: Duration) -> Result<()> {
         return Ok(());
     }
     signal(pid, "TERM");
-    if crate::support::steps::wait_for("process to exit", grace, || Ok((!alive(pid, bin)).then_some(()))).is_ok() {
+    if crate::support::steps::wait_for("process to exit", grace, || {
+        Ok((!alive(pid, bin)).then_some(()))
+    })
+    .is_ok()
+    {
         return Ok(());
     }
     signal(pid, "KILL");
-    crate::support::steps::wait_for(&format!("pid {pid} ({bin}) to exit after SIGKILL"), Duration::from_secs(10), || {
-        Ok((!alive(pid, bin)).then_some(()))
-    })
+    crate::support::steps::wait_for(
+        &format!("pid {pid} ({bin}) to exit after SIGKILL"),
+        Duration::from_secs(10),
+        || Ok((!alive(pid, bin)).then_some(())),
+    )
     .map_err(|e| anyhow!("{e}"))
 }
 
@@ -92,12 +110,16 @@ pub fn kill_group(pgid: u32) {
 }
 
 fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 /// A TCP port on 127.0.0.1 accepts connections.
 pub fn port_open(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300))
+        .is_ok()
 }
 
 /// Plain-HTTP GET on 127.0.0.1; returns (status code, body). The one implementation the
@@ -118,10 +140,15 @@ mod tests {
         assert!(alive(pid, "/bin/sleep"), "alive right after spawn");
         // Once exec has mapped the new argv, only the right binary matches.
         crate::support::steps::wait_for("argv to be set", Duration::from_secs(5), || {
-            Ok(std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty()).then_some(()))
+            Ok(std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| !c.is_empty())
+                .then_some(()))
         })
         .unwrap();
-        assert!(!alive(pid, "/bin/other"), "another binary's name does not match");
+        assert!(
+            !alive(pid, "/bin/other"),
+            "another binary's name does not match"
+        );
         stop(pid, "/bin/sleep", Duration::from_secs(5)).unwrap();
         assert!(!alive(pid, "/bin/sleep"));
         let _ = std::fs::remove_file(log);

@@ -48,7 +48,10 @@ impl StepLog {
             .status()
             .with_context(|| format!("starting `{shown}`"))?;
         if !status.success() {
-            return Err(anyhow!("`{shown}` exited with {status} (output in {})", self.path.display()));
+            return Err(anyhow!(
+                "`{shown}` exited with {status} (output in {})",
+                self.path.display()
+            ));
         }
         Ok(())
     }
@@ -63,7 +66,11 @@ impl StepLog {
             .output()
             .with_context(|| format!("starting `{shown}`"))?;
         if !out.status.success() {
-            return Err(anyhow!("`{shown}` exited with {} (output in {})", out.status, self.path.display()));
+            return Err(anyhow!(
+                "`{shown}` exited with {} (output in {})",
+                out.status,
+                self.path.display()
+            ));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -86,7 +93,11 @@ pub struct Steps {
 
 impl Steps {
     /// Runs one step. Its error is wrapped with the step name and its log path.
-    pub fn run<T>(&mut self, name: &str, f: impl FnOnce(&StepLog) -> Result<Outcome<T>>) -> Result<T> {
+    pub fn run<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&StepLog) -> Result<Outcome<T>>,
+    ) -> Result<T> {
         let log = StepLog::new(name)?;
         let start = Instant::now();
         eprintln!("==> {name}");
@@ -130,7 +141,9 @@ fn heartbeat(name: &str, log: &StepLog, start: Instant) -> std::sync::mpsc::Send
     std::thread::spawn(move || {
         while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(HEARTBEAT) {
             let secs = start.elapsed().as_secs();
-            let last = last_line(&path).map(|l| format!(": {l}")).unwrap_or_default();
+            let last = last_line(&path)
+                .map(|l| format!(": {l}"))
+                .unwrap_or_default();
             eprintln!("    ... {name}, {}m{:02}s{last}", secs / 60, secs % 60);
         }
     });
@@ -147,7 +160,11 @@ fn last_line(path: &Path) -> Option<String> {
     let mut buf = Vec::new();
     f.read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf);
-    let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("$ "))?;
+    let line = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("$ "))?;
     Some(shorten(line, 140))
 }
 
@@ -175,13 +192,22 @@ impl<T> Outcome<T> {
 
 /// Polls `check` every 200 ms until it returns Ok(Some) or `timeout` passes. An `Err`
 /// from `check` (e.g. the process died) ends the wait at once.
-pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    check: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
     wait_for_every(what, timeout, Duration::from_millis(200), check)
 }
 
 /// [`wait_for`] with its own interval, for checks that start processes (clusterctl,
 /// kubectl) while a workload cluster boots on the same two cores.
-pub fn wait_for_every<T>(what: &str, timeout: Duration, interval: Duration, mut check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+pub fn wait_for_every<T>(
+    what: &str,
+    timeout: Duration,
+    interval: Duration,
+    mut check: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = check()? {
@@ -210,11 +236,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("capd-steps-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("x.log");
-        std::fs::write(&p, format!("first\n$ go build -o kubelet\n{}\n\n", "y".repeat(300))).unwrap();
+        std::fs::write(
+            &p,
+            format!("first\n$ go build -o kubelet\n{}\n\n", "y".repeat(300)),
+        )
+        .unwrap();
         let l = last_line(&p).unwrap();
         assert_eq!(l.chars().count(), 140);
         assert!(l.starts_with("yyy") && l.ends_with('…'));
-        std::fs::write(&p, "a\n[2/7] building kubelet\n$ go build -o kubelet k8s.io/kubernetes/cmd/kubelet\n").unwrap();
+        std::fs::write(
+            &p,
+            "a\n[2/7] building kubelet\n$ go build -o kubelet k8s.io/kubernetes/cmd/kubelet\n",
+        )
+        .unwrap();
         assert_eq!(last_line(&p).as_deref(), Some("[2/7] building kubelet"));
         assert_eq!(last_line(&dir.join("missing.log")), None);
         let _ = std::fs::remove_dir_all(&dir);

@@ -24,49 +24,114 @@ const ADDRESS_POLL: Duration = Duration::from_secs(2);
 /// when nothing changed; a stopped one is started again.
 pub const LB_RECHECK: Duration = Duration::from_secs(30);
 
-pub async fn reconcile_normal(dc: &mut DockerCluster, cluster: &Cluster, ctx: &Context, cp: &mut dyn Checkpoint<DockerCluster>) -> Result<Action, Error> {
+pub async fn reconcile_normal(
+    dc: &mut DockerCluster,
+    cluster: &Cluster,
+    ctx: &Context,
+    cp: &mut dyn Checkpoint<DockerCluster>,
+) -> Result<Action, Error> {
     let uid = dc.uid().unwrap_or_default();
-    dc.annotations_mut().entry(CONTAINER_OWNER_ANNOTATION.to_string()).or_insert(uid);
+    dc.annotations_mut()
+        .entry(CONTAINER_OWNER_ANNOTATION.to_string())
+        .or_insert(uid);
 
     let lb = load_balancer::handle(dc, cluster, ctx);
     let status = match lb.ensure().await {
         Ok(s) => s,
         Err(e) => {
-            set(dc, NewCondition::false_(condition::LOAD_BALANCER_AVAILABLE, reason::NOT_AVAILABLE, e.to_string()));
+            set(
+                dc,
+                NewCondition::false_(
+                    condition::LOAD_BALANCER_AVAILABLE,
+                    reason::NOT_AVAILABLE,
+                    e.to_string(),
+                ),
+            );
             return Err(e.into());
         }
     };
     let Some(ip) = status.ip else {
-        set(dc, NewCondition::false_(condition::LOAD_BALANCER_AVAILABLE, reason::NOT_AVAILABLE, format!(
-            "load balancer {} has no address on network {} yet", status.name, ctx.config.network
-        )));
+        set(
+            dc,
+            NewCondition::false_(
+                condition::LOAD_BALANCER_AVAILABLE,
+                reason::NOT_AVAILABLE,
+                format!(
+                    "load balancer {} has no address on network {} yet",
+                    status.name, ctx.config.network
+                ),
+            ),
+        );
         return Ok(Action::requeue(ADDRESS_POLL));
     };
 
     // Only when empty: a user (or clusterctl move) may have set it, and it must not change.
     if dc.spec.control_plane_endpoint.host.is_empty() {
-        dc.spec.control_plane_endpoint = ApiEndpoint { host: ip.to_string(), port: i32::from(CONTROL_PLANE_PORT) };
-        crate::events::publish(ctx, &cp.regarding(), false, "LoadBalancerCreated", "CreateLoadBalancer", &format!(
-            "load balancer {} serves the control plane at {}:{} (host port {})",
-            status.name, ip, CONTROL_PLANE_PORT, status.host_port.map(|p| p.to_string()).unwrap_or_else(|| "-".into())
-        )).await;
+        dc.spec.control_plane_endpoint = ApiEndpoint {
+            host: ip.to_string(),
+            port: i32::from(CONTROL_PLANE_PORT),
+        };
+        crate::events::publish(
+            ctx,
+            &cp.regarding(),
+            false,
+            "LoadBalancerCreated",
+            "CreateLoadBalancer",
+            &format!(
+                "load balancer {} serves the control plane at {}:{} (host port {})",
+                status.name,
+                ip,
+                CONTROL_PLANE_PORT,
+                status
+                    .host_port
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into())
+            ),
+        )
+        .await;
     }
     dc.sync_failure_domains();
     dc.set_provisioned(true);
-    set(dc, NewCondition::true_(condition::LOAD_BALANCER_AVAILABLE, reason::AVAILABLE, ""));
+    set(
+        dc,
+        NewCondition::true_(condition::LOAD_BALANCER_AVAILABLE, reason::AVAILABLE, ""),
+    );
     set(dc, NewCondition::true_(condition::READY, reason::READY, ""));
     Ok(Action::requeue(LB_RECHECK))
 }
 
 /// Removes the load balancer; the caller drops the finalizer when this succeeds.
-pub async fn reconcile_delete(dc: &mut DockerCluster, cluster: &Cluster, ctx: &Context, cp: &mut dyn Checkpoint<DockerCluster>) -> Result<Action, Error> {
+pub async fn reconcile_delete(
+    dc: &mut DockerCluster,
+    cluster: &Cluster,
+    ctx: &Context,
+    cp: &mut dyn Checkpoint<DockerCluster>,
+) -> Result<Action, Error> {
     // Say so before the slow part, so `Ready` describes the deletion too.
-    set(dc, NewCondition::false_(condition::READY, reason::DELETING, "deleting the load balancer"));
-    set(dc, NewCondition::false_(condition::LOAD_BALANCER_AVAILABLE, reason::DELETING, ""));
+    set(
+        dc,
+        NewCondition::false_(
+            condition::READY,
+            reason::DELETING,
+            "deleting the load balancer",
+        ),
+    );
+    set(
+        dc,
+        NewCondition::false_(condition::LOAD_BALANCER_AVAILABLE, reason::DELETING, ""),
+    );
     cp.checkpoint(dc).await?;
 
     load_balancer::handle(dc, cluster, ctx).delete().await?;
-    crate::events::publish(ctx, &cp.regarding(), false, "LoadBalancerDeleted", "DeleteLoadBalancer", "load balancer container removed").await;
+    crate::events::publish(
+        ctx,
+        &cp.regarding(),
+        false,
+        "LoadBalancerDeleted",
+        "DeleteLoadBalancer",
+        "load balancer container removed",
+    )
+    .await;
     Ok(Action::await_change())
 }
 

@@ -7,7 +7,9 @@ use crate::error::Error;
 use capd_api::capi::Cluster;
 use capd_api::consts::label;
 use capd_api::DockerCluster;
-use capd_loadbalancer::{LoadBalancer, LoadBalancerSpec, SourceError, TemplateFuture, TemplateSource};
+use capd_loadbalancer::{
+    LoadBalancer, LoadBalancerSpec, SourceError, TemplateFuture, TemplateSource,
+};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::ResourceExt;
@@ -16,16 +18,28 @@ use std::sync::Arc;
 
 /// Remembers which object owns the containers, across `clusterctl move` (which keeps
 /// metadata but gives the object a new UID).
-pub const CONTAINER_OWNER_ANNOTATION: &str = "infrastructure.cluster.x-k8s.io/capd-rs-container-owner";
+pub const CONTAINER_OWNER_ANNOTATION: &str =
+    "infrastructure.cluster.x-k8s.io/capd-rs-container-owner";
 
 /// Default image, as CAPD: `kindest/haproxy:<tag>`; the spec may change repository and tag.
 pub fn image(dc: &DockerCluster) -> String {
     let default = capd_loadbalancer::DEFAULT_IMAGE;
     let (repo_default, tag_default) = default.rsplit_once(':').unwrap_or((default, "latest"));
-    let repo_default = repo_default.rsplit_once('/').map(|(r, _)| r).unwrap_or("kindest");
+    let repo_default = repo_default
+        .rsplit_once('/')
+        .map(|(r, _)| r)
+        .unwrap_or("kindest");
     let lb = &dc.spec.load_balancer;
-    let repo = if lb.image_repository.is_empty() { repo_default } else { lb.image_repository.as_str() };
-    let tag = if lb.image_tag.is_empty() { tag_default } else { lb.image_tag.as_str() };
+    let repo = if lb.image_repository.is_empty() {
+        repo_default
+    } else {
+        lb.image_repository.as_str()
+    };
+    let tag = if lb.image_tag.is_empty() {
+        tag_default
+    } else {
+        lb.image_tag.as_str()
+    };
     format!("{repo}/haproxy:{tag}")
 }
 
@@ -35,8 +49,13 @@ pub fn handle(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> LoadBalan
     let mut spec = LoadBalancerSpec::new(cluster.name_any());
     spec.image = image(dc);
     spec.network = ctx.config.network.clone();
-    spec.cluster_uid = dc.annotations().get(CONTAINER_OWNER_ANNOTATION).cloned().or_else(|| dc.uid());
-    spec.labels.insert(crate::PROVIDER_LABEL.to_string(), "capd-rs".into());
+    spec.cluster_uid = dc
+        .annotations()
+        .get(CONTAINER_OWNER_ANNOTATION)
+        .cloned()
+        .or_else(|| dc.uid());
+    spec.labels
+        .insert(crate::PROVIDER_LABEL.to_string(), "capd-rs".into());
     if let Some(r) = &dc.spec.load_balancer.custom_haproxy_config_template_ref {
         spec.config_template = Some(Arc::new(ConfigMapTemplate {
             client: ctx.client.clone(),
@@ -73,7 +92,9 @@ impl ConfigMapTemplate {
             .get_opt(name)
             .await?
             .ok_or_else(|| invalid(format!("ConfigMap {name} not found")))?;
-        cm.data.and_then(|d| d.get("value").cloned()).ok_or_else(|| invalid(format!("ConfigMap {name} has no key `value`")))
+        cm.data
+            .and_then(|d| d.get("value").cloned())
+            .ok_or_else(|| invalid(format!("ConfigMap {name} has no key `value`")))
     }
 }
 
@@ -90,7 +111,12 @@ impl TemplateSource for ConfigMapTemplate {
 
 impl std::fmt::Debug for ConfigMapTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (of DockerCluster {})", self.origin(), self.docker_cluster)
+        write!(
+            f,
+            "{} (of DockerCluster {})",
+            self.origin(),
+            self.docker_cluster
+        )
     }
 }
 
@@ -105,12 +131,18 @@ pub enum Update {
 /// Points the load balancer at the cluster's control-plane nodes. A control-plane
 /// Machine being deleted gets weight 0 (CAPD's drain): new connections go elsewhere while
 /// it leaves etcd. Serialised per cluster: each update lists the nodes, then writes.
-pub async fn update_backends(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> Result<Update, Error> {
+pub async fn update_backends(
+    dc: &DockerCluster,
+    cluster: &Cluster,
+    ctx: &Context,
+) -> Result<Update, Error> {
     let ns = cluster.namespace().unwrap_or_default();
     let lock = ctx.lb_lock(&format!("{ns}/{}", cluster.name_any()));
     let _held = lock.lock().await;
     let lb = handle(dc, cluster, ctx);
-    let backends = lb.control_plane_backends(&draining_weights(cluster, ctx)).await?;
+    let backends = lb
+        .control_plane_backends(&draining_weights(cluster, ctx))
+        .await?;
     match lb.update_backends(&backends).await {
         Ok(_) => Ok(Update::Applied),
         Err(capd_loadbalancer::Error::Missing { .. }) => Ok(Update::NoLoadBalancer),
@@ -126,10 +158,18 @@ fn draining_weights(cluster: &Cluster, ctx: &Context) -> BTreeMap<String, i64> {
         .machines
         .state()
         .iter()
-        .filter(|m| m.namespace().as_deref() == Some(ns.as_str()) && m.labels().get(label::CLUSTER_NAME) == Some(&name))
+        .filter(|m| {
+            m.namespace().as_deref() == Some(ns.as_str())
+                && m.labels().get(label::CLUSTER_NAME) == Some(&name)
+        })
         .filter(|m| m.is_control_plane() && m.metadata.deletion_timestamp.is_some())
         .filter(|m| !m.spec.infrastructure_ref.name.is_empty())
-        .map(|m| (crate::node::container_name(&name, &m.spec.infrastructure_ref.name), 0))
+        .map(|m| {
+            (
+                crate::node::container_name(&name, &m.spec.infrastructure_ref.name),
+                0,
+            )
+        })
         .collect()
 }
 

@@ -22,7 +22,6 @@ use kube::ResourceExt;
 use std::time::Duration;
 use tracing::{info, warn};
 
-
 /// Bound of one readiness probe exec (`systemctl`, `crictl ps`), so a hung node holds
 /// a reconcile worker no longer than this.
 const NODE_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,18 +40,35 @@ pub struct Objects {
     pub docker_cluster: Option<DockerCluster>,
 }
 
-pub async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context, cp: &mut dyn Checkpoint<DockerMachine>) -> Result<Action, Error> {
+pub async fn reconcile_normal(
+    dm: &mut DockerMachine,
+    o: &Objects,
+    ctx: &Context,
+    cp: &mut dyn Checkpoint<DockerMachine>,
+) -> Result<Action, Error> {
     // Waits, each reported the way CAPD reports it; the Cluster and Machine watches
     // bring us back when the awaited change happens.
     if !o.cluster.infrastructure_provisioned() {
-        wait_before_container(dm, reason::WAITING_FOR_CLUSTER_INFRASTRUCTURE_READY, "waiting for the cluster infrastructure to be provisioned");
+        wait_before_container(
+            dm,
+            reason::WAITING_FOR_CLUSTER_INFRASTRUCTURE_READY,
+            "waiting for the cluster infrastructure to be provisioned",
+        );
         return Ok(Action::await_change());
     }
     let Some(secret_name) = o.machine.bootstrap_data_secret_name().map(String::from) else {
         if !o.machine.is_control_plane() && !o.cluster.control_plane_initialized() {
-            wait_before_container(dm, reason::WAITING_FOR_CONTROL_PLANE_INITIALIZED, "waiting for the control plane to be initialized");
+            wait_before_container(
+                dm,
+                reason::WAITING_FOR_CONTROL_PLANE_INITIALIZED,
+                "waiting for the control plane to be initialized",
+            );
         } else {
-            wait_before_container(dm, reason::WAITING_FOR_BOOTSTRAP_DATA, "waiting for the bootstrap data secret");
+            wait_before_container(
+                dm,
+                reason::WAITING_FOR_BOOTSTRAP_DATA,
+                "waiting for the bootstrap data secret",
+            );
         }
         return Ok(Action::await_change());
     };
@@ -68,15 +84,39 @@ pub async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context
         }
         // A new container: nothing of the old one's boot or images holds for it.
         ContainerChange::Created => {
-            set(dm, NewCondition::false_(condition::CGROUPS_READY, reason::NOT_READY, "node container created"));
-            set(dm, NewCondition::false_(condition::PRELOADED_IMAGES_READY, reason::NOT_READY, "node container created"));
+            set(
+                dm,
+                NewCondition::false_(
+                    condition::CGROUPS_READY,
+                    reason::NOT_READY,
+                    "node container created",
+                ),
+            );
+            set(
+                dm,
+                NewCondition::false_(
+                    condition::PRELOADED_IMAGES_READY,
+                    reason::NOT_READY,
+                    "node container created",
+                ),
+            );
         }
         // Restarted: systemd boots again; loaded images live on in its /var volume.
         ContainerChange::Started => {
-            set(dm, NewCondition::false_(condition::CGROUPS_READY, reason::NOT_READY, "node container restarted"));
+            set(
+                dm,
+                NewCondition::false_(
+                    condition::CGROUPS_READY,
+                    reason::NOT_READY,
+                    "node container restarted",
+                ),
+            );
         }
     }
-    set(dm, NewCondition::true_(condition::CONTAINER_PROVISIONED, reason::PROVISIONED, ""));
+    set(
+        dm,
+        NewCondition::true_(condition::CONTAINER_PROVISIONED, reason::PROVISIONED, ""),
+    );
 
     if control_plane {
         if let Some(dc) = &o.docker_cluster {
@@ -101,21 +141,52 @@ pub async fn reconcile_normal(dm: &mut DockerMachine, o: &Objects, ctx: &Context
     // this manager, the sentinel in the node for any other (restart, clusterctl move).
     if !bootstrapped(dm) {
         if let Some(failure) = bootstrap(dm, o, ctx, &name, &secret_name).await? {
-            crate::events::publish(ctx, &cp.regarding(), true, "BootstrapFailed", "Bootstrap", &failure).await;
+            crate::events::publish(
+                ctx,
+                &cp.regarding(),
+                true,
+                "BootstrapFailed",
+                "Bootstrap",
+                &failure,
+            )
+            .await;
             // Not retried: the data is wrong or a command failed; a person must look.
-            set(dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::FAILED, failure));
-            set(dm, NewCondition::false_(condition::READY, reason::FAILED, "bootstrap failed"));
+            set(
+                dm,
+                NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::FAILED, failure),
+            );
+            set(
+                dm,
+                NewCondition::false_(condition::READY, reason::FAILED, "bootstrap failed"),
+            );
             return Ok(Action::await_change());
         }
-        crate::events::publish(ctx, &cp.regarding(), false, "BootstrapCompleted", "Bootstrap", &format!("bootstrap data ran in node container {name}")).await;
+        crate::events::publish(
+            ctx,
+            &cp.regarding(),
+            false,
+            "BootstrapCompleted",
+            "Bootstrap",
+            &format!("bootstrap data ran in node container {name}"),
+        )
+        .await;
     }
-    set(dm, NewCondition::true_(condition::BOOTSTRAP_COMPLETED, reason::COMPLETED, ""));
+    set(
+        dm,
+        NewCondition::true_(condition::BOOTSTRAP_COMPLETED, reason::COMPLETED, ""),
+    );
 
     let info = ctx.runtime.inspect_container(&name).await?;
     let ips: Vec<String> = info
         .as_ref()
         .and_then(|i| i.addresses(Some(&ctx.config.network)))
-        .map(|a| a.ipv4.iter().map(|ip| ip.to_string()).chain(a.ipv6.iter().map(|ip| ip.to_string())).collect())
+        .map(|a| {
+            a.ipv4
+                .iter()
+                .map(|ip| ip.to_string())
+                .chain(a.ipv6.iter().map(|ip| ip.to_string()))
+                .collect()
+        })
         .unwrap_or_default();
     if dm.spec.provider_id.is_empty() {
         dm.spec.provider_id = capd_api::docker_machine::provider_id(&name);
@@ -157,7 +228,11 @@ pub enum Adoption {
 }
 
 /// `existing`: (running, ours) of a container with the node's name, if there is one.
-pub fn adoption(existing: Option<(bool, bool)>, bootstrapped: bool, provisioned_before: bool) -> Adoption {
+pub fn adoption(
+    existing: Option<(bool, bool)>,
+    bootstrapped: bool,
+    provisioned_before: bool,
+) -> Adoption {
     match existing {
         Some((true, _)) => Adoption::Keep,
         Some((false, true)) => Adoption::Start,
@@ -168,10 +243,18 @@ pub fn adoption(existing: Option<(bool, bool)>, bootstrapped: bool, provisioned_
     }
 }
 
-async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str, control_plane: bool, regarding: &ObjectReference) -> Result<ContainerChange, Error> {
+async fn ensure_container(
+    dm: &mut DockerMachine,
+    o: &Objects,
+    ctx: &Context,
+    name: &str,
+    control_plane: bool,
+    regarding: &ObjectReference,
+) -> Result<ContainerChange, Error> {
     let cluster_name = o.cluster.name_any();
     let existing = ctx.runtime.inspect_container(name).await?.map(|info| {
-        let ours = info.label(crate::PROVIDER_LABEL).is_some() && info.label(label::KIND_CLUSTER) == Some(cluster_name.as_str());
+        let ours = info.label(crate::PROVIDER_LABEL).is_some()
+            && info.label(label::KIND_CLUSTER) == Some(cluster_name.as_str());
         (info.state.is_running(), ours)
     });
     match adoption(existing, bootstrapped(dm), provisioned_before(dm, o)) {
@@ -185,19 +268,42 @@ async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, na
             return Err(Error::invalid(dm, format!("container {name} is not this machine's; refusing to replace a bootstrapped node")));
         }
         Adoption::Replace => {
-            warn!(container = name, "replacing a stale container of the same name");
+            warn!(
+                container = name,
+                "replacing a stale container of the same name"
+            );
             ctx.runtime.remove_container(name).await?;
         }
         Adoption::Vanished => {
-            warn!(container = name, "the container of a provisioned machine does not exist anymore");
-            set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::NOT_PROVISIONED, format!("container {name} does not exist anymore")));
+            warn!(
+                container = name,
+                "the container of a provisioned machine does not exist anymore"
+            );
+            set(
+                dm,
+                NewCondition::false_(
+                    condition::CONTAINER_PROVISIONED,
+                    reason::NOT_PROVISIONED,
+                    format!("container {name} does not exist anymore"),
+                ),
+            );
             return Ok(ContainerChange::Gone);
         }
         Adoption::Create => {}
     }
     let Some(image) = node::image(dm, o.machine.version()) else {
-        set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::NOT_PROVISIONED, "no spec.customImage and no Machine.spec.version to pick kindest/node:<version>"));
-        return Err(Error::invalid(dm, "spec.customImage: needed when Machine.spec.version is empty"));
+        set(
+            dm,
+            NewCondition::false_(
+                condition::CONTAINER_PROVISIONED,
+                reason::NOT_PROVISIONED,
+                "no spec.customImage and no Machine.spec.version to pick kindest/node:<version>",
+            ),
+        );
+        return Err(Error::invalid(
+            dm,
+            "spec.customImage: needed when Machine.spec.version is empty",
+        ));
     };
     ctx.runtime.ensure_image(&image).await?;
     let params = node::NodeParams {
@@ -220,7 +326,15 @@ async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, na
         }
         Err(e) => return Err(e.into()),
     }
-    crate::events::publish(ctx, regarding, false, "NodeContainerCreated", "CreateNodeContainer", &format!("node container {name} created from {image}")).await;
+    crate::events::publish(
+        ctx,
+        regarding,
+        false,
+        "NodeContainerCreated",
+        "CreateNodeContainer",
+        &format!("node container {name} created from {image}"),
+    )
+    .await;
     Ok(ContainerChange::Created)
 }
 
@@ -233,27 +347,62 @@ async fn ensure_container(dm: &mut DockerMachine, o: &Objects, ctx: &Context, na
 /// growing log. Then `crictl ps`, as CAPD. Each exec is bounded by
 /// [`NODE_PROBE_TIMEOUT`]; while not ready the reconcile requeues after
 /// [`NODE_BOOT_POLL`] rather than block a worker. Returns the requeue while waiting.
-async fn wait_for_node_boot(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str) -> Result<Option<Action>, Error> {
+async fn wait_for_node_boot(
+    dm: &mut DockerMachine,
+    o: &Objects,
+    ctx: &Context,
+    name: &str,
+) -> Result<Option<Action>, Error> {
     if conditions::is_true(dm.conditions(), condition::CGROUPS_READY) {
         return Ok(None);
     }
     if provisioned_before(dm, o) {
-        set(dm, NewCondition::true_(condition::CGROUPS_READY, reason::READY, ""));
+        set(
+            dm,
+            NewCondition::true_(condition::CGROUPS_READY, reason::READY, ""),
+        );
         return Ok(None);
     }
     let systemd = probe(ctx, name, &node::SYSTEMD_READY_COMMAND).await?;
-    let cri = if systemd.succeeded() { Some(probe(ctx, name, &node::CRI_READY_COMMAND).await?) } else { None };
+    let cri = if systemd.succeeded() {
+        Some(probe(ctx, name, &node::CRI_READY_COMMAND).await?)
+    } else {
+        None
+    };
     match node::readiness(&systemd, cri.as_ref()) {
         Readiness::Ready => {
-            info!(container = name, "node booted: multi-user.target reached and crictl ps answers");
-            set(dm, NewCondition::true_(condition::CGROUPS_READY, reason::READY, ""));
+            info!(
+                container = name,
+                "node booted: multi-user.target reached and crictl ps answers"
+            );
+            set(
+                dm,
+                NewCondition::true_(condition::CGROUPS_READY, reason::READY, ""),
+            );
             Ok(None)
         }
         Readiness::Waiting(message) => {
             info!(container = name, %message, "waiting for the node to boot");
-            set(dm, NewCondition::false_(condition::CGROUPS_READY, reason::NOT_READY, message));
-            set(dm, NewCondition::false_(condition::PRELOADED_IMAGES_READY, reason::WAITING_FOR_CGROUPS, ""));
-            set(dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::WAITING_FOR_CGROUPS, ""));
+            set(
+                dm,
+                NewCondition::false_(condition::CGROUPS_READY, reason::NOT_READY, message),
+            );
+            set(
+                dm,
+                NewCondition::false_(
+                    condition::PRELOADED_IMAGES_READY,
+                    reason::WAITING_FOR_CGROUPS,
+                    "",
+                ),
+            );
+            set(
+                dm,
+                NewCondition::false_(
+                    condition::BOOTSTRAP_COMPLETED,
+                    reason::WAITING_FOR_CGROUPS,
+                    "",
+                ),
+            );
             Ok(Some(Action::requeue(NODE_BOOT_POLL)))
         }
     }
@@ -261,44 +410,88 @@ async fn wait_for_node_boot(dm: &mut DockerMachine, o: &Objects, ctx: &Context, 
 
 async fn probe(ctx: &Context, name: &str, argv: &[&str]) -> Result<node::Probe, Error> {
     let request = capd_runtime::ExecRequest::new(argv.iter().copied());
-    Ok(node::Probe::from_exec(ctx.runtime.exec_timeout(name, request, NODE_PROBE_TIMEOUT).await)?)
+    Ok(node::Probe::from_exec(
+        ctx.runtime
+            .exec_timeout(name, request, NODE_PROBE_TIMEOUT)
+            .await,
+    )?)
 }
 
 /// PreLoadedImagesReady: `spec.preLoadImages` copied from the engine into the node's
 /// containerd, once per container (a True condition is not redone); a failure is
 /// reported and retried after [`PRELOAD_RETRY`]. Returns the requeue on failure.
-async fn preload_images(dm: &mut DockerMachine, o: &Objects, ctx: &Context, name: &str, cp: &mut dyn Checkpoint<DockerMachine>) -> Result<Option<Action>, Error> {
+async fn preload_images(
+    dm: &mut DockerMachine,
+    o: &Objects,
+    ctx: &Context,
+    name: &str,
+    cp: &mut dyn Checkpoint<DockerMachine>,
+) -> Result<Option<Action>, Error> {
     if conditions::is_true(dm.conditions(), condition::PRELOADED_IMAGES_READY) {
         return Ok(None);
     }
     let images = dm.spec.pre_load_images.clone();
     if images.is_empty() || provisioned_before(dm, o) {
-        set(dm, NewCondition::true_(condition::PRELOADED_IMAGES_READY, reason::READY, ""));
+        set(
+            dm,
+            NewCondition::true_(condition::PRELOADED_IMAGES_READY, reason::READY, ""),
+        );
         return Ok(None);
     }
     // Loading can take a while: say so before starting.
-    set(dm, NewCondition::false_(condition::PRELOADED_IMAGES_READY, reason::NOT_READY, format!("loading {}", images.join(", "))));
-    set(dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::WAITING_FOR_PRELOADED_IMAGES, ""));
+    set(
+        dm,
+        NewCondition::false_(
+            condition::PRELOADED_IMAGES_READY,
+            reason::NOT_READY,
+            format!("loading {}", images.join(", ")),
+        ),
+    );
+    set(
+        dm,
+        NewCondition::false_(
+            condition::BOOTSTRAP_COMPLETED,
+            reason::WAITING_FOR_PRELOADED_IMAGES,
+            "",
+        ),
+    );
     summarize_ready(dm, false);
     cp.checkpoint(dm).await?;
     let load_all = async {
         for image in &images {
             info!(container = name, image = %image, "pre-loading image");
-            ctx.runtime.load_image_into_node(name, image).await.map_err(|e| format!("loading {image}: {e}"))?;
+            ctx.runtime
+                .load_image_into_node(name, image)
+                .await
+                .map_err(|e| format!("loading {image}: {e}"))?;
         }
         Ok::<(), String>(())
     };
     let failure = match tokio::time::timeout(PRELOAD_TIMEOUT, load_all).await {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e),
-        Err(_) => Some(format!("loading {} did not finish within {}s", images.join(", "), PRELOAD_TIMEOUT.as_secs())),
+        Err(_) => Some(format!(
+            "loading {} did not finish within {}s",
+            images.join(", "),
+            PRELOAD_TIMEOUT.as_secs()
+        )),
     };
     if let Some(message) = failure {
         warn!(container = name, %message, retry_in = ?PRELOAD_RETRY, "pre-loading images failed");
-        set(dm, NewCondition::false_(condition::PRELOADED_IMAGES_READY, reason::NOT_READY, format!("{message} (retrying)")));
+        set(
+            dm,
+            NewCondition::false_(
+                condition::PRELOADED_IMAGES_READY,
+                reason::NOT_READY,
+                format!("{message} (retrying)"),
+            ),
+        );
         return Ok(Some(Action::requeue(PRELOAD_RETRY)));
     }
-    set(dm, NewCondition::true_(condition::PRELOADED_IMAGES_READY, reason::READY, ""));
+    set(
+        dm,
+        NewCondition::true_(condition::PRELOADED_IMAGES_READY, reason::READY, ""),
+    );
     Ok(None)
 }
 
@@ -310,40 +503,84 @@ fn provisioned_before(dm: &DockerMachine, o: &Objects) -> bool {
 }
 
 /// Returns the failure, or `None` when the bootstrap completed (now or before).
-async fn bootstrap(dm: &mut DockerMachine, o: &Objects, ctx: &Context, node_name: &str, secret_name: &str) -> Result<Option<String>, Error> {
+async fn bootstrap(
+    dm: &mut DockerMachine,
+    o: &Objects,
+    ctx: &Context,
+    node_name: &str,
+    secret_name: &str,
+) -> Result<Option<String>, Error> {
     // A node that already has a Node (or the CAPD sentinel from an earlier manager or
     // before `clusterctl move`) must never be bootstrapped twice.
     if o.machine.node_name().is_some() {
         return Ok(None);
     }
-    let check = ctx.runtime.exec(node_name, capd_runtime::ExecRequest::new(capd_bootstrap::sentinel_check_command())).await?;
+    let check = ctx
+        .runtime
+        .exec(
+            node_name,
+            capd_runtime::ExecRequest::new(capd_bootstrap::sentinel_check_command()),
+        )
+        .await?;
     let sentinel = capd_bootstrap::sentinel_check_result(&check.stdout).unwrap_or(false);
     let ns = dm.namespace().unwrap_or_default();
-    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &ns).get_opt(secret_name).await?;
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(secret_name)
+        .await?;
     let Some(secret) = secret else {
-        set(dm, wait_condition(reason::WAITING_FOR_BOOTSTRAP_DATA, &format!("bootstrap data secret {secret_name} not found")));
-        return Err(Error::Invalid { kind: "Secret".into(), namespace: ns, name: secret_name.into(), message: "not found".into() });
+        set(
+            dm,
+            wait_condition(
+                reason::WAITING_FOR_BOOTSTRAP_DATA,
+                &format!("bootstrap data secret {secret_name} not found"),
+            ),
+        );
+        return Err(Error::Invalid {
+            kind: "Secret".into(),
+            namespace: ns,
+            name: secret_name.into(),
+            message: "not found".into(),
+        });
     };
     let data = secret.data.unwrap_or_default();
     let Some(value) = data.get("value") else {
-        return Ok(Some(format!("bootstrap data secret {secret_name} has no key `value`")));
+        return Ok(Some(format!(
+            "bootstrap data secret {secret_name} has no key `value`"
+        )));
     };
-    let format = match capd_bootstrap::Format::from_secret_value(data.get("format").map(|f| f.0.as_slice())) {
-        Ok(f) => f,
-        Err(e) => return Ok(Some(format!("bootstrap data secret {secret_name}: {e}"))),
-    };
+    let format =
+        match capd_bootstrap::Format::from_secret_value(data.get("format").map(|f| f.0.as_slice()))
+        {
+            Ok(f) => f,
+            Err(e) => return Ok(Some(format!("bootstrap data secret {secret_name}: {e}"))),
+        };
     let plan = match capd_bootstrap::plan(&value.0, format, &capd_bootstrap::Options::default()) {
         Ok(p) => p,
-        Err(e) => return Ok(Some(format!("bootstrap data secret {secret_name} ({}): {e}", format.as_str()))),
+        Err(e) => {
+            return Ok(Some(format!(
+                "bootstrap data secret {secret_name} ({}): {e}",
+                format.as_str()
+            )))
+        }
     };
     if sentinel && !bootstrap_exec::progress_exists(ctx.runtime.as_ref(), node_name).await? {
-        info!(node = node_name, "bootstrap sentinel present: the node was bootstrapped before");
+        info!(
+            node = node_name,
+            "bootstrap sentinel present: the node was bootstrapped before"
+        );
         return Ok(None);
     }
     if !plan.ignored.is_empty() {
         info!(ignored = ?plan.ignored, "bootstrap data keys that are not executed");
     }
-    set(dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::NOT_COMPLETED, "bootstrapping"));
+    set(
+        dm,
+        NewCondition::false_(
+            condition::BOOTSTRAP_COMPLETED,
+            reason::NOT_COMPLETED,
+            "bootstrapping",
+        ),
+    );
     let timeout = dm.bootstrap_timeout();
     match bootstrap_exec::run(ctx.runtime.as_ref(), node_name, &plan, timeout).await? {
         BootstrapOutcome::Completed { ran, skipped } => {
@@ -356,9 +593,18 @@ async fn bootstrap(dm: &mut DockerMachine, o: &Objects, ctx: &Context, node_name
 
 /// There is no cloud provider for containers: set `Node.spec.providerID` ourselves once
 /// the workload cluster is reachable and the Node has registered.
-async fn set_node_provider_id(dm: &DockerMachine, o: &Objects, ctx: &Context, node_name: &str) -> Result<Action, Error> {
+async fn set_node_provider_id(
+    dm: &DockerMachine,
+    o: &Objects,
+    ctx: &Context,
+    node_name: &str,
+) -> Result<Action, Error> {
     let ns = dm.namespace().unwrap_or_default();
-    let Some(client) = ctx.workload.get(&ctx.client, &ns, &o.cluster.name_any()).await? else {
+    let Some(client) = ctx
+        .workload
+        .get(&ctx.client, &ns, &o.cluster.name_any())
+        .await?
+    else {
         // No kubeconfig yet (or never, without a control plane provider).
         return Ok(Action::await_change());
     };
@@ -367,7 +613,7 @@ async fn set_node_provider_id(dm: &DockerMachine, o: &Objects, ctx: &Context, no
         Ok(n) => n,
         Err(e) => {
             // Likely the control plane still coming up behind the load balancer.
-            info!(error = %e, "workload cluster not reachable yet");
+            info!(error = %capd_runtime::error_chain(&e), "workload cluster not reachable yet");
             return Ok(Action::requeue(Duration::from_secs(10)));
         }
     };
@@ -377,7 +623,11 @@ async fn set_node_provider_id(dm: &DockerMachine, o: &Objects, ctx: &Context, no
     let want = dm.spec.provider_id.clone();
     if node.spec.as_ref().and_then(|s| s.provider_id.as_deref()) != Some(want.as_str()) {
         nodes
-            .patch(node_name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"providerID": want}})))
+            .patch(
+                node_name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": {"providerID": want}})),
+            )
             .await?;
         info!(node = node_name, provider_id = %want, "set the Node's providerID");
     }
@@ -386,24 +636,50 @@ async fn set_node_provider_id(dm: &DockerMachine, o: &Objects, ctx: &Context, no
 
 /// Removes the node container (and it from the load balancer); the caller drops the
 /// finalizer when this succeeds.
-pub async fn reconcile_delete(dm: &mut DockerMachine, o: &Objects, ctx: &Context, cp: &mut dyn Checkpoint<DockerMachine>) -> Result<Action, Error> {
-    set(dm, NewCondition::false_(condition::READY, reason::DELETING, "deleting the node container"));
-    set(dm, NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::DELETING, ""));
+pub async fn reconcile_delete(
+    dm: &mut DockerMachine,
+    o: &Objects,
+    ctx: &Context,
+    cp: &mut dyn Checkpoint<DockerMachine>,
+) -> Result<Action, Error> {
+    set(
+        dm,
+        NewCondition::false_(
+            condition::READY,
+            reason::DELETING,
+            "deleting the node container",
+        ),
+    );
+    set(
+        dm,
+        NewCondition::false_(condition::CONTAINER_PROVISIONED, reason::DELETING, ""),
+    );
     cp.checkpoint(dm).await?;
 
     let name = node::container_name(&o.cluster.name_any(), &dm.name_any());
     ctx.runtime.remove_container(&name).await?;
-    crate::events::publish(ctx, &cp.regarding(), false, "NodeContainerDeleted", "DeleteNodeContainer", &format!("node container {name} removed")).await;
+    crate::events::publish(
+        ctx,
+        &cp.regarding(),
+        false,
+        "NodeContainerDeleted",
+        "DeleteNodeContainer",
+        &format!("node container {name} removed"),
+    )
+    .await;
     if o.machine.is_control_plane() {
         if let Some(dc) = &o.docker_cluster {
             // The load balancer itself may already be gone when the whole cluster goes.
-            if load_balancer::update_backends(dc, &o.cluster, ctx).await? == Update::NoLoadBalancer {
+            if load_balancer::update_backends(dc, &o.cluster, ctx).await? == Update::NoLoadBalancer
+            {
                 info!("no load balancer left to update");
             }
         }
     }
     if o.cluster.metadata.deletion_timestamp.is_some() {
-        ctx.workload.evict(&dm.namespace().unwrap_or_default(), &o.cluster.name_any()).await;
+        ctx.workload
+            .evict(&dm.namespace().unwrap_or_default(), &o.cluster.name_any())
+            .await;
     }
     Ok(Action::await_change())
 }
@@ -413,7 +689,8 @@ fn bootstrapped(dm: &DockerMachine) -> bool {
 }
 
 fn bootstrap_failed(dm: &DockerMachine) -> bool {
-    conditions::get(dm.conditions(), condition::BOOTSTRAP_COMPLETED).is_some_and(|c| c.status == "False" && c.reason == reason::FAILED)
+    conditions::get(dm.conditions(), condition::BOOTSTRAP_COMPLETED)
+        .is_some_and(|c| c.status == "False" && c.reason == reason::FAILED)
 }
 
 fn wait_condition(reason: &str, message: &str) -> NewCondition {
@@ -424,9 +701,18 @@ fn wait_condition(reason: &str, message: &str) -> NewCondition {
 /// steps wait for the container (CAPD's `WaitingForContainer`), unless already done.
 fn wait_before_container(dm: &mut DockerMachine, why: &str, message: &str) {
     set(dm, wait_condition(why, message));
-    for type_ in [condition::CGROUPS_READY, condition::PRELOADED_IMAGES_READY, condition::BOOTSTRAP_COMPLETED] {
-        if conditions::get(dm.conditions(), type_).is_none_or(|c| c.status != "True" && c.reason != reason::FAILED) {
-            set(dm, NewCondition::false_(type_, reason::WAITING_FOR_CONTAINER, ""));
+    for type_ in [
+        condition::CGROUPS_READY,
+        condition::PRELOADED_IMAGES_READY,
+        condition::BOOTSTRAP_COMPLETED,
+    ] {
+        if conditions::get(dm.conditions(), type_)
+            .is_none_or(|c| c.status != "True" && c.reason != reason::FAILED)
+        {
+            set(
+                dm,
+                NewCondition::false_(type_, reason::WAITING_FOR_CONTAINER, ""),
+            );
         }
     }
 }
@@ -447,7 +733,10 @@ pub fn summarize_ready(dm: &mut DockerMachine, failed_now: bool) {
     // Keep what this reconcile decided (deleting, bootstrap failed, its own error); a
     // Ready=False/InternalError left by an earlier attempt is recomputed.
     let keep = conditions::get(c, condition::READY).is_some_and(|r| {
-        r.status == "False" && (r.reason == reason::DELETING || r.reason == reason::FAILED || (r.reason == reason::INTERNAL_ERROR && failed_now))
+        r.status == "False"
+            && (r.reason == reason::DELETING
+                || r.reason == reason::FAILED
+                || (r.reason == reason::INTERNAL_ERROR && failed_now))
     });
     if keep {
         return;
@@ -462,9 +751,27 @@ fn ready_summary(c: &[Condition]) -> NewCondition {
     for type_ in READY_SUMMARY {
         match conditions::get(c, type_) {
             Some(k) if k.status == "True" => {}
-            Some(k) if k.message.is_empty() => return NewCondition::false_(condition::READY, reason::NOT_READY, format!("{type_}: {}", k.reason)),
-            Some(k) => return NewCondition::false_(condition::READY, reason::NOT_READY, format!("{type_}: {}: {}", k.reason, k.message)),
-            None => return NewCondition::false_(condition::READY, reason::NOT_READY, format!("{type_} not yet reported")),
+            Some(k) if k.message.is_empty() => {
+                return NewCondition::false_(
+                    condition::READY,
+                    reason::NOT_READY,
+                    format!("{type_}: {}", k.reason),
+                )
+            }
+            Some(k) => {
+                return NewCondition::false_(
+                    condition::READY,
+                    reason::NOT_READY,
+                    format!("{type_}: {}: {}", k.reason, k.message),
+                )
+            }
+            None => {
+                return NewCondition::false_(
+                    condition::READY,
+                    reason::NOT_READY,
+                    format!("{type_} not yet reported"),
+                )
+            }
         }
     }
     NewCondition::true_(condition::READY, reason::READY, "")
@@ -483,7 +790,11 @@ mod tests {
     fn with(conds: &[(&str, bool, &str, &str)]) -> Vec<Condition> {
         let mut c = Vec::new();
         for (type_, status, reason, message) in conds {
-            let new = if *status { NewCondition::true_(type_, reason, *message) } else { NewCondition::false_(type_, reason, *message) };
+            let new = if *status {
+                NewCondition::true_(type_, reason, *message)
+            } else {
+                NewCondition::false_(type_, reason, *message)
+            };
             conditions::set(&mut c, new, None);
         }
         c
@@ -504,7 +815,11 @@ mod tests {
             (None, false, false, Create),
         ];
         for (existing, bootstrapped, provisioned, want) in table {
-            assert_eq!(adoption(existing, bootstrapped, provisioned), want, "{existing:?} {bootstrapped} {provisioned}");
+            assert_eq!(
+                adoption(existing, bootstrapped, provisioned),
+                want,
+                "{existing:?} {bootstrapped} {provisioned}"
+            );
         }
     }
 
@@ -518,44 +833,118 @@ mod tests {
             (BOOTSTRAP_COMPLETED, true, reason::COMPLETED, ""),
         ];
         let ready = ready_summary(&with(&all));
-        assert_eq!((ready.status, ready.reason.as_str()), (conditions::Status::True, reason::READY));
+        assert_eq!(
+            (ready.status, ready.reason.as_str()),
+            (conditions::Status::True, reason::READY)
+        );
 
         let booting = ready_summary(&with(&[
             all[0],
-            (CGROUPS_READY, false, reason::NOT_READY, "waiting for systemd to reach multi-user.target"),
-            (PRELOADED_IMAGES_READY, false, reason::WAITING_FOR_CGROUPS, ""),
+            (
+                CGROUPS_READY,
+                false,
+                reason::NOT_READY,
+                "waiting for systemd to reach multi-user.target",
+            ),
+            (
+                PRELOADED_IMAGES_READY,
+                false,
+                reason::WAITING_FOR_CGROUPS,
+                "",
+            ),
             (BOOTSTRAP_COMPLETED, false, reason::WAITING_FOR_CGROUPS, ""),
         ]));
         assert_eq!(booting.status, conditions::Status::False);
         assert_eq!(booting.reason, reason::NOT_READY);
-        assert_eq!(booting.message, "CGroupsReady: NotReady: waiting for systemd to reach multi-user.target");
+        assert_eq!(
+            booting.message,
+            "CGroupsReady: NotReady: waiting for systemd to reach multi-user.target"
+        );
 
-        let loading = ready_summary(&with(&[all[0], all[1], (PRELOADED_IMAGES_READY, false, reason::NOT_READY, "loading a:1"), all[3]]));
-        assert_eq!(loading.message, "PreLoadedImagesReady: NotReady: loading a:1");
+        let loading = ready_summary(&with(&[
+            all[0],
+            all[1],
+            (
+                PRELOADED_IMAGES_READY,
+                false,
+                reason::NOT_READY,
+                "loading a:1",
+            ),
+            all[3],
+        ]));
+        assert_eq!(
+            loading.message,
+            "PreLoadedImagesReady: NotReady: loading a:1"
+        );
 
         // Without the new conditions (a machine from before them) it is not Ready.
         let old = ready_summary(&with(&[all[0], all[3]]));
         assert_eq!(old.message, "CGroupsReady not yet reported");
-        assert_eq!(ready_summary(&[]).message, "ContainerProvisioned not yet reported");
+        assert_eq!(
+            ready_summary(&[]).message,
+            "ContainerProvisioned not yet reported"
+        );
     }
 
     #[test]
     fn waits_before_the_container_name_the_cause_and_keep_what_is_done() {
         let mut dm = DockerMachine::new("m", DockerMachineSpec::default());
-        wait_before_container(&mut dm, reason::WAITING_FOR_BOOTSTRAP_DATA, "waiting for the bootstrap data secret");
+        wait_before_container(
+            &mut dm,
+            reason::WAITING_FOR_BOOTSTRAP_DATA,
+            "waiting for the bootstrap data secret",
+        );
         let c = dm.conditions();
-        assert_eq!(conditions::get(c, condition::CONTAINER_PROVISIONED).unwrap().reason, reason::WAITING_FOR_BOOTSTRAP_DATA);
-        for t in [condition::CGROUPS_READY, condition::PRELOADED_IMAGES_READY, condition::BOOTSTRAP_COMPLETED] {
+        assert_eq!(
+            conditions::get(c, condition::CONTAINER_PROVISIONED)
+                .unwrap()
+                .reason,
+            reason::WAITING_FOR_BOOTSTRAP_DATA
+        );
+        for t in [
+            condition::CGROUPS_READY,
+            condition::PRELOADED_IMAGES_READY,
+            condition::BOOTSTRAP_COMPLETED,
+        ] {
             let k = conditions::get(c, t).unwrap();
-            assert_eq!((k.status.as_str(), k.reason.as_str()), ("False", reason::WAITING_FOR_CONTAINER), "{t}");
+            assert_eq!(
+                (k.status.as_str(), k.reason.as_str()),
+                ("False", reason::WAITING_FOR_CONTAINER),
+                "{t}"
+            );
         }
         let summary = ready_summary(dm.conditions());
-        assert_eq!(summary.message, "ContainerProvisioned: WaitingForBootstrapData: waiting for the bootstrap data secret");
+        assert_eq!(
+            summary.message,
+            "ContainerProvisioned: WaitingForBootstrapData: waiting for the bootstrap data secret"
+        );
 
-        set(&mut dm, NewCondition::true_(condition::CGROUPS_READY, reason::READY, ""));
-        set(&mut dm, NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::FAILED, "kubeadm failed"));
-        wait_before_container(&mut dm, reason::WAITING_FOR_CLUSTER_INFRASTRUCTURE_READY, "");
-        assert!(conditions::is_true(dm.conditions(), condition::CGROUPS_READY));
-        assert_eq!(conditions::get(dm.conditions(), condition::BOOTSTRAP_COMPLETED).unwrap().reason, reason::FAILED);
+        set(
+            &mut dm,
+            NewCondition::true_(condition::CGROUPS_READY, reason::READY, ""),
+        );
+        set(
+            &mut dm,
+            NewCondition::false_(
+                condition::BOOTSTRAP_COMPLETED,
+                reason::FAILED,
+                "kubeadm failed",
+            ),
+        );
+        wait_before_container(
+            &mut dm,
+            reason::WAITING_FOR_CLUSTER_INFRASTRUCTURE_READY,
+            "",
+        );
+        assert!(conditions::is_true(
+            dm.conditions(),
+            condition::CGROUPS_READY
+        ));
+        assert_eq!(
+            conditions::get(dm.conditions(), condition::BOOTSTRAP_COMPLETED)
+                .unwrap()
+                .reason,
+            reason::FAILED
+        );
     }
 }
