@@ -22,6 +22,8 @@ pub mod finalizer {
     pub const DOCKER_CLUSTER: &str = "dockercluster.infrastructure.cluster.x-k8s.io";
     /// On every DockerMachine until its container is gone.
     pub const DOCKER_MACHINE: &str = "dockermachine.infrastructure.cluster.x-k8s.io";
+    /// On every DockerMachinePool and DevMachinePool until its machines are gone.
+    pub const MACHINE_POOL: &str = "dockermachinepool.infrastructure.cluster.x-k8s.io";
 }
 
 /// v1beta2 condition types (`status.conditions[].type`).
@@ -45,6 +47,8 @@ pub mod condition {
     pub const DELETING: &str = "Deleting";
     /// Aggregated availability, as Cluster API names it.
     pub const AVAILABLE: &str = "Available";
+    /// DockerMachinePool/DevMachinePool: as many provisioned machines as replicas.
+    pub const REPLICAS_READY: &str = "ReplicasReady";
 }
 
 /// v1beta2 condition reasons (`status.conditions[].reason`), as CAPD and Cluster API spell them.
@@ -73,6 +77,11 @@ pub mod reason {
     pub const NOT_COMPLETED: &str = "NotCompleted";
     /// BootstrapCompleted=False after a bootstrap command failed.
     pub const FAILED: &str = "Failed";
+    /// ReplicasReady=False while the pool grows or shrinks.
+    pub const SCALING_UP: &str = "ScalingUp";
+    pub const SCALING_DOWN: &str = "ScalingDown";
+    /// ReplicasReady=False while the pool's machines are not all provisioned yet.
+    pub const WAITING_FOR_REPLICAS: &str = "WaitingForReplicasReady";
 }
 
 /// Names of the deprecated v1beta1 conditions (`status.deprecated.v1beta1.conditions`),
@@ -126,6 +135,13 @@ pub mod label {
     pub const ROLE_CONTROL_PLANE: &str = "control-plane";
     pub const ROLE_WORKER: &str = "worker";
     pub const ROLE_LOAD_BALANCER: &str = "external-load-balancer";
+
+    /// On a MachinePool's Machines and infrastructure machines: the MachinePool's name.
+    pub const MACHINE_POOL_NAME: &str = "cluster.x-k8s.io/pool-name";
+    /// Container labels CAPD puts on a pool's node containers: the DockerMachinePool's
+    /// (or DevMachinePool's) name.
+    pub const DOCKER_MACHINE_POOL: &str = "docker.cluster.x-k8s.io/machine-pool";
+    pub const DEV_MACHINE_POOL: &str = "dev.cluster.x-k8s.io/machine-pool";
 }
 
 /// Annotation keys.
@@ -137,6 +153,8 @@ pub mod annotation {
     /// Set by the ClusterClass topology controller on server-side-apply dry-run requests;
     /// template immutability lets those through.
     pub const TOPOLOGY_DRY_RUN: &str = "topology.cluster.x-k8s.io/dry-run";
+    /// On a Machine: delete this one first when its set or pool scales down.
+    pub const DELETE_MACHINE: &str = "cluster.x-k8s.io/delete-machine";
 }
 
 /// Names used in the CRD manifests that are not object fields.

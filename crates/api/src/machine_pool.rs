@@ -275,6 +275,82 @@ pub struct DevMachinePoolTemplateResource {
     pub spec: DevMachinePoolSpec,
 }
 
+impl DevMachinePool {
+    /// The DockerMachinePool the docker backend reconciles; `None` without `spec.backend.docker`.
+    pub fn to_docker(&self) -> Option<DockerMachinePool> {
+        let docker = self.spec.backend.docker.as_ref()?;
+        let status = self.status.as_ref().map(|s| DockerMachinePoolStatus {
+            ready: s.ready,
+            replicas: s.replicas,
+            observed_generation: s.observed_generation,
+            // DevMachinePool instances carry no `bootstrapped`: it comes back false and is
+            // dropped again on the way back.
+            instances: s
+                .instances
+                .iter()
+                .map(|i| DockerMachinePoolInstanceStatus {
+                    addresses: i.addresses.clone(),
+                    instance_name: i.instance_name.clone(),
+                    provider_id: i.provider_id.clone(),
+                    version: i.version.clone(),
+                    ready: i.ready,
+                    bootstrapped: false,
+                })
+                .collect(),
+            conditions: s.conditions.clone(),
+            infrastructure_machine_kind: s.infrastructure_machine_kind.clone(),
+            deprecated: None,
+        });
+        Some(DockerMachinePool {
+            metadata: self.metadata.clone(),
+            spec: DockerMachinePoolSpec {
+                template: docker.clone(),
+                provider_id: self.spec.provider_id.clone(),
+                provider_id_list: self.spec.provider_id_list.clone(),
+            },
+            status,
+        })
+    }
+
+    /// Takes what the backend changed back from its DockerMachinePool.
+    pub fn set_from_docker(&mut self, dmp: DockerMachinePool) {
+        self.metadata = dmp.metadata;
+        self.spec.backend.docker = Some(dmp.spec.template);
+        self.spec.provider_id = dmp.spec.provider_id;
+        self.spec.provider_id_list = dmp.spec.provider_id_list;
+        self.status = dmp.status.map(|s| DevMachinePoolStatus {
+            ready: s.ready,
+            replicas: s.replicas,
+            observed_generation: s.observed_generation,
+            instances: s
+                .instances
+                .into_iter()
+                .map(|i| DevMachinePoolInstanceStatus {
+                    addresses: i.addresses,
+                    instance_name: i.instance_name,
+                    provider_id: i.provider_id,
+                    version: i.version,
+                    ready: i.ready,
+                })
+                .collect(),
+            conditions: s.conditions,
+            infrastructure_machine_kind: s.infrastructure_machine_kind,
+        });
+    }
+}
+
+impl crate::HasConditions for DockerMachinePool {
+    fn conditions(&self) -> &[Condition] {
+        self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[])
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.status.get_or_insert_with(Default::default).conditions
+    }
+    fn generation(&self) -> Option<i64> {
+        self.metadata.generation
+    }
+}
+
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     v == &T::default()
 }
@@ -297,5 +373,25 @@ mod tests {
         let d = json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerMachinePool", "metadata": {"name": "mp"}, "spec": {"template": {"customImage": "img"}}});
         let dmp: DockerMachinePool = serde_json::from_value(d.clone()).unwrap();
         assert_eq!(serde_json::to_value(&dmp).unwrap(), d);
+    }
+
+    #[test]
+    fn dev_machine_pool_goes_through_its_docker_view_unchanged() {
+        let v = json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DevMachinePool",
+            "metadata": {"name": "mp", "finalizers": ["f"]},
+            "spec": {"backend": {"docker": {"customImage": "img", "preLoadImages": ["a"]}}, "providerID": "docker:////c-dmp-mp", "providerIDList": ["docker:////a"]},
+            "status": {"replicas": 1, "ready": true, "infrastructureMachineKind": "DevMachine", "conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": "2026-01-01T00:00:00Z", "message": ""}]}
+        });
+        let dev: DevMachinePool = serde_json::from_value(v.clone()).unwrap();
+        let view = dev.to_docker().unwrap();
+        assert_eq!(view.spec.template.custom_image, "img");
+        assert_eq!(view.spec.provider_id_list, ["docker:////a"]);
+        let mut back = DevMachinePool::default();
+        back.set_from_docker(view);
+        assert_eq!(serde_json::to_value(&back).unwrap()["spec"], v["spec"]);
+        assert_eq!(serde_json::to_value(&back).unwrap()["status"], v["status"]);
+        let no_backend: DevMachinePool = serde_json::from_value(json!({"metadata": {"name": "x"}, "spec": {}})).unwrap();
+        assert!(no_backend.to_docker().is_none());
     }
 }

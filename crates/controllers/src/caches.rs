@@ -4,7 +4,7 @@
 //! bootstrap Secret right before use).
 
 use crate::infra::{InfraCluster, Unsupported};
-use capd_api::capi::{Cluster, Machine};
+use capd_api::capi::{Cluster, Machine, MachinePool};
 use capd_api::consts::GROUP;
 use capd_api::DockerCluster;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -18,6 +18,9 @@ type InfraClusterLookup =
 pub struct Caches {
     pub clusters: Store<Cluster>,
     pub machines: Store<Machine>,
+    /// Cluster API's MachinePools; `None` where the management cluster does not serve
+    /// them (Cluster API's `MachinePool` feature gate off).
+    pub machine_pools: Option<Store<MachinePool>>,
     /// Infrastructure cluster kind → its store, as the docker backend sees the objects.
     infra_clusters: BTreeMap<&'static str, InfraClusterLookup>,
 }
@@ -27,6 +30,7 @@ impl Caches {
         Self {
             clusters,
             machines,
+            machine_pools: None,
             infra_clusters: BTreeMap::new(),
         }
     }
@@ -44,6 +48,15 @@ impl Caches {
         });
         self.infra_clusters.insert(kind, lookup);
         self
+    }
+
+    pub fn with_machine_pools(mut self, store: Store<MachinePool>) -> Self {
+        self.machine_pools = Some(store);
+        self
+    }
+
+    pub fn machine_pool(&self, ns: &str, name: &str) -> Option<Arc<MachinePool>> {
+        self.machine_pools.as_ref()?.get(&ObjectRef::new(name).within(ns))
     }
 
     pub fn cluster(&self, ns: &str, name: &str) -> Option<Arc<Cluster>> {

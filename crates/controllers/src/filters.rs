@@ -6,9 +6,11 @@
 //! - a Cluster's events for its infrastructure: pause, infrastructure provisioned,
 //!   control plane initialized, deletion, infrastructureRef, control-plane endpoint;
 //! - a Machine's events for its infrastructure machine: bootstrap data, infrastructureRef,
-//!   deletion, Node, labels (control-plane role), version, failure domain.
+//!   deletion, Node, labels (control-plane role), version, failure domain;
+//! - a MachinePool's events for its infrastructure pool: its spec, deletion;
+//! - a pool's machine's events for the pool: spec, owners, deletion, provisioned.
 
-use capd_api::capi::{Cluster, Machine};
+use capd_api::capi::{Cluster, Machine, MachinePool};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -92,6 +94,18 @@ pub fn machine_for_infra(m: &Machine) -> u64 {
         m.version(),
         m.failure_domain(),
     ))
+}
+
+/// What a pool's reconcile reads of its MachinePool (replicas, bootstrap data, version).
+pub fn machine_pool_for_infra(mp: &MachinePool) -> u64 {
+    hash_of(&(&mp.spec, &mp.metadata.deletion_timestamp, mp.labels()))
+}
+
+/// What a pool's reconcile reads of one of its machines.
+pub fn infra_machine_for_pool<K: crate::infra::InfraMachine>(m: &K) -> u64 {
+    let provisioned = m.to_view().ok().and_then(|v| v.status).and_then(|s| s.initialization.provisioned);
+    let meta = m.meta();
+    hash_of(&(&meta.generation, &meta.owner_references, &meta.deletion_timestamp, provisioned))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The controllers of capd-rs. Two flows, each reading top to bottom in its own module:
-//! [`cluster`] for every infrastructure cluster kind and [`machine`] for every machine
+//! The controllers of capd-rs. Three flows, each reading top to bottom in its own module:
+//! [`cluster`] for every infrastructure cluster kind, [`machine`] for every machine kind and
+//! [`machine_pool`] for every machine pool
 //! kind (the kinds are [`infra`] impls). The Cluster API contract steps are in
 //! [`contract`], the behaviour in [`backends`], the watch caches in [`caches`], the event
 //! filters in [`filters`].
@@ -16,6 +17,7 @@ pub mod events;
 pub mod filters;
 pub mod infra;
 pub mod machine;
+pub mod machine_pool;
 pub mod metrics;
 pub mod node;
 pub mod patch;

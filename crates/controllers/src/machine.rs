@@ -52,6 +52,27 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
         return Ok(Action::await_change());
     };
 
+    // A MachinePool's machine (CAPD v1.14's MachinePool Machines): Cluster API leaves its
+    // Machine without bootstrap data or version; both come from the MachinePool, as in CAPD.
+    let mut machine = (*machine).clone();
+    let mut pool_label = None;
+    if let Some(pool) = obj.labels().get(label::MACHINE_POOL_NAME) {
+        match ctx.caches.machine_pool(&ns, pool) {
+            Some(mp) => {
+                machine.spec.bootstrap.data_secret_name = mp.bootstrap_data_secret_name().map(String::from);
+                if machine.spec.version.is_empty() {
+                    machine.spec.version = mp.version().unwrap_or_default().to_string();
+                }
+            }
+            None if !deleting => {
+                info!(machine_pool = %pool, "waiting for the MachinePool");
+                return Ok(Action::await_change());
+            }
+            None => {}
+        }
+        pool_label = obj.owner_references().iter().find_map(|o| Some((crate::infra::pool_container_label(&o.kind)?, o.name.clone())));
+    }
+
     let mut writer = Writer::<K, DockerMachine>::new(obj, ctx)?;
     let mut dm = obj
         .to_view()
@@ -77,9 +98,10 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
         None => None,
     };
     let objs = Objects {
-        machine: (*machine).clone(),
+        machine,
         cluster: (*cluster).clone(),
         docker_cluster,
+        pool_label,
     };
     let res = if deleting {
         let res = backend::reconcile_delete(&mut dm, &objs, ctx, &mut writer).await;

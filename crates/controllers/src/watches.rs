@@ -1,6 +1,6 @@
 //! Maps events of Cluster API objects to the infrastructure objects they concern.
 
-use capd_api::capi::{Cluster, Machine};
+use capd_api::capi::{Cluster, Machine, MachinePool};
 use capd_api::consts::{label, GROUP};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::ResourceExt;
@@ -29,6 +29,29 @@ where
         return None;
     }
     Some(ObjectRef::new(&r.name).within(&machine.namespace()?))
+}
+
+/// A MachinePool event concerns the infrastructure pool its template's
+/// `infrastructureRef` names.
+pub fn machine_pool_to_infra<K>(mp: &MachinePool, kind: &str) -> Option<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let r = &mp.spec.template.spec.infrastructure_ref;
+    if r.kind != kind || r.api_group != GROUP || r.name.is_empty() {
+        return None;
+    }
+    Some(ObjectRef::new(&r.name).within(&mp.namespace()?))
+}
+
+/// A pool's machine's event concerns the pool that owns it (of `pool_kind`).
+pub fn machine_to_pool<P, M>(m: &M, pool_kind: &str) -> Option<ObjectRef<P>>
+where
+    P: kube::Resource<DynamicType = ()>,
+    M: kube::Resource<DynamicType = ()>,
+{
+    let owner = m.owner_references().iter().find(|o| o.kind == pool_kind && o.api_version.starts_with(&format!("{GROUP}/")))?;
+    Some(ObjectRef::new(&owner.name).within(&m.namespace()?))
 }
 
 /// A Cluster event concerns every infrastructure machine labelled with its name

@@ -169,3 +169,89 @@ fn load_balancer_backends(env: &TestEnv, cluster: &str) -> String {
         Err(e) => format!("(HAProxy statistics at {addr}: {e})"),
     }
 }
+
+/// The provider's clusterctl repository (`cargo xtask clusterctl-repo`, Cluster API's
+/// from the module cache) rendered under `out`, and a cluster generated from it with
+/// `--flavor <flavour>`, as a user of CAPD runs it: the YAML to apply.
+pub fn generate_from_repo(
+    env: &TestEnv,
+    out: &std::path::Path,
+    cluster: &str,
+    ns: &str,
+    flavour: &str,
+    kubernetes_version: &str,
+    workers: u32,
+) -> anyhow::Result<String> {
+    use crate::cmd::{clusterctl, run, stdout, xtask};
+    const VERSION: &str = "v0.1.0";
+    let out_s = out.display().to_string();
+    run(&mut xtask(&["clusterctl-repo", "--version", VERSION, "--out", &out_s, "--capi-from-module-cache"]))?;
+    stdout(
+        clusterctl(env, &env.state.kubeconfig, &out.join("xdg"))
+            .args(["generate", "cluster", cluster, "--config"])
+            .arg(out.join("clusterctl.yaml"))
+            .args(["--infrastructure", &format!("docker:{VERSION}"), "--flavor", flavour, "--target-namespace", ns])
+            .args(["--kubernetes-version", kubernetes_version, "--control-plane-machine-count", "1"])
+            .args(["--worker-machine-count", &workers.to_string()]),
+    )
+}
+
+/// The workload cluster's client through `clusterctl get kubeconfig`, once the control
+/// plane is up; fails early when the manager exits.
+pub async fn workload_client(
+    env: &TestEnv,
+    config_home: &std::path::Path,
+    cluster: &str,
+    ns: &str,
+    manager: &mut crate::proc::Proc,
+    timeout: std::time::Duration,
+) -> anyhow::Result<kube::Client> {
+    use crate::cmd::{clusterctl, stdout};
+    let kubeconfig = capd_testenv::poll_until("the workload kubeconfig", timeout, || {
+        let c = stdout(clusterctl(env, &env.state.kubeconfig, config_home).args(["get", "kubeconfig", cluster, "-n", ns]));
+        let mgr = manager.check_running().map_err(|e| e.to_string());
+        async move {
+            mgr?;
+            c.map_err(|e| format!("{e:#}"))
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\nmanager log:\n{}", manager.log_tail(40)))?;
+    Ok(capd_testenv::client_from_kubeconfig_yaml(&kubeconfig, "the workload kubeconfig").await?)
+}
+
+/// Waits until exactly `want` Nodes exist and all are Ready; on timeout the error says
+/// what was seen and why the Nodes that are not Ready are not (see [`diagnose`]).
+pub async fn wait_ready_nodes(
+    env: &TestEnv,
+    cluster: &str,
+    nodes: &kube::Api<k8s_openapi::api::core::v1::Node>,
+    want: usize,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    use kube::ResourceExt;
+    let res = capd_testenv::poll_until(&format!("{want} Ready Nodes"), timeout, || {
+        let nodes = nodes.clone();
+        async move {
+            let list = nodes.list(&Default::default()).await.map_err(|e| e.to_string())?;
+            let states: Vec<(String, bool)> = list.items.iter().map(|n| (n.name_any(), node_ready(n))).collect();
+            if states.len() == want && states.iter().all(|s| s.1) {
+                Ok(())
+            } else {
+                Err(format!("nodes {states:?}"))
+            }
+        }
+    })
+    .await;
+    match res {
+        Ok(()) => Ok(()),
+        Err(e) => anyhow::bail!("{e}\n{}", diagnose(env, cluster, nodes).await),
+    }
+}
+
+pub fn node_ready(n: &k8s_openapi::api::core::v1::Node) -> bool {
+    n.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}

@@ -6,8 +6,7 @@
 //! Docker* kinds. Done when both workload Nodes are Ready and every DevMachine is
 //! provisioned; then the Cluster is deleted and nothing of it is left.
 
-use capd_e2e::cmd::{clusterctl, run, stdout, xtask};
-use capd_e2e::workload::{containers_of, Cleanup};
+use capd_e2e::workload::{containers_of, generate_from_repo, wait_ready_nodes, workload_client, Cleanup};
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::{
@@ -17,7 +16,6 @@ use kube::ResourceExt;
 use serde_json::json;
 use std::time::Duration;
 
-const VERSION: &str = "v0.1.0";
 const KUBERNETES_VERSION: &str = "v1.36.3";
 /// CAPI's own e2e bounds: control plane 10 minutes, workers 5.
 const TIMEOUT: Duration = Duration::from_secs(900);
@@ -56,38 +54,7 @@ async fn development_flavour_quick_start_gives_ready_nodes() {
 
     // The user's steps: the provider's repository, then `--flavor development`.
     let out = capd_e2e::scratch_dir(&format!("quickstart-{cluster}")).unwrap();
-    let out_s = out.display().to_string();
-    run(&mut xtask(&[
-        "clusterctl-repo",
-        "--version",
-        VERSION,
-        "--out",
-        &out_s,
-        "--capi-from-module-cache",
-    ]))
-    .unwrap();
-    let yaml = stdout(
-        clusterctl(&env, &env.state.kubeconfig, &out.join("xdg"))
-            .args(["generate", "cluster", &cluster, "--config"])
-            .arg(out.join("clusterctl.yaml"))
-            .args([
-                "--infrastructure",
-                &format!("docker:{VERSION}"),
-                "--flavor",
-                "development",
-                "--target-namespace",
-                &ns,
-            ])
-            .args([
-                "--kubernetes-version",
-                KUBERNETES_VERSION,
-                "--control-plane-machine-count",
-                "1",
-                "--worker-machine-count",
-                "1",
-            ]),
-    )
-    .unwrap();
+    let yaml = generate_from_repo(&env, &out, &cluster, &ns, "development", KUBERNETES_VERSION, 1).unwrap();
     let docs = capd_testenv::manifests::parse_docs(&yaml, "the development flavour").unwrap();
     let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
     for k in [
@@ -107,54 +74,13 @@ async fn development_flavour_quick_start_gives_ready_nodes() {
         .unwrap();
 
     // The workload cluster, through `clusterctl get kubeconfig` once the control plane is up.
-    let config_home = out.join("xdg");
-    let kubeconfig = poll_until("the workload kubeconfig", TIMEOUT, || {
-        let c = stdout(clusterctl(&env, &env.state.kubeconfig, &config_home).args([
-            "get",
-            "kubeconfig",
-            &cluster,
-            "-n",
-            &ns,
-        ]));
-        let mgr = manager.check_running().map_err(|e| e.to_string());
-        async move {
-            mgr?;
-            c.map_err(|e| format!("{e:#}"))
-        }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", manager.log_tail(40)));
-    let wl = capd_testenv::client_from_kubeconfig_yaml(&kubeconfig, "the workload kubeconfig")
+    let wl = workload_client(&env, &out.join("xdg"), &cluster, &ns, &mut manager, TIMEOUT)
         .await
         .unwrap();
     let nodes: Api<Node> = Api::all(wl);
-    poll_until("both Nodes Ready", TIMEOUT, || {
-        let nodes = nodes.clone();
-        async move {
-            let list = nodes
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            let ready = |n: &Node| {
-                n.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-            };
-            let states: Vec<(String, bool)> = list
-                .items
-                .iter()
-                .map(|n| (n.name_any(), ready(n)))
-                .collect();
-            if states.len() == 2 && states.iter().all(|s| s.1) {
-                Ok(())
-            } else {
-                Err(format!("nodes {states:?}"))
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", manager.log_tail(40)));
+    if let Err(e) = wait_ready_nodes(&env, &cluster, &nodes, 2, TIMEOUT).await {
+        panic!("{e:#}\nmanager log:\n{}", manager.log_tail(40));
+    }
 
     // The infrastructure is Dev*, reconciled by capd-rs: every DevMachine provisioned.
     let devmachines = dynamic(

@@ -10,7 +10,7 @@
 
 use capd_e2e::cmd::{clusterctl, docker, stdout};
 use capd_e2e::proc::Proc;
-use capd_e2e::workload::{containers_of, Cleanup};
+use capd_e2e::workload::{containers_of, node_ready, Cleanup};
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
@@ -100,40 +100,13 @@ async fn scale(api: &Api<kube::api::DynamicObject>, name: &str, replicas: i64) {
     .unwrap_or_else(|e| panic!("scaling {name} to {replicas}: {e}"));
 }
 
-/// Waits until exactly `want` Nodes exist and all are Ready.
-async fn wait_ready_nodes(
-    env: &TestEnv,
-    cluster: &str,
-    nodes: &Api<Node>,
-    want: usize,
-    timeout: Duration,
-    manager: &mut Proc,
-) {
-    let res = poll_until(&format!("{want} Ready Nodes"), timeout, || {
-        let nodes = nodes.clone();
-        let mgr = manager.check_running().map_err(|e| e.to_string());
-        async move {
-            mgr?;
-            let list = nodes
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            let states: Vec<(String, bool)> = list
-                .items
-                .iter()
-                .map(|n| (n.name_any(), node_ready(n)))
-                .collect();
-            if states.len() == want && states.iter().all(|s| s.1) {
-                Ok(())
-            } else {
-                Err(format!("nodes {states:?}"))
-            }
-        }
-    })
-    .await;
-    if let Err(e) = res {
-        let diagnosis = capd_e2e::workload::diagnose(env, cluster, nodes).await;
-        panic!("{e}\n{diagnosis}\nmanager log:\n{}", manager.log_tail(40));
+/// Waits until exactly `want` Nodes exist and all are Ready, while the manager runs.
+async fn wait_ready_nodes(env: &TestEnv, cluster: &str, nodes: &Api<Node>, want: usize, timeout: Duration, manager: &mut Proc) {
+    if let Err(e) = manager.check_running() {
+        panic!("{e:#}");
+    }
+    if let Err(e) = capd_e2e::workload::wait_ready_nodes(env, cluster, nodes, want, timeout).await {
+        panic!("{e:#}\nmanager log:\n{}", manager.log_tail(40));
     }
 }
 
@@ -170,12 +143,6 @@ impl Prober {
     }
 }
 
-fn node_ready(n: &Node) -> bool {
-    n.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
 
 /// A pod that has ended: its phase and log.
 async fn finished_pod(pods: &Api<Pod>, name: &str, timeout: Duration) -> (String, String) {

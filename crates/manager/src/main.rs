@@ -9,12 +9,13 @@ mod tls;
 mod webhook;
 
 use anyhow::{Context as _, Result};
-use capd_api::capi::{Cluster, Machine};
+use capd_api::capi::{Cluster, Machine, MachinePool};
+use capd_api::machine_pool::{DevMachinePool, DockerMachinePool};
 use capd_api::dev::{DevCluster, DevMachine};
 use capd_api::{DockerCluster, DockerMachine};
 use capd_controllers::caches::{Caches, Shared};
 use capd_controllers::filters::{self, Filter};
-use capd_controllers::{cluster, machine, metrics::Metrics, watches, Config, Context};
+use capd_controllers::{cluster, machine, machine_pool, metrics::Metrics, watches, Config, Context};
 use capd_runtime::{ContainerRuntime, DockerRuntime};
 use flags::{Flags, LogFormat};
 use futures::StreamExt;
@@ -222,7 +223,8 @@ async fn run(flags: Flags) -> Result<()> {
         watch_filter: flags.watch_filter.clone(),
         namespace: flags.namespace.clone(),
     };
-    let watches = Watches::new(&flags, &client);
+    let pools_served = machine_pools_served(&client, flags.namespace.as_deref()).await?;
+    let watches = Watches::new(&flags, &client, pools_served);
     let ctx = Arc::new(Context::new(
         client.clone(),
         watches.caches(),
@@ -269,10 +271,31 @@ struct Watches {
     dev_clusters: Shared<DevCluster>,
     docker_machines: Shared<DockerMachine>,
     dev_machines: Shared<DevMachine>,
+    /// Only where the management cluster serves MachinePools.
+    pools: Option<PoolWatches>,
+}
+
+struct PoolWatches {
+    machine_pools: Shared<MachinePool>,
+    docker: Shared<DockerMachinePool>,
+    dev: Shared<DevMachinePool>,
+}
+
+/// Whether Cluster API serves MachinePools here (its `MachinePool` feature gate, on by
+/// default); without them the pool controllers do not run.
+async fn machine_pools_served(client: &kube::Client, ns: Option<&str>) -> Result<bool> {
+    match api::<MachinePool>(client, ns).list_metadata(&kube::api::ListParams::default().limit(1)).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 404 => {
+            warn!("Cluster API serves no MachinePools (feature gate MachinePool off?): the DockerMachinePool and DevMachinePool controllers do not run");
+            Ok(false)
+        }
+        Err(e) => Err(e).context("listing cluster.x-k8s.io/v1beta2 MachinePools"),
+    }
 }
 
 impl Watches {
-    fn new(flags: &Flags, client: &kube::Client) -> Self {
+    fn new(flags: &Flags, client: &kube::Client, pools: bool) -> Self {
         let mut wc = watcher::Config::default().any_semantic();
         if let Some(sel) = watches::label_selector(flags.watch_filter.as_deref()) {
             wc = wc.labels(&sel);
@@ -284,14 +307,23 @@ impl Watches {
             docker_clusters: Shared::new(api(client, ns), wc.clone()),
             dev_clusters: Shared::new(api(client, ns), wc.clone()),
             docker_machines: Shared::new(api(client, ns), wc.clone()),
-            dev_machines: Shared::new(api(client, ns), wc),
+            dev_machines: Shared::new(api(client, ns), wc.clone()),
+            pools: pools.then(|| PoolWatches {
+                machine_pools: Shared::new(api(client, ns), wc.clone()),
+                docker: Shared::new(api(client, ns), wc.clone()),
+                dev: Shared::new(api(client, ns), wc),
+            }),
         }
     }
 
     fn caches(&self) -> Caches {
-        Caches::new(self.clusters.store.clone(), self.machines.store.clone())
+        let caches = Caches::new(self.clusters.store.clone(), self.machines.store.clone())
             .with_infra_cluster("DockerCluster", self.docker_clusters.store.clone())
-            .with_infra_cluster("DevCluster", self.dev_clusters.store.clone())
+            .with_infra_cluster("DevCluster", self.dev_clusters.store.clone());
+        match &self.pools {
+            Some(p) => caches.with_machine_pools(p.machine_pools.store.clone()),
+            None => caches,
+        }
     }
 }
 
@@ -360,6 +392,42 @@ where
     .for_each(|_| futures::future::ready(()))
 }
 
+/// The machine pool controller of kind `P`, whose machines are of kind `M`: its own
+/// changes, its MachinePool's, its machines', and its Cluster's that matter to it.
+fn pool_controller<P, M>(
+    own: &Shared<P>,
+    machines: &Shared<M>,
+    pools: &Shared<MachinePool>,
+    clusters: &Shared<Cluster>,
+    concurrency: u16,
+    period: Duration,
+    ctx: Arc<Context>,
+    shutdown: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + use<P, M>
+where
+    P: capd_controllers::infra::InfraPool + kube::Resource<DynamicType = ()>,
+    M: capd_controllers::infra::InfraMachine + kube::Resource<DynamicType = ()>,
+{
+    let kind = P::kind(&()).into_owned();
+    let owner_kind = kind.clone();
+    let store = own.store.clone();
+    Controller::for_shared_stream(own.subscribe(Filter::new(filters::without_status::<P>)), own.store.clone())
+        .watches_shared_stream(pools.subscribe(Filter::new(filters::machine_pool_for_infra)), move |mp| {
+            watches::machine_pool_to_infra::<P>(&mp, &kind)
+        })
+        .watches_shared_stream(machines.subscribe(Filter::new(filters::infra_machine_for_pool::<M>)), move |m| {
+            watches::machine_to_pool::<P, M>(&m, &owner_kind)
+        })
+        .watches_shared_stream(clusters.subscribe(Filter::new(filters::cluster_for_infra)), move |c| {
+            watches::cluster_to_machines(&c, &store)
+        })
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .reconcile_all_on(resync(period))
+        .graceful_shutdown_on(stop(shutdown))
+        .run(machine_pool::reconcile::<P>, machine_pool::error_policy::<P>, ctx)
+        .for_each(|_| futures::future::ready(()))
+}
+
 async fn stop(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
@@ -414,6 +482,17 @@ async fn run_controllers(
             shutdown.clone(),
         ),
     );
+    let pool_controllers = w.pools.as_ref().map(|p| {
+        futures::future::join(
+            pool_controller(&p.docker, &w.docker_machines, &p.machine_pools, &w.clusters, flags.dockermachinepool_concurrency, period, ctx.clone(), shutdown.clone()),
+            pool_controller(&p.dev, &w.dev_machines, &p.machine_pools, &w.clusters, flags.devmachinepool_concurrency, period, ctx.clone(), shutdown.clone()),
+        )
+    });
+    let controllers = futures::future::join(controllers, async move {
+        if let Some(p) = pool_controllers {
+            p.await;
+        }
+    });
     // A reconcile must not act on a miss in a cache that has not listed yet (a Machine
     // "not found" would read as an orphan): the controllers start once all have.
     info!("waiting for the watch caches");
@@ -424,6 +503,7 @@ async fn run_controllers(
         dev_clusters,
         docker_machines,
         dev_machines,
+        pools,
     } = w;
     let (c, m, dc, devc, dm, devm) = (
         clusters.store.clone(),
@@ -447,6 +527,13 @@ async fn run_controllers(
         dm.wait_until_ready(),
         devm.wait_until_ready()
     );
+    if let Some(PoolWatches { machine_pools, docker, dev }) = pools {
+        let (mp, dmp, devmp) = (machine_pools.store.clone(), docker.store.clone(), dev.store.clone());
+        tokio::spawn(machine_pools.run());
+        tokio::spawn(docker.run());
+        tokio::spawn(dev.run());
+        let _ = futures::join!(mp.wait_until_ready(), dmp.wait_until_ready(), devmp.wait_until_ready());
+    }
     health.ready.store(true, Ordering::Relaxed);
     info!(
         namespace = flags.namespace.as_deref().unwrap_or("(all)"),

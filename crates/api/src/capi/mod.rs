@@ -1,5 +1,5 @@
 //! Typed read views of the Cluster API core objects the controllers read
-//! (`cluster.x-k8s.io/v1beta2` Cluster and Machine): only the fields used, every field
+//! (`cluster.x-k8s.io/v1beta2` Cluster, Machine and MachinePool): only the fields used, every field
 //! defaulted, unknown fields ignored, so they deserialize any real object.
 //!
 //! They implement `kube::Resource` (usable with `Api<Cluster>`, watches, owner references).
@@ -8,10 +8,12 @@
 
 mod cluster;
 mod machine;
+mod machine_pool;
 
 pub use cluster::{
     Cluster, ClusterClassRef, ClusterInitialization, ClusterSpec, ClusterStatus, ClusterTopology,
 };
+pub use machine_pool::{MachinePool, MachinePoolMachineSpec, MachinePoolSpec, MachinePoolTemplate};
 pub use machine::{
     Bootstrap, Machine, MachineInitialization, MachineNodeReference, MachineSpec, MachineStatus,
 };

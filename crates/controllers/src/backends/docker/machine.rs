@@ -38,6 +38,9 @@ pub struct Objects {
     pub cluster: Cluster,
     /// The cluster's infrastructure as a DockerCluster (from a DockerCluster or DevCluster).
     pub docker_cluster: Option<DockerCluster>,
+    /// A MachinePool's machine: the container label naming its pool (CAPD's key, the
+    /// DockerMachinePool's or DevMachinePool's name).
+    pub pool_label: Option<(&'static str, String)>,
 }
 
 pub async fn reconcile_normal(
@@ -314,7 +317,10 @@ async fn ensure_container(
         control_plane,
         failure_domain: o.machine.failure_domain(),
     };
-    let spec = node::spec(dm, &params);
+    let mut spec = node::spec(dm, &params);
+    if let Some((key, pool)) = &o.pool_label {
+        spec = spec.label(*key, pool.as_str());
+    }
     info!(container = name, %image, "creating node container");
     match ctx.runtime.run_container(&spec).await {
         Ok(_) => {}

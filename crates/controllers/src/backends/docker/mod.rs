@@ -4,3 +4,4 @@
 pub mod cluster;
 pub mod load_balancer;
 pub mod machine;
+pub mod machine_pool;
