@@ -341,7 +341,10 @@ impl DevMachinePool {
 
 impl crate::HasConditions for DockerMachinePool {
     fn conditions(&self) -> &[Condition] {
-        self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[])
+        self.status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[])
     }
     fn conditions_mut(&mut self) -> &mut Vec<Condition> {
         &mut self.status.get_or_insert_with(Default::default).conditions
@@ -391,7 +394,8 @@ mod tests {
         back.set_from_docker(view);
         assert_eq!(serde_json::to_value(&back).unwrap()["spec"], v["spec"]);
         assert_eq!(serde_json::to_value(&back).unwrap()["status"], v["status"]);
-        let no_backend: DevMachinePool = serde_json::from_value(json!({"metadata": {"name": "x"}, "spec": {}})).unwrap();
+        let no_backend: DevMachinePool =
+            serde_json::from_value(json!({"metadata": {"name": "x"}, "spec": {}})).unwrap();
         assert!(no_backend.to_docker().is_none());
     }
 }

@@ -56,7 +56,9 @@ impl Caches {
     }
 
     pub fn machine_pool(&self, ns: &str, name: &str) -> Option<Arc<MachinePool>> {
-        self.machine_pools.as_ref()?.get(&ObjectRef::new(name).within(ns))
+        self.machine_pools
+            .as_ref()?
+            .get(&ObjectRef::new(name).within(ns))
     }
 
     pub fn cluster(&self, ns: &str, name: &str) -> Option<Arc<Cluster>> {

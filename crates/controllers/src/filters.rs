@@ -103,9 +103,18 @@ pub fn machine_pool_for_infra(mp: &MachinePool) -> u64 {
 
 /// What a pool's reconcile reads of one of its machines.
 pub fn infra_machine_for_pool<K: crate::infra::InfraMachine>(m: &K) -> u64 {
-    let provisioned = m.to_view().ok().and_then(|v| v.status).and_then(|s| s.initialization.provisioned);
+    let provisioned = m
+        .to_view()
+        .ok()
+        .and_then(|v| v.status)
+        .and_then(|s| s.initialization.provisioned);
     let meta = m.meta();
-    hash_of(&(&meta.generation, &meta.owner_references, &meta.deletion_timestamp, provisioned))
+    hash_of(&(
+        &meta.generation,
+        &meta.owner_references,
+        &meta.deletion_timestamp,
+        provisioned,
+    ))
 }
 
 #[cfg(test)]

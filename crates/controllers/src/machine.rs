@@ -59,7 +59,8 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
     if let Some(pool) = obj.labels().get(label::MACHINE_POOL_NAME) {
         match ctx.caches.machine_pool(&ns, pool) {
             Some(mp) => {
-                machine.spec.bootstrap.data_secret_name = mp.bootstrap_data_secret_name().map(String::from);
+                machine.spec.bootstrap.data_secret_name =
+                    mp.bootstrap_data_secret_name().map(String::from);
                 if machine.spec.version.is_empty() {
                     machine.spec.version = mp.version().unwrap_or_default().to_string();
                 }
@@ -70,7 +71,10 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
             }
             None => {}
         }
-        pool_label = obj.owner_references().iter().find_map(|o| Some((crate::infra::pool_container_label(&o.kind)?, o.name.clone())));
+        pool_label = obj
+            .owner_references()
+            .iter()
+            .find_map(|o| Some((crate::infra::pool_container_label(&o.kind)?, o.name.clone())));
     }
 
     let mut writer = Writer::<K, DockerMachine>::new(obj, ctx)?;

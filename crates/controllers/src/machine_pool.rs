@@ -29,23 +29,31 @@ pub fn error_policy<K: InfraPool>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -
 async fn flow<K: InfraPool>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let deleting = obj.meta().deletion_timestamp.is_some();
-    let pool = contract::capi_owner(obj.meta(), "MachinePool").and_then(|p| ctx.caches.machine_pool(&ns, &p));
+    let pool = contract::capi_owner(obj.meta(), "MachinePool")
+        .and_then(|p| ctx.caches.machine_pool(&ns, &p));
     let cluster_name = pool
         .as_ref()
         .map(|p| p.spec.cluster_name.clone())
         .filter(|c| !c.is_empty())
         .or_else(|| obj.labels().get(label::CLUSTER_NAME).cloned());
-    let Some(cluster) = cluster_name.as_deref().and_then(|c| ctx.caches.cluster(&ns, c)) else {
+    let Some(cluster) = cluster_name
+        .as_deref()
+        .and_then(|c| ctx.caches.cluster(&ns, c))
+    else {
         if deleting {
             // No Cluster left to tell us more: nothing of ours can run without one.
             return contract::release_orphan(obj, finalizer::MACHINE_POOL, ctx).await;
         }
-        info!("waiting for the MachinePool controller to set the owner reference and cluster label");
+        info!(
+            "waiting for the MachinePool controller to set the owner reference and cluster label"
+        );
         return Ok(Action::await_change());
     };
 
     let mut writer = Writer::<K, DockerMachinePool>::new(obj, ctx)?;
-    let mut view = obj.to_view().map_err(|e| Error::invalid(obj, e.to_string()))?;
+    let mut view = obj
+        .to_view()
+        .map_err(|e| Error::invalid(obj, e.to_string()))?;
     if contract::set_paused(&mut view, &cluster, obj.meta()) {
         info!("reconciliation is paused");
         return writer.finish(view, Ok(Action::await_change())).await;
@@ -65,11 +73,16 @@ async fn flow<K: InfraPool>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             info!("waiting for the MachinePool controller to set the owner reference");
             return writer.finish(view, Ok(Action::await_change())).await;
         };
-        writer.ensure_finalizer(&mut view, finalizer::MACHINE_POOL, |v| &mut v.metadata).await?;
+        writer
+            .ensure_finalizer(&mut view, finalizer::MACHINE_POOL, |v| &mut v.metadata)
+            .await?;
         backend::reconcile_normal::<K>(&mut view, &pool, &cluster, ctx).await
     };
     if let Err(e) = &res {
-        backend::set(&mut view, NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()));
+        backend::set(
+            &mut view,
+            NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()),
+        );
     }
     backend::summarize_ready(&mut view, res.is_err());
     writer.finish(view, res).await

@@ -50,7 +50,10 @@ where
     P: kube::Resource<DynamicType = ()>,
     M: kube::Resource<DynamicType = ()>,
 {
-    let owner = m.owner_references().iter().find(|o| o.kind == pool_kind && o.api_version.starts_with(&format!("{GROUP}/")))?;
+    let owner = m
+        .owner_references()
+        .iter()
+        .find(|o| o.kind == pool_kind && o.api_version.starts_with(&format!("{GROUP}/")))?;
     Some(ObjectRef::new(&owner.name).within(&m.namespace()?))
 }
 

@@ -185,13 +185,32 @@ pub fn generate_from_repo(
     use crate::cmd::{clusterctl, run, stdout, xtask};
     const VERSION: &str = "v0.1.0";
     let out_s = out.display().to_string();
-    run(&mut xtask(&["clusterctl-repo", "--version", VERSION, "--out", &out_s, "--capi-from-module-cache"]))?;
+    run(&mut xtask(&[
+        "clusterctl-repo",
+        "--version",
+        VERSION,
+        "--out",
+        &out_s,
+        "--capi-from-module-cache",
+    ]))?;
     stdout(
         clusterctl(env, &env.state.kubeconfig, &out.join("xdg"))
             .args(["generate", "cluster", cluster, "--config"])
             .arg(out.join("clusterctl.yaml"))
-            .args(["--infrastructure", &format!("docker:{VERSION}"), "--flavor", flavour, "--target-namespace", ns])
-            .args(["--kubernetes-version", kubernetes_version, "--control-plane-machine-count", "1"])
+            .args([
+                "--infrastructure",
+                &format!("docker:{VERSION}"),
+                "--flavor",
+                flavour,
+                "--target-namespace",
+                ns,
+            ])
+            .args([
+                "--kubernetes-version",
+                kubernetes_version,
+                "--control-plane-machine-count",
+                "1",
+            ])
             .args(["--worker-machine-count", &workers.to_string()]),
     )
 }
@@ -208,7 +227,13 @@ pub async fn workload_client(
 ) -> anyhow::Result<kube::Client> {
     use crate::cmd::{clusterctl, stdout};
     let kubeconfig = capd_testenv::poll_until("the workload kubeconfig", timeout, || {
-        let c = stdout(clusterctl(env, &env.state.kubeconfig, config_home).args(["get", "kubeconfig", cluster, "-n", ns]));
+        let c = stdout(clusterctl(env, &env.state.kubeconfig, config_home).args([
+            "get",
+            "kubeconfig",
+            cluster,
+            "-n",
+            ns,
+        ]));
         let mgr = manager.check_running().map_err(|e| e.to_string());
         async move {
             mgr?;
@@ -233,8 +258,15 @@ pub async fn wait_ready_nodes(
     let res = capd_testenv::poll_until(&format!("{want} Ready Nodes"), timeout, || {
         let nodes = nodes.clone();
         async move {
-            let list = nodes.list(&Default::default()).await.map_err(|e| e.to_string())?;
-            let states: Vec<(String, bool)> = list.items.iter().map(|n| (n.name_any(), node_ready(n))).collect();
+            let list = nodes
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let states: Vec<(String, bool)> = list
+                .items
+                .iter()
+                .map(|n| (n.name_any(), node_ready(n)))
+                .collect();
             if states.len() == want && states.iter().all(|s| s.1) {
                 Ok(())
             } else {

@@ -7,10 +7,15 @@
 //! (providerIDList, replicas, ready). Then the Cluster is deleted and nothing is left.
 
 use capd_e2e::cmd::docker;
-use capd_e2e::workload::{containers_of, generate_from_repo, wait_ready_nodes, workload_client, Cleanup};
+use capd_e2e::workload::{
+    containers_of, generate_from_repo, wait_ready_nodes, workload_client, Cleanup,
+};
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::{Namespace, Node};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
+};
 use kube::ResourceExt;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -21,14 +26,21 @@ const CONTROL_PLANE_TIMEOUT: Duration = Duration::from_secs(900);
 const WORKERS_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn dynamic(client: &kube::Client, ns: &str, group: &str, kind: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&GroupVersionKind::gvk(group, "v1beta2", kind)))
+    Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(group, "v1beta2", kind)),
+    )
 }
 
 /// Names of the node containers CAPD's pool label marks as the pool's.
 fn pool_containers(env: &TestEnv, cluster: &str) -> Vec<String> {
     let out = docker(env)
         .args(["ps", "-a", "--format", "{{.Names}}"])
-        .args(["--filter", &format!("label=io.x-k8s.kind.cluster={cluster}")])
+        .args([
+            "--filter",
+            &format!("label=io.x-k8s.kind.cluster={cluster}"),
+        ])
         .args(["--filter", "label=dev.cluster.x-k8s.io/machine-pool"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
@@ -40,8 +52,19 @@ fn pool_containers(env: &TestEnv, cluster: &str) -> Vec<String> {
 
 /// Waits until the pool has exactly `want` machines, each provisioned with a running
 /// container, and says so in its status; returns the DevMachinePool.
-async fn wait_pool(client: &kube::Client, env: &TestEnv, ns: &str, cluster: &str, want: usize) -> Value {
-    let pools = dynamic(client, ns, "infrastructure.cluster.x-k8s.io", "DevMachinePool");
+async fn wait_pool(
+    client: &kube::Client,
+    env: &TestEnv,
+    ns: &str,
+    cluster: &str,
+    want: usize,
+) -> Value {
+    let pools = dynamic(
+        client,
+        ns,
+        "infrastructure.cluster.x-k8s.io",
+        "DevMachinePool",
+    );
     let machines = dynamic(client, ns, "infrastructure.cluster.x-k8s.io", "DevMachine");
     poll_until(&format!("the pool at {want} machines"), WORKERS_TIMEOUT, || {
         let (pools, machines, containers) = (pools.clone(), machines.clone(), pool_containers(env, cluster));
@@ -85,45 +108,98 @@ async fn scale(clusters: &Api<DynamicObject>, cluster: &str, replicas: u32) {
 async fn development_mp_flavour_pool_scales_its_nodes() {
     let env = TestEnv::load().expect("test environment (run `cargo xtask up`)");
     let client = env.kube_client().await.unwrap();
-    capd_testenv::install_provider_manifests(&client).await.unwrap();
+    capd_testenv::install_provider_manifests(&client)
+        .await
+        .unwrap();
     let ns = unique_name("machinepool");
     let cluster = unique_name("mp");
-    let _cleanup = Cleanup { env: &env, cluster: cluster.clone() };
+    let _cleanup = Cleanup {
+        env: &env,
+        cluster: cluster.clone(),
+    };
     Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
         .await
         .unwrap();
     let mut manager = capd_e2e::proc::start_manager_in(&env, &ns).await.unwrap();
 
     // The user's steps: the provider's repository, then `--flavor development-mp`.
     let out = capd_e2e::scratch_dir(&format!("machinepool-{cluster}")).unwrap();
-    let yaml = generate_from_repo(&env, &out, &cluster, &ns, "development-mp", KUBERNETES_VERSION, 2).unwrap();
+    let yaml = generate_from_repo(
+        &env,
+        &out,
+        &cluster,
+        &ns,
+        "development-mp",
+        KUBERNETES_VERSION,
+        2,
+    )
+    .unwrap();
     let docs = capd_testenv::manifests::parse_docs(&yaml, "the development-mp flavour").unwrap();
-    let workers = docs.iter().find(|d| d["kind"] == "Cluster").map(|c| c["spec"]["topology"]["workers"].clone()).unwrap_or_default();
-    assert_eq!(workers["machinePools"][0]["replicas"], json!(2), "a MachinePool of 2 workers: {workers}");
-    assert!(workers.get("machineDeployments").is_none(), "no MachineDeployment in development-mp: {workers}");
-    capd_testenv::manifests::apply(&client, "capd-e2e", &docs).await.unwrap();
+    let workers = docs
+        .iter()
+        .find(|d| d["kind"] == "Cluster")
+        .map(|c| c["spec"]["topology"]["workers"].clone())
+        .unwrap_or_default();
+    assert_eq!(
+        workers["machinePools"][0]["replicas"],
+        json!(2),
+        "a MachinePool of 2 workers: {workers}"
+    );
+    assert!(
+        workers.get("machineDeployments").is_none(),
+        "no MachineDeployment in development-mp: {workers}"
+    );
+    capd_testenv::manifests::apply(&client, "capd-e2e", &docs)
+        .await
+        .unwrap();
 
-    let wl = workload_client(&env, &out.join("xdg"), &cluster, &ns, &mut manager, CONTROL_PLANE_TIMEOUT).await.unwrap();
+    let wl = workload_client(
+        &env,
+        &out.join("xdg"),
+        &cluster,
+        &ns,
+        &mut manager,
+        CONTROL_PLANE_TIMEOUT,
+    )
+    .await
+    .unwrap();
     let nodes: Api<Node> = Api::all(wl);
-    let fail = |e: anyhow::Error, manager: &capd_e2e::proc::Proc| panic!("{e:#}\nmanager log:\n{}", manager.log_tail(40));
+    let fail = |e: anyhow::Error, manager: &capd_e2e::proc::Proc| {
+        panic!("{e:#}\nmanager log:\n{}", manager.log_tail(40))
+    };
     if let Err(e) = wait_ready_nodes(&env, &cluster, &nodes, 3, CONTROL_PLANE_TIMEOUT).await {
         fail(e, &manager);
     }
     let pool = wait_pool(&client, &env, &ns, &cluster, 2).await;
     assert_eq!(pool["status"]["ready"], json!(true));
-    assert_eq!(pool["status"]["infrastructureMachineKind"], json!("DevMachine"));
+    assert_eq!(
+        pool["status"]["infrastructureMachineKind"],
+        json!("DevMachine")
+    );
     assert!(
-        pool["spec"]["providerID"].as_str().is_some_and(|p| p.starts_with(&format!("docker:////{cluster}-dmp-"))),
+        pool["spec"]["providerID"]
+            .as_str()
+            .is_some_and(|p| p.starts_with(&format!("docker:////{cluster}-dmp-"))),
         "the pool's own providerID, as CAPD sets it: {}",
         pool["spec"]
     );
     // Every Node of the pool carries a providerID the pool lists (Cluster API matches them).
-    let ids: Vec<String> = pool["spec"]["providerIDList"].as_array().unwrap().iter().filter_map(|v| v.as_str().map(String::from)).collect();
+    let ids: Vec<String> = pool["spec"]["providerIDList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
     let listed = nodes.list(&ListParams::default()).await.unwrap();
     for id in &ids {
         assert!(
-            listed.items.iter().any(|n| n.spec.as_ref().and_then(|s| s.provider_id.as_deref()) == Some(id.as_str())),
+            listed.items.iter().any(
+                |n| n.spec.as_ref().and_then(|s| s.provider_id.as_deref()) == Some(id.as_str())
+            ),
             "no Node has the pool's providerID {id}"
         );
     }
@@ -136,7 +212,10 @@ async fn development_mp_flavour_pool_scales_its_nodes() {
     }
     let grown = wait_pool(&client, &env, &ns, &cluster, 3).await;
     let three = pool_containers(&env, &cluster);
-    assert!(before.iter().all(|c| three.contains(c)), "scaling up kept the existing nodes: {before:?} → {three:?}");
+    assert!(
+        before.iter().all(|c| three.contains(c)),
+        "scaling up kept the existing nodes: {before:?} → {three:?}"
+    );
 
     scale(&clusters, &cluster, 1).await;
     if let Err(e) = wait_ready_nodes(&env, &cluster, &nodes, 2, WORKERS_TIMEOUT).await {
@@ -146,28 +225,45 @@ async fn development_mp_flavour_pool_scales_its_nodes() {
     assert_eq!(grown["status"]["ready"], json!(true));
     assert_eq!(shrunk["status"]["ready"], json!(true));
     let one = pool_containers(&env, &cluster);
-    assert!(three.contains(&one[0]), "the survivor is one of the three: {three:?} → {one:?}");
+    assert!(
+        three.contains(&one[0]),
+        "the survivor is one of the three: {three:?} → {one:?}"
+    );
 
     // Delete: nothing of the cluster is left, the pool's objects included.
-    clusters.delete(&cluster, &DeleteParams::default()).await.unwrap();
-    let kinds = ["DevMachinePool", "DevMachine", "DevCluster"].map(|k| dynamic(&client, &ns, "infrastructure.cluster.x-k8s.io", k));
-    poll_until("the cluster's containers and Dev* objects to be gone", Duration::from_secs(300), || {
-        let (kinds, containers) = (kinds.clone(), containers_of(&env, &cluster));
-        async move {
-            let mut left = Vec::new();
-            for api in &kinds {
-                let items = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
-                left.extend(items.iter().map(|o| o.name_any()));
+    clusters
+        .delete(&cluster, &DeleteParams::default())
+        .await
+        .unwrap();
+    let kinds = ["DevMachinePool", "DevMachine", "DevCluster"]
+        .map(|k| dynamic(&client, &ns, "infrastructure.cluster.x-k8s.io", k));
+    poll_until(
+        "the cluster's containers and Dev* objects to be gone",
+        Duration::from_secs(300),
+        || {
+            let (kinds, containers) = (kinds.clone(), containers_of(&env, &cluster));
+            async move {
+                let mut left = Vec::new();
+                for api in &kinds {
+                    let items = api
+                        .list(&ListParams::default())
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .items;
+                    left.extend(items.iter().map(|o| o.name_any()));
+                }
+                if left.is_empty() && containers.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("objects {left:?}, containers {containers:?}"))
+                }
             }
-            if left.is_empty() && containers.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("objects {left:?}, containers {containers:?}"))
-            }
-        }
-    })
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", manager.log_tail(40)));
     manager.stop(Duration::from_secs(10));
-    let _ = Api::<Namespace>::all(client).delete(&ns, &DeleteParams::default()).await;
+    let _ = Api::<Namespace>::all(client)
+        .delete(&ns, &DeleteParams::default())
+        .await;
 }

@@ -6,7 +6,9 @@
 //! Docker* kinds. Done when both workload Nodes are Ready and every DevMachine is
 //! provisioned; then the Cluster is deleted and nothing of it is left.
 
-use capd_e2e::workload::{containers_of, generate_from_repo, wait_ready_nodes, workload_client, Cleanup};
+use capd_e2e::workload::{
+    containers_of, generate_from_repo, wait_ready_nodes, workload_client, Cleanup,
+};
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::{
@@ -54,7 +56,16 @@ async fn development_flavour_quick_start_gives_ready_nodes() {
 
     // The user's steps: the provider's repository, then `--flavor development`.
     let out = capd_e2e::scratch_dir(&format!("quickstart-{cluster}")).unwrap();
-    let yaml = generate_from_repo(&env, &out, &cluster, &ns, "development", KUBERNETES_VERSION, 1).unwrap();
+    let yaml = generate_from_repo(
+        &env,
+        &out,
+        &cluster,
+        &ns,
+        "development",
+        KUBERNETES_VERSION,
+        1,
+    )
+    .unwrap();
     let docs = capd_testenv::manifests::parse_docs(&yaml, "the development flavour").unwrap();
     let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
     for k in [

@@ -101,7 +101,14 @@ async fn scale(api: &Api<kube::api::DynamicObject>, name: &str, replicas: i64) {
 }
 
 /// Waits until exactly `want` Nodes exist and all are Ready, while the manager runs.
-async fn wait_ready_nodes(env: &TestEnv, cluster: &str, nodes: &Api<Node>, want: usize, timeout: Duration, manager: &mut Proc) {
+async fn wait_ready_nodes(
+    env: &TestEnv,
+    cluster: &str,
+    nodes: &Api<Node>,
+    want: usize,
+    timeout: Duration,
+    manager: &mut Proc,
+) {
     if let Err(e) = manager.check_running() {
         panic!("{e:#}");
     }
@@ -142,7 +149,6 @@ impl Prober {
         self.task.await.unwrap_or((0, 0, false))
     }
 }
-
 
 /// A pod that has ended: its phase and log.
 async fn finished_pod(pods: &Api<Pod>, name: &str, timeout: Duration) -> (String, String) {

@@ -10,12 +10,14 @@ mod webhook;
 
 use anyhow::{Context as _, Result};
 use capd_api::capi::{Cluster, Machine, MachinePool};
-use capd_api::machine_pool::{DevMachinePool, DockerMachinePool};
 use capd_api::dev::{DevCluster, DevMachine};
+use capd_api::machine_pool::{DevMachinePool, DockerMachinePool};
 use capd_api::{DockerCluster, DockerMachine};
 use capd_controllers::caches::{Caches, Shared};
 use capd_controllers::filters::{self, Filter};
-use capd_controllers::{cluster, machine, machine_pool, metrics::Metrics, watches, Config, Context};
+use capd_controllers::{
+    cluster, machine, machine_pool, metrics::Metrics, watches, Config, Context,
+};
 use capd_runtime::{ContainerRuntime, DockerRuntime};
 use flags::{Flags, LogFormat};
 use futures::StreamExt;
@@ -284,7 +286,10 @@ struct PoolWatches {
 /// Whether Cluster API serves MachinePools here (its `MachinePool` feature gate, on by
 /// default); without them the pool controllers do not run.
 async fn machine_pools_served(client: &kube::Client, ns: Option<&str>) -> Result<bool> {
-    match api::<MachinePool>(client, ns).list_metadata(&kube::api::ListParams::default().limit(1)).await {
+    match api::<MachinePool>(client, ns)
+        .list_metadata(&kube::api::ListParams::default().limit(1))
+        .await
+    {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(e)) if e.code == 404 => {
             warn!("Cluster API serves no MachinePools (feature gate MachinePool off?): the DockerMachinePool and DevMachinePool controllers do not run");
@@ -411,21 +416,31 @@ where
     let kind = P::kind(&()).into_owned();
     let owner_kind = kind.clone();
     let store = own.store.clone();
-    Controller::for_shared_stream(own.subscribe(Filter::new(filters::without_status::<P>)), own.store.clone())
-        .watches_shared_stream(pools.subscribe(Filter::new(filters::machine_pool_for_infra)), move |mp| {
-            watches::machine_pool_to_infra::<P>(&mp, &kind)
-        })
-        .watches_shared_stream(machines.subscribe(Filter::new(filters::infra_machine_for_pool::<M>)), move |m| {
-            watches::machine_to_pool::<P, M>(&m, &owner_kind)
-        })
-        .watches_shared_stream(clusters.subscribe(Filter::new(filters::cluster_for_infra)), move |c| {
-            watches::cluster_to_machines(&c, &store)
-        })
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .reconcile_all_on(resync(period))
-        .graceful_shutdown_on(stop(shutdown))
-        .run(machine_pool::reconcile::<P>, machine_pool::error_policy::<P>, ctx)
-        .for_each(|_| futures::future::ready(()))
+    Controller::for_shared_stream(
+        own.subscribe(Filter::new(filters::without_status::<P>)),
+        own.store.clone(),
+    )
+    .watches_shared_stream(
+        pools.subscribe(Filter::new(filters::machine_pool_for_infra)),
+        move |mp| watches::machine_pool_to_infra::<P>(&mp, &kind),
+    )
+    .watches_shared_stream(
+        machines.subscribe(Filter::new(filters::infra_machine_for_pool::<M>)),
+        move |m| watches::machine_to_pool::<P, M>(&m, &owner_kind),
+    )
+    .watches_shared_stream(
+        clusters.subscribe(Filter::new(filters::cluster_for_infra)),
+        move |c| watches::cluster_to_machines(&c, &store),
+    )
+    .with_config(controller::Config::default().concurrency(concurrency))
+    .reconcile_all_on(resync(period))
+    .graceful_shutdown_on(stop(shutdown))
+    .run(
+        machine_pool::reconcile::<P>,
+        machine_pool::error_policy::<P>,
+        ctx,
+    )
+    .for_each(|_| futures::future::ready(()))
 }
 
 async fn stop(mut rx: watch::Receiver<bool>) {
@@ -484,8 +499,26 @@ async fn run_controllers(
     );
     let pool_controllers = w.pools.as_ref().map(|p| {
         futures::future::join(
-            pool_controller(&p.docker, &w.docker_machines, &p.machine_pools, &w.clusters, flags.dockermachinepool_concurrency, period, ctx.clone(), shutdown.clone()),
-            pool_controller(&p.dev, &w.dev_machines, &p.machine_pools, &w.clusters, flags.devmachinepool_concurrency, period, ctx.clone(), shutdown.clone()),
+            pool_controller(
+                &p.docker,
+                &w.docker_machines,
+                &p.machine_pools,
+                &w.clusters,
+                flags.dockermachinepool_concurrency,
+                period,
+                ctx.clone(),
+                shutdown.clone(),
+            ),
+            pool_controller(
+                &p.dev,
+                &w.dev_machines,
+                &p.machine_pools,
+                &w.clusters,
+                flags.devmachinepool_concurrency,
+                period,
+                ctx.clone(),
+                shutdown.clone(),
+            ),
         )
     });
     let controllers = futures::future::join(controllers, async move {
@@ -527,12 +560,25 @@ async fn run_controllers(
         dm.wait_until_ready(),
         devm.wait_until_ready()
     );
-    if let Some(PoolWatches { machine_pools, docker, dev }) = pools {
-        let (mp, dmp, devmp) = (machine_pools.store.clone(), docker.store.clone(), dev.store.clone());
+    if let Some(PoolWatches {
+        machine_pools,
+        docker,
+        dev,
+    }) = pools
+    {
+        let (mp, dmp, devmp) = (
+            machine_pools.store.clone(),
+            docker.store.clone(),
+            dev.store.clone(),
+        );
         tokio::spawn(machine_pools.run());
         tokio::spawn(docker.run());
         tokio::spawn(dev.run());
-        let _ = futures::join!(mp.wait_until_ready(), dmp.wait_until_ready(), devmp.wait_until_ready());
+        let _ = futures::join!(
+            mp.wait_until_ready(),
+            dmp.wait_until_ready(),
+            devmp.wait_until_ready()
+        );
     }
     health.ready.store(true, Ordering::Relaxed);
     info!(

@@ -54,7 +54,13 @@ impl MachinePool {
 
     /// The bootstrap data Secret every machine of the pool runs, once written.
     pub fn bootstrap_data_secret_name(&self) -> Option<&str> {
-        self.spec.template.spec.bootstrap.data_secret_name.as_deref().filter(|s| !s.is_empty())
+        self.spec
+            .template
+            .spec
+            .bootstrap
+            .data_secret_name
+            .as_deref()
+            .filter(|s| !s.is_empty())
     }
 
     pub fn version(&self) -> Option<&str> {

@@ -13,10 +13,10 @@ mod machine_pool;
 pub use cluster::{
     Cluster, ClusterClassRef, ClusterInitialization, ClusterSpec, ClusterStatus, ClusterTopology,
 };
-pub use machine_pool::{MachinePool, MachinePoolMachineSpec, MachinePoolSpec, MachinePoolTemplate};
 pub use machine::{
     Bootstrap, Machine, MachineInitialization, MachineNodeReference, MachineSpec, MachineStatus,
 };
+pub use machine_pool::{MachinePool, MachinePoolMachineSpec, MachinePoolSpec, MachinePoolTemplate};
 
 use serde::{Deserialize, Serialize};
 

@@ -627,17 +627,112 @@ async fn set_node_provider_id(
         return Ok(Action::requeue(Duration::from_secs(10)));
     };
     let want = dm.spec.provider_id.clone();
-    if node.spec.as_ref().and_then(|s| s.provider_id.as_deref()) != Some(want.as_str()) {
-        nodes
-            .patch(
-                node_name,
-                &PatchParams::default(),
-                &Patch::Merge(serde_json::json!({"spec": {"providerID": want}})),
-            )
-            .await?;
-        info!(node = node_name, provider_id = %want, "set the Node's providerID");
+    let current = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.provider_id.clone())
+        .unwrap_or_default();
+    let taints = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    let Some(patch) = node_patch(
+        &current,
+        &want,
+        &taints,
+        node.metadata.resource_version.as_deref(),
+    ) else {
+        return Ok(Action::await_change());
+    };
+    nodes
+        .patch(node_name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    info!(node = node_name, provider_id = %want, "initialized the Node: providerID set, uninitialized taint removed");
+    if has_uninitialized_taint(&taints) {
+        // CAPD gives the Node its InternalIPs when it lifts the taint (what a cloud
+        // provider would do); kubelet keeps them from then on.
+        let known: Vec<(String, String)> = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| (a.type_, a.address))
+            .collect();
+        let mut addresses = known.clone();
+        for a in dm
+            .status
+            .as_ref()
+            .map(|s| s.addresses.clone())
+            .unwrap_or_default()
+        {
+            let pair = ("InternalIP".to_string(), a.address.clone());
+            if a.type_ == capd_api::MachineAddressType::InternalIp && !addresses.contains(&pair) {
+                addresses.push(pair);
+            }
+        }
+        if addresses.len() > known.len() {
+            let list: Vec<serde_json::Value> = addresses
+                .iter()
+                .map(|(t, a)| serde_json::json!({"type": t, "address": a}))
+                .collect();
+            nodes
+                .patch_status(
+                    node_name,
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({"status": {"addresses": list}})),
+                )
+                .await?;
+        }
     }
     Ok(Action::await_change())
+}
+
+/// The cloud provider's taint kubelet puts on a Node with `--cloud-provider=external`;
+/// with no cloud provider for containers, CAPD (and we) lift it.
+const UNINITIALIZED_TAINT: &str = "node.cloudprovider.kubernetes.io/uninitialized";
+
+fn has_uninitialized_taint(taints: &[k8s_openapi::api::core::v1::Taint]) -> bool {
+    taints
+        .iter()
+        .any(|t| t.key == UNINITIALIZED_TAINT && t.effect == "NoSchedule")
+}
+
+/// What to change on the Node, as CAPD: `spec.providerID` only when empty (never
+/// overwrite what someone else set), the uninitialized taint removed. `None` when
+/// nothing is to change. The taint list is replaced whole, so the patch carries the
+/// Node's resourceVersion: a concurrent change of the taints makes it fail and retry.
+pub fn node_patch(
+    current_provider_id: &str,
+    want: &str,
+    taints: &[k8s_openapi::api::core::v1::Taint],
+    resource_version: Option<&str>,
+) -> Option<serde_json::Value> {
+    let set_id = current_provider_id.is_empty() && !want.is_empty();
+    let lift = has_uninitialized_taint(taints);
+    if !set_id && !lift {
+        return None;
+    }
+    let mut spec = serde_json::Map::new();
+    if set_id {
+        spec.insert("providerID".into(), want.into());
+    }
+    if lift {
+        let kept: Vec<&k8s_openapi::api::core::v1::Taint> = taints
+            .iter()
+            .filter(|t| !(t.key == UNINITIALIZED_TAINT && t.effect == "NoSchedule"))
+            .collect();
+        spec.insert(
+            "taints".into(),
+            serde_json::to_value(kept).unwrap_or_default(),
+        );
+    }
+    let mut patch = serde_json::json!({"spec": spec});
+    if let (true, Some(rv)) = (lift, resource_version) {
+        patch["metadata"] = serde_json::json!({"resourceVersion": rv});
+    }
+    Some(patch)
 }
 
 /// Removes the node container (and it from the load balancer); the caller drops the
@@ -786,6 +881,56 @@ fn ready_summary(c: &[Condition]) -> NewCondition {
 pub fn set(dm: &mut DockerMachine, c: NewCondition) {
     let generation = dm.metadata.generation;
     conditions::set(dm.conditions_mut(), c, generation);
+}
+
+#[cfg(test)]
+mod node_patch_tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Taint;
+    use serde_json::json;
+
+    fn taint(key: &str) -> Taint {
+        Taint {
+            key: key.into(),
+            effect: "NoSchedule".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sets_the_provider_id_only_when_empty() {
+        assert_eq!(
+            node_patch("", "docker:////n", &[], Some("7")),
+            Some(json!({"spec": {"providerID": "docker:////n"}}))
+        );
+        assert_eq!(
+            node_patch("other:////n", "docker:////n", &[], Some("7")),
+            None,
+            "someone else's providerID stays"
+        );
+        assert_eq!(
+            node_patch("docker:////n", "docker:////n", &[taint("x")], Some("7")),
+            None
+        );
+    }
+
+    #[test]
+    fn lifts_only_the_uninitialized_taint_guarded_by_the_resource_version() {
+        let taints = [
+            taint("node-role.kubernetes.io/control-plane"),
+            taint(UNINITIALIZED_TAINT),
+        ];
+        assert_eq!(
+            node_patch("docker:////n", "docker:////n", &taints, Some("7")),
+            Some(json!({
+                "spec": {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]},
+                "metadata": {"resourceVersion": "7"}
+            }))
+        );
+        let both = node_patch("", "docker:////n", &taints[1..], Some("8")).unwrap();
+        assert_eq!(both["spec"]["providerID"], "docker:////n");
+        assert_eq!(both["spec"]["taints"], json!([]));
+    }
 }
 
 #[cfg(test)]

@@ -23,10 +23,12 @@ use capd_api::consts::{annotation, condition, label, reason, GROUP};
 use capd_api::machine_pool::DockerMachinePool;
 use capd_runtime::LabelFilter;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams,
+};
+use kube::runtime::controller::Action;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
-use kube::runtime::controller::Action;
 use std::time::Duration;
 use tracing::info;
 
@@ -70,13 +72,25 @@ pub fn plan(machines: &[PoolMachine], replicas: usize) -> Plan {
     let provisioned = live.iter().filter(|m| m.provisioned).count();
     let mut over = provisioned.saturating_sub(replicas);
     let mut outdated: Vec<&&PoolMachine> = live.iter().filter(|m| m.outdated).collect();
-    outdated.sort_by(|a, b| b.delete_first.cmp(&a.delete_first).then_with(|| a.name.cmp(&b.name)));
-    let mut ready: Vec<&&PoolMachine> = live.iter().filter(|m| !m.outdated && m.provisioned).collect();
+    outdated.sort_by(|a, b| {
+        b.delete_first
+            .cmp(&a.delete_first)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let mut ready: Vec<&&PoolMachine> = live
+        .iter()
+        .filter(|m| !m.outdated && m.provisioned)
+        .collect();
     // Marked first, then newest first (ties by name, so every reconcile picks the same).
     ready.sort_by(|a, b| {
         b.delete_first
             .cmp(&a.delete_first)
-            .then_with(|| b.created.as_ref().map(|t| t.0).cmp(&a.created.as_ref().map(|t| t.0)))
+            .then_with(|| {
+                b.created
+                    .as_ref()
+                    .map(|t| t.0)
+                    .cmp(&a.created.as_ref().map(|t| t.0))
+            })
             .then_with(|| b.name.cmp(&a.name))
     });
     let mut delete = Vec::new();
@@ -87,7 +101,10 @@ pub fn plan(machines: &[PoolMachine], replicas: usize) -> Plan {
         delete.push(m.name.clone());
         over -= 1;
     }
-    Plan { create: replicas.saturating_sub(matching), delete }
+    Plan {
+        create: replicas.saturating_sub(matching),
+        delete,
+    }
 }
 
 pub async fn reconcile_normal<K: InfraPool>(
@@ -96,44 +113,85 @@ pub async fn reconcile_normal<K: InfraPool>(
     cluster: &Cluster,
     ctx: &Context,
 ) -> Result<Action, Error> {
-    view.status.get_or_insert_with(Default::default).infrastructure_machine_kind = K::MACHINE_KIND.to_string();
+    view.status
+        .get_or_insert_with(Default::default)
+        .infrastructure_machine_kind = K::MACHINE_KIND.to_string();
     if pool.bootstrap_data_secret_name().is_none() {
         info!("waiting for the bootstrap provider to set the MachinePool's bootstrap data");
-        set(view, NewCondition::false_(condition::REPLICAS_READY, reason::WAITING_FOR_BOOTSTRAP_DATA, "waiting for the MachinePool's bootstrap data secret"));
+        set(
+            view,
+            NewCondition::false_(
+                condition::REPLICAS_READY,
+                reason::WAITING_FOR_BOOTSTRAP_DATA,
+                "waiting for the MachinePool's bootstrap data secret",
+            ),
+        );
         return Ok(Action::await_change());
     }
-    let replicas = usize::try_from(pool.replicas()).map_err(|_| Error::invalid(pool, format!("spec.replicas: {} is negative", pool.replicas())))?;
+    let replicas = usize::try_from(pool.replicas()).map_err(|_| {
+        Error::invalid(
+            pool,
+            format!("spec.replicas: {} is negative", pool.replicas()),
+        )
+    })?;
     let machines = pool_machines::<K>(view, pool, cluster, ctx).await?;
     let todo = plan(&machines, replicas);
     let api = machines_api::<K>(ctx, &ns_of(view));
     for _ in 0..todo.create {
-        let made = api.create(&PostParams::default(), &new_machine::<K>(view, pool, cluster)?).await?;
+        let made = api
+            .create(
+                &PostParams::default(),
+                &new_machine::<K>(view, pool, cluster)?,
+            )
+            .await?;
         info!(machine = %made.name_any(), kind = K::MACHINE_KIND, "created a machine for the pool");
     }
     for name in &todo.delete {
-        if let Some(m) = machines.iter().find(|m| &m.name == name).and_then(|m| m.owner_machine.clone()) {
+        if let Some(m) = machines
+            .iter()
+            .find(|m| &m.name == name)
+            .and_then(|m| m.owner_machine.clone())
+        {
             info!(machine = %m, "scaling down: deleting the Machine");
-            delete_ignoring_gone(&Api::<Machine>::namespaced(ctx.client.clone(), &ns_of(view)), &m).await?;
+            delete_ignoring_gone(
+                &Api::<Machine>::namespaced(ctx.client.clone(), &ns_of(view)),
+                &m,
+            )
+            .await?;
         }
     }
 
     // Status as CAPD reports it.
-    let mut ids: Vec<String> = machines.iter().map(|m| m.provider_id.clone()).filter(|p| !p.is_empty()).collect();
+    let mut ids: Vec<String> = machines
+        .iter()
+        .map(|m| m.provider_id.clone())
+        .filter(|p| !p.is_empty())
+        .collect();
     ids.sort();
     let all = machines.len();
     view.spec.provider_id_list = ids;
     if view.spec.provider_id.is_empty() {
-        view.spec.provider_id = format!("docker:////{}-dmp-{}", cluster.name_any(), view.name_any());
+        view.spec.provider_id =
+            format!("docker:////{}-dmp-{}", cluster.name_any(), view.name_any());
     }
-    let ready = view.spec.provider_id_list.len() == replicas && all == replicas && todo.create == 0 && todo.delete.is_empty();
+    let ready = view.spec.provider_id_list.len() == replicas
+        && all == replicas
+        && todo.create == 0
+        && todo.delete.is_empty();
     let status = view.status.get_or_insert_with(Default::default);
     status.replicas = Some(i32::try_from(all).unwrap_or(i32::MAX));
     if ready {
         // Like `initialization.provisioned`, never set back (the contract's rule).
         status.ready = true;
-        set(view, NewCondition::true_(condition::REPLICAS_READY, reason::READY, ""));
+        set(
+            view,
+            NewCondition::true_(condition::REPLICAS_READY, reason::READY, ""),
+        );
     } else {
-        let provisioned = machines.iter().filter(|m| m.provisioned && !m.deleting).count();
+        let provisioned = machines
+            .iter()
+            .filter(|m| m.provisioned && !m.deleting)
+            .count();
         let (why, verb) = if all < replicas || todo.create > 0 {
             (reason::SCALING_UP, "scaling up")
         } else if all > replicas {
@@ -141,7 +199,14 @@ pub async fn reconcile_normal<K: InfraPool>(
         } else {
             (reason::WAITING_FOR_REPLICAS, "waiting for machines")
         };
-        set(view, NewCondition::false_(condition::REPLICAS_READY, why, format!("{verb}: {provisioned} of {replicas} machines provisioned, {all} exist")));
+        set(
+            view,
+            NewCondition::false_(
+                condition::REPLICAS_READY,
+                why,
+                format!("{verb}: {provisioned} of {replicas} machines provisioned, {all} exist"),
+            ),
+        );
     }
     if machines.iter().any(|m| m.deleting) || !todo.delete.is_empty() {
         return Ok(Action::requeue(DELETION_POLL));
@@ -158,7 +223,14 @@ pub async fn reconcile_delete<K: InfraPool>(
     cluster: &Cluster,
     ctx: &Context,
 ) -> Result<Option<Action>, Error> {
-    set(view, NewCondition::false_(condition::REPLICAS_READY, reason::DELETING, "deleting the pool's machines"));
+    set(
+        view,
+        NewCondition::false_(
+            condition::REPLICAS_READY,
+            reason::DELETING,
+            "deleting the pool's machines",
+        ),
+    );
     let ns = ns_of(view);
     let machines = match pool {
         Some(p) => pool_machines::<K>(view, p, cluster, ctx).await?,
@@ -174,10 +246,15 @@ pub async fn reconcile_delete<K: InfraPool>(
                 None => delete_ignoring_gone(&infra_api, &m.name).await?,
             }
         }
-        info!(left = machines.len(), "waiting for the pool's machines to be deleted");
+        info!(
+            left = machines.len(),
+            "waiting for the pool's machines to be deleted"
+        );
         return Ok(Some(Action::requeue(DELETION_POLL)));
     }
-    let filter = LabelFilter::new().with(label::KIND_CLUSTER, cluster.name_any()).with(K::CONTAINER_LABEL, view.name_any());
+    let filter = LabelFilter::new()
+        .with(label::KIND_CLUSTER, cluster.name_any())
+        .with(K::CONTAINER_LABEL, view.name_any());
     for c in ctx.runtime.list_containers(&filter).await? {
         info!(container = %c.name, "removing a container left by the pool");
         ctx.runtime.remove_container(&c.name).await?;
@@ -191,7 +268,11 @@ pub fn summarize_ready(view: &mut DockerMachinePool, failed_now: bool) {
     let ready = match replicas {
         _ if failed_now => return,
         Some(c) if c.status == "True" => NewCondition::true_(condition::READY, reason::READY, ""),
-        Some(c) => NewCondition::false_(condition::READY, reason::NOT_READY, format!("ReplicasReady: {}", c.message)),
+        Some(c) => NewCondition::false_(
+            condition::READY,
+            reason::NOT_READY,
+            format!("ReplicasReady: {}", c.message),
+        ),
         None => NewCondition::unknown(condition::READY, reason::READY_UNKNOWN, ""),
     };
     set(view, ready);
@@ -202,7 +283,9 @@ pub fn set(view: &mut DockerMachinePool, c: NewCondition) {
     view.set_condition(c);
 }
 
-fn conditions_of(view: &DockerMachinePool) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+fn conditions_of(
+    view: &DockerMachinePool,
+) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
     use capd_api::HasConditions;
     view.conditions()
 }
@@ -235,26 +318,53 @@ async fn pool_machines<K: InfraPool>(
     ctx: &Context,
 ) -> Result<Vec<PoolMachine>, Error> {
     let ns = ns_of(view);
-    let selector = format!("{}={},{}={}", label::CLUSTER_NAME, cluster.name_any(), label::MACHINE_POOL_NAME, pool.name_any());
-    let list = machines_api::<K>(ctx, &ns).list(&ListParams::default().labels(&selector)).await?;
+    let selector = format!(
+        "{}={},{}={}",
+        label::CLUSTER_NAME,
+        cluster.name_any(),
+        label::MACHINE_POOL_NAME,
+        pool.name_any()
+    );
+    let list = machines_api::<K>(ctx, &ns)
+        .list(&ListParams::default().labels(&selector))
+        .await?;
     // The image each node container runs, to tell outdated machines (CAPD compares the
     // container's image with the one the pool's version and customImage ask for).
     let filter = LabelFilter::new().with(label::KIND_CLUSTER, cluster.name_any());
-    let images: BTreeMap<String, String> =
-        ctx.runtime.list_containers(&filter).await?.into_iter().map(|c| (c.name, c.image)).collect();
+    let images: BTreeMap<String, String> = ctx
+        .runtime
+        .list_containers(&filter)
+        .await?
+        .into_iter()
+        .map(|c| (c.name, c.image))
+        .collect();
     let want = wanted_image(view, pool);
     Ok(list
         .items
         .into_iter()
         .map(|o| {
-            let owner = o.owner_references().iter().find(|r| r.kind == "Machine").map(|r| r.name.clone());
+            let owner = o
+                .owner_references()
+                .iter()
+                .find(|r| r.kind == "Machine")
+                .map(|r| r.name.clone());
             let machine = owner.as_deref().and_then(|m| ctx.caches.machine(&ns, m));
             let container = node::container_name(&cluster.name_any(), &o.name_any());
             PoolMachine {
-                provider_id: o.data["spec"]["providerID"].as_str().unwrap_or_default().to_string(),
-                provisioned: o.data["status"]["initialization"]["provisioned"].as_bool().unwrap_or(false),
-                deleting: o.metadata.deletion_timestamp.is_some() || machine.as_ref().is_some_and(|m| m.metadata.deletion_timestamp.is_some()),
-                delete_first: machine.as_ref().is_some_and(|m| m.annotations().contains_key(annotation::DELETE_MACHINE)),
+                provider_id: o.data["spec"]["providerID"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                provisioned: o.data["status"]["initialization"]["provisioned"]
+                    .as_bool()
+                    .unwrap_or(false),
+                deleting: o.metadata.deletion_timestamp.is_some()
+                    || machine
+                        .as_ref()
+                        .is_some_and(|m| m.metadata.deletion_timestamp.is_some()),
+                delete_first: machine
+                    .as_ref()
+                    .is_some_and(|m| m.annotations().contains_key(annotation::DELETE_MACHINE)),
                 outdated: match (images.get(&container), &want) {
                     (Some(have), Some(want)) => have != want,
                     _ => false,
@@ -272,14 +382,23 @@ async fn pool_machines<K: InfraPool>(
 fn wanted_image(view: &DockerMachinePool, pool: &MachinePool) -> Option<String> {
     let probe = capd_api::DockerMachine::new(
         "",
-        capd_api::DockerMachineSpec { custom_image: view.spec.template.custom_image.clone(), ..Default::default() },
+        capd_api::DockerMachineSpec {
+            custom_image: view.spec.template.custom_image.clone(),
+            ..Default::default()
+        },
     );
     node::image(&probe, pool.version())
 }
 
 /// A new machine of the pool: CAPD's labels and owner, the pool's template as its spec.
-fn new_machine<K: InfraPool>(view: &DockerMachinePool, pool: &MachinePool, cluster: &Cluster) -> Result<DynamicObject, Error> {
-    let uid = view.uid().ok_or_else(|| Error::invalid(view, "metadata.uid: not set"))?;
+fn new_machine<K: InfraPool>(
+    view: &DockerMachinePool,
+    pool: &MachinePool,
+    cluster: &Cluster,
+) -> Result<DynamicObject, Error> {
+    let uid = view
+        .uid()
+        .ok_or_else(|| Error::invalid(view, "metadata.uid: not set"))?;
     let value = serde_json::json!({
         "apiVersion": format!("{GROUP}/v1beta2"),
         "kind": K::MACHINE_KIND,
@@ -301,7 +420,11 @@ mod tests {
     fn m(name: &str, provisioned: bool) -> PoolMachine {
         PoolMachine {
             name: name.into(),
-            provider_id: if provisioned { format!("docker:////{name}") } else { String::new() },
+            provider_id: if provisioned {
+                format!("docker:////{name}")
+            } else {
+                String::new()
+            },
             provisioned,
             deleting: false,
             owner_machine: Some(name.into()),
@@ -313,13 +436,37 @@ mod tests {
 
     #[test]
     fn scales_up_to_the_replicas_that_match() {
-        assert_eq!(plan(&[], 2), Plan { create: 2, delete: vec![] });
-        assert_eq!(plan(&[m("a", true)], 3), Plan { create: 2, delete: vec![] });
+        assert_eq!(
+            plan(&[], 2),
+            Plan {
+                create: 2,
+                delete: vec![]
+            }
+        );
+        assert_eq!(
+            plan(&[m("a", true)], 3),
+            Plan {
+                create: 2,
+                delete: vec![]
+            }
+        );
         let mut old = m("old", true);
         old.outdated = true;
         // One outdated: a replacement is made, the old one goes once it is surplus.
-        assert_eq!(plan(&[old.clone(), m("b", true)], 2), Plan { create: 1, delete: vec![] });
-        assert_eq!(plan(&[old, m("b", true), m("c", true)], 2), Plan { create: 0, delete: vec!["old".into()] });
+        assert_eq!(
+            plan(&[old.clone(), m("b", true)], 2),
+            Plan {
+                create: 1,
+                delete: vec![]
+            }
+        );
+        assert_eq!(
+            plan(&[old, m("b", true), m("c", true)], 2),
+            Plan {
+                create: 0,
+                delete: vec!["old".into()]
+            }
+        );
     }
 
     #[test]
@@ -329,14 +476,32 @@ mod tests {
         let mut b = m("b", true);
         b.created = Some(Time(k8s_openapi::jiff::Timestamp::from_second(2).unwrap()));
         let c = m("c", false);
-        assert_eq!(plan(&[a.clone(), b.clone(), c.clone()], 1), Plan { create: 0, delete: vec!["b".into()] });
+        assert_eq!(
+            plan(&[a.clone(), b.clone(), c.clone()], 1),
+            Plan {
+                create: 0,
+                delete: vec!["b".into()]
+            }
+        );
         let mut marked = a.clone();
         marked.delete_first = true;
-        assert_eq!(plan(&[marked, b.clone(), c], 1), Plan { create: 0, delete: vec!["a".into()] });
+        assert_eq!(
+            plan(&[marked, b.clone(), c], 1),
+            Plan {
+                create: 0,
+                delete: vec!["a".into()]
+            }
+        );
         // A machine already being deleted neither counts nor is deleted again.
         let mut gone = b.clone();
         gone.deleting = true;
         assert_eq!(plan(&[a.clone(), gone], 1), Plan::default());
-        assert_eq!(plan(&[a, b], 0), Plan { create: 0, delete: vec!["b".into(), "a".into()] });
+        assert_eq!(
+            plan(&[a, b], 0),
+            Plan {
+                create: 0,
+                delete: vec!["b".into(), "a".into()]
+            }
+        );
     }
 }
