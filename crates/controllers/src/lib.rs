@@ -21,6 +21,7 @@ pub mod machine_pool;
 pub mod metrics;
 pub mod node;
 pub mod patch;
+pub mod template;
 pub mod watches;
 pub mod workload;
 

@@ -10,13 +10,13 @@ mod webhook;
 
 use anyhow::{Context as _, Result};
 use capd_api::capi::{Cluster, Machine, MachinePool};
-use capd_api::dev::{DevCluster, DevMachine};
+use capd_api::dev::{DevCluster, DevMachine, DevMachineTemplate};
 use capd_api::machine_pool::{DevMachinePool, DockerMachinePool};
-use capd_api::{DockerCluster, DockerMachine};
+use capd_api::{DockerCluster, DockerMachine, DockerMachineTemplate};
 use capd_controllers::caches::{Caches, Shared};
 use capd_controllers::filters::{self, Filter};
 use capd_controllers::{
-    cluster, machine, machine_pool, metrics::Metrics, watches, Config, Context,
+    cluster, machine, machine_pool, metrics::Metrics, template, watches, Config, Context,
 };
 use capd_runtime::{ContainerRuntime, DockerRuntime};
 use flags::{Flags, LogFormat};
@@ -443,6 +443,30 @@ where
     .for_each(|_| futures::future::ready(()))
 }
 
+/// The machine template controller of kind `K` (status.capacity); its own watch, as
+/// nothing else reads templates.
+fn template_controller<K>(
+    flags: &Flags,
+    client: &kube::Client,
+    concurrency: u16,
+    ctx: Arc<Context>,
+    shutdown: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + use<K>
+where
+    K: template::CapacityTemplate + kube::Resource<DynamicType = ()>,
+{
+    let mut wc = watcher::Config::default().any_semantic();
+    if let Some(sel) = watches::label_selector(flags.watch_filter.as_deref()) {
+        wc = wc.labels(&sel);
+    }
+    Controller::new(api::<K>(client, flags.namespace.as_deref()), wc)
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .reconcile_all_on(resync(flags.sync_period))
+        .graceful_shutdown_on(stop(shutdown))
+        .run(template::reconcile::<K>, template::error_policy::<K>, ctx)
+        .for_each(|_| futures::future::ready(()))
+}
+
 async fn stop(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
@@ -521,7 +545,23 @@ async fn run_controllers(
             ),
         )
     });
-    let controllers = futures::future::join(controllers, async move {
+    let templates = futures::future::join(
+        template_controller::<DockerMachineTemplate>(
+            flags,
+            &ctx.client,
+            flags.dockermachinetemplate_concurrency,
+            ctx.clone(),
+            shutdown.clone(),
+        ),
+        template_controller::<DevMachineTemplate>(
+            flags,
+            &ctx.client,
+            flags.devmachinetemplate_concurrency,
+            ctx.clone(),
+            shutdown.clone(),
+        ),
+    );
+    let controllers = futures::future::join3(controllers, templates, async move {
         if let Some(p) = pool_controllers {
             p.await;
         }

@@ -337,3 +337,65 @@ async fn an_unchanged_provisioned_cluster_costs_no_api_request_per_reconcile() {
     );
     f.delete_namespace().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn machine_templates_report_the_engine_hosts_capacity() {
+    let f = Fixture::new("tmpl-cap").await;
+    let _m = f.manager(&[]).await;
+    // What the engine says of its host, as `docker info` prints it.
+    let out = f
+        .env
+        .docker()
+        .args(["info", "--format", "{{.NCPU}} {{.MemTotal}}"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut it = text.split_whitespace().map(|v| v.parse::<i64>().unwrap());
+    let (cpus, memory) = (it.next().unwrap(), it.next().unwrap());
+    let want = capd_controllers::template::capacity(capd_runtime::HostCapacity {
+        cpus,
+        memory_bytes: memory,
+    });
+    let spec = json!({"template": {"spec": {"customImage": "img"}}});
+    let dev_spec = json!({"template": {"spec": {"backend": {"docker": {"customImage": "img"}}}}});
+    for (kind, spec) in [
+        ("DockerMachineTemplate", spec),
+        ("DevMachineTemplate", dev_spec),
+    ] {
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+            f.client.clone(),
+            &f.ns,
+            &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+                "infrastructure.cluster.x-k8s.io",
+                "v1beta2",
+                kind,
+            )),
+        );
+        let obj = serde_json::from_value(json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": kind,
+            "metadata": {"name": "t"}, "spec": spec
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &obj).await.unwrap();
+        let got = poll_until(&format!("{kind} status.capacity"), LONG, || {
+            let api = api.clone();
+            async move {
+                let t = api.get("t").await.map_err(|e| e.to_string())?;
+                let cap = t.data["status"]["capacity"].clone();
+                if cap.is_object() {
+                    Ok(cap)
+                } else {
+                    Err(format!("status {}", t.data["status"]))
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            got,
+            serde_json::to_value(&want).unwrap(),
+            "{kind}: cpu {cpus}, memory {memory} bytes"
+        );
+    }
+    f.delete_namespace().await;
+}

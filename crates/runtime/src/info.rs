@@ -245,6 +245,13 @@ pub struct EngineInfo {
     pub api_version: String,
 }
 
+/// What the engine's host offers: CAPD reports it as a machine template's capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostCapacity {
+    pub cpus: i64,
+    pub memory_bytes: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ pub use docker::{error_chain, DockerOptions, DockerRuntime, Endpoint, DEFAULT_DO
 pub use error::{join_streams, output_tail, Error, ObjectKind, Result};
 pub use info::{
     ByteStream, ContainerInfo, ContainerState, ContainerSummary, EngineInfo, ExecOutput,
-    ExecRequest, LabelFilter, NetworkAddresses, PublishedPort, Stdin,
+    ExecRequest, HostCapacity, LabelFilter, NetworkAddresses, PublishedPort, Stdin,
 };
 pub use runtime::ContainerRuntime;
 pub use spec::{ContainerSpec, Mount, NetworkSpec, PortPublish, Protocol, RestartPolicy};

@@ -111,6 +111,13 @@ impl ContainerRuntime for MemoryRuntime {
         })
     }
 
+    async fn host_capacity(&self) -> Result<crate::HostCapacity> {
+        Ok(crate::HostCapacity {
+            cpus: 2,
+            memory_bytes: 8 << 30,
+        })
+    }
+
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<()> {
         self.record(format!("network {}", spec.name));
         Ok(())

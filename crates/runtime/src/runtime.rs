@@ -29,6 +29,9 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
     /// Who answers at the endpoint; a cheap reachability check.
     async fn engine_info(&self) -> Result<EngineInfo>;
 
+    /// CPUs and memory of the engine's host (`docker info`'s NCPU and MemTotal).
+    async fn host_capacity(&self) -> Result<crate::HostCapacity>;
+
     /// Creates the network unless one of that name exists (an existing one is left
     /// as it is, whatever its settings).
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<()>;

@@ -207,6 +207,18 @@ impl ContainerRuntime for DockerRuntime {
         &self.endpoint_str
     }
 
+    async fn host_capacity(&self) -> Result<crate::HostCapacity> {
+        let docker = self.client().await?;
+        let info = docker
+            .info()
+            .await
+            .map_err(|e| self.map(e, self.ctx("engine info", ObjectKind::Container, "")))?;
+        Ok(crate::HostCapacity {
+            cpus: info.ncpu.unwrap_or(0),
+            memory_bytes: info.mem_total.unwrap_or(0),
+        })
+    }
+
     async fn engine_info(&self) -> Result<EngineInfo> {
         let docker = self.client().await?;
         let v = docker
