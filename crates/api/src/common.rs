@@ -75,15 +75,11 @@ pub(crate) fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::
 
 /// A reachable Kubernetes API endpoint.
 ///
-/// A port without a host is accepted only as `{port: 6443}`, the placeholder CAPD's
-/// defaulting webhook writes into every DockerCluster(Template); any other endpoint needs a host.
+/// A port without a host is valid, as in CAPD: the port is then the load balancer's
+/// frontend port, and the host is filled in with the load balancer's address.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("minProperties" = 1))]
-#[x_kube(validation = Rule::new("has(self.host) || (has(self.port) && self.port == 6443)")
-    .message("host is required when controlPlaneEndpoint is set")
-    .field_path(".host")
-    .reason(Reason::FieldValueRequired))]
 pub struct ApiEndpoint {
     /// host is the hostname on which the API server is serving.
     #[serde(default, skip_serializing_if = "String::is_empty")]

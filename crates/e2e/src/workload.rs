@@ -100,6 +100,13 @@ pub async fn diagnose(
         "\nload balancer backends:\n{}",
         indent(&load_balancer_backends(env, cluster))
     ));
+    // A full disk stops kubelets and kubeadm in ways that look like anything else.
+    let df = std::process::Command::new("df")
+        .args(["-h", "/", "/var/lib/docker"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_else(|e| format!("(df: {e})"));
+    out.push_str(&format!("\ndisk space on this host:\n{}", indent(&df)));
     out
 }
 

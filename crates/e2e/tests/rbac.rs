@@ -74,6 +74,32 @@ async fn manager_provisions_with_exactly_the_cluster_role() {
             Some(ns.as_str()),
         ),
         ("watch", "cluster.x-k8s.io", "machines", None),
+        ("watch", "cluster.x-k8s.io", "machinepools", None),
+        (
+            "watch",
+            "infrastructure.cluster.x-k8s.io",
+            "devmachinepools",
+            None,
+        ),
+        (
+            "patch",
+            "infrastructure.cluster.x-k8s.io",
+            "dockermachinepools/status",
+            Some(ns.as_str()),
+        ),
+        (
+            "create",
+            "infrastructure.cluster.x-k8s.io",
+            "devmachines",
+            Some(ns.as_str()),
+        ),
+        ("delete", "cluster.x-k8s.io", "machines", Some(ns.as_str())),
+        (
+            "patch",
+            "infrastructure.cluster.x-k8s.io",
+            "devmachinetemplates/status",
+            Some(ns.as_str()),
+        ),
         ("get", "", "secrets", Some(ns.as_str())),
         ("get", "", "configmaps", Some(ns.as_str())),
         ("create", "events.k8s.io", "events", Some(ns.as_str())),
@@ -111,7 +137,13 @@ async fn manager_provisions_with_exactly_the_cluster_role() {
         (
             "delete",
             "infrastructure.cluster.x-k8s.io",
-            "dockermachines",
+            "dockerclusters",
+            Some(ns.as_str()),
+        ),
+        (
+            "patch",
+            "infrastructure.cluster.x-k8s.io",
+            "dockermachinetemplates",
             Some(ns.as_str()),
         ),
         (
@@ -121,7 +153,13 @@ async fn manager_provisions_with_exactly_the_cluster_role() {
             Some(ns.as_str()),
         ),
         ("patch", "cluster.x-k8s.io", "clusters", Some(ns.as_str())),
-        ("delete", "cluster.x-k8s.io", "machines", Some(ns.as_str())),
+        ("delete", "cluster.x-k8s.io", "clusters", Some(ns.as_str())),
+        (
+            "patch",
+            "cluster.x-k8s.io",
+            "machinepools",
+            Some(ns.as_str()),
+        ),
         ("create", "coordination.k8s.io", "leases", Some("default")),
         ("create", "rbac.authorization.k8s.io", "clusterroles", None),
         (

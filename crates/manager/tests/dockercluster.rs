@@ -363,3 +363,65 @@ async fn a_load_balancer_stopped_behind_our_back_is_started_again() {
     .unwrap();
     f.delete_namespace().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_only_endpoint_is_the_load_balancers_frontend_port() {
+    let f = Fixture::new("dc-port").await;
+    let _m = f.manager(&[]).await;
+    let name = unique_name("port");
+    if let Ok(mut n) = f.cluster_names.lock() {
+        n.push(name.clone());
+    }
+    let (repo, tag) = f.lb_image();
+    // CAPD accepts an endpoint with only a port: the host is the load balancer's address.
+    let dc: capd_api::DockerCluster = serde_json::from_value(json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerCluster",
+        "metadata": {"name": name},
+        "spec": {"controlPlaneEndpoint": {"port": 7777}, "loadBalancer": {"imageRepository": repo, "imageTag": tag}}
+    }))
+    .unwrap();
+    f.dockerclusters()
+        .create(&kube::api::PostParams::default(), &dc)
+        .await
+        .unwrap();
+    let cluster: capd_api::capi::Cluster = serde_json::from_value(json!({
+        "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "metadata": {"name": name},
+        "spec": {"infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerCluster", "name": name}}
+    }))
+    .unwrap();
+    f.clusters()
+        .create(&kube::api::PostParams::default(), &cluster)
+        .await
+        .unwrap();
+    let dc = f.wait_provisioned(&name, LONG).await;
+    let ip = container_ip(&f.env, &format!("{name}-lb"), "kind");
+    assert_eq!(
+        (
+            dc.spec.control_plane_endpoint.host.as_str(),
+            dc.spec.control_plane_endpoint.port
+        ),
+        (ip.as_str(), 7777)
+    );
+    // HAProxy listens on the endpoint's port, not on 6443.
+    let connect = |port: u16| {
+        let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().unwrap();
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+    };
+    poll_until("the load balancer to listen on 7777", LONG, || {
+        let ok = connect(7777);
+        async move {
+            if ok {
+                Ok(())
+            } else {
+                Err("connection refused".to_string())
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        !connect(6443),
+        "nothing listens on 6443 when the endpoint says 7777"
+    );
+    f.delete_namespace().await;
+}

@@ -44,59 +44,6 @@ impl Fixture {
         name
     }
 
-    /// Bootstrap Secret + Machine + DockerMachine using the environment's node image.
-    async fn machine(
-        &self,
-        cluster: &str,
-        name: &str,
-        control_plane: bool,
-        bootstrap: &str,
-        format: Option<&str>,
-    ) {
-        let mut data = json!({"value": b64(bootstrap.as_bytes())});
-        if let Some(f) = format {
-            data["format"] = json!(b64(f.as_bytes()));
-        }
-        let secret: Secret = serde_json::from_value(json!({
-            "metadata": {"name": format!("{name}-bootstrap"), "labels": {"cluster.x-k8s.io/cluster-name": cluster}},
-            "data": data
-        }))
-        .unwrap();
-        Api::<Secret>::namespaced(self.client.clone(), &self.ns)
-            .create(&PostParams::default(), &secret)
-            .await
-            .unwrap();
-        let mut labels = json!({"cluster.x-k8s.io/cluster-name": cluster});
-        if control_plane {
-            labels["cluster.x-k8s.io/control-plane"] = json!("");
-        }
-        let dm: DockerMachine = serde_json::from_value(json!({
-            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerMachine",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {"customImage": self.env.state.images.node, "bootstrapTimeout": "3m"}
-        }))
-        .unwrap();
-        Api::<DockerMachine>::namespaced(self.client.clone(), &self.ns)
-            .create(&PostParams::default(), &dm)
-            .await
-            .unwrap();
-        let m: Machine = serde_json::from_value(json!({
-            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "clusterName": cluster,
-                "version": "v1.36.3",
-                "bootstrap": {"dataSecretName": format!("{name}-bootstrap")},
-                "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachine", "name": name}
-            }
-        }))
-        .unwrap();
-        Api::<Machine>::namespaced(self.client.clone(), &self.ns)
-            .create(&PostParams::default(), &m)
-            .await
-            .unwrap();
-    }
-
     fn dockermachines(&self) -> Api<DockerMachine> {
         Api::namespaced(self.client.clone(), &self.ns)
     }

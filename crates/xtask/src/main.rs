@@ -68,6 +68,12 @@ enum Cmd {
     GenTemplates,
     /// Build Tilt from Go modules into ~/.cache/capd-rs (once) and print its path.
     Tilt,
+    /// Inject faults into real provisioning (leader SIGKILLs, an engine restart, delete all) and print what was counted.
+    Chaos {
+        /// Leader SIGKILLs while 5 clusters × 2 machines provision.
+        #[arg(long, default_value_t = 30)]
+        kills: u32,
+    },
     /// Benchmark capd-rs against CAPD and raw Docker (builds CAPD on demand); `bench --help` lists the options.
     #[command(disable_help_flag = true)]
     Bench {
@@ -126,6 +132,7 @@ fn main() {
             }),
             Cmd::Tilt => release::tilt(),
             Cmd::Bench { args } => bench::bench(&args),
+            Cmd::Chaos { kills } => commands::chaos::chaos(kills),
         }
     });
     if let Err(e) = res {

@@ -3,10 +3,12 @@
 //! namespace, and helpers to create Cluster API objects and look at containers.
 #![allow(dead_code)]
 
-use capd_api::capi::Cluster;
-use capd_api::DockerCluster;
+use capd_api::capi::{Cluster, Machine};
+use capd_api::{DockerCluster, DockerMachine};
+use capd_testenv::b64;
 use capd_testenv::{free_port, http_get, poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
 use serde_json::json;
@@ -150,6 +152,59 @@ impl Fixture {
         .await
         .unwrap();
         m
+    }
+
+    /// Bootstrap Secret + Machine + DockerMachine using the environment's node image.
+    pub async fn machine(
+        &self,
+        cluster: &str,
+        name: &str,
+        control_plane: bool,
+        bootstrap: &str,
+        format: Option<&str>,
+    ) {
+        let mut data = json!({"value": b64(bootstrap.as_bytes())});
+        if let Some(f) = format {
+            data["format"] = json!(b64(f.as_bytes()));
+        }
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": format!("{name}-bootstrap"), "labels": {"cluster.x-k8s.io/cluster-name": cluster}},
+            "data": data
+        }))
+        .unwrap();
+        Api::<Secret>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+        let mut labels = json!({"cluster.x-k8s.io/cluster-name": cluster});
+        if control_plane {
+            labels["cluster.x-k8s.io/control-plane"] = json!("");
+        }
+        let dm: DockerMachine = serde_json::from_value(json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerMachine",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"customImage": self.env.state.images.node, "bootstrapTimeout": "3m"}
+        }))
+        .unwrap();
+        Api::<DockerMachine>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &dm)
+            .await
+            .unwrap();
+        let m: Machine = serde_json::from_value(json!({
+            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "clusterName": cluster,
+                "version": "v1.36.3",
+                "bootstrap": {"dataSecretName": format!("{name}-bootstrap")},
+                "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachine", "name": name}
+            }
+        }))
+        .unwrap();
+        Api::<Machine>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &m)
+            .await
+            .unwrap();
     }
 
     pub fn clusters(&self) -> Api<Cluster> {

@@ -2,6 +2,7 @@
 //! `support`, never on each other.
 
 pub mod bench;
+pub mod chaos;
 pub mod demo;
 pub mod env;
 pub mod release;

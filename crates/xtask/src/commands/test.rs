@@ -29,10 +29,17 @@ fn with_env(cmd: &mut Command, s: &capd_testenv::EnvState) {
 
 /// `cargo test --workspace --no-fail-fast`; every invocation uses the same package
 /// selection, so they share one set of compiled dependencies.
+///
+/// Incremental compilation is off unless the caller set `CARGO_INCREMENTAL`: one build
+/// of the whole workspace's tests gains nothing from it, and its session data grew past
+/// 12 GB on these machines, filling the disk that the workload clusters' nodes write to.
 fn cargo_test() -> Command {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(paths::workspace_root())
         .args(["test", "--workspace", "--no-fail-fast"]);
+    if std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
     cmd
 }
 

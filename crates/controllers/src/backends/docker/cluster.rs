@@ -10,7 +10,6 @@ use capd_api::capi::Cluster;
 use capd_api::conditions::{self, NewCondition};
 use capd_api::consts::{condition, reason};
 use capd_api::{ApiEndpoint, DockerCluster, HasConditions};
-use capd_loadbalancer::CONTROL_PLANE_PORT;
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
 use std::time::Duration;
@@ -66,10 +65,12 @@ pub async fn reconcile_normal(
     };
 
     // Only when empty: a user (or clusterctl move) may have set it, and it must not change.
+    // A port the user gave (CAPD's port-only endpoint) is kept: the load balancer
+    // listens on it (see `load_balancer::frontend_port`).
     if dc.spec.control_plane_endpoint.host.is_empty() {
         dc.spec.control_plane_endpoint = ApiEndpoint {
             host: ip.to_string(),
-            port: i32::from(CONTROL_PLANE_PORT),
+            port: i32::from(load_balancer::frontend_port(dc)),
         };
         crate::events::publish(
             ctx,
@@ -81,7 +82,7 @@ pub async fn reconcile_normal(
                 "load balancer {} serves the control plane at {}:{} (host port {})",
                 status.name,
                 ip,
-                CONTROL_PLANE_PORT,
+                dc.spec.control_plane_endpoint.port,
                 status
                     .host_port
                     .map(|p| p.to_string())

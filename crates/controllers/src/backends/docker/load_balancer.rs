@@ -8,7 +8,7 @@ use capd_api::capi::Cluster;
 use capd_api::consts::label;
 use capd_api::DockerCluster;
 use capd_loadbalancer::{
-    LoadBalancer, LoadBalancerSpec, SourceError, TemplateFuture, TemplateSource,
+    LoadBalancer, LoadBalancerSpec, SourceError, TemplateFuture, TemplateSource, CONTROL_PLANE_PORT,
 };
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
@@ -49,6 +49,7 @@ pub fn handle(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> LoadBalan
     let mut spec = LoadBalancerSpec::new(cluster.name_any());
     spec.image = image(dc);
     spec.network = ctx.config.network.clone();
+    spec.frontend_port = frontend_port(dc);
     spec.cluster_uid = dc
         .annotations()
         .get(CONTAINER_OWNER_ANNOTATION)
@@ -65,6 +66,15 @@ pub fn handle(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> LoadBalan
         }));
     }
     LoadBalancer::new(ctx.runtime.clone(), spec)
+}
+
+/// The port the load balancer listens on: `spec.controlPlaneEndpoint.port` (CAPD's
+/// frontend port), else 6443.
+pub fn frontend_port(dc: &DockerCluster) -> u16 {
+    u16::try_from(dc.spec.control_plane_endpoint.port)
+        .ok()
+        .filter(|p| *p != 0)
+        .unwrap_or(CONTROL_PLANE_PORT)
 }
 
 /// `spec.loadBalancer.customHAProxyConfigTemplateRef`: CAPD reads the template from a
