@@ -352,6 +352,16 @@ async fn chaos_leader_kills_engine_restart_and_delete() {
         "`cargo xtask up` brought the environment back"
     );
     let after = container_ids(&f, &clusters);
+    // Cluster API's endpoint is immutable: count the load balancers still at it (the
+    // engine may hand out other addresses after a restart; reported, see reliability.md).
+    let dcs = f.dockerclusters().list(&ListParams::default()).await.unwrap().items;
+    let at_endpoint = dcs
+        .iter()
+        .filter(|dc| {
+            let lb = format!("{}-lb", dc.metadata.name.clone().unwrap_or_default());
+            container_ip(&f.env, &lb, "kind") == dc.spec.control_plane_endpoint.host
+        })
+        .count();
     let same_ids = before
         .iter()
         .filter(|(n, v)| after.get(*n).map(|a| a.split(' ').next()) == Some(v.split(' ').next()))
@@ -364,8 +374,9 @@ async fn chaos_leader_kills_engine_restart_and_delete() {
         orphans: 0,
         recovery,
         seen: format!(
-            "{same_ids} of {} containers back with the same ID; every object Ready again",
-            before.len()
+            "{same_ids} of {} containers back with the same ID; every object Ready again; {at_endpoint} of {} load balancers still at their endpoint's address",
+            before.len(),
+            dcs.len()
         ),
     };
     restart_row.print();
