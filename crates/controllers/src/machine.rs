@@ -64,6 +64,15 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
                 if machine.spec.version.is_empty() {
                     machine.spec.version = mp.version().unwrap_or_default().to_string();
                 }
+                // CAPD labels a pool's container with one of the pool's failure domains
+                // (at random); here one picked from the machine's name, the same every time.
+                if machine.spec.failure_domain.is_empty() && !mp.spec.failure_domains.is_empty() {
+                    let i = obj.name_any().bytes().fold(0usize, |h, b| {
+                        h.wrapping_mul(31).wrapping_add(usize::from(b))
+                    });
+                    machine.spec.failure_domain =
+                        mp.spec.failure_domains[i % mp.spec.failure_domains.len()].clone();
+                }
             }
             None if !deleting => {
                 info!(machine_pool = %pool, "waiting for the MachinePool");

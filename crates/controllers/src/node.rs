@@ -7,8 +7,8 @@ use capd_runtime::{ContainerSpec, ExecOutput, Mount, PortPublish, RestartPolicy}
 
 /// Where a Kubernetes API server listens inside a control-plane node.
 pub const API_SERVER_PORT: u16 = 6443;
-/// Container label carrying `Machine.spec.failureDomain`.
-pub const FAILURE_DOMAIN_LABEL: &str = "io.x-k8s.capd-rs.failure-domain";
+/// Container label carrying `Machine.spec.failureDomain` (CAPD's key).
+pub const FAILURE_DOMAIN_LABEL: &str = "io.x-k8s.cluster.failureDomain";
 /// kind's node image repository, CAPD's default.
 pub const DEFAULT_NODE_IMAGE: &str = "kindest/node";
 
@@ -80,12 +80,51 @@ pub fn spec(dm: &DockerMachine, p: &NodeParams<'_>) -> ContainerSpec {
         spec = spec.label(FAILURE_DOMAIN_LABEL, fd);
     }
     if p.control_plane {
-        spec = spec.publish(PortPublish::loopback_random(API_SERVER_PORT));
+        // kind's and CAPD's: `kubectl` in a control-plane node talks to its cluster.
+        spec = spec
+            .publish(PortPublish::loopback_random(API_SERVER_PORT))
+            .env("KUBECONFIG", "/etc/kubernetes/admin.conf");
     }
     for m in &dm.spec.extra_mounts {
         spec = spec.mount(Mount::new(&m.host_path, &m.container_path, m.read_only));
     }
     spec
+}
+
+/// The proxy variables CAPD passes into a node: `HTTP_PROXY`, `HTTPS_PROXY` and
+/// `NO_PROXY` (upper or lower case) from the manager's environment, each under both
+/// names; when any is set, `NO_PROXY` also gets the network's subnets, the node's name and
+/// the cluster-local DNS suffixes, so traffic inside the cluster never goes to the proxy.
+/// Empty when no proxy is set.
+pub fn proxy_env(
+    lookup: impl Fn(&str) -> Option<String>,
+    subnets: &[String],
+    node: &str,
+) -> Vec<(String, String)> {
+    let get = |name: &str| {
+        lookup(name)
+            .or_else(|| lookup(&name.to_lowercase()))
+            .filter(|v| !v.is_empty())
+    };
+    let mut out = Vec::new();
+    for name in ["HTTP_PROXY", "HTTPS_PROXY"] {
+        if let Some(v) = get(name) {
+            out.push((name.to_string(), v.clone()));
+            out.push((name.to_lowercase(), v));
+        }
+    }
+    let no_proxy = get("NO_PROXY");
+    if out.is_empty() && no_proxy.is_none() {
+        return out;
+    }
+    let mut list: Vec<String> = subnets.to_vec();
+    list.extend(no_proxy);
+    list.push(node.to_string());
+    list.extend([".svc", ".svc.cluster", ".svc.cluster.local"].map(String::from));
+    let joined = list.join(",");
+    out.push(("NO_PROXY".into(), joined.clone()));
+    out.push(("no_proxy".into(), joined));
+    out
 }
 
 /// Exits 0 once systemd (PID 1 of the node) has reached `multi-user.target`, the
@@ -183,6 +222,35 @@ pub fn readiness(systemd: &Probe, cri: Option<&Probe>) -> Readiness {
             CRI_READY_COMMAND.join(" ")
         )),
         None => Readiness::Ready,
+    }
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    use super::*;
+
+    #[test]
+    fn no_proxy_set_means_no_variables() {
+        assert!(proxy_env(|_| None, &["172.18.0.0/16".into()], "n").is_empty());
+    }
+
+    #[test]
+    fn proxies_under_both_names_and_no_proxy_covers_the_cluster() {
+        let env = |k: &str| match k {
+            "https_proxy" => Some("http://proxy:3128".to_string()),
+            "NO_PROXY" => Some("example.org".to_string()),
+            _ => None,
+        };
+        let got = proxy_env(env, &["172.18.0.0/16".into()], "c-md-0-x");
+        let get = |k: &str| got.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("HTTPS_PROXY"), Some("http://proxy:3128"));
+        assert_eq!(get("https_proxy"), Some("http://proxy:3128"));
+        assert_eq!(get("HTTP_PROXY"), None);
+        assert_eq!(
+            get("NO_PROXY"),
+            Some("172.18.0.0/16,example.org,c-md-0-x,.svc,.svc.cluster,.svc.cluster.local")
+        );
+        assert_eq!(get("no_proxy"), get("NO_PROXY"));
     }
 }
 
@@ -359,6 +427,14 @@ mod tests {
             ..p
         };
         assert!(spec(&dm, &w).ports.is_empty());
+        assert_eq!(
+            s.env.get("KUBECONFIG").map(String::as_str),
+            Some("/etc/kubernetes/admin.conf")
+        );
+        assert!(
+            !spec(&dm, &w).env.contains_key("KUBECONFIG"),
+            "workers have no admin.conf"
+        );
         assert!(
             spec(&dm, &w).cgroupns_private,
             "workers get a private cgroup namespace too"

@@ -354,7 +354,12 @@ async fn chaos_leader_kills_engine_restart_and_delete() {
     let after = container_ids(&f, &clusters);
     // Cluster API's endpoint is immutable: count the load balancers still at it (the
     // engine may hand out other addresses after a restart; reported, see reliability.md).
-    let dcs = f.dockerclusters().list(&ListParams::default()).await.unwrap().items;
+    let dcs = f
+        .dockerclusters()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
     let at_endpoint = dcs
         .iter()
         .filter(|dc| {

@@ -118,6 +118,10 @@ impl ContainerRuntime for MemoryRuntime {
         })
     }
 
+    async fn network_subnets(&self, _network: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<()> {
         self.record(format!("network {}", spec.name));
         Ok(())

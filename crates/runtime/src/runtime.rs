@@ -36,6 +36,9 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
     /// as it is, whatever its settings).
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<()>;
 
+    /// The subnets of a network (its IPAM configuration), e.g. `172.18.0.0/16`.
+    async fn network_subnets(&self, network: &str) -> Result<Vec<String>>;
+
     /// Whether the image is present in the engine.
     async fn image_present(&self, image: &str) -> Result<bool>;
 

@@ -254,6 +254,20 @@ impl ContainerRuntime for DockerRuntime {
             .await
     }
 
+    async fn network_subnets(&self, network: &str) -> Result<Vec<String>> {
+        let docker = self.client().await?;
+        let n = docker
+            .inspect_network(network, None)
+            .await
+            .map_err(|e| self.map(e, self.ctx("inspect network", ObjectKind::Network, network)))?;
+        Ok(n.ipam
+            .and_then(|i| i.config)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| c.subnet)
+            .collect())
+    }
+
     async fn image_present(&self, image: &str) -> Result<bool> {
         self.image_present_impl(image).await
     }

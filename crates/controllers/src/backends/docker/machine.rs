@@ -321,6 +321,14 @@ async fn ensure_container(
     if let Some((key, pool)) = &o.pool_label {
         spec = spec.label(*key, pool.as_str());
     }
+    // The manager's proxy settings, as CAPD passes them (nothing when none is set).
+    let lookup = |k: &str| std::env::var(k).ok();
+    if !node::proxy_env(lookup, &[], name).is_empty() {
+        let subnets = ctx.runtime.network_subnets(&ctx.config.network).await?;
+        for (k, v) in node::proxy_env(lookup, &subnets, name) {
+            spec = spec.env(k, v);
+        }
+    }
     info!(container = name, %image, "creating node container");
     match ctx.runtime.run_container(&spec).await {
         Ok(_) => {}
