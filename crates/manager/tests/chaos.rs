@@ -193,6 +193,58 @@ async fn all_ready(f: &Fixture, clusters: &[String]) -> Result<(), String> {
     }
 }
 
+/// [`all_ready`] for the machines; for each cluster, Ready when its load balancer is at the
+/// endpoint's address, else LoadBalancerAvailable=False saying so. Returns how many
+/// load balancers are at their endpoint.
+async fn truthful_after_restart(f: &Fixture, clusters: &[String]) -> Result<usize, String> {
+    let dms = Api::<DockerMachine>::namespaced(f.client.clone(), &f.ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let machines_ready = dms
+        .items
+        .iter()
+        .all(|d| d.is_provisioned() && capd_api::conditions::is_true(d.conditions(), "Ready"));
+    let stopped: Vec<String> = container_ids(f, clusters)
+        .into_iter()
+        .filter(|(_, v)| !v.ends_with("running"))
+        .map(|(k, _)| k)
+        .collect();
+    if !machines_ready || !stopped.is_empty() {
+        return Err(format!(
+            "machines ready: {machines_ready}; not running {stopped:?}"
+        ));
+    }
+    let mut at_endpoint = 0;
+    for dc in f
+        .dockerclusters()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?
+        .items
+    {
+        let name = dc.metadata.name.clone().unwrap_or_default();
+        let ip = container_ip(&f.env, &format!("{name}-lb"), "kind");
+        let lb = capd_api::conditions::get(dc.conditions(), "LoadBalancerAvailable").cloned();
+        if ip == dc.spec.control_plane_endpoint.host {
+            if !capd_api::conditions::is_true(dc.conditions(), "Ready") {
+                return Err(format!(
+                    "{name}: load balancer at its endpoint but not Ready"
+                ));
+            }
+            at_endpoint += 1;
+        } else if !lb.as_ref().is_some_and(|c| {
+            c.status == "False" && c.message.contains(&dc.spec.control_plane_endpoint.host)
+        }) {
+            return Err(format!(
+                "{name}: load balancer at {ip}, endpoint {}, status says {lb:?}",
+                dc.spec.control_plane_endpoint.host
+            ));
+        }
+    }
+    Ok(at_endpoint)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn chaos_leader_kills_engine_restart_and_delete() {
     let f = Fixture::new("chaos").await;
@@ -339,10 +391,13 @@ async fn chaos_leader_kills_engine_restart_and_delete() {
     .await
     .unwrap();
     let engine_back = Instant::now();
+    // Back means: every container running, every machine Ready, and every cluster's
+    // status true to what the engine did: Ready where its load balancer is still at the
+    // endpoint's address, LoadBalancerAvailable=False naming both addresses where not.
     poll_until(
-        "everything Ready again after the engine restart",
+        "every object back, and truthful, after the engine restart",
         RECOVERY_BOUND,
-        || all_ready(&f, &clusters),
+        || truthful_after_restart(&f, &clusters),
     )
     .await
     .unwrap();
@@ -352,21 +407,15 @@ async fn chaos_leader_kills_engine_restart_and_delete() {
         "`cargo xtask up` brought the environment back"
     );
     let after = container_ids(&f, &clusters);
-    // Cluster API's endpoint is immutable: count the load balancers still at it (the
-    // engine may hand out other addresses after a restart; reported, see reliability.md).
+    let at_endpoint = truthful_after_restart(&f, &clusters)
+        .await
+        .unwrap_or_default();
     let dcs = f
         .dockerclusters()
         .list(&ListParams::default())
         .await
         .unwrap()
         .items;
-    let at_endpoint = dcs
-        .iter()
-        .filter(|dc| {
-            let lb = format!("{}-lb", dc.metadata.name.clone().unwrap_or_default());
-            container_ip(&f.env, &lb, "kind") == dc.spec.control_plane_endpoint.host
-        })
-        .count();
     let same_ids = before
         .iter()
         .filter(|(n, v)| after.get(*n).map(|a| a.split(' ').next()) == Some(v.split(' ').next()))
@@ -379,7 +428,7 @@ async fn chaos_leader_kills_engine_restart_and_delete() {
         orphans: 0,
         recovery,
         seen: format!(
-            "{same_ids} of {} containers back with the same ID; every object Ready again; {at_endpoint} of {} load balancers still at their endpoint's address",
+            "{same_ids} of {} containers back with the same ID, every machine Ready; {at_endpoint} of {} load balancers still at their endpoint's address, the others' clusters say LoadBalancerAvailable=False naming both addresses",
             before.len(),
             dcs.len()
         ),

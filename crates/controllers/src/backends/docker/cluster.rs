@@ -12,6 +12,7 @@ use capd_api::consts::{condition, reason};
 use capd_api::{ApiEndpoint, DockerCluster, HasConditions};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// How soon to look again while the new load balancer has no address yet.
@@ -93,12 +94,97 @@ pub async fn reconcile_normal(
     }
     dc.sync_failure_domains();
     dc.set_provisioned(true);
+    // Docker may give the load balancer another address when it starts it again (an engine
+    // restart); Cluster API's endpoint cannot follow. Say so rather than Ready.
+    if let Ok(host) = dc.spec.control_plane_endpoint.host.parse::<IpAddr>() {
+        if host != ip
+            && in_subnets(
+                host,
+                &ctx.runtime.network_subnets(&ctx.config.network).await?,
+            )
+        {
+            let message = format!(
+                "load balancer {} is at {ip} now, but the control-plane endpoint is {host}: the engine gave it another address (after a restart?) and Cluster API does not let the endpoint change",
+                status.name
+            );
+            tracing::warn!(%message, "load balancer not at the control-plane endpoint");
+            set(
+                dc,
+                NewCondition::false_(
+                    condition::LOAD_BALANCER_AVAILABLE,
+                    reason::NOT_AVAILABLE,
+                    message,
+                ),
+            );
+            set(
+                dc,
+                NewCondition::false_(
+                    condition::READY,
+                    reason::NOT_READY,
+                    "the load balancer is not at the control-plane endpoint",
+                ),
+            );
+            return Ok(Action::requeue(LB_RECHECK));
+        }
+    }
+
     set(
         dc,
         NewCondition::true_(condition::LOAD_BALANCER_AVAILABLE, reason::AVAILABLE, ""),
     );
     set(dc, NewCondition::true_(condition::READY, reason::READY, ""));
     Ok(Action::requeue(LB_RECHECK))
+}
+
+/// Whether `addr` lies in one of `subnets` (`a.b.c.d/n` or IPv6 CIDRs): an endpoint
+/// address on our network that is not the load balancer's is a stale one, while an
+/// address elsewhere is the user's own (a VIP, a port forward) and left alone.
+pub fn in_subnets(addr: IpAddr, subnets: &[String]) -> bool {
+    subnets.iter().any(|s| {
+        let Some((net, bits)) = s.split_once('/') else {
+            return false;
+        };
+        let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
+            return false;
+        };
+        match (addr, net) {
+            (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
+                let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                u32::from(a) & mask == u32::from(n) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                u128::from(a) & mask == u128::from(n) & mask
+            }
+            _ => false,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_in_the_network_are_told_from_the_users_own() {
+        let nets = [
+            "172.18.0.0/16".to_string(),
+            "fc00:f853:ccd:e793::/64".to_string(),
+        ];
+        assert!(in_subnets("172.18.0.5".parse().unwrap(), &nets));
+        assert!(!in_subnets("172.19.0.5".parse().unwrap(), &nets));
+        assert!(!in_subnets("10.0.0.1".parse().unwrap(), &nets));
+        assert!(in_subnets("fc00:f853:ccd:e793::3".parse().unwrap(), &nets));
+        assert!(!in_subnets("fc00:f853:ccd:e794::3".parse().unwrap(), &nets));
+        assert!(in_subnets(
+            "1.2.3.4".parse().unwrap(),
+            &["0.0.0.0/0".to_string()]
+        ));
+        assert!(!in_subnets(
+            "1.2.3.4".parse().unwrap(),
+            &["garbage".to_string()]
+        ));
+    }
 }
 
 /// Removes the load balancer; the caller drops the finalizer when this succeeds.
