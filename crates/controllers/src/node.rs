@@ -23,9 +23,9 @@ pub fn container_name(cluster: &str, machine: &str) -> String {
 }
 
 /// `customImage`, else `kindest/node:<version>` (with the `v` kind tags carry).
-pub fn image(dm: &DockerMachine, version: Option<&str>) -> Option<String> {
-    if !dm.spec.custom_image.is_empty() {
-        return Some(dm.spec.custom_image.clone());
+pub fn image(custom_image: &str, version: Option<&str>) -> Option<String> {
+    if !custom_image.is_empty() {
+        return Some(custom_image.to_string());
     }
     let v = version?.trim();
     if v.is_empty() {
@@ -89,6 +89,16 @@ pub fn spec(dm: &DockerMachine, p: &NodeParams<'_>) -> ContainerSpec {
         spec = spec.mount(Mount::new(&m.host_path, &m.container_path, m.read_only));
     }
     spec
+}
+
+/// Whether the manager runs with any proxy variable set (then [`proxy_env`] is wanted,
+/// and the network's subnets for it).
+pub fn proxy_configured(lookup: impl Fn(&str) -> Option<String>) -> bool {
+    ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"].iter().any(|n| {
+        lookup(n)
+            .or_else(|| lookup(&n.to_lowercase()))
+            .is_some_and(|v| !v.is_empty())
+    })
 }
 
 /// The proxy variables CAPD passes into a node: `HTTP_PROXY`, `HTTPS_PROXY` and
@@ -232,6 +242,10 @@ mod proxy_tests {
     #[test]
     fn no_proxy_set_means_no_variables() {
         assert!(proxy_env(|_| None, &["172.18.0.0/16".into()], "n").is_empty());
+        assert!(!proxy_configured(|_| None));
+        assert!(proxy_configured(
+            |k| (k == "no_proxy").then(|| "x".to_string())
+        ));
     }
 
     #[test]
@@ -380,16 +394,19 @@ mod tests {
     fn image_from_custom_or_version() {
         let mut dm = DockerMachine::new("m", DockerMachineSpec::default());
         assert_eq!(
-            image(&dm, Some("v1.36.3")).as_deref(),
+            image(&dm.spec.custom_image, Some("v1.36.3")).as_deref(),
             Some("kindest/node:v1.36.3")
         );
         assert_eq!(
-            image(&dm, Some("1.36.3")).as_deref(),
+            image(&dm.spec.custom_image, Some("1.36.3")).as_deref(),
             Some("kindest/node:v1.36.3")
         );
-        assert_eq!(image(&dm, None), None);
+        assert_eq!(image(&dm.spec.custom_image, None), None);
         dm.spec.custom_image = "my/node:x".into();
-        assert_eq!(image(&dm, None).as_deref(), Some("my/node:x"));
+        assert_eq!(
+            image(&dm.spec.custom_image, None).as_deref(),
+            Some("my/node:x")
+        );
     }
 
     #[test]

@@ -294,7 +294,7 @@ async fn ensure_container(
         }
         Adoption::Create => {}
     }
-    let Some(image) = node::image(dm, o.machine.version()) else {
+    let Some(image) = node::image(&dm.spec.custom_image, o.machine.version()) else {
         set(
             dm,
             NewCondition::false_(
@@ -323,7 +323,7 @@ async fn ensure_container(
     }
     // The manager's proxy settings, as CAPD passes them (nothing when none is set).
     let lookup = |k: &str| std::env::var(k).ok();
-    if !node::proxy_env(lookup, &[], name).is_empty() {
+    if node::proxy_configured(lookup) {
         let subnets = ctx.runtime.network_subnets(&ctx.config.network).await?;
         for (k, v) in node::proxy_env(lookup, &subnets, name) {
             spec = spec.env(k, v);

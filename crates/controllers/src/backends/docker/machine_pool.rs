@@ -380,14 +380,7 @@ async fn pool_machines<K: InfraPool>(
 /// The node image the pool asks for now: its `customImage`, else kind's image for the
 /// MachinePool's version.
 fn wanted_image(view: &DockerMachinePool, pool: &MachinePool) -> Option<String> {
-    let probe = capd_api::DockerMachine::new(
-        "",
-        capd_api::DockerMachineSpec {
-            custom_image: view.spec.template.custom_image.clone(),
-            ..Default::default()
-        },
-    );
-    node::image(&probe, pool.version())
+    node::image(&view.spec.template.custom_image, pool.version())
 }
 
 /// A new machine of the pool: CAPD's labels and owner, the pool's template as its spec.
