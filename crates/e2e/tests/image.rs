@@ -123,6 +123,8 @@ fn offline_build_names_a_missing_prebuilt_binary() {
         .env("DOCKER_BUILDKIT", "0")
         .args([
             "build",
+            // The failing step's container would otherwise stay behind on every run.
+            "--force-rm",
             "-t",
             "localhost/capd-rs/capd-manager:e2e-missing",
             "-f",

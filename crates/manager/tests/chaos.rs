@@ -74,6 +74,105 @@ impl Jitter {
     }
 }
 
+/// The xtask binary itself, not `cargo xtask`: the `cargo test` running this holds
+/// the build directory's lock.
+fn xtask_binary() -> (std::path::PathBuf, std::path::PathBuf) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| root.join("target"));
+    let xtask = target.join("debug/xtask");
+    assert!(
+        xtask.is_file(),
+        "{} (built by `cargo xtask`)",
+        xtask.display()
+    );
+    (xtask, root)
+}
+
+/// /proc's state letter for `pid` ("gone" when there is no such process).
+fn proc_state(pid: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(String::from)
+        })
+        .unwrap_or_else(|| "gone".to_string())
+}
+
+/// True for the /proc state of a process that has exited. A zombie has exited too: where the process that
+/// adopted the detached dockerd does not reap (some CI init processes), its /proc
+/// entry stays with state Z for good.
+fn exited_state(state: &str) -> bool {
+    matches!(state, "gone" | "Z" | "X")
+}
+
+/// Brings the engine back (`xtask up`) if the test ends, by a panic or otherwise,
+/// while the engine it stopped does not answer, so the tests after this one still
+/// have an engine.
+struct EngineGuard {
+    xtask: std::path::PathBuf,
+    root: std::path::PathBuf,
+    /// The `xtask up` started after the stop, if any.
+    up: Option<std::process::Child>,
+}
+
+impl EngineGuard {
+    fn new() -> Self {
+        let (xtask, root) = xtask_binary();
+        EngineGuard {
+            xtask,
+            root,
+            up: None,
+        }
+    }
+
+    fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.xtask);
+        cmd.arg("up")
+            .current_dir(&self.root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    }
+
+    fn start_up(&mut self) {
+        self.up = Some(self.command().spawn().unwrap());
+    }
+
+    /// Waits for the `xtask up` started by `start_up`; true when it succeeded.
+    fn wait_up(&mut self) -> bool {
+        self.up
+            .take()
+            .map(|mut child| child.wait().map(|s| s.success()).unwrap_or(false))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for EngineGuard {
+    fn drop(&mut self) {
+        // One `xtask up` at a time: let a running one finish first.
+        self.wait_up();
+        let answers = std::process::Command::new("docker")
+            .arg("version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !answers {
+            eprintln!("the engine does not answer: bringing it back with `xtask up`");
+            if let Err(e) = self.command().status() {
+                eprintln!("xtask up: {e}");
+            }
+        }
+    }
+}
+
 fn docker_out(f: &Fixture, args: &[&str]) -> (bool, String) {
     match f.env.docker().args(args).output() {
         Ok(o) => (
@@ -337,43 +436,27 @@ async fn chaos_leader_kills_engine_restart_and_delete() {
         !pid.is_empty(),
         "the environment's dockerd writes /var/run/docker.pid"
     );
+    // From here until the engine answers again, a failing assertion must not leave
+    // the machine without an engine: the guard brings it back on the way out.
+    let mut engine_guard = EngineGuard::new();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .map(|s| s.success())
         .unwrap_or(false));
     poll_until("dockerd to exit", Duration::from_secs(90), || {
-        let gone = !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        let state = proc_state(&pid);
         async move {
-            if gone {
+            if exited_state(&state) {
                 Ok(())
             } else {
-                Err("still running".to_string())
+                Err(format!("still running (state {state})"))
             }
         }
     })
     .await
     .unwrap();
-    // The xtask binary itself, not `cargo xtask`: the `cargo test` running this holds
-    // the build directory's lock.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| root.join("target"));
-    let xtask = target.join("debug/xtask");
-    assert!(
-        xtask.is_file(),
-        "{} (built by `cargo xtask`)",
-        xtask.display()
-    );
-    let mut up = std::process::Command::new(&xtask)
-        .arg("up")
-        .current_dir(&root)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    engine_guard.start_up();
     poll_until(
         "the engine to answer again",
         Duration::from_secs(120),
@@ -403,7 +486,7 @@ async fn chaos_leader_kills_engine_restart_and_delete() {
     .unwrap();
     let recovery = engine_back.elapsed();
     assert!(
-        up.wait().map(|s| s.success()).unwrap_or(false),
+        engine_guard.wait_up(),
         "`cargo xtask up` brought the environment back"
     );
     let after = container_ids(&f, &clusters);

@@ -34,10 +34,15 @@ impl Drop for Fixture {
             .map(|n| n.clone())
             .unwrap_or_default();
         for name in names {
-            let ids: Vec<String> = containers_of(&self.env, &name)
-                .into_iter()
-                .map(|c| c.0)
-                .collect();
+            // Never panic here: a panic in a destructor during unwinding aborts the
+            // whole test binary (and with it the clean-up of every other test).
+            let ids: Vec<String> = match try_containers_of(&self.env, &name) {
+                Ok(found) => found.into_iter().map(|c| c.0).collect(),
+                Err(e) => {
+                    eprintln!("clean-up of cluster {name}: {e}");
+                    continue;
+                }
+            };
             if !ids.is_empty() {
                 let _ = self
                     .env
@@ -348,6 +353,14 @@ impl Fixture {
 
 /// `docker ps -a` of containers with label `io.x-k8s.kind.cluster=<cluster>`: (name, state, role).
 pub fn containers_of(env: &TestEnv, cluster: &str) -> Vec<(String, String, String)> {
+    try_containers_of(env, cluster).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// (name, state, role) of every container of `cluster`, or why `docker ps` failed.
+pub fn try_containers_of(
+    env: &TestEnv,
+    cluster: &str,
+) -> Result<Vec<(String, String, String)>, String> {
     let out = env
         .docker()
         .args([
@@ -361,13 +374,14 @@ pub fn containers_of(env: &TestEnv, cluster: &str) -> Vec<(String, String, Strin
             "{{.Names}}\t{{.State}}\t{{.Label \"io.x-k8s.kind.role\"}}",
         ])
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker ps: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+        .map_err(|e| format!("docker ps: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "docker ps: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.is_empty())
         .map(|l| {
@@ -378,7 +392,7 @@ pub fn containers_of(env: &TestEnv, cluster: &str) -> Vec<(String, String, Strin
                 p.next().unwrap_or_default(),
             )
         })
-        .collect()
+        .collect())
 }
 
 /// The container's IPv4 address on `network`.
