@@ -8,10 +8,13 @@
 //! - `rbac.rs`: the real manager with exactly the ClusterRole's permissions provisions a cluster;
 //! - `clusterctl.rs`: `clusterctl init` with the local repository, `clusterctl generate cluster`;
 //! - `tilt.rs`: `tilt ci` with the repository's Tiltfile;
-//! - `e2e.rs`: the end-to-end suite (kind on a normal machine, the test environment here).
+//! - `e2e.rs`: the provider's image run as its Deployment runs it, against the test environment;
+//! - `kind.rs`: a kind management cluster, `clusterctl init`, the quick start, self-hosted.
 
 pub mod artifacts;
+pub mod certs;
 pub mod cmd;
+pub mod kind;
 pub mod plane;
 pub mod proc;
 pub mod rbac;

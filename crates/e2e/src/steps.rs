@@ -1,12 +1,10 @@
-//! A suite's steps, printed as they run and summed up at the end, with every skipped
-//! step and the reason it was skipped.
+//! A suite's steps, printed as they run and summed up at the end.
 
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Passed(Duration),
-    Skipped(String),
     Failed(String),
 }
 
@@ -39,39 +37,15 @@ impl Steps {
         }
     }
 
-    pub fn skip(&mut self, name: &str, why: &str) {
-        eprintln!("==> {name}\n    SKIPPED: {why}");
-        self.done
-            .push((name.to_string(), Outcome::Skipped(why.to_string())));
-    }
-
-    pub fn skipped(&self) -> Vec<&(String, Outcome)> {
-        self.done
-            .iter()
-            .filter(|(_, o)| matches!(o, Outcome::Skipped(_)))
-            .collect()
-    }
-
     pub fn summary(&self) -> String {
         let width = self.done.iter().map(|(n, _)| n.len()).max().unwrap_or(10) + 2;
-        let mut reasons: Vec<&str> = Vec::new();
         let mut s = format!("\n{:<width$}result\n", "step");
         for (name, o) in &self.done {
             let r = match o {
                 Outcome::Passed(d) => format!("passed in {:.1}s", d.as_secs_f64()),
-                Outcome::Skipped(why) => {
-                    let i = reasons.iter().position(|r| r == why).unwrap_or_else(|| {
-                        reasons.push(why);
-                        reasons.len() - 1
-                    });
-                    format!("SKIPPED [{}]", i + 1)
-                }
                 Outcome::Failed(e) => format!("FAILED: {}", e.lines().next().unwrap_or_default()),
             };
             s.push_str(&format!("{name:<width$}{r}\n"));
-        }
-        for (i, why) in reasons.iter().enumerate() {
-            s.push_str(&format!("[{}] skipped because {why}\n", i + 1));
         }
         s
     }

@@ -177,36 +177,59 @@ fn load_balancer_backends(env: &TestEnv, cluster: &str) -> String {
     }
 }
 
-/// The provider's clusterctl repository (`cargo xtask clusterctl-repo`, Cluster API's
-/// from the module cache) rendered under `out`, and a cluster generated from it with
-/// `--flavor <flavour>`, as a user of CAPD runs it: the YAML to apply.
-pub fn generate_from_repo(
-    env: &TestEnv,
+/// The version the suites give the provider's clusterctl repository.
+pub const REPO_VERSION: &str = "v0.1.0";
+
+/// Renders the provider's clusterctl repository (`cargo xtask clusterctl-repo`, Cluster
+/// API's providers from the module cache) under `out`, its components naming `image`
+/// when given; returns the `clusterctl.yaml` to pass as `--config`.
+pub fn render_repo(
     out: &std::path::Path,
+    image: Option<&str>,
+) -> anyhow::Result<std::path::PathBuf> {
+    use crate::cmd::{run, xtask};
+    let out_s = out.display().to_string();
+    let mut args = vec![
+        "clusterctl-repo",
+        "--version",
+        REPO_VERSION,
+        "--out",
+        &out_s,
+        "--capi-from-module-cache",
+    ];
+    if let Some(image) = image {
+        args.extend(["--image", image]);
+    }
+    run(&mut xtask(&args))?;
+    Ok(out.join("clusterctl.yaml"))
+}
+
+/// `clusterctl generate cluster <cluster> --flavor <flavour>` from the repository whose
+/// `clusterctl.yaml` is `config`, against the management cluster of `kubeconfig`, as a
+/// user of CAPD runs it: the YAML to apply.
+#[allow(clippy::too_many_arguments)]
+pub fn generate(
+    env: &TestEnv,
+    kubeconfig: &std::path::Path,
+    config: &std::path::Path,
     cluster: &str,
     ns: &str,
     flavour: &str,
     kubernetes_version: &str,
     workers: u32,
 ) -> anyhow::Result<String> {
-    use crate::cmd::{clusterctl, run, stdout, xtask};
-    const VERSION: &str = "v0.1.0";
-    let out_s = out.display().to_string();
-    run(&mut xtask(&[
-        "clusterctl-repo",
-        "--version",
-        VERSION,
-        "--out",
-        &out_s,
-        "--capi-from-module-cache",
-    ]))?;
+    use crate::cmd::{clusterctl, stdout};
+    let config_home = config
+        .parent()
+        .map(|d| d.join("xdg"))
+        .unwrap_or_else(|| "xdg".into());
     stdout(
-        clusterctl(env, &env.state.kubeconfig, &out.join("xdg"))
+        clusterctl(env, kubeconfig, &config_home)
             .args(["generate", "cluster", cluster, "--config"])
-            .arg(out.join("clusterctl.yaml"))
+            .arg(config)
             .args([
                 "--infrastructure",
-                &format!("docker:{VERSION}"),
+                &format!("docker:{REPO_VERSION}"),
                 "--flavor",
                 flavour,
                 "--target-namespace",
@@ -222,34 +245,71 @@ pub fn generate_from_repo(
     )
 }
 
-/// The workload cluster's client through `clusterctl get kubeconfig`, once the control
-/// plane is up; fails early when the manager exits.
+/// [`render_repo`] under `out`, then [`generate`] against the test environment.
+pub fn generate_from_repo(
+    env: &TestEnv,
+    out: &std::path::Path,
+    cluster: &str,
+    ns: &str,
+    flavour: &str,
+    kubernetes_version: &str,
+    workers: u32,
+) -> anyhow::Result<String> {
+    let config = render_repo(out, None)?;
+    generate(
+        env,
+        &env.state.kubeconfig,
+        &config,
+        cluster,
+        ns,
+        flavour,
+        kubernetes_version,
+        workers,
+    )
+}
+
+/// The workload cluster's client through `clusterctl get kubeconfig` against the
+/// management cluster of `kubeconfig`, once the control plane is up; fails early when
+/// the out-of-cluster `manager`, if any, exits.
 pub async fn workload_client(
     env: &TestEnv,
+    kubeconfig: &std::path::Path,
     config_home: &std::path::Path,
     cluster: &str,
     ns: &str,
-    manager: &mut crate::proc::Proc,
+    mut manager: Option<&mut crate::proc::Proc>,
     timeout: std::time::Duration,
 ) -> anyhow::Result<kube::Client> {
     use crate::cmd::{clusterctl, stdout};
-    let kubeconfig = capd_testenv::poll_until("the workload kubeconfig", timeout, || {
-        let c = stdout(clusterctl(env, &env.state.kubeconfig, config_home).args([
+    let workload_kubeconfig = capd_testenv::poll_until("the workload kubeconfig", timeout, || {
+        let c = stdout(clusterctl(env, kubeconfig, config_home).args([
             "get",
             "kubeconfig",
             cluster,
             "-n",
             ns,
         ]));
-        let mgr = manager.check_running().map_err(|e| e.to_string());
+        let mgr = match manager.as_deref_mut() {
+            Some(m) => m.check_running().map_err(|e| e.to_string()),
+            None => Ok(()),
+        };
         async move {
             mgr?;
             c.map_err(|e| format!("{e:#}"))
         }
     })
     .await
-    .map_err(|e| anyhow::anyhow!("{e}\nmanager log:\n{}", manager.log_tail(40)))?;
-    Ok(capd_testenv::client_from_kubeconfig_yaml(&kubeconfig, "the workload kubeconfig").await?)
+    .map_err(|e| {
+        let log = manager
+            .as_deref()
+            .map(|m| format!("\nmanager log:\n{}", m.log_tail(40)))
+            .unwrap_or_default();
+        anyhow::anyhow!("{e}{log}")
+    })?;
+    Ok(
+        capd_testenv::client_from_kubeconfig_yaml(&workload_kubeconfig, "the workload kubeconfig")
+            .await?,
+    )
 }
 
 /// Waits until exactly `want` Nodes exist and all are Ready; on timeout the error says

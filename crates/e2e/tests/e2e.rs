@@ -1,42 +1,22 @@
-//! The end-to-end suite (see e2e/README.md). One test, two modes:
+//! The end-to-end suite against the test environment (see e2e/README.md): the
+//! provider's image, run the way its Deployment runs it (arguments and environment taken
+//! from the Deployment, ServiceAccount token of the RBAC manifests, Docker socket
+//! mounted, read-only root, no capabilities); the offline flavour applied, the Cluster
+//! provisioned, `clusterctl describe cluster`, deleted, no container left.
 //!
-//! - `kind` (a normal machine with kind, Docker and registry access): a kind management
-//!   cluster with the Docker socket mounted, the image built and loaded into it,
-//!   `clusterctl init` from the local repository, a workload cluster from the default
-//!   template, waited for, deleted, and nothing left behind.
-//! - `testenv` (these machines: no registry, no kind): the same provider image, run the
-//!   way its Deployment runs it (arguments and environment taken from the Deployment,
-//!   ServiceAccount token of the RBAC manifests, Docker socket mounted, read-only root,
-//!   no capabilities), against the test environment; the offline flavour applied, the
-//!   Cluster provisioned, `clusterctl describe cluster`, deleted, no container left.
-//!
-//! `CAPD_E2E_MODE=kind|testenv` picks one; by default the test environment when it is
-//! up, else kind when installed. Every step of the other mode is printed as SKIPPED
-//! with the reason, and the summary at the end lists them again.
+//! The kind suite (a kind management cluster, `clusterctl init`, the quick start) is
+//! `kind.rs`.
 
 use capd_e2e::artifacts::{build_image, manager_binary, TEST_IMAGE};
-use capd_e2e::cmd::{clusterctl, docker, kubectl, run, show, stdout, tail};
+use capd_e2e::cmd::{clusterctl, docker, kubectl, run, show, stdout};
 use capd_e2e::steps::Steps;
 use capd_e2e::yaml::{find, parse_docs};
 use capd_testenv::{free_port, http_get, poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const KIND_STEPS: [&str; 9] = [
-    "kind: build the manager image (Dockerfile, compiled in the builder image)",
-    "kind: create the management cluster (Docker socket mounted)",
-    "kind: load the image into the kind cluster",
-    "kind: clusterctl init with the local repository",
-    "kind: create a workload cluster from cluster-template.yaml",
-    "kind: wait for the control plane and every Machine Running",
-    "kind: delete the workload cluster",
-    "kind: no container of the workload cluster left",
-    "kind: delete the management cluster",
-];
 
 const TESTENV_STEPS: [&str; 10] = [
     "testenv: build capd-manager and its image (offline Dockerfile path)",
@@ -51,48 +31,12 @@ const TESTENV_STEPS: [&str; 10] = [
     "testenv: no container with the cluster's label left",
 ];
 
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 #[tokio::test]
 async fn end_to_end() {
     let mut steps = Steps::default();
-    let mode = std::env::var("CAPD_E2E_MODE").ok();
-    let kind = which("kind");
-    let env = TestEnv::load();
-    let use_kind = match (mode.as_deref(), &env, &kind) {
-        (Some("kind"), _, _) => true,
-        (Some("testenv"), _, _) => false,
-        (Some(other), _, _) => panic!("CAPD_E2E_MODE={other}: expected `kind` or `testenv`"),
-        (None, Ok(_), _) => false,
-        (None, Err(_), Some(_)) => true,
-        (None, Err(e), None) => {
-            panic!("no way to run the end-to-end suite: {e}; and `kind` is not on PATH")
-        }
-    };
-    let res = if use_kind {
-        for s in TESTENV_STEPS {
-            steps.skip(s, "kind mode (CAPD_E2E_MODE=kind, or no test environment): the offline flavour runs against `cargo xtask up`'s environment");
-        }
-        kind_suite(&mut steps, kind).await
-    } else {
-        let why = match &kind {
-            None => "`kind` is not on PATH; these machines have no kind and no registry to pull kindest/node or the Rust builder image from (run with CAPD_E2E_MODE=kind where they exist)",
-            Some(_) => "the test environment is up and CAPD_E2E_MODE is not `kind`",
-        };
-        for s in KIND_STEPS {
-            steps.skip(s, why);
-        }
-        let env = env.unwrap_or_else(|e| panic!("{e}"));
-        testenv_suite(&mut steps, &env).await
-    };
+    let env = TestEnv::load().unwrap_or_else(|e| panic!("{e}"));
+    let res = testenv_suite(&mut steps, &env).await;
     eprintln!("{}", steps.summary());
-    let skipped = steps.skipped().len();
-    eprintln!("{skipped} step(s) skipped, reasons above");
     if let Err(e) = res {
         panic!("{e:#}");
     }
@@ -525,206 +469,5 @@ async fn testenv_suite(steps: &mut Steps, env: &TestEnv) -> anyhow::Result<()> {
 
     drop(container);
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------
-// kind mode (a normal machine)
-
-/// Runs `kind delete cluster` when dropped, unless CAPD_E2E_KEEP is set.
-struct KindCluster {
-    kind: PathBuf,
-    name: String,
-}
-
-impl Drop for KindCluster {
-    fn drop(&mut self) {
-        if std::env::var_os("CAPD_E2E_KEEP").is_some() {
-            eprintln!("CAPD_E2E_KEEP set: keeping kind cluster {}", self.name);
-            return;
-        }
-        let _ = Command::new(&self.kind)
-            .args(["delete", "cluster", "--name", &self.name])
-            .status();
-    }
-}
-
-fn tool(name: &str) -> anyhow::Result<PathBuf> {
-    which(name).ok_or_else(|| {
-        anyhow::anyhow!(
-            "`{name}` is not on PATH; the kind mode needs kind, kubectl, clusterctl and docker"
-        )
-    })
-}
-
-async fn kind_suite(steps: &mut Steps, kind: Option<PathBuf>) -> anyhow::Result<()> {
-    use anyhow::{anyhow, bail, Context};
-    let kind = kind.ok_or_else(|| anyhow!("CAPD_E2E_MODE=kind but `kind` is not on PATH"))?;
-    let (kubectl_bin, clusterctl_bin) = (tool("kubectl")?, tool("clusterctl")?);
-    tool("docker")?;
-    let root = capd_e2e::repo_root();
-    let dir = capd_e2e::scratch_dir("kind")?;
-    let name = std::env::var("CAPD_E2E_KIND_CLUSTER").unwrap_or_else(|_| "capd-rs-e2e".into());
-    let kubeconfig = dir.join("kubeconfig");
-    let image = "localhost/capd-rs/capd-manager:e2e-kind";
-    let k = |args: &[&str]| {
-        let mut c = Command::new(&kubectl_bin);
-        c.env("KUBECONFIG", &kubeconfig).args(args);
-        c
-    };
-    let cc = |args: &[&str]| {
-        let mut c = Command::new(&clusterctl_bin);
-        c.env("KUBECONFIG", &kubeconfig)
-            .env("CLUSTER_TOPOLOGY", "true")
-            .args(args);
-        c
-    };
-
-    steps
-        .run(KIND_STEPS[0], async {
-            let mut c = Command::new("docker");
-            c.current_dir(&root).args(["build", "-t", image]);
-            if let Ok(b) = std::env::var("CAPD_E2E_BUILDER_IMAGE") {
-                c.args(["--build-arg", &format!("BUILDER_IMAGE={b}")]);
-            }
-            run(c.arg(".")).map(|_| ())
-        })
-        .await?;
-    let _cluster = steps
-        .run(KIND_STEPS[1], async {
-            let config = root.join("e2e/kind-config.yaml");
-            run(Command::new(&kind)
-                .args([
-                    "create", "cluster", "--name", &name, "--wait", "5m", "--config",
-                ])
-                .arg(&config)
-                .arg("--kubeconfig")
-                .arg(&kubeconfig))?;
-            Ok(KindCluster {
-                kind: kind.clone(),
-                name: name.clone(),
-            })
-        })
-        .await?;
-    steps
-        .run(KIND_STEPS[2], async {
-            run(Command::new(&kind).args(["load", "docker-image", image, "--name", &name]))
-                .map(|_| ())
-        })
-        .await?;
-    let repo = dir.join("repo");
-    steps
-        .run(KIND_STEPS[3], async {
-            run(&mut capd_e2e::cmd::xtask(&[
-                "clusterctl-repo",
-                "--out",
-                &repo.display().to_string(),
-                "--image",
-                image,
-            ]))?;
-            let out = run(&mut cc(&[
-                "init",
-                "--config",
-                &repo.join("clusterctl.yaml").display().to_string(),
-                "--infrastructure",
-                "docker:v0.1.0",
-                "--wait-providers",
-                "--wait-provider-timeout",
-                "600",
-            ]))?;
-            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-            Ok(())
-        })
-        .await?;
-    let workload = unique_name("wl");
-    steps
-        .run(KIND_STEPS[4], async {
-            let version: Value =
-                serde_json::from_str(&stdout(&mut k(&["version", "-o", "json"]))?)?;
-            let kv = version["serverVersion"]["gitVersion"]
-                .as_str()
-                .ok_or_else(|| anyhow!("no server version: {version}"))?
-                .to_string();
-            let yaml = stdout(&mut cc(&[
-                "generate",
-                "cluster",
-                &workload,
-                "--config",
-                &repo.join("clusterctl.yaml").display().to_string(),
-                "--infrastructure",
-                "docker:v0.1.0",
-                "--kubernetes-version",
-                &kv,
-                "--control-plane-machine-count",
-                "1",
-                "--worker-machine-count",
-                "1",
-                "--target-namespace",
-                "default",
-            ]))?;
-            let file = dir.join("workload.yaml");
-            std::fs::write(&file, yaml).with_context(|| format!("writing {}", file.display()))?;
-            run(k(&["apply", "-f"]).arg(&file)).map(|_| ())
-        })
-        .await?;
-    steps
-        .run(KIND_STEPS[5], async {
-            poll_until(&format!("workload cluster {workload}: control plane initialized and every Machine Running"), Duration::from_secs(1200), || {
-                let c = k(&["get", "cluster", &workload, "-o", "json"]).output();
-                let m = k(&["get", "machines", "-l", &format!("cluster.x-k8s.io/cluster-name={workload}"), "-o", "json"]).output();
-                async move {
-                    let c: Value = serde_json::from_slice(&c.map_err(|e| e.to_string())?.stdout).map_err(|e| e.to_string())?;
-                    let m: Value = serde_json::from_slice(&m.map_err(|e| e.to_string())?.stdout).map_err(|e| e.to_string())?;
-                    let items = m["items"].as_array().cloned().unwrap_or_default();
-                    let phases: Vec<String> = items.iter().map(|i| format!("{}={}", i["metadata"]["name"], i["status"]["phase"])).collect();
-                    let cp = c["status"]["initialization"]["controlPlaneInitialized"] == true;
-                    if cp && items.len() >= 2 && items.iter().all(|i| i["status"]["phase"] == "Running") { Ok(()) } else { Err(format!("control plane initialized: {cp}; machines {phases:?}")) }
-                }
-            })
-            .await?;
-            eprintln!("{}", stdout(&mut cc(&["describe", "cluster", &workload]))?);
-            Ok(())
-        })
-        .await?;
-    steps
-        .run(KIND_STEPS[6], async {
-            run(&mut k(&[
-                "delete",
-                "cluster",
-                &workload,
-                "--timeout",
-                "10m",
-            ]))
-            .map(|_| ())
-        })
-        .await?;
-    steps
-        .run(KIND_STEPS[7], async {
-            let out = run(Command::new("docker").args([
-                "ps",
-                "-a",
-                "--format",
-                "{{.Names}}",
-                "--filter",
-                &format!("label=io.x-k8s.kind.cluster={workload}"),
-            ]))?;
-            let left = String::from_utf8_lossy(&out.stdout).into_owned();
-            if !left.trim().is_empty() {
-                bail!("containers of {workload} left: {}", tail(&left, 10));
-            }
-            Ok(())
-        })
-        .await?;
-    steps
-        .run(KIND_STEPS[8], async {
-            drop(_cluster);
-            let out = stdout(Command::new(&kind).args(["get", "clusters"]))?;
-            if out.lines().any(|l| l.trim() == name) && std::env::var_os("CAPD_E2E_KEEP").is_none()
-            {
-                bail!("kind cluster {name} still there");
-            }
-            Ok(())
-        })
-        .await?;
     Ok(())
 }

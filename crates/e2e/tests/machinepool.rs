@@ -159,10 +159,11 @@ async fn development_mp_flavour_pool_scales_its_nodes() {
 
     let wl = workload_client(
         &env,
+        &env.state.kubeconfig,
         &out.join("xdg"),
         &cluster,
         &ns,
-        &mut manager,
+        Some(&mut manager),
         CONTROL_PLANE_TIMEOUT,
     )
     .await

@@ -102,9 +102,25 @@ pub const CRI_TOOLS: GoSet = GoSet {
     version_pkgs: &[],
 };
 
+/// kind, for the end-to-end suite's management cluster (`crates/e2e/tests/kind.rs`).
+pub const KIND: GoSet = GoSet {
+    name: "kind",
+    module: "sigs.k8s.io/kind",
+    version: pins::KIND,
+    targets: &[("sigs.k8s.io/kind", "kind")],
+    version_pkgs: &[],
+};
+
 /// Built by `up` in this order: the management plane's first, then what only the
-/// workload node image needs.
-pub const ALL: [&GoSet; 5] = [&ETCD, &KUBERNETES, &CLUSTER_API, &CRI_TOOLS, &COREDNS];
+/// workload node image and the kind suite need.
+pub const ALL: [&GoSet; 6] = [
+    &ETCD,
+    &KUBERNETES,
+    &CLUSTER_API,
+    &CRI_TOOLS,
+    &COREDNS,
+    &KIND,
+];
 
 fn go_dir() -> PathBuf {
     crate::support::paths::cache_dir().join("go")

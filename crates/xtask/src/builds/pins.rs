@@ -19,6 +19,9 @@ pub const PAUSE: &str = "3.10.2";
 pub const CRI_TOOLS: &str = "v1.36.0";
 /// Cluster API release: core, kubeadm bootstrap and control-plane managers, clusterctl.
 pub const CLUSTER_API: &str = "v1.14.0";
+/// kind (sigs.k8s.io/kind), the release Cluster API v1.14.0's test module pins: the
+/// end-to-end suite's management cluster, created from the project's node image.
+pub const KIND: &str = "v0.32.0";
 /// Debian suite the images are built from.
 pub const DEBIAN_SUITE: &str = "bookworm";
 /// Tilt (github.com/tilt-dev/tilt), built by `cargo xtask tilt` for the Tiltfile's dev loop.

@@ -355,7 +355,7 @@ fn capi_providers(out: &Path) -> Result<(Vec<Provider>, Vec<PathBuf>)> {
         let src = module.join(dir).join("config/default");
         let mut cmd = Command::new(&kubectl);
         cmd.arg("kustomize").arg(&src);
-        let yaml = output(&mut cmd)?;
+        let yaml = release_like(&output(&mut cmd)?, pins::CLUSTER_API);
         let vdir = out.join(label).join(pins::CLUSTER_API);
         let path = vdir.join(file);
         write_file(&path, yaml)?;
@@ -370,6 +370,31 @@ fn capi_providers(out: &Path) -> Result<(Vec<Provider>, Vec<PathBuf>)> {
         });
     }
     Ok((providers, files))
+}
+
+/// What Cluster API's `release-manifests` does to `config/default`: the managers' images
+/// tagged with the release instead of `main`, pulled only if not present (`Always`
+/// fails where nothing can be pulled, even with the image loaded into the node).
+fn release_like(yaml: &str, version: &str) -> String {
+    let mut out = String::with_capacity(yaml.len());
+    for line in yaml.lines() {
+        let rest = line.trim_start();
+        // `- image: ...` opens a list item: keep the dash with the indentation.
+        let trimmed = rest.strip_prefix("- ").unwrap_or(rest);
+        let indent = &line[..line.len() - trimmed.len()];
+        if trimmed == "imagePullPolicy: Always" {
+            out.push_str(&format!("{indent}imagePullPolicy: IfNotPresent"));
+        } else if let Some(image) = trimmed
+            .strip_prefix("image: ")
+            .and_then(|i| i.strip_suffix(":main"))
+        {
+            out.push_str(&format!("{indent}image: {image}:{version}"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// A module's directory in the project's Go module cache (downloads it if missing).
@@ -589,6 +614,15 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn module_components_are_made_release_like() {
+        let yaml = "spec:\n  containers:\n  - image: example.test/capi/manager:main\n    imagePullPolicy: Always\n    args: [\"--v=main\"]\n";
+        assert_eq!(
+            release_like(yaml, "v1.14.0"),
+            "spec:\n  containers:\n  - image: example.test/capi/manager:v1.14.0\n    imagePullPolicy: IfNotPresent\n    args: [\"--v=main\"]\n"
+        );
+    }
 
     #[test]
     fn versions_are_checked() {

@@ -277,7 +277,7 @@ pub fn client() -> Result<kube::Client> {
 fn link_binaries() -> Result<()> {
     let dir = paths::bin_dir();
     std::fs::create_dir_all(&dir)?;
-    let sets: [&GoSet; 5] = gobuild::ALL;
+    let sets: [&GoSet; 6] = gobuild::ALL;
     for set in sets {
         for b in set.binaries() {
             let name = b
