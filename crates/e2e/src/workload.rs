@@ -187,12 +187,22 @@ pub fn render_repo(
     out: &std::path::Path,
     image: Option<&str>,
 ) -> anyhow::Result<std::path::PathBuf> {
+    render_repo_version(out, REPO_VERSION, image)
+}
+
+/// [`render_repo`] of the provider as `version`; versions rendered into the same `out`
+/// sit side by side, as releases in a clusterctl repository do.
+pub fn render_repo_version(
+    out: &std::path::Path,
+    version: &str,
+    image: Option<&str>,
+) -> anyhow::Result<std::path::PathBuf> {
     use crate::cmd::{run, xtask};
     let out_s = out.display().to_string();
     let mut args = vec![
         "clusterctl-repo",
         "--version",
-        REPO_VERSION,
+        version,
         "--out",
         &out_s,
         "--capi-from-module-cache",

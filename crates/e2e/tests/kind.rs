@@ -19,8 +19,11 @@
 //!    `clusterctl init` on the workload cluster, `clusterctl move` into it (the same
 //!    Machines and containers adopted, nothing left behind), the workers scaled 1 → 2 by
 //!    the moved providers, and `clusterctl move` back;
-//! 7. the workload cluster deleted: no container or Dev* object of it left;
-//! 8. the kind cluster deleted: no container of it left.
+//! 7. `clusterctl upgrade apply` of this provider to v0.1.1 (this build under a second
+//!    version and image tag: there is no earlier release yet) with the workload cluster
+//!    running: the new image runs, the cluster's containers and Machines are the same;
+//! 8. the workload cluster deleted: no container or Dev* object of it left;
+//! 9. the kind cluster deleted: no container of it left.
 //!
 //! `CAPD_E2E_KEEP=1` keeps the kind cluster (`CAPD_E2E_KIND_CLUSTER` names it).
 
@@ -30,7 +33,9 @@ use capd_e2e::certs;
 use capd_e2e::cmd::{clusterctl, kubectl, run, stdout};
 use capd_e2e::kind::{build_binary_image, capi_binary_for, deployment_images, KindCluster};
 use capd_e2e::steps::Steps;
-use capd_e2e::workload::{containers_of, generate, render_repo, wait_ready_nodes, workload_client};
+use capd_e2e::workload::{
+    containers_of, generate, render_repo, render_repo_version, wait_ready_nodes, workload_client,
+};
 use capd_e2e::yaml::{apply, parse_docs, read_docs};
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -42,6 +47,10 @@ use std::time::Duration;
 
 const KUBERNETES_VERSION: &str = "v1.36.3";
 const PROVIDER_IMAGE: &str = "localhost/capd-rs/capd-manager:e2e-kind";
+/// The provider's "next release" for `clusterctl upgrade`: this build again, as v0.1.1
+/// under its own image tag (there is no earlier release of the provider to start from).
+const NEXT_VERSION: &str = "v0.1.1";
+const NEXT_IMAGE: &str = "localhost/capd-rs/capd-manager:e2e-kind-next";
 /// CAPI's own e2e bounds: control plane 10 minutes, workers 5.
 const WORKLOAD_TIMEOUT: Duration = Duration::from_secs(900);
 const CERT_MANAGER_TEST_CRDS: &str = include_str!("../fixtures/cert-manager-test-crds.yaml");
@@ -81,11 +90,13 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
 
     // 1. Images.
     let repo_config = render_repo(&dir.join("repo"), Some(PROVIDER_IMAGE))?;
+    render_repo_version(&dir.join("repo"), NEXT_VERSION, Some(NEXT_IMAGE))?;
     let images = steps
         .run("build the provider's and Cluster API's images", async {
             let binary = manager_binary()?;
             build_image(env, PROVIDER_IMAGE, &binary)?;
-            let mut images = vec![PROVIDER_IMAGE.to_string()];
+            run(capd_e2e::cmd::docker(env).args(["tag", PROVIDER_IMAGE, NEXT_IMAGE]))?;
+            let mut images = vec![PROVIDER_IMAGE.to_string(), NEXT_IMAGE.to_string()];
             let repo = repo_config
                 .parent()
                 .ok_or_else(|| anyhow!("{}: no directory", repo_config.display()))?;
@@ -303,7 +314,47 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
         )
         .await?;
 
-    // 7. Delete the workload cluster.
+    // 7. clusterctl upgrade of this provider, with the workload cluster running.
+    steps
+        .run("clusterctl upgrade apply to the next version: the cluster untouched", async {
+            let containers = node_containers(env, &workload)?;
+            let machines = machine_names(&client, ns, &workload).await?;
+            let out = run(clusterctl(env, &kubeconfig, &config_home)
+                .args(["upgrade", "apply", "--config"])
+                .arg(&repo_config)
+                .args(["--infrastructure", &format!("capd-system/docker:{NEXT_VERSION}")])
+                .args(["--wait-providers", "--wait-provider-timeout", "300"]))?;
+            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+            let image = provider_image(&client).await?;
+            if image != NEXT_IMAGE {
+                bail!("after the upgrade capd-controller-manager runs {image:?}, not {NEXT_IMAGE}");
+            }
+            let inventory = stdout(kubectl(env, &kubeconfig).args([
+                "-n",
+                "capd-system",
+                "get",
+                "providers.clusterctl.cluster.x-k8s.io",
+                "infrastructure-docker",
+                "-o",
+                "jsonpath={.version}",
+            ]))?;
+            if inventory != NEXT_VERSION {
+                bail!("clusterctl's inventory says infrastructure-docker {inventory:?}");
+            }
+            // The upgraded provider takes the running cluster over as it is.
+            cluster_available(env, &client, &kubeconfig, &config_home, ns, &workload, 3).await?;
+            let (c2, m2) = (
+                node_containers(env, &workload)?,
+                machine_names(&client, ns, &workload).await?,
+            );
+            if (c2.as_slice(), m2.as_slice()) != (containers.as_slice(), machines.as_slice()) {
+                bail!("the upgrade changed the cluster: containers {containers:?} → {c2:?}, Machines {machines:?} → {m2:?}");
+            }
+            Ok(())
+        })
+        .await?;
+
+    // 8. Delete the workload cluster.
     steps
         .run("delete the workload cluster: nothing of it left", async {
             run(kubectl(env, &kubeconfig).args([
@@ -333,7 +384,7 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
         .await?;
     drop(cleanup);
 
-    // 8. Delete the management cluster.
+    // 9. Delete the management cluster.
     steps
         .run("kind delete cluster: nothing of it left", async {
             if std::env::var_os("CAPD_E2E_KEEP").is_some() {
@@ -461,14 +512,7 @@ async fn clusterctl_init(
             );
         }
     }
-    let d = Api::<Deployment>::namespaced(client.clone(), "capd-system")
-        .get("capd-controller-manager")
-        .await?;
-    let image = d
-        .spec
-        .and_then(|s| s.template.spec)
-        .and_then(|s| s.containers.first().and_then(|c| c.image.clone()))
-        .unwrap_or_default();
+    let image = provider_image(client).await?;
     if image != PROVIDER_IMAGE {
         bail!("capd-controller-manager runs {image:?}, not {PROVIDER_IMAGE}");
     }
@@ -604,4 +648,16 @@ fn move_cluster(
         .args(["-n", ns]))?;
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     Ok(())
+}
+
+/// The image of the provider's Deployment.
+async fn provider_image(client: &kube::Client) -> Result<String> {
+    let d = Api::<Deployment>::namespaced(client.clone(), "capd-system")
+        .get("capd-controller-manager")
+        .await
+        .context("Deployment capd-system/capd-controller-manager")?;
+    Ok(d.spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.containers.first().and_then(|c| c.image.clone()))
+        .unwrap_or_default())
 }
