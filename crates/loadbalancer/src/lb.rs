@@ -635,6 +635,7 @@ mod tests {
             state,
             exit_code: None,
             restart_count: 0,
+            finished_at: None,
             networks: BTreeMap::from([(
                 "kind".to_string(),
                 NetworkAddresses {

@@ -585,3 +585,66 @@ async fn a_provisioned_machine_whose_container_vanished_is_reported_not_recreate
     assert!(!exists, "{node} was re-created");
     f.delete_namespace().await;
 }
+
+/// A provisioned machine's node container stopped behind the provider's back: it is left
+/// to the engine's restart policy for a moment (starting it while an engine that just came
+/// back is doing so can wedge it), reported ContainerProvisioned=False meanwhile, then
+/// started again here with its disk, and the machine is Ready again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_node_container_is_started_again_after_the_restart_policy_grace() {
+    let f = Fixture::new("dm-stopped").await;
+    let _m = f.manager(&[]).await;
+    let cluster = f.cluster("ms").await;
+    f.machine(
+        &cluster,
+        "w0",
+        false,
+        "#cloud-config\nruncmd:\n- echo hello > /var/hello\n",
+        None,
+    )
+    .await;
+    f.wait_machine("w0", "provisioned and Ready", LONG, provisioned)
+        .await;
+    let node = format!("{cluster}-w0");
+    let (_, id_before) = docker(&f.env, &["inspect", "--format", "{{.Id}}", &node]);
+    let (ok, out) = docker(&f.env, &["stop", "-t", "1", &node]);
+    assert!(ok, "stopping {node}: {out}");
+
+    // Any change wakes the controller (nothing watches the engine's containers).
+    let patch = json!({"metadata": {"annotations": {"capd-rs.test/poke": "1"}}});
+    f.dockermachines()
+        .patch(
+            "w0",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    f.wait_machine(
+        "w0",
+        "ContainerProvisioned=False, left to the restart policy",
+        LONG,
+        |dm| {
+            capd_api::conditions::get(dm.conditions(), "ContainerProvisioned").is_some_and(|c| {
+                c.status == "False" && c.message.contains("engine's restart policy")
+            }) && !capd_api::conditions::is_true(dm.conditions(), "Ready")
+        },
+    )
+    .await;
+    f.wait_machine("w0", "Ready again", LONG, |dm| {
+        provisioned(dm) && capd_api::conditions::is_true(dm.conditions(), "Ready")
+    })
+    .await;
+    let (_, state) = docker(
+        &f.env,
+        &["inspect", "--format", "{{.Id}} {{.State.Running}}", &node],
+    );
+    assert_eq!(
+        state.trim(),
+        format!("{} true", id_before.trim()),
+        "the same container, running"
+    );
+    // Its disk kept what the bootstrap wrote.
+    assert_eq!(exec(&f.env, &node, "cat /var/hello").trim(), "hello");
+    f.delete_namespace().await;
+}

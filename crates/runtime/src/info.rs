@@ -68,6 +68,8 @@ pub struct ContainerInfo {
     pub state: ContainerState,
     pub exit_code: Option<i64>,
     pub restart_count: i64,
+    /// When it last stopped; `None` if it never did.
+    pub finished_at: Option<std::time::SystemTime>,
     /// Network name to addresses; empty while the container is not running.
     pub networks: BTreeMap<String, NetworkAddresses>,
     pub ports: Vec<PublishedPort>,
@@ -265,6 +267,7 @@ mod tests {
             state: ContainerState::Running,
             exit_code: None,
             restart_count: 0,
+            finished_at: None,
             networks: BTreeMap::new(),
             ports,
         }

@@ -193,6 +193,7 @@ impl ContainerRuntime for MemoryRuntime {
                 },
                 exit_code: None,
                 restart_count: 0,
+                finished_at: None,
                 networks,
                 ports: Vec::new(),
             }

@@ -565,3 +565,125 @@ async fn image_loaded_into_node_containerd() {
     })
     .await;
 }
+
+/// The container's fixed address on `network` as the engine recorded it (empty when
+/// its address is dynamic).
+fn fixed_address(e: &Engine, container: &str, network: &str) -> String {
+    let out = e
+        .env
+        .docker()
+        .args([
+            "inspect",
+            "--format",
+            &format!(
+                "{{{{with (index .NetworkSettings.Networks \"{network}\").IPAMConfig}}}}{{{{.IPv4Address}}}}{{{{end}}}}"
+            ),
+            container,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A network this runtime creates gets a subnet of its own choosing, and containers on
+/// it get fixed addresses from the top of that subnet, distinct even when created at
+/// once; they keep them across a stop and start (and so across an engine restart,
+/// which the chaos test covers). On a network whose subnet the engine chose, the engine
+/// refuses fixed addresses and containers get dynamic ones.
+#[tokio::test]
+async fn containers_get_fixed_addresses_on_configured_subnets() {
+    let e = engine();
+    let rt = &e.rt;
+    let network = unique_name("rt-fixed");
+    rt.ensure_network(&capd_runtime::NetworkSpec::bridge(&network).label(TEST_LABEL, "true"))
+        .await
+        .unwrap();
+    let subnets = rt.network_subnets(&network).await.unwrap();
+    assert_eq!(subnets.len(), 1, "{subnets:?}");
+    let prefix = subnets[0]
+        .strip_suffix(".0.0/16")
+        .unwrap_or_else(|| panic!("a /16 of kind's range, got {subnets:?}"))
+        .to_string();
+    let names: Vec<String> = (0..3)
+        .map(|i| unique_name(&format!("rt-fixed{i}")))
+        .collect();
+    let auto = unique_name("rt-auto");
+    let auto_container = unique_name("rt-auto");
+    let mut all = names.clone();
+    all.push(auto_container.clone());
+    with_cleanup(rt, &all, async {
+        let specs: Vec<_> = names
+            .iter()
+            .map(|n| {
+                test_container(n, e.haproxy_image(), n)
+                    .network(&network)
+                    .cmd(["sleep", "300"])
+            })
+            .collect();
+        let runs = futures::future::join_all(specs.iter().map(|s| rt.run_container(s))).await;
+        for r in runs {
+            r.unwrap();
+        }
+        let mut addresses = Vec::new();
+        for n in &names {
+            let info = rt.inspect_container(n).await.unwrap().unwrap();
+            let ip = info.networks[&network].ipv4.unwrap().to_string();
+            assert_eq!(
+                fixed_address(&e, n, &network),
+                ip,
+                "{n} has a fixed address"
+            );
+            addresses.push(ip);
+        }
+        addresses.sort();
+        assert_eq!(
+            addresses,
+            ["252", "253", "254"].map(|last| format!("{prefix}.255.{last}")),
+        );
+        // Stopped and started again: the same address.
+        let first = &names[0];
+        let before = rt.inspect_container(first).await.unwrap().unwrap().networks[&network].ipv4;
+        rt.stop_container(first, Duration::from_secs(1))
+            .await
+            .unwrap();
+        rt.start_container(first).await.unwrap();
+        let after = rt.inspect_container(first).await.unwrap().unwrap().networks[&network].ipv4;
+        assert_eq!(before, after);
+
+        // A network whose subnet the engine chose: dynamic, and still created.
+        let made = e
+            .env
+            .docker()
+            .args([
+                "network",
+                "create",
+                "--label",
+                &format!("{TEST_LABEL}=true"),
+                &auto,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let spec = test_container(&auto_container, e.haproxy_image(), &auto_container)
+            .network(&auto)
+            .cmd(["sleep", "300"]);
+        rt.run_container(&spec).await.unwrap();
+        assert_eq!(fixed_address(&e, &auto_container, &auto), "");
+        assert!(rt
+            .inspect_container(&auto_container)
+            .await
+            .unwrap()
+            .unwrap()
+            .networks[&auto]
+            .ipv4
+            .is_some());
+    })
+    .await;
+    for n in [&network, &auto] {
+        let _ = e.env.docker().args(["network", "rm", n]).output();
+    }
+}

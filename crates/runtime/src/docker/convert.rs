@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary as ApiSummary,
-    EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, NetworkingConfig, PortBinding,
-    PortMap, RestartPolicy as ApiRestart, RestartPolicyNameEnum,
+    EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, NetworkingConfig,
+    PortBinding, PortMap, RestartPolicy as ApiRestart, RestartPolicyNameEnum,
 };
 
 use crate::info::{
@@ -14,7 +14,23 @@ use crate::info::{
 };
 use crate::spec::{ContainerSpec, Protocol, RestartPolicy};
 
-pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+/// A network endpoint, with `address` as its fixed IPv4 address when given.
+pub fn endpoint(address: Option<std::net::Ipv4Addr>) -> EndpointSettings {
+    EndpointSettings {
+        ipam_config: address.map(|a| EndpointIpamConfig {
+            ipv4_address: Some(a.to_string()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The create request for `spec`; `address`, when given, is its fixed IPv4 address on
+/// its network.
+pub fn create_body(
+    spec: &ContainerSpec,
+    address: Option<std::net::Ipv4Addr>,
+) -> ContainerCreateBody {
     let mut port_bindings: PortMap = HashMap::new();
     let mut exposed = Vec::new();
     for p in &spec.ports {
@@ -76,7 +92,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     };
 
     let networking_config = spec.network.as_ref().map(|n| NetworkingConfig {
-        endpoints_config: Some(HashMap::from([(n.clone(), EndpointSettings::default())])),
+        endpoints_config: Some(HashMap::from([(n.clone(), endpoint(address))])),
     });
 
     ContainerCreateBody {
@@ -215,9 +231,20 @@ pub fn info(c: ContainerInspectResponse) -> ContainerInfo {
             .unwrap_or_else(|| ContainerState::Unknown(String::new())),
         exit_code: state.and_then(|s| s.exit_code),
         restart_count: c.restart_count.unwrap_or(0),
+        finished_at: state
+            .and_then(|s| s.finished_at.as_deref())
+            .and_then(timestamp),
         networks,
         ports,
     }
+}
+
+/// An engine timestamp (RFC 3339); `None` for the engine's "never" (year 1).
+fn timestamp(text: &str) -> Option<std::time::SystemTime> {
+    let t: jiff::Timestamp = text.parse().ok()?;
+    std::time::SystemTime::try_from(t)
+        .ok()
+        .filter(|t| *t > std::time::UNIX_EPOCH)
 }
 
 fn published_ports(map: &PortMap) -> Vec<PublishedPort> {
@@ -255,6 +282,17 @@ mod tests {
     use crate::spec::{Mount, PortPublish};
 
     #[test]
+    fn engine_timestamps_and_never() {
+        let t = timestamp("2026-11-30T13:07:55.123456789Z").unwrap();
+        assert_eq!(
+            t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+            1_796_044_075
+        );
+        assert_eq!(timestamp("0001-01-01T00:00:00Z"), None);
+        assert_eq!(timestamp("not a time"), None);
+    }
+
+    #[test]
     fn create_body_carries_the_node_shape() {
         let spec = ContainerSpec::new("c1-cp-0", "node:v1")
             .label("io.x-k8s.kind.cluster", "c1")
@@ -269,7 +307,7 @@ mod tests {
             .network("kind")
             .stop_signal("SIGRTMIN+3")
             .cgroupns_private(true);
-        let body = create_body(&spec);
+        let body = create_body(&spec, None);
         assert_eq!(body.hostname.as_deref(), Some("c1-cp-0"));
         assert_eq!(
             body.env,
@@ -312,13 +350,13 @@ mod tests {
     #[test]
     fn cgroupns_private_only_when_asked() {
         let spec = ContainerSpec::new("c", "img").cgroupns_private(true);
-        let hc = create_body(&spec).host_config.unwrap();
+        let hc = create_body(&spec, None).host_config.unwrap();
         assert_eq!(hc.cgroupns_mode, Some(HostConfigCgroupnsModeEnum::PRIVATE));
         // What the engine receives: `"CgroupnsMode": "private"`.
         let json = serde_json::to_value(&hc).unwrap();
         assert_eq!(json["CgroupnsMode"], "private");
 
-        let default = create_body(&ContainerSpec::new("c", "img"))
+        let default = create_body(&ContainerSpec::new("c", "img"), None)
             .host_config
             .unwrap();
         assert_eq!(default.cgroupns_mode, None);

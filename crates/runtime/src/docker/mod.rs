@@ -1,6 +1,7 @@
 //! [`ContainerRuntime`] over the Docker Engine API (bollard), which Podman's
 //! Docker-compatible socket also speaks.
 
+mod addresses;
 mod convert;
 mod endpoint;
 mod errors;
@@ -10,6 +11,7 @@ mod images;
 mod networks;
 mod transport;
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,6 +33,16 @@ use crate::info::{
 use crate::runtime::ContainerRuntime;
 use crate::spec::{ContainerSpec, NetworkSpec};
 use errors::Ctx;
+
+/// Starts tried with another fixed address before settling for a dynamic one.
+const ADDRESS_ATTEMPTS: usize = 5;
+
+/// What [`DockerRuntime::readdress`] gives a container instead of its fixed address.
+#[derive(Debug, Clone, Copy)]
+enum Readdress {
+    Dynamic,
+    Next,
+}
 
 /// Timeouts of a [`DockerRuntime`].
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +74,7 @@ pub struct DockerRuntime {
     options: DockerOptions,
     unnegotiated: Docker,
     negotiated: OnceCell<Docker>,
+    addresses: addresses::Reservations,
 }
 
 impl std::fmt::Debug for DockerRuntime {
@@ -93,6 +106,7 @@ impl DockerRuntime {
             options,
             unnegotiated,
             negotiated: OnceCell::new(),
+            addresses: addresses::Reservations::default(),
         })
     }
 
@@ -150,13 +164,96 @@ impl DockerRuntime {
 
     async fn create_impl(&self, spec: &ContainerSpec) -> Result<String> {
         self.ensure_image_impl(&spec.image).await?;
+        let Some(network) = spec.network.as_deref() else {
+            return self.create_with(spec, None).await;
+        };
+        let address = self.reserve_address(network).await?;
+        let created = self.create_with(spec, address).await;
+        if let Some(a) = address {
+            // Created or not, the engine now lists it (or it is free again).
+            self.addresses.release(network, a);
+        }
+        created
+    }
+
+    /// Puts a created (never started) container back on each network where it has a
+    /// fixed address, with a dynamic address or the next free fixed one. The engine says
+    /// only at start that a network's subnet was its own choice (no fixed addresses
+    /// there: remembered) or that the address was taken meanwhile.
+    async fn readdress(&self, container: &str, how: Readdress) -> Result<()> {
+        let docker = self.client().await?;
+        let inspected = docker
+            .inspect_container(container, None)
+            .await
+            .map_err(|e| {
+                self.map(
+                    e,
+                    self.ctx("inspect container", ObjectKind::Container, container),
+                )
+            })?;
+        let networks = inspected
+            .network_settings
+            .and_then(|s| s.networks)
+            .unwrap_or_default();
+        for (network, endpoint) in networks {
+            if endpoint.ipam_config.and_then(|i| i.ipv4_address).is_none() {
+                continue;
+            }
+            let address = match how {
+                Readdress::Dynamic => {
+                    tracing::info!(%network, %container, "network's subnet chosen by the engine: dynamic addresses on it");
+                    self.addresses.mark_dynamic_only(&network);
+                    None
+                }
+                Readdress::Next => self.reserve_address(&network).await?,
+            };
+            let ctx = || self.ctx("reconnect container", ObjectKind::Network, &network);
+            docker
+                .disconnect_network(
+                    &network,
+                    bollard::models::NetworkDisconnectRequest {
+                        container: container.to_string(),
+                        force: Some(true),
+                    },
+                )
+                .await
+                .map_err(|e| self.map(e, ctx()))?;
+            let connected = docker
+                .connect_network(
+                    &network,
+                    bollard::models::NetworkConnectRequest {
+                        container: container.to_string(),
+                        endpoint_config: Some(convert::endpoint(address)),
+                    },
+                )
+                .await
+                .map_err(|e| self.map(e, ctx()));
+            if let Some(a) = address {
+                self.addresses.release(&network, a);
+            }
+            connected?;
+        }
+        Ok(())
+    }
+
+    async fn start_once(&self, container: &str) -> Result<()> {
+        let docker = self.client().await?;
+        docker.start_container(container, None).await.map_err(|e| {
+            self.map(
+                e,
+                self.ctx("start container", ObjectKind::Container, container),
+            )
+        })
+    }
+
+    async fn create_with(&self, spec: &ContainerSpec, address: Option<Ipv4Addr>) -> Result<String> {
         let docker = self.client().await?;
         let options = CreateContainerOptions {
             name: Some(spec.name.clone()),
             ..Default::default()
         };
         let created = docker
-            .create_container(Some(options), convert::create_body(spec))
+            .create_container(Some(options), convert::create_body(spec, address))
             .await
             .map_err(|e| {
                 match self.map(
@@ -175,6 +272,63 @@ impl DockerRuntime {
             tracing::warn!(container = %spec.name, %warning, "engine warning on create");
         }
         Ok(created.id)
+    }
+
+    /// A fixed address for a new container on `network` (see `addresses`), or `None`
+    /// for a dynamic one. A missing network is left to the create call to report.
+    async fn reserve_address(&self, network: &str) -> Result<Option<Ipv4Addr>> {
+        if self.addresses.dynamic_only(network) {
+            return Ok(None);
+        }
+        let docker = self.client().await?;
+        let n = match docker.inspect_network(network, None).await {
+            Ok(n) => n,
+            Err(e) => {
+                return match self.map(e, self.ctx("inspect network", ObjectKind::Network, network))
+                {
+                    Error::NotFound { .. } => Ok(None),
+                    other => Err(other),
+                }
+            }
+        };
+        let configs = n.ipam.and_then(|i| i.config).unwrap_or_default();
+        let Some(subnet) = configs
+            .iter()
+            .find_map(|c| c.subnet.as_deref().and_then(addresses::Subnet::parse))
+        else {
+            return Ok(None);
+        };
+        let mut used: std::collections::HashSet<Ipv4Addr> = configs
+            .iter()
+            .filter_map(|c| c.gateway.as_deref().and_then(addresses::parse_address))
+            .collect();
+        // Every container on the network, running or not: a stopped one keeps its
+        // fixed address.
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(std::collections::HashMap::from([(
+                "network".to_string(),
+                vec![network.to_string()],
+            )])),
+            ..Default::default()
+        };
+        let list = docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| self.map(e, self.ctx("list containers", ObjectKind::Network, network)))?;
+        for c in list {
+            let endpoint = c
+                .network_settings
+                .and_then(|s| s.networks)
+                .and_then(|mut ns| ns.remove(network));
+            if let Some(e) = endpoint {
+                let fixed = e.ipam_config.and_then(|i| i.ipv4_address);
+                for text in [fixed, e.ip_address].into_iter().flatten() {
+                    used.extend(addresses::parse_address(&text));
+                }
+            }
+        }
+        Ok(self.addresses.reserve(network, subnet, used))
     }
 
     async fn remove_impl(&self, container: &str) -> Result<()> {
@@ -285,13 +439,23 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn start_container(&self, container: &str) -> Result<()> {
-        let docker = self.client().await?;
-        docker.start_container(container, None).await.map_err(|e| {
-            self.map(
-                e,
-                self.ctx("start container", ObjectKind::Container, container),
-            )
-        })
+        // Another engine client (a second manager, a parallel test, kind) can pick the
+        // same free address between our look and our start: take the next one.
+        for _ in 0..ADDRESS_ATTEMPTS {
+            match self.start_once(container).await {
+                Err(Error::Engine { message, .. })
+                    if addresses::refuses_fixed_addresses(&message) =>
+                {
+                    self.readdress(container, Readdress::Dynamic).await?;
+                }
+                Err(Error::Engine { message, .. }) if addresses::taken(&message) => {
+                    self.readdress(container, Readdress::Next).await?;
+                }
+                other => return other,
+            }
+        }
+        self.readdress(container, Readdress::Dynamic).await?;
+        self.start_once(container).await
     }
 
     async fn inspect_container(&self, container: &str) -> Result<Option<ContainerInfo>> {

@@ -31,6 +31,11 @@ const NODE_BOOT_POLL: Duration = Duration::from_secs(2);
 const PRELOAD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How soon to retry preLoadImages after a failure (CAPD's delay).
 const PRELOAD_RETRY: Duration = Duration::from_secs(5);
+/// How long a stopped node container is left to the engine before it is started here.
+/// An engine coming back from a restart starts containers by their restart policy; a
+/// start sent while it is still doing so can wedge the container for good in Docker 20.10
+/// ("task ... already exists"). Stopped longer than this, nothing else will start it.
+const RESTART_POLICY_GRACE: Duration = Duration::from_secs(20);
 
 /// Everything a machine reconcile works with.
 pub struct Objects {
@@ -84,6 +89,10 @@ pub async fn reconcile_normal(
         ContainerChange::Gone => {
             summarize_ready(dm, false);
             return Ok(Action::await_change());
+        }
+        ContainerChange::Deferred(wait) => {
+            summarize_ready(dm, false);
+            return Ok(Action::requeue(wait));
         }
         // A new container: nothing of the old one's boot or images holds for it.
         ContainerChange::Created => {
@@ -211,6 +220,8 @@ enum ContainerChange {
     Gone,
     Started,
     Created,
+    /// Stopped moments ago: the engine's restart policy may still start it.
+    Deferred(Duration),
 }
 
 /// What to do about the node container, from what the engine reports (pure).
@@ -228,6 +239,15 @@ pub enum Adoption {
     /// that would say Ready (CAPD leaves it to MachineHealthCheck remediation).
     Vanished,
     Create,
+}
+
+/// How much longer to leave a container stopped `stopped_for` ago to the engine's
+/// restart policy (`None`: start it now; also when the engine gave no stop time).
+pub fn start_deferral(stopped_for: Option<Duration>) -> Option<Duration> {
+    let stopped_for = stopped_for?;
+    RESTART_POLICY_GRACE
+        .checked_sub(stopped_for)
+        .filter(|d| !d.is_zero())
 }
 
 /// `existing`: (running, ours) of a container with the node's name, if there is one.
@@ -255,7 +275,8 @@ async fn ensure_container(
     regarding: &ObjectReference,
 ) -> Result<ContainerChange, Error> {
     let cluster_name = o.cluster.name_any();
-    let existing = ctx.runtime.inspect_container(name).await?.map(|info| {
+    let inspected = ctx.runtime.inspect_container(name).await?;
+    let existing = inspected.as_ref().map(|info| {
         let ours = info.label(crate::PROVIDER_LABEL).is_some()
             && info.label(label::KIND_CLUSTER) == Some(cluster_name.as_str());
         (info.state.is_running(), ours)
@@ -263,6 +284,20 @@ async fn ensure_container(
     match adoption(existing, bootstrapped(dm), provisioned_before(dm, o)) {
         Adoption::Keep => return Ok(ContainerChange::None),
         Adoption::Start => {
+            let stopped_for = inspected
+                .and_then(|i| i.finished_at)
+                .and_then(|t| std::time::SystemTime::now().duration_since(t).ok());
+            if let Some(wait) = start_deferral(stopped_for) {
+                set(
+                    dm,
+                    NewCondition::false_(
+                        condition::CONTAINER_PROVISIONED,
+                        reason::NOT_PROVISIONED,
+                        format!("container {name} stopped; leaving it to the engine's restart policy for {}s before starting it", wait.as_secs().max(1)),
+                    ),
+                );
+                return Ok(ContainerChange::Deferred(wait));
+            }
             info!(container = name, "starting the stopped node container");
             ctx.runtime.start_container(name).await?;
             return Ok(ContainerChange::Started);
@@ -957,6 +992,16 @@ mod tests {
             conditions::set(&mut c, new, None);
         }
         c
+    }
+
+    #[test]
+    fn a_container_stopped_moments_ago_is_left_to_the_restart_policy() {
+        let s = Duration::from_secs;
+        assert_eq!(start_deferral(Some(s(2))), Some(s(18)));
+        assert_eq!(start_deferral(Some(s(20))), None);
+        assert_eq!(start_deferral(Some(s(300))), None);
+        // No stop time from the engine: start it.
+        assert_eq!(start_deferral(None), None);
     }
 
     #[test]
