@@ -535,35 +535,46 @@ async fn node_gets_provider_id_in_the_workload_cluster() {
 /// CAPD's rule: the container of a provisioned machine that is gone is reported, not
 /// re-created (a new container would be an empty node reporting Ready); remediation is
 /// MachineHealthCheck's job.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_provisioned_machine_whose_container_vanished_is_reported_not_recreated() {
-    let f = Fixture::new("dm-gone").await;
-    let _m = f.manager(&[]).await;
-    let cluster = f.cluster("mg").await;
+/// A cluster `name` with one worker `w0` whose bootstrap writes `/var/hello`, provisioned.
+async fn one_provisioned_worker(f: &Fixture, name: &str) -> String {
+    let cluster = f.cluster(name).await;
     f.machine(
         &cluster,
         "w0",
         false,
-        "#cloud-config\nruncmd:\n- echo hello > /tmp/hello\n",
+        "#cloud-config\nruncmd:\n- echo hello > /var/hello\n",
         None,
     )
     .await;
     f.wait_machine("w0", "provisioned and Ready", LONG, provisioned)
         .await;
-    let node = format!("{cluster}-w0");
-    let (ok, out) = docker(&f.env, &["rm", "-f", "-v", &node]);
-    assert!(ok, "removing {node}: {out}");
+    cluster
+}
 
-    // Any change wakes the controller (nothing watches the engine yet).
+/// Wakes the controller for `machine` with an annotation change (nothing watches the
+/// engine's containers).
+async fn poke(f: &Fixture, machine: &str) {
     let patch = json!({"metadata": {"annotations": {"capd-rs.test/poke": "1"}}});
     f.dockermachines()
         .patch(
-            "w0",
+            machine,
             &kube::api::PatchParams::default(),
             &kube::api::Patch::Merge(&patch),
         )
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provisioned_machine_whose_container_vanished_is_reported_not_recreated() {
+    let f = Fixture::new("dm-gone").await;
+    let _m = f.manager(&[]).await;
+    let cluster = one_provisioned_worker(&f, "mg").await;
+    let node = format!("{cluster}-w0");
+    let (ok, out) = docker(&f.env, &["rm", "-f", "-v", &node]);
+    assert!(ok, "removing {node}: {out}");
+
+    poke(&f, "w0").await;
     let dm = f
         .wait_machine(
             "w0",
@@ -594,32 +605,13 @@ async fn a_provisioned_machine_whose_container_vanished_is_reported_not_recreate
 async fn a_stopped_node_container_is_started_again_after_the_restart_policy_grace() {
     let f = Fixture::new("dm-stopped").await;
     let _m = f.manager(&[]).await;
-    let cluster = f.cluster("ms").await;
-    f.machine(
-        &cluster,
-        "w0",
-        false,
-        "#cloud-config\nruncmd:\n- echo hello > /var/hello\n",
-        None,
-    )
-    .await;
-    f.wait_machine("w0", "provisioned and Ready", LONG, provisioned)
-        .await;
+    let cluster = one_provisioned_worker(&f, "ms").await;
     let node = format!("{cluster}-w0");
     let (_, id_before) = docker(&f.env, &["inspect", "--format", "{{.Id}}", &node]);
     let (ok, out) = docker(&f.env, &["stop", "-t", "1", &node]);
     assert!(ok, "stopping {node}: {out}");
 
-    // Any change wakes the controller (nothing watches the engine's containers).
-    let patch = json!({"metadata": {"annotations": {"capd-rs.test/poke": "1"}}});
-    f.dockermachines()
-        .patch(
-            "w0",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
-        .await
-        .unwrap();
+    poke(&f, "w0").await;
     f.wait_machine(
         "w0",
         "ContainerProvisioned=False, left to the restart policy",
