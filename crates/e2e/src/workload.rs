@@ -214,7 +214,7 @@ pub fn render_repo_version(
     Ok(out.join("clusterctl.yaml"))
 }
 
-/// `clusterctl generate cluster <cluster> --flavor <flavour>` from the repository whose
+/// `clusterctl generate cluster <cluster> --flavor <flavour>` ("" for the default flavour) from the repository whose
 /// `clusterctl.yaml` is `config`, against the management cluster of `kubeconfig`, as a
 /// user of CAPD runs it: the YAML to apply.
 #[allow(clippy::too_many_arguments)]
@@ -233,25 +233,23 @@ pub fn generate(
         .parent()
         .map(|d| d.join("xdg"))
         .unwrap_or_else(|| "xdg".into());
+    let mut cmd = clusterctl(env, kubeconfig, &config_home);
+    cmd.args(["generate", "cluster", cluster, "--config"])
+        .arg(config)
+        .args(["--infrastructure", &format!("docker:{REPO_VERSION}")])
+        .args(["--target-namespace", ns]);
+    // No flavour: the default one (cluster-template.yaml).
+    if !flavour.is_empty() {
+        cmd.args(["--flavor", flavour]);
+    }
     stdout(
-        clusterctl(env, kubeconfig, &config_home)
-            .args(["generate", "cluster", cluster, "--config"])
-            .arg(config)
-            .args([
-                "--infrastructure",
-                &format!("docker:{REPO_VERSION}"),
-                "--flavor",
-                flavour,
-                "--target-namespace",
-                ns,
-            ])
-            .args([
-                "--kubernetes-version",
-                kubernetes_version,
-                "--control-plane-machine-count",
-                "1",
-            ])
-            .args(["--worker-machine-count", &workers.to_string()]),
+        cmd.args([
+            "--kubernetes-version",
+            kubernetes_version,
+            "--control-plane-machine-count",
+            "1",
+        ])
+        .args(["--worker-machine-count", &workers.to_string()]),
     )
 }
 

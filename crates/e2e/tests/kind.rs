@@ -12,7 +12,8 @@
 //!    is the one part not built here: its CRDs are installed so clusterctl finds it, and
 //!    the suite issues what its Certificates ask for (`capd_e2e::certs`);
 //! 5. the Cluster API book's quick start: `clusterctl generate cluster --flavor
-//!    development`, applied; both workload Nodes Ready; the Cluster Available and every
+//!    development`, applied, and beside it (own namespace) a cluster of the default
+//!    flavour (Docker* kinds); each: both Nodes Ready, the Cluster Available and every
 //!    Machine Ready (`clusterctl describe cluster` printed);
 //! 6. self-hosted, as Cluster API's self-hosted spec: the images loaded into the
 //!    workload nodes (`kind load`, which finds them by the kind labels CAPD sets),
@@ -22,7 +23,7 @@
 //! 7. `clusterctl upgrade apply` of this provider to v0.1.1 (this build under a second
 //!    version and image tag: there is no earlier release yet) with the workload cluster
 //!    running: the new image runs, the cluster's containers and Machines are the same;
-//! 8. the workload cluster deleted: no container or Dev* object of it left;
+//! 8. both workload clusters deleted: no container or infrastructure object left;
 //! 9. the kind cluster deleted: no container of it left.
 //!
 //! `CAPD_E2E_KEEP=1` keeps the kind cluster (`CAPD_E2E_KIND_CLUSTER` names it).
@@ -146,36 +147,46 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
         .await?;
 
     // 5. The quick start.
+    // The development flavour (Dev* kinds, ClusterClass) in `default`, as the book
+    // does; the default flavour (Docker* kinds, KubeadmControlPlane + MachineDeployment)
+    // beside it in a namespace of its own, so `clusterctl move -n default` leaves it.
     let ns = "default";
     let workload = unique_name("quick-start");
+    let classic_ns = "default-flavour";
+    let classic = unique_name("classic");
     steps
         .run(
-            "clusterctl generate cluster --flavor development, applied",
+            "clusterctl generate cluster: --flavor development and the default flavour, applied",
             async {
-                let yaml = generate(
-                    env,
-                    &kubeconfig,
-                    &repo_config,
-                    &workload,
-                    ns,
-                    "development",
-                    KUBERNETES_VERSION,
-                    1,
-                )?;
-                apply(
-                    &client,
-                    "capd-e2e",
-                    &parse_docs(&yaml, "the development flavour")?,
-                )
-                .await?;
+                run(kubectl(env, &kubeconfig).args(["create", "namespace", classic_ns]))?;
+                for (name, namespace, flavour) in
+                    [(&workload, ns, "development"), (&classic, classic_ns, "")]
+                {
+                    let yaml = generate(
+                        env,
+                        &kubeconfig,
+                        &repo_config,
+                        name,
+                        namespace,
+                        flavour,
+                        KUBERNETES_VERSION,
+                        1,
+                    )?;
+                    apply(
+                        &client,
+                        "capd-e2e",
+                        &parse_docs(&yaml, &format!("the {flavour:?} flavour"))?,
+                    )
+                    .await?;
+                }
                 Ok(())
             },
         )
         .await?;
-    let cleanup = capd_e2e::workload::Cleanup {
+    let cleanup = [&workload, &classic].map(|c| capd_e2e::workload::Cleanup {
         env,
-        cluster: workload.clone(),
-    };
+        cluster: c.clone(),
+    });
     steps
         .run("workload Nodes Ready", async {
             let wl = workload_client(
@@ -188,14 +199,46 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
                 WORKLOAD_TIMEOUT,
             )
             .await?;
-            wait_ready_nodes(env, &workload, &Api::<Node>::all(wl), 2, WORKLOAD_TIMEOUT).await
+            wait_ready_nodes(env, &workload, &Api::<Node>::all(wl), 2, WORKLOAD_TIMEOUT).await?;
+            let wl = workload_client(
+                env,
+                &kubeconfig,
+                &config_home,
+                &classic,
+                classic_ns,
+                None,
+                WORKLOAD_TIMEOUT,
+            )
+            .await?;
+            wait_ready_nodes(env, &classic, &Api::<Node>::all(wl), 2, WORKLOAD_TIMEOUT).await
         })
         .await?;
     steps
         .run(
             "Cluster Available, every Machine Ready (clusterctl describe)",
             async {
-                cluster_available(env, &client, &kubeconfig, &config_home, ns, &workload, 2).await
+                cluster_available(
+                    env,
+                    &client,
+                    &kubeconfig,
+                    &config_home,
+                    ns,
+                    &workload,
+                    2,
+                    "DevMachine",
+                )
+                .await?;
+                cluster_available(
+                    env,
+                    &client,
+                    &kubeconfig,
+                    &config_home,
+                    classic_ns,
+                    &classic,
+                    2,
+                    "DockerMachine",
+                )
+                .await
             },
         )
         .await?;
@@ -264,6 +307,7 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
                     ns,
                     &workload,
                     2,
+                    "DevMachine",
                 )
                 .await?;
                 let after = node_containers(env, &workload)?;
@@ -288,7 +332,7 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
             ]))?;
             wait_ready_nodes(env, &workload, &Api::<Node>::all(wl_client.clone()), 3, WORKLOAD_TIMEOUT)
                 .await?;
-            cluster_available(env, &wl_client, &wl_kubeconfig, &config_home, ns, &workload, 3)
+            cluster_available(env, &wl_client, &wl_kubeconfig, &config_home, ns, &workload, 3, "DevMachine")
                 .await?;
             let after = node_containers(env, &workload)?;
             if !before_move.iter().all(|c| after.contains(c)) || after.len() != before_move.len() + 1 {
@@ -309,7 +353,17 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
                     &repo_config,
                     ns,
                 )?;
-                cluster_available(env, &client, &kubeconfig, &config_home, ns, &workload, 3).await
+                cluster_available(
+                    env,
+                    &client,
+                    &kubeconfig,
+                    &config_home,
+                    ns,
+                    &workload,
+                    3,
+                    "DevMachine",
+                )
+                .await
             },
         )
         .await?;
@@ -341,8 +395,9 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
             if inventory != NEXT_VERSION {
                 bail!("clusterctl's inventory says infrastructure-docker {inventory:?}");
             }
-            // The upgraded provider takes the running cluster over as it is.
-            cluster_available(env, &client, &kubeconfig, &config_home, ns, &workload, 3).await?;
+            // The upgraded provider takes the running clusters over as they are.
+            cluster_available(env, &client, &kubeconfig, &config_home, classic_ns, &classic, 2, "DockerMachine").await?;
+            cluster_available(env, &client, &kubeconfig, &config_home, ns, &workload, 3, "DevMachine").await?;
             let (c2, m2) = (
                 node_containers(env, &workload)?,
                 machine_names(&client, ns, &workload).await?,
@@ -354,33 +409,41 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
         })
         .await?;
 
-    // 8. Delete the workload cluster.
+    // 8. Delete the workload clusters.
     steps
-        .run("delete the workload cluster: nothing of it left", async {
-            run(kubectl(env, &kubeconfig).args([
-                "-n",
-                ns,
-                "delete",
-                "cluster",
-                &workload,
-                "--timeout",
-                "10m",
-            ]))?;
-            let left = containers_of(env, &workload);
-            if !left.is_empty() {
-                bail!("containers of {workload} left: {left:?}");
-            }
-            for kind in ["DevCluster", "DevMachine"] {
-                let objs = v1beta2(&client, ns, "infrastructure.cluster.x-k8s.io", kind)
-                    .list(&ListParams::default())
-                    .await?
-                    .items;
-                if !objs.is_empty() {
-                    bail!("{} {kind}(s) of {workload} left", objs.len());
+        .run(
+            "delete the workload clusters: nothing of them left",
+            async {
+                for (name, namespace, prefix) in
+                    [(&workload, ns, "Dev"), (&classic, classic_ns, "Docker")]
+                {
+                    run(kubectl(env, &kubeconfig).args([
+                        "-n",
+                        namespace,
+                        "delete",
+                        "cluster",
+                        name,
+                        "--timeout",
+                        "10m",
+                    ]))?;
+                    let left = containers_of(env, name);
+                    if !left.is_empty() {
+                        bail!("containers of {name} left: {left:?}");
+                    }
+                    for kind in ["Cluster", "Machine"].map(|k| format!("{prefix}{k}")) {
+                        let objs =
+                            v1beta2(&client, namespace, "infrastructure.cluster.x-k8s.io", &kind)
+                                .list(&ListParams::default())
+                                .await?
+                                .items;
+                        if !objs.is_empty() {
+                            bail!("{} {kind}(s) of {name} left", objs.len());
+                        }
+                    }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .await?;
     drop(cleanup);
 
@@ -519,8 +582,10 @@ async fn clusterctl_init(
     Ok(())
 }
 
-/// The Cluster's Available condition True and every Machine's Ready True;
+/// The Cluster's Available condition True and every Machine's Ready True, and every
+/// infrastructure machine (`infra_machine`: DevMachine, DockerMachine) provisioned;
 /// `clusterctl describe cluster` printed either way.
+#[allow(clippy::too_many_arguments)]
 async fn cluster_available(
     env: &TestEnv,
     client: &kube::Client,
@@ -529,6 +594,7 @@ async fn cluster_available(
     ns: &str,
     workload: &str,
     machines_wanted: usize,
+    infra_machine: &str,
 ) -> Result<()> {
     let clusters = v1beta2(client, ns, "cluster.x-k8s.io", "Cluster");
     let machines = v1beta2(client, ns, "cluster.x-k8s.io", "Machine");
@@ -579,7 +645,7 @@ async fn cluster_available(
     eprintln!("{describe}");
     res.map_err(|e| anyhow!("{e}"))?;
     // The provider did the work: every DevMachine provisioned with a docker providerID.
-    let dms = v1beta2(client, ns, "infrastructure.cluster.x-k8s.io", "DevMachine")
+    let dms = v1beta2(client, ns, "infrastructure.cluster.x-k8s.io", infra_machine)
         .list(&ListParams::default())
         .await?
         .items;
@@ -592,7 +658,7 @@ async fn cluster_available(
         })
     {
         bail!(
-            "DevMachines not all provisioned: {:?}",
+            "{infra_machine}s not all provisioned: {:?}",
             dms.iter().map(|m| &m.data["status"]).collect::<Vec<_>>()
         );
     }
