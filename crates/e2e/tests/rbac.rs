@@ -395,14 +395,54 @@ async fn manager_provisions_with_exactly_the_cluster_role() {
     );
 
     let log = manager.log_text();
-    for bad in ["forbidden", "Forbidden", "403"] {
-        let hits: Vec<&str> = log.lines().filter(|l| l.contains(bad)).take(5).collect();
-        assert!(
-            hits.is_empty(),
-            "the manager hit a permission error ({bad}):\n{}",
-            hits.join("\n")
-        );
-    }
+    let hits: Vec<&str> = log
+        .lines()
+        .filter(|l| permission_error(l))
+        .take(5)
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "the manager hit a permission error:\n{}",
+        hits.join("\n")
+    );
     manager.stop(Duration::from_secs(15));
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+}
+
+/// Whether a manager log line reports a permission error: "forbidden", or a 403 status
+/// standing as a number of its own — not digits inside the line's timestamp
+/// (`…T14:30:48.403488Z`) or inside a generated name.
+fn permission_error(line: &str) -> bool {
+    // The first field is the timestamp.
+    let rest = line.split_once(' ').map(|(_, r)| r).unwrap_or(line);
+    if rest.to_lowercase().contains("forbidden") {
+        return true;
+    }
+    let bytes = rest.as_bytes();
+    rest.match_indices("403").any(|(i, _)| {
+        let before = i.checked_sub(1).map(|j| bytes[j]);
+        let after = bytes.get(i + 3).copied();
+        let part_of_word =
+            |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        !part_of_word(before) && !part_of_word(after)
+    })
+}
+
+#[test]
+fn permission_errors_are_told_from_digits_in_timestamps_and_names() {
+    assert!(!permission_error(
+        "2026-11-30T14:30:48.403488Z  INFO capd_manager::leader: waiting to become leader lease=capd-system/capd-rbac-lease-5e93b34"
+    ));
+    assert!(!permission_error(
+        "2026-11-30T14:30:48.1Z INFO created rbac-403a1b"
+    ));
+    assert!(permission_error(
+        "2026-11-30T14:30:48.1Z WARN reconcile failed error=ApiError: secrets is forbidden: User cannot get"
+    ));
+    assert!(permission_error(
+        "2026-11-30T14:30:48.1Z WARN request failed status: 403"
+    ));
+    assert!(permission_error(
+        "2026-11-30T14:30:48.1Z WARN (403) Forbidden"
+    ));
 }
