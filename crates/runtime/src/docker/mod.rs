@@ -40,7 +40,11 @@ const ADDRESS_ATTEMPTS: usize = 5;
 /// What [`DockerRuntime::readdress`] gives a container instead of its fixed address.
 #[derive(Debug, Clone, Copy)]
 enum Readdress {
+    /// The network refuses fixed addresses: dynamic here and for its later containers.
+    Refused,
+    /// This container only: a dynamic address (fixed ones kept colliding).
     Dynamic,
+    /// The next free fixed address.
     Next,
 }
 
@@ -200,11 +204,12 @@ impl DockerRuntime {
                 continue;
             }
             let address = match how {
-                Readdress::Dynamic => {
+                Readdress::Refused => {
                     tracing::info!(%network, %container, "network's subnet chosen by the engine: dynamic addresses on it");
                     self.addresses.mark_dynamic_only(&network);
                     None
                 }
+                Readdress::Dynamic => None,
                 Readdress::Next => self.reserve_address(&network).await?,
             };
             let ctx = || self.ctx("reconnect container", ObjectKind::Network, &network);
@@ -446,7 +451,7 @@ impl ContainerRuntime for DockerRuntime {
                 Err(Error::Engine { message, .. })
                     if addresses::refuses_fixed_addresses(&message) =>
                 {
-                    self.readdress(container, Readdress::Dynamic).await?;
+                    self.readdress(container, Readdress::Refused).await?;
                 }
                 Err(Error::Engine { message, .. }) if addresses::taken(&message) => {
                     self.readdress(container, Readdress::Next).await?;
