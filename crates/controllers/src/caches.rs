@@ -84,9 +84,21 @@ impl Caches {
 /// One watch of `K` shared by every consumer: the store the reconciles read, and
 /// subscriptions that trigger reconciles. Objects are kept without `managedFields`
 /// (nothing reads them; they are often the larger half of an object).
+///
+/// The fan-out is ours, not kube-runtime's `store_shared`/`subscribe`: kube 5.0's
+/// subscriber receives an object *reference*, looks it up in the store and, when the
+/// object was deleted in between, returns `Pending` without arranging a wake-up, so
+/// the subscription (and every controller trigger fed by it) goes silent for good. The
+/// bench caught it: a manager started while a run's Clusters were still being deleted
+/// saw no Cluster change for 10 minutes, until the periodic resync. Here the message
+/// carries the object itself (the store's own `Arc`, no copy), so there is nothing to
+/// miss.
 pub struct Shared<K: kube::Resource<DynamicType = ()> + Clone + 'static> {
     pub store: Store<K>,
     writer: kube::runtime::reflector::store::Writer<K>,
+    tx: async_broadcast::Sender<Arc<K>>,
+    /// Keeps the channel open while no subscriber is active.
+    _rx: async_broadcast::InactiveReceiver<Arc<K>>,
     api: kube::Api<K>,
     config: kube::runtime::watcher::Config,
 }
@@ -105,45 +117,158 @@ where
         + 'static,
 {
     pub fn new(api: kube::Api<K>, config: kube::runtime::watcher::Config) -> Self {
-        let (store, writer) = kube::runtime::reflector::store_shared(SUBSCRIBER_BUFFER);
+        let writer = kube::runtime::reflector::store::Writer::default();
+        let (mut tx, rx) = async_broadcast::broadcast(SUBSCRIBER_BUFFER);
+        // Broadcast whether or not a subscriber is active yet (as kube's dispatcher).
+        tx.set_await_active(false);
         Self {
-            store,
+            store: writer.as_reader(),
             writer,
+            tx,
+            _rx: rx.deactivate(),
             api,
             config,
         }
     }
 
     /// A stream of the objects as they change, passed through `filter`. Every
-    /// subscription must be polled (a stalled one holds the watch back).
+    /// subscription must be polled (a stalled one holds the watch back). A subscriber
+    /// sees only what is sent after it subscribed.
     pub fn subscribe(
         &self,
         filter: crate::filters::Filter<K>,
     ) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
         use futures::StreamExt;
-        // `store_shared` always makes a subscribable writer.
-        let handle = self
-            .writer
-            .subscribe()
-            .map(StreamExt::boxed)
-            .unwrap_or_else(|| futures::stream::empty().boxed());
-        handle.filter(move |o| futures::future::ready(filter.changed(o)))
+        self.tx
+            .new_receiver()
+            .filter(move |o| futures::future::ready(filter.changed(o)))
     }
 
     /// The watch itself: runs until the process ends, retrying with backoff.
     pub fn run(self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        use futures::StreamExt;
         use kube::runtime::WatchStreamExt;
         let kind = K::kind(&()).into_owned();
-        kube::runtime::watcher(self.api, self.config)
+        let events = kube::runtime::watcher(self.api, self.config)
             .default_backoff()
-            .modify(|o: &mut K| o.meta_mut().managed_fields = None)
-            .reflect_shared(self.writer)
-            .for_each(move |ev| {
-                if let Err(e) = ev {
-                    tracing::warn!(kind = %kind, error = %e, "watch failed; retrying");
-                }
-                futures::future::ready(())
-            })
+            .modify(|o: &mut K| o.meta_mut().managed_fields = None);
+        pump(events, self.writer, self.tx, kind)
+    }
+}
+
+/// Applies each watch event to the store, then sends what changed to the subscribers:
+/// the object of an `Apply`, and after a (re-)list every object listed (as kube's own
+/// dispatcher; a Delete is sent to no one).
+async fn pump<K, S>(
+    events: S,
+    mut writer: kube::runtime::reflector::store::Writer<K>,
+    tx: async_broadcast::Sender<Arc<K>>,
+    kind: String,
+) where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    S: futures::Stream<
+        Item = Result<kube::runtime::watcher::Event<K>, kube::runtime::watcher::Error>,
+    >,
+{
+    use futures::StreamExt;
+    use kube::runtime::watcher::Event;
+    let store = writer.as_reader();
+    let mut events = std::pin::pin!(events);
+    while let Some(ev) = events.next().await {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::warn!(kind = %kind, error = %e, "watch failed; retrying");
+                continue;
+            }
+        };
+        writer.apply_watcher_event(&ev);
+        let changed = match &ev {
+            Event::Apply(o) => store.get(&ObjectRef::from_obj(o)).into_iter().collect(),
+            Event::InitDone => store.state(),
+            Event::Init | Event::InitApply(_) | Event::Delete(_) => Vec::new(),
+        };
+        for o in changed {
+            // Fails only when every receiver is gone: then no one is listening.
+            let _ = tx.broadcast_direct(o).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::runtime::watcher::Event;
+
+    fn cm(name: &str, v: &str) -> ConfigMap {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "ns"}, "data": {"v": v}
+        }))
+        .unwrap()
+    }
+
+    fn value(o: &ConfigMap) -> (String, String) {
+        (
+            o.metadata.name.clone().unwrap_or_default(),
+            o.data
+                .as_ref()
+                .and_then(|d| d.get("v"))
+                .cloned()
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The stall kube 5.0's subscriber has: a listed object deleted before the
+    /// subscriber reads it. Here the subscriber gets it, and everything after.
+    #[tokio::test]
+    async fn an_object_deleted_right_after_the_list_does_not_silence_a_subscriber() {
+        let writer = kube::runtime::reflector::store::Writer::<ConfigMap>::default();
+        let store = writer.as_reader();
+        let (mut tx, rx) = async_broadcast::broadcast(16);
+        tx.set_await_active(false);
+        let sub = tx.new_receiver();
+        let events = futures::stream::iter(
+            vec![
+                Event::Init,
+                Event::InitApply(cm("a", "1")),
+                Event::InitApply(cm("b", "1")),
+                Event::InitDone,
+                Event::Delete(cm("a", "1")),
+                Event::Apply(cm("b", "2")),
+                Event::Apply(cm("c", "1")),
+            ]
+            .into_iter()
+            .map(Ok),
+        );
+        pump(events, writer, tx, "ConfigMap".into()).await;
+        drop(rx);
+        let mut got: Vec<(String, String)> = sub.map(|o| value(&o)).collect().await;
+        // The list's order is the store's (a map); sort it alone.
+        got[..2].sort();
+        let want: Vec<(String, String)> = [("a", "1"), ("b", "1"), ("b", "2"), ("c", "1")]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        // The store reflects the delete.
+        let mut names: Vec<String> = store.state().iter().map(|o| value(o).0).collect();
+        names.sort();
+        assert_eq!(names, ["b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_watch_error_is_skipped_and_later_events_still_arrive() {
+        let writer = kube::runtime::reflector::store::Writer::<ConfigMap>::default();
+        let (mut tx, _rx) = async_broadcast::broadcast(16);
+        tx.set_await_active(false);
+        let sub = tx.new_receiver();
+        let events = futures::stream::iter(vec![
+            Err(kube::runtime::watcher::Error::NoResourceVersion),
+            Ok(Event::Apply(cm("a", "1"))),
+        ]);
+        pump(events, writer, tx, "ConfigMap".into()).await;
+        let got: Vec<(String, String)> = sub.map(|o| value(&o)).collect().await;
+        assert_eq!(got, [("a".to_string(), "1".to_string())]);
     }
 }

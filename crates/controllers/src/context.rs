@@ -42,6 +42,8 @@ pub struct Context {
     /// One lock per cluster: concurrent control-plane reconciles must not interleave
     /// their load-balancer rewrites (each lists the nodes, then writes a config).
     pub lb_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bootstraps running in the background, one per node container.
+    pub bootstraps: crate::bootstrap_tasks::BootstrapTasks,
 }
 
 impl Context {
@@ -73,6 +75,7 @@ impl Context {
             backoff: Backoff::default(),
             workload: WorkloadClients::default(),
             lb_locks: Default::default(),
+            bootstraps: Default::default(),
         }
     }
 }

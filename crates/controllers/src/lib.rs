@@ -8,6 +8,7 @@
 pub mod backends;
 pub mod backoff;
 pub mod bootstrap_exec;
+pub mod bootstrap_tasks;
 pub mod caches;
 pub mod cluster;
 pub mod context;

@@ -76,7 +76,8 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
             }
             None if !deleting => {
                 info!(machine_pool = %pool, "waiting for the MachinePool");
-                return Ok(Action::await_change());
+                // No MachinePool watch feeds this controller: look again.
+                return Ok(Action::requeue(std::time::Duration::from_secs(10)));
             }
             None => {}
         }

@@ -640,3 +640,77 @@ async fn a_stopped_node_container_is_started_again_after_the_restart_policy_grac
     assert_eq!(exec(&f.env, &node, "cat /var/hello").trim(), "hello");
     f.delete_namespace().await;
 }
+
+/// Bootstraps run in the background (as CAPD's): with one DockerMachine worker, a
+/// bootstrap that has not finished does not keep a second machine from being created,
+/// bootstrapped and reported Ready.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_bootstrap_does_not_hold_the_only_reconcile_worker() {
+    let f = Fixture::new("dm-bg").await;
+    let _m = f.manager(&["--dockermachine-concurrency=1"]).await;
+    let cluster = f.cluster("bg").await;
+    // g0's bootstrap waits until the test lets it go.
+    let gated = "#cloud-config\nruncmd:\n- while [ ! -f /var/go ]; do sleep 0.2; done\n- echo g0 >> /var/count\n";
+    f.machine(&cluster, "g0", false, gated, None).await;
+    let g0 = format!("{cluster}-g0");
+    poll_until("g0's bootstrap to wait for the test", LONG, || {
+        let started = docker(
+            &f.env,
+            &[
+                "exec",
+                &g0,
+                "test",
+                "-f",
+                "/var/lib/capd-rs/bootstrap/steps/0.started",
+            ],
+        )
+        .0;
+        async move {
+            if started {
+                Ok(())
+            } else {
+                Err("not yet".to_string())
+            }
+        }
+    })
+    .await
+    .unwrap();
+
+    f.machine(
+        &cluster,
+        "g1",
+        false,
+        "#cloud-config\nruncmd:\n- echo g1 >> /var/count\n",
+        None,
+    )
+    .await;
+    f.wait_machine(
+        "g1",
+        "provisioned while g0 still bootstraps",
+        LONG,
+        provisioned,
+    )
+    .await;
+    let dm0 = f.dockermachines().get("g0").await.unwrap();
+    let bootstrap = dm0
+        .conditions()
+        .iter()
+        .find(|c| c.type_ == "BootstrapCompleted")
+        .map(|c| (c.status.clone(), c.message.clone()));
+    assert_eq!(
+        bootstrap,
+        Some(("False".to_string(), "bootstrapping".to_string())),
+        "g0 reports its running bootstrap"
+    );
+    assert!(!provisioned(&dm0));
+
+    exec(&f.env, &g0, "touch /var/go");
+    f.wait_machine("g0", "provisioned once let go", LONG, provisioned)
+        .await;
+    assert_eq!(exec(&f.env, &g0, "cat /var/count"), "g0\n", "ran once");
+    assert_eq!(
+        exec(&f.env, &format!("{cluster}-g1"), "cat /var/count"),
+        "g1\n"
+    );
+    f.delete_namespace().await;
+}

@@ -6,6 +6,7 @@
 
 use super::load_balancer::{self, Update};
 use crate::bootstrap_exec::{self, Outcome as BootstrapOutcome};
+use crate::bootstrap_tasks;
 use crate::context::Context;
 use crate::contract::Checkpoint;
 use crate::error::Error;
@@ -152,26 +153,35 @@ pub async fn reconcile_normal(
     // v1beta2 has no spec.bootstrapped (CAPD dropped it): the condition says it for
     // this manager, the sentinel in the node for any other (restart, clusterctl move).
     if !bootstrapped(dm) {
-        if let Some(failure) = bootstrap(dm, o, ctx, &name, &secret_name).await? {
-            crate::events::publish(
-                ctx,
-                &cp.regarding(),
-                true,
-                "BootstrapFailed",
-                "Bootstrap",
-                &failure,
-            )
-            .await;
-            // Not retried: the data is wrong or a command failed; a person must look.
-            set(
-                dm,
-                NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::FAILED, failure),
-            );
-            set(
-                dm,
-                NewCondition::false_(condition::READY, reason::FAILED, "bootstrap failed"),
-            );
-            return Ok(Action::await_change());
+        match bootstrap(dm, o, ctx, &name, &secret_name).await? {
+            Bootstrap::Completed => {}
+            // In the background (CAPD does the same): this worker is free for other
+            // machines; the look again is in memory, no API request.
+            Bootstrap::Running => {
+                summarize_ready(dm, false);
+                return Ok(Action::requeue(bootstrap_tasks::POLL));
+            }
+            Bootstrap::Failed(failure) => {
+                crate::events::publish(
+                    ctx,
+                    &cp.regarding(),
+                    true,
+                    "BootstrapFailed",
+                    "Bootstrap",
+                    &failure,
+                )
+                .await;
+                // Not retried: the data is wrong or a command failed; a person must look.
+                set(
+                    dm,
+                    NewCondition::false_(condition::BOOTSTRAP_COMPLETED, reason::FAILED, failure),
+                );
+                set(
+                    dm,
+                    NewCondition::false_(condition::READY, reason::FAILED, "bootstrap failed"),
+                );
+                return Ok(Action::await_change());
+            }
         }
         crate::events::publish(
             ctx,
@@ -551,18 +561,41 @@ fn provisioned_before(dm: &DockerMachine, o: &Objects) -> bool {
     !dm.spec.provider_id.is_empty() || bootstrapped(dm) || o.machine.node_name().is_some()
 }
 
-/// Returns the failure, or `None` when the bootstrap completed (now or before).
+/// Where [`bootstrap`] left the node's bootstrap.
+enum Bootstrap {
+    /// Now or before.
+    Completed,
+    /// A background task runs it.
+    Running,
+    Failed(String),
+}
+
+/// Starts the node's bootstrap in the background, or takes the outcome of the one that
+/// ran.
 async fn bootstrap(
     dm: &mut DockerMachine,
     o: &Objects,
     ctx: &Context,
     node_name: &str,
     secret_name: &str,
-) -> Result<Option<String>, Error> {
+) -> Result<Bootstrap, Error> {
     // A node that already has a Node (or the CAPD sentinel from an earlier manager or
     // before `clusterctl move`) must never be bootstrapped twice.
     if o.machine.node_name().is_some() {
-        return Ok(None);
+        return Ok(Bootstrap::Completed);
+    }
+    match ctx.bootstraps.take(node_name).await {
+        bootstrap_tasks::State::None => {}
+        bootstrap_tasks::State::Running => return Ok(Bootstrap::Running),
+        bootstrap_tasks::State::Finished(outcome) => {
+            return match outcome? {
+                BootstrapOutcome::Completed { ran, skipped } => {
+                    info!(node = node_name, ran, skipped, "bootstrap completed");
+                    Ok(Bootstrap::Completed)
+                }
+                BootstrapOutcome::Failed(f) => Ok(Bootstrap::Failed(f.to_string())),
+            }
+        }
     }
     let check = ctx
         .runtime
@@ -593,7 +626,7 @@ async fn bootstrap(
     };
     let data = secret.data.unwrap_or_default();
     let Some(value) = data.get("value") else {
-        return Ok(Some(format!(
+        return Ok(Bootstrap::Failed(format!(
             "bootstrap data secret {secret_name} has no key `value`"
         )));
     };
@@ -601,12 +634,16 @@ async fn bootstrap(
         match capd_bootstrap::Format::from_secret_value(data.get("format").map(|f| f.0.as_slice()))
         {
             Ok(f) => f,
-            Err(e) => return Ok(Some(format!("bootstrap data secret {secret_name}: {e}"))),
+            Err(e) => {
+                return Ok(Bootstrap::Failed(format!(
+                    "bootstrap data secret {secret_name}: {e}"
+                )))
+            }
         };
     let plan = match capd_bootstrap::plan(&value.0, format, &capd_bootstrap::Options::default()) {
         Ok(p) => p,
         Err(e) => {
-            return Ok(Some(format!(
+            return Ok(Bootstrap::Failed(format!(
                 "bootstrap data secret {secret_name} ({}): {e}",
                 format.as_str()
             )))
@@ -617,7 +654,7 @@ async fn bootstrap(
             node = node_name,
             "bootstrap sentinel present: the node was bootstrapped before"
         );
-        return Ok(None);
+        return Ok(Bootstrap::Completed);
     }
     if !plan.ignored.is_empty() {
         info!(ignored = ?plan.ignored, "bootstrap data keys that are not executed");
@@ -630,14 +667,9 @@ async fn bootstrap(
             "bootstrapping",
         ),
     );
-    let timeout = dm.bootstrap_timeout();
-    match bootstrap_exec::run(ctx.runtime.as_ref(), node_name, &plan, timeout).await? {
-        BootstrapOutcome::Completed { ran, skipped } => {
-            info!(node = node_name, ran, skipped, "bootstrap completed");
-            Ok(None)
-        }
-        BootstrapOutcome::Failed(f) => Ok(Some(f.to_string())),
-    }
+    ctx.bootstraps
+        .start(ctx.runtime.clone(), node_name, plan, dm.bootstrap_timeout());
+    Ok(Bootstrap::Running)
 }
 
 /// There is no cloud provider for containers: set `Node.spec.providerID` ourselves once
@@ -654,8 +686,9 @@ async fn set_node_provider_id(
         .get(&ctx.client, &ns, &o.cluster.name_any())
         .await?
     else {
-        // No kubeconfig yet (or never, without a control plane provider).
-        return Ok(Action::await_change());
+        // No kubeconfig yet (or never, without a control plane provider). Nothing
+        // watches Secrets, so look again rather than wait for a Cluster change.
+        return Ok(Action::requeue(Duration::from_secs(30)));
     };
     let nodes: Api<Node> = Api::all(client);
     let node = match nodes.get_opt(node_name).await {
@@ -801,6 +834,7 @@ pub async fn reconcile_delete(
     cp.checkpoint(dm).await?;
 
     let name = node::container_name(&o.cluster.name_any(), &dm.name_any());
+    ctx.bootstraps.abort(&name);
     ctx.runtime.remove_container(&name).await?;
     crate::events::publish(
         ctx,
