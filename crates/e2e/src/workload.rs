@@ -197,8 +197,20 @@ pub fn render_repo_version(
     version: &str,
     image: Option<&str>,
 ) -> anyhow::Result<std::path::PathBuf> {
+    render_repo_from(out, version, image, None)
+}
+
+/// [`render_repo_version`] from the manifests and templates of the checkout `source`
+/// (e.g. [`PreviousRelease::source`]) instead of this one.
+pub fn render_repo_from(
+    out: &std::path::Path,
+    version: &str,
+    image: Option<&str>,
+    source: Option<&std::path::Path>,
+) -> anyhow::Result<std::path::PathBuf> {
     use crate::cmd::{run, xtask};
     let out_s = out.display().to_string();
+    let source_s = source.map(|s| s.display().to_string());
     let mut args = vec![
         "clusterctl-repo",
         "--version",
@@ -210,8 +222,45 @@ pub fn render_repo_version(
     if let Some(image) = image {
         args.extend(["--image", image]);
     }
+    if let Some(source) = &source_s {
+        args.extend(["--source", source]);
+    }
     run(&mut xtask(&args))?;
     Ok(out.join("clusterctl.yaml"))
+}
+
+/// The provider's previous release (`cargo xtask previous-release`: a pinned earlier
+/// commit of this repository, built once and cached).
+#[derive(Debug, Clone)]
+pub struct PreviousRelease {
+    pub version: String,
+    pub commit: String,
+    pub source: std::path::PathBuf,
+    pub manager: std::path::PathBuf,
+}
+
+impl PreviousRelease {
+    /// Builds it if needed; fails naming the command when it cannot.
+    pub fn ensure() -> anyhow::Result<Self> {
+        let out = crate::cmd::stdout(&mut crate::cmd::xtask(&["previous-release"]))?;
+        Self::parse(&out)
+    }
+
+    /// `version commit source manager`, as the command prints it.
+    fn parse(out: &str) -> anyhow::Result<Self> {
+        let f: Vec<&str> = out.split_whitespace().collect();
+        match f.as_slice() {
+            [version, commit, source, manager] => Ok(Self {
+                version: version.to_string(),
+                commit: commit.to_string(),
+                source: source.into(),
+                manager: manager.into(),
+            }),
+            _ => anyhow::bail!(
+                "cargo xtask previous-release printed {out:?}, not `version commit source manager`"
+            ),
+        }
+    }
 }
 
 /// `clusterctl generate cluster <cluster> --flavor <flavour>` ("" for the default flavour) from the repository whose
@@ -361,4 +410,18 @@ pub fn node_ready(n: &k8s_openapi::api::core::v1::Node) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PreviousRelease;
+
+    #[test]
+    fn previous_release_line_is_parsed_and_anything_else_refused() {
+        let p = PreviousRelease::parse("v0.1.0 abc /c/src /c/capd-manager\n").unwrap();
+        assert_eq!((p.version.as_str(), p.commit.as_str()), ("v0.1.0", "abc"));
+        assert_eq!(p.manager, std::path::PathBuf::from("/c/capd-manager"));
+        let e = PreviousRelease::parse("building...\nv0.1.0 abc").unwrap_err();
+        assert!(e.to_string().contains("previous-release printed"), "{e}");
+    }
 }

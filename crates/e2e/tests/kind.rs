@@ -1,28 +1,31 @@
 //! The kind suite: the way Cluster API developers run a Docker provider, with nothing
 //! pulled from anywhere.
 //!
-//! 1. the provider's image (repository Dockerfile, offline path) and Cluster API's core,
-//!    kubeadm bootstrap and control-plane images (the environment's v1.14.0 builds);
+//! 1. two releases of the provider in one local clusterctl repository: v0.1.0, the
+//!    previous release (`cargo xtask previous-release`: manifests, templates and manager of
+//!    a pinned earlier commit), and v0.1.1, this build; their images (repository
+//!    Dockerfile, offline path) and Cluster API's core, kubeadm bootstrap and
+//!    control-plane images (the environment's v1.14.0 builds);
 //! 2. a kind management cluster (kind v0.32.0, the version Cluster API v1.14.0 pins)
 //!    from the project's node image `kindest/node:v1.36.3`, the host's Docker socket
 //!    mounted (e2e/kind-config.yaml);
 //! 3. `kind load docker-image` of those images;
-//! 4. `clusterctl init --infrastructure docker` from the local repository
-//!    (`cargo xtask clusterctl-repo`), every provider running as a Pod in kind. cert-manager
-//!    is the one part not built here: its CRDs are installed so clusterctl finds it, and
-//!    the suite issues what its Certificates ask for (`capd_e2e::certs`);
-//! 5. the Cluster API book's quick start: `clusterctl generate cluster --flavor
-//!    development`, applied, and beside it (own namespace) a cluster of the default
-//!    flavour (Docker* kinds); each: both Nodes Ready, the Cluster Available and every
-//!    Machine Ready (`clusterctl describe cluster` printed);
-//! 6. self-hosted, as Cluster API's self-hosted spec: the images loaded into the
+//! 4. `clusterctl init --infrastructure docker:v0.1.0` from the local repository, every
+//!    provider running as a Pod in kind. cert-manager is the one part not built here: its
+//!    CRDs are installed so clusterctl finds it, and the suite issues what its
+//!    Certificates ask for (`capd_e2e::certs`);
+//! 5. the Cluster API book's quick start under the previous release: `clusterctl generate
+//!    cluster --flavor development`, applied, and beside it (own namespace) a cluster of
+//!    the default flavour (Docker* kinds); each: both Nodes Ready, the Cluster Available
+//!    and every Machine Ready (`clusterctl describe cluster` printed);
+//! 6. `clusterctl upgrade apply` to v0.1.1 (this build) with both clusters running: this
+//!    build's image runs, the inventory says v0.1.1, every container and Machine is the
+//!    same and both clusters stay Available;
+//! 7. self-hosted, as Cluster API's self-hosted spec: the images loaded into the
 //!    workload nodes (`kind load`, which finds them by the kind labels CAPD sets),
-//!    `clusterctl init` on the workload cluster, `clusterctl move` into it (the same
-//!    Machines and containers adopted, nothing left behind), the workers scaled 1 → 2 by
-//!    the moved providers, and `clusterctl move` back;
-//! 7. `clusterctl upgrade apply` of this provider to v0.1.1 (this build under a second
-//!    version and image tag: there is no earlier release yet) with the workload cluster
-//!    running: the new image runs, the cluster's containers and Machines are the same;
+//!    `clusterctl init` (v0.1.1) on the workload cluster, `clusterctl move` into it (the
+//!    same Machines and containers adopted, nothing left behind), the workers scaled
+//!    1 → 2 by the moved providers, and `clusterctl move` back;
 //! 8. both workload clusters deleted: no container or infrastructure object left;
 //! 9. the kind cluster deleted: no container of it left.
 //!
@@ -35,7 +38,8 @@ use capd_e2e::cmd::{clusterctl, kubectl, run, stdout};
 use capd_e2e::kind::{build_binary_image, capi_binary_for, deployment_images, KindCluster};
 use capd_e2e::steps::Steps;
 use capd_e2e::workload::{
-    containers_of, generate, render_repo, render_repo_version, wait_ready_nodes, workload_client,
+    containers_of, generate, render_repo_from, render_repo_version, wait_ready_nodes,
+    workload_client, PreviousRelease, REPO_VERSION,
 };
 use capd_e2e::yaml::{apply, parse_docs, read_docs};
 use capd_testenv::{poll_until, unique_name, TestEnv};
@@ -47,11 +51,12 @@ use std::path::Path;
 use std::time::Duration;
 
 const KUBERNETES_VERSION: &str = "v1.36.3";
+/// This build, released as v0.1.1: what the management clusters are upgraded to.
 const PROVIDER_IMAGE: &str = "localhost/capd-rs/capd-manager:e2e-kind";
-/// The provider's "next release" for `clusterctl upgrade`: this build again, as v0.1.1
-/// under its own image tag (there is no earlier release of the provider to start from).
-const NEXT_VERSION: &str = "v0.1.1";
-const NEXT_IMAGE: &str = "localhost/capd-rs/capd-manager:e2e-kind-next";
+const VERSION: &str = "v0.1.1";
+/// The previous release (`cargo xtask previous-release`, a pinned earlier commit) as
+/// v0.1.0: what `clusterctl init` installs first and the quick start runs under.
+const PREVIOUS_IMAGE: &str = "localhost/capd-rs/capd-manager:e2e-kind-previous";
 /// CAPI's own e2e bounds: control plane 10 minutes, workers 5.
 const WORKLOAD_TIMEOUT: Duration = Duration::from_secs(900);
 const CERT_MANAGER_TEST_CRDS: &str = include_str!("../fixtures/cert-manager-test-crds.yaml");
@@ -89,15 +94,31 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
     let kubeconfig = dir.join("kubeconfig");
     let config_home = dir.join("xdg");
 
-    // 1. Images.
-    let repo_config = render_repo(&dir.join("repo"), Some(PROVIDER_IMAGE))?;
-    render_repo_version(&dir.join("repo"), NEXT_VERSION, Some(NEXT_IMAGE))?;
+    // 1. Images, and the repository with two releases of the provider: the previous one
+    // (a pinned earlier commit: its manifests, templates and manager) and this build.
+    let previous = steps
+        .run("the previous release built from its commit", async {
+            PreviousRelease::ensure()
+        })
+        .await?;
+    if previous.version != REPO_VERSION {
+        bail!(
+            "the previous release is {}, the suites' repository version {REPO_VERSION}",
+            previous.version
+        );
+    }
+    let repo_config = render_repo_from(
+        &dir.join("repo"),
+        &previous.version,
+        Some(PREVIOUS_IMAGE),
+        Some(&previous.source),
+    )?;
+    render_repo_version(&dir.join("repo"), VERSION, Some(PROVIDER_IMAGE))?;
     let images = steps
         .run("build the provider's and Cluster API's images", async {
-            let binary = manager_binary()?;
-            build_image(env, PROVIDER_IMAGE, &binary)?;
-            run(capd_e2e::cmd::docker(env).args(["tag", PROVIDER_IMAGE, NEXT_IMAGE]))?;
-            let mut images = vec![PROVIDER_IMAGE.to_string(), NEXT_IMAGE.to_string()];
+            build_image(env, PROVIDER_IMAGE, &manager_binary()?)?;
+            build_image(env, PREVIOUS_IMAGE, &previous.manager)?;
+            let mut images = vec![PROVIDER_IMAGE.to_string(), PREVIOUS_IMAGE.to_string()];
             let repo = repo_config
                 .parent()
                 .ok_or_else(|| anyhow!("{}: no directory", repo_config.display()))?;
@@ -138,11 +159,21 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
         .run("kind load docker-image", async { cluster.load(&images) })
         .await?;
 
-    // 4. clusterctl init.
+    // 4. clusterctl init, with the previous release of the provider.
     steps
         .run(
-            "clusterctl init --infrastructure docker (local repository)",
-            async { clusterctl_init(env, &client, &kubeconfig, &config_home, &repo_config).await },
+            "clusterctl init --infrastructure docker:v0.1.0 (local repository, the previous release)",
+            async {
+                clusterctl_init(
+                    env,
+                    &client,
+                    &kubeconfig,
+                    &config_home,
+                    &repo_config,
+                    (REPO_VERSION, PREVIOUS_IMAGE),
+                )
+                .await
+            },
         )
         .await?;
 
@@ -243,7 +274,51 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
         )
         .await?;
 
-    // 6. Self-hosted, as Cluster API's self-hosted spec: the workload cluster becomes
+    // 6. clusterctl upgrade from the previous release to this build, with both workload
+    // clusters running: they are taken over as they are.
+    steps
+        .run("clusterctl upgrade apply v0.1.0 → v0.1.1 (this build): the clusters untouched", async {
+            let before = (
+                [node_containers(env, &workload)?, node_containers(env, &classic)?],
+                machine_names(&client, ns, &workload).await?,
+            );
+            let out = run(clusterctl(env, &kubeconfig, &config_home)
+                .args(["upgrade", "apply", "--config"])
+                .arg(&repo_config)
+                .args(["--infrastructure", &format!("capd-system/docker:{VERSION}")])
+                .args(["--wait-providers", "--wait-provider-timeout", "300"]))?;
+            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+            let image = provider_image(&client).await?;
+            if image != PROVIDER_IMAGE {
+                bail!("after the upgrade capd-controller-manager runs {image:?}, not {PROVIDER_IMAGE}");
+            }
+            let inventory = stdout(kubectl(env, &kubeconfig).args([
+                "-n",
+                "capd-system",
+                "get",
+                "providers.clusterctl.cluster.x-k8s.io",
+                "infrastructure-docker",
+                "-o",
+                "jsonpath={.version}",
+            ]))?;
+            if inventory != VERSION {
+                bail!("clusterctl's inventory says infrastructure-docker {inventory:?}");
+            }
+            // The upgraded provider takes the running clusters over as they are.
+            cluster_available(env, &client, &kubeconfig, &config_home, classic_ns, &classic, 2, "DockerMachine").await?;
+            cluster_available(env, &client, &kubeconfig, &config_home, ns, &workload, 2, "DevMachine").await?;
+            let after = (
+                [node_containers(env, &workload)?, node_containers(env, &classic)?],
+                machine_names(&client, ns, &workload).await?,
+            );
+            if after != before {
+                bail!("the upgrade changed the clusters: (containers, Machines) {before:?} → {after:?}");
+            }
+            Ok(())
+        })
+        .await?;
+
+    // 7. Self-hosted, as Cluster API's self-hosted spec: the workload cluster becomes
     // its own management cluster and keeps managing itself.
     let wl_kubeconfig = dir.join("workload.kubeconfig");
     let wl_client = steps
@@ -267,7 +342,15 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
                 let wl =
                     capd_testenv::client_from_kubeconfig_yaml(&text, "the workload kubeconfig")
                         .await?;
-                clusterctl_init(env, &wl, &wl_kubeconfig, &config_home, &repo_config).await?;
+                clusterctl_init(
+                    env,
+                    &wl,
+                    &wl_kubeconfig,
+                    &config_home,
+                    &repo_config,
+                    (VERSION, PROVIDER_IMAGE),
+                )
+                .await?;
                 Ok(wl)
             },
         )
@@ -368,47 +451,6 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
         )
         .await?;
 
-    // 7. clusterctl upgrade of this provider, with the workload cluster running.
-    steps
-        .run("clusterctl upgrade apply to the next version: the cluster untouched", async {
-            let containers = node_containers(env, &workload)?;
-            let machines = machine_names(&client, ns, &workload).await?;
-            let out = run(clusterctl(env, &kubeconfig, &config_home)
-                .args(["upgrade", "apply", "--config"])
-                .arg(&repo_config)
-                .args(["--infrastructure", &format!("capd-system/docker:{NEXT_VERSION}")])
-                .args(["--wait-providers", "--wait-provider-timeout", "300"]))?;
-            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-            let image = provider_image(&client).await?;
-            if image != NEXT_IMAGE {
-                bail!("after the upgrade capd-controller-manager runs {image:?}, not {NEXT_IMAGE}");
-            }
-            let inventory = stdout(kubectl(env, &kubeconfig).args([
-                "-n",
-                "capd-system",
-                "get",
-                "providers.clusterctl.cluster.x-k8s.io",
-                "infrastructure-docker",
-                "-o",
-                "jsonpath={.version}",
-            ]))?;
-            if inventory != NEXT_VERSION {
-                bail!("clusterctl's inventory says infrastructure-docker {inventory:?}");
-            }
-            // The upgraded provider takes the running clusters over as they are.
-            cluster_available(env, &client, &kubeconfig, &config_home, classic_ns, &classic, 2, "DockerMachine").await?;
-            cluster_available(env, &client, &kubeconfig, &config_home, ns, &workload, 3, "DevMachine").await?;
-            let (c2, m2) = (
-                node_containers(env, &workload)?,
-                machine_names(&client, ns, &workload).await?,
-            );
-            if (c2.as_slice(), m2.as_slice()) != (containers.as_slice(), machines.as_slice()) {
-                bail!("the upgrade changed the cluster: containers {containers:?} → {c2:?}, Machines {machines:?} → {m2:?}");
-            }
-            Ok(())
-        })
-        .await?;
-
     // 8. Delete the workload clusters.
     steps
         .run(
@@ -473,6 +515,7 @@ async fn clusterctl_init(
     kubeconfig: &Path,
     config_home: &Path,
     repo_config: &Path,
+    (version, image): (&str, &str),
 ) -> Result<()> {
     apply(
         client,
@@ -530,10 +573,7 @@ async fn clusterctl_init(
         cmd.arg("init")
             .arg("--config")
             .arg(repo_config)
-            .args([
-                "--infrastructure",
-                &format!("docker:{}", capd_e2e::workload::REPO_VERSION),
-            ])
+            .args(["--infrastructure", &format!("docker:{version}")])
             .args(["--wait-providers", "--wait-provider-timeout", "600"])
             .env("CLUSTER_TOPOLOGY", "true");
         move || run(&mut cmd)
@@ -575,9 +615,9 @@ async fn clusterctl_init(
             );
         }
     }
-    let image = provider_image(client).await?;
-    if image != PROVIDER_IMAGE {
-        bail!("capd-controller-manager runs {image:?}, not {PROVIDER_IMAGE}");
+    let running = provider_image(client).await?;
+    if running != image {
+        bail!("capd-controller-manager runs {running:?}, not {image}");
     }
     Ok(())
 }

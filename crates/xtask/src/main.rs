@@ -5,6 +5,7 @@
 //! - `test`: brings the environment up and runs every test against it.
 //! - `demo`: brings the environment up and runs the main job.
 //! - `clusterctl-repo`, `tilt`: packaging and the dev loop (`commands/release.rs`).
+//! - `previous-release`: the provider's previous release built from a pinned commit (`builds/previous.rs`).
 //! - `gen-templates`: the generated parts of `templates/` (`commands/templates.rs`).
 //! - `bench`: capd-rs side by side with CAPD and raw Docker (`commands/bench.rs`, driver in `crates/bench`).
 //!
@@ -63,7 +64,12 @@ enum Cmd {
         /// Also render Cluster API's core, kubeadm bootstrap and control-plane providers from the Go module cache.
         #[arg(long)]
         capi_from_module_cache: bool,
+        /// Render the manifests and templates of another checkout (default: this one).
+        #[arg(long)]
+        source: Option<std::path::PathBuf>,
     },
+    /// Build the provider's previous release (pinned commit) once into ~/.cache/capd-rs and print `version commit source manager`.
+    PreviousRelease,
     /// Regenerate the generated parts of templates/ (the pod network's ClusterResourceSet).
     GenTemplates,
     /// Build Tilt from Go modules into ~/.cache/capd-rs (once) and print its path.
@@ -116,11 +122,24 @@ fn main() {
                 out,
                 image,
                 capi_from_module_cache,
-            } => release::clusterctl_repo(release::RepoOptions {
-                version,
-                out,
-                image,
-                capi_from_module_cache,
+                source,
+            } => release::clusterctl_repo(
+                source.as_deref(),
+                release::RepoOptions {
+                    version,
+                    out,
+                    image,
+                    capi_from_module_cache,
+                },
+            ),
+            Cmd::PreviousRelease => builds::previous::ensure(&paths::workspace_root()).map(|p| {
+                println!(
+                    "{} {} {} {}",
+                    p.version,
+                    p.commit,
+                    p.source.display(),
+                    p.manager.display()
+                )
             }),
             Cmd::GenTemplates => templates::generate(&paths::workspace_root()).map(|changed| {
                 for c in &changed {

@@ -5,3 +5,4 @@ pub mod gobuild;
 pub mod images;
 pub mod nodeimage;
 pub mod pins;
+pub mod previous;

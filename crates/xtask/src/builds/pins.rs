@@ -22,6 +22,11 @@ pub const CLUSTER_API: &str = "v1.14.0";
 /// kind (sigs.k8s.io/kind), the release Cluster API v1.14.0's test module pins: the
 /// end-to-end suite's management cluster, created from the project's node image.
 pub const KIND: &str = "v0.32.0";
+/// The provider's previous release for `clusterctl upgrade` tests (there is no published
+/// one): version and the commit of this repository it is built from (`builds/previous.rs`).
+/// 4098349: the kind suite's first complete state, before fixed container addresses and
+/// the restart-policy grace, so an upgrade to the current build changes behaviour.
+pub const PREVIOUS_RELEASE: (&str, &str) = ("v0.1.0", "4098349955ca695e794da61eae1d2e63e9ebbc04");
 /// Debian suite the images are built from.
 pub const DEBIAN_SUITE: &str = "bookworm";
 /// Tilt (github.com/tilt-dev/tilt), built by `cargo xtask tilt` for the Tiltfile's dev loop.

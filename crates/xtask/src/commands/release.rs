@@ -40,8 +40,12 @@ pub struct Repo {
     pub files: Vec<PathBuf>,
 }
 
-pub fn clusterctl_repo(opts: RepoOptions) -> Result<()> {
-    let repo = render_repo(&paths::workspace_root(), opts)?;
+/// Renders from `source` (another checkout, e.g. the previous release's) or this one.
+pub fn clusterctl_repo(source: Option<&Path>, opts: RepoOptions) -> Result<()> {
+    let root = source
+        .map(Path::to_path_buf)
+        .unwrap_or_else(paths::workspace_root);
+    let repo = render_repo(&root, opts)?;
     for f in &repo.files {
         println!("{}", f.display());
     }

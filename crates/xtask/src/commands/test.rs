@@ -1,7 +1,7 @@
 //! `test`: the environment, then every test against it.
 //!
 //! On a cold machine most of the time is compiling (Go, the workspace, Tilt, the fuzz
-//! targets). The compile jobs that `up` does not need start first, in the background at
+//! targets, the previous release the kind suite upgrades from). The compile jobs that `up` does not need start first, in the background at
 //! a lower priority, so they use what `up` leaves idle; the Tilt test and the fuzzing
 //! run last, when their builds have had the whole test run to finish.
 
@@ -18,6 +18,7 @@ const TILT_TEST: &str = "tilt_ci_runs_the_manager_until_ready";
 const WORKSPACE_BUILD: &str = "workspace test build";
 const TILT_BUILD: &str = "Tilt build";
 const FUZZ_BUILD: &str = "fuzz targets build";
+const PREVIOUS_BUILD: &str = "previous release build";
 
 fn with_env(cmd: &mut Command, s: &capd_testenv::EnvState) {
     let path = std::env::var("PATH").unwrap_or_default();
@@ -94,6 +95,10 @@ pub fn test(extra: &[String]) -> Result<()> {
         let mut fuzz = fuzz_script();
         fuzz.arg("build");
         bg.spawn(FUZZ_BUILD, 19, &fuzz, logs.join("fuzz-build.log"))?;
+        // The kind suite's previous release (it waits for this build if it gets there first).
+        let mut previous = Command::new(&xtask);
+        previous.arg("previous-release");
+        bg.spawn(PREVIOUS_BUILD, 19, &previous, logs.join("previous-release-build.log"))?;
     }
 
     let state = lifecycle::up()?;
@@ -130,6 +135,10 @@ pub fn test(extra: &[String]) -> Result<()> {
 
     let mut fuzzed = Ok(());
     if full {
+        // Done by now (the kind suite needed it); a failure was reported by that test too.
+        if let Err(e) = bg.wait(PREVIOUS_BUILD) {
+            eprintln!("{e:#}");
+        }
         fuzzed = bg.wait(FUZZ_BUILD).and_then(|()| fuzz());
         eprintln!("==> cargo test --workspace --test tilt ({TILT_TEST})");
         let tilt = match bg.wait(TILT_BUILD) {
