@@ -1,6 +1,7 @@
 //! capd-manager: runs the capd-rs controllers against a management cluster.
 
 mod authz;
+mod certwatch;
 mod flags;
 mod http;
 mod leader;

@@ -2,13 +2,14 @@
 //!
 //! Two ways, as the user's set-up decides:
 //! - **Someone else manages it** (cert-manager, or the test environment): `tls.crt`/`tls.key`
-//!   are in `--webhook-cert-dir`; we only read them, and cert-manager's CA injector fills the
-//!   CRDs' caBundle.
+//!   are in `--webhook-cert-dir`; we only read them (again whenever they change, see
+//!   `certwatch`), and cert-manager's CA injector fills the CRDs' caBundle.
 //! - **No cert-manager**: the manager issues a CA and a serving certificate itself and keeps
 //!   them in a Secret in its own namespace, so every replica serves the same certificate
 //!   (each issuing its own would leave the CRDs trusting only the last one to start).
 //!   `issued_ca` is then set and the caller puts it into the CRDs' caBundle.
 
+use crate::certwatch::{self, CertWatcher};
 use anyhow::{Context as _, Result};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
@@ -17,8 +18,11 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WantsServerCert;
+use rustls::ConfigBuilder;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -57,13 +61,14 @@ pub struct Options<'a> {
 pub async fn load_or_issue(client: &kube::Client, o: &Options<'_>) -> Result<Serving> {
     let (crt, key) = (o.cert_dir.join(o.cert_name), o.cert_dir.join(o.key_name));
     if crt.exists() && key.exists() {
-        let cert =
-            std::fs::read_to_string(&crt).with_context(|| format!("reading {}", crt.display()))?;
-        let key_pem =
-            std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
-        info!(dir = %o.cert_dir.display(), "serving with the certificate in --webhook-cert-dir");
+        // cert-manager renews these in place: serve through a watcher that re-reads them.
+        let provider = crypto(o)?;
+        let watcher = Arc::new(CertWatcher::new(crt, key, provider.clone())?);
+        let config = watched_config(provider, watcher.clone(), o)?;
+        watcher.spawn(certwatch::POLL);
+        info!(dir = %o.cert_dir.display(), every = ?certwatch::POLL, "serving with the certificate in --webhook-cert-dir, re-read when it changes");
         return Ok(Serving {
-            config: server_config(&cert, &key_pem, o)?,
+            config,
             issued_ca: None,
         });
     }
@@ -220,6 +225,24 @@ fn server_config(
     );
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
         .context("reading the serving key (PEM)")?;
+    let config = builder(crypto(o)?, o)?
+        .with_single_cert(certs, key)
+        .context("the serving certificate and key do not match")?;
+    Ok(finish(config))
+}
+
+/// The same TLS options as [`server_config`], with the certificate taken from `watcher` on
+/// every handshake.
+pub(crate) fn watched_config(
+    provider: Arc<CryptoProvider>,
+    watcher: Arc<CertWatcher>,
+    o: &Options<'_>,
+) -> Result<Arc<rustls::ServerConfig>> {
+    Ok(finish(builder(provider, o)?.with_cert_resolver(watcher)))
+}
+
+/// The crypto provider narrowed to `--tls-cipher-suites`.
+fn crypto(o: &Options<'_>) -> Result<Arc<CryptoProvider>> {
     let mut provider = rustls::crypto::ring::default_provider();
     if !o.cipher_suites.is_empty() {
         // Go applies the list to TLS 1.0–1.2 only: TLS 1.3's suites always stay.
@@ -235,19 +258,28 @@ fn server_config(
         }
         provider.cipher_suites.retain(wanted);
     }
+    Ok(Arc::new(provider))
+}
+
+/// `--tls-min-version` applied; the certificate is the caller's.
+fn builder(
+    provider: Arc<CryptoProvider>,
+    o: &Options<'_>,
+) -> Result<ConfigBuilder<rustls::ServerConfig, WantsServerCert>> {
     let versions: &[&rustls::SupportedProtocolVersion] = if o.min_tls13 {
         &[&rustls::version::TLS13]
     } else {
         rustls::DEFAULT_VERSIONS
     };
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+    Ok(rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .context("--tls-min-version/--tls-cipher-suites: no usable combination")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the serving certificate and key do not match")?;
+        .with_no_client_auth())
+}
+
+fn finish(mut config: rustls::ServerConfig) -> Arc<rustls::ServerConfig> {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Arc::new(config)
 }
 
 /// Go's cipher-suite names (what `--tls-cipher-suites` takes) against rustls' IANA-style
