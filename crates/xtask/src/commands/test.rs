@@ -89,7 +89,7 @@ pub fn test(extra: &[String]) -> Result<()> {
     bg.spawn(WORKSPACE_BUILD, 10, &build, logs.join("test-build.log"))?;
     if full {
         let xtask = std::env::current_exe().context("locating the xtask binary")?;
-        let mut tilt = Command::new(xtask);
+        let mut tilt = Command::new(&xtask);
         tilt.arg("tilt");
         bg.spawn(TILT_BUILD, 19, &tilt, logs.join("tilt-build.log"))?;
         let mut fuzz = fuzz_script();
@@ -98,7 +98,12 @@ pub fn test(extra: &[String]) -> Result<()> {
         // The kind suite's previous release (it waits for this build if it gets there first).
         let mut previous = Command::new(&xtask);
         previous.arg("previous-release");
-        bg.spawn(PREVIOUS_BUILD, 19, &previous, logs.join("previous-release-build.log"))?;
+        bg.spawn(
+            PREVIOUS_BUILD,
+            19,
+            &previous,
+            logs.join("previous-release-build.log"),
+        )?;
     }
 
     let state = lifecycle::up()?;
