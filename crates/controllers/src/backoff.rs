@@ -1,5 +1,8 @@
 //! Per-object exponential backoff for failed reconciles: 1s, 2s, 4s ... capped at 5
-//! minutes, reset by the next success.
+//! minutes, reset by the next success. While the API server is unavailable the cap is
+//! [`UNAVAILABLE_MAX`]: the failed attempts cost a refused connection each, and work
+//! resumes within seconds of the server answering (not after a backoff that grew
+//! through the outage).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,8 +14,19 @@ pub struct Backoff {
 }
 
 const MAX: Duration = Duration::from_secs(300);
+pub const UNAVAILABLE_MAX: Duration = Duration::from_secs(5);
 
 impl Backoff {
+    /// The wait after a failure; `unavailable`: the API server did not answer.
+    pub fn failed_with(&self, key: &str, unavailable: bool) -> Duration {
+        let wait = self.failed(key);
+        if unavailable {
+            wait.min(UNAVAILABLE_MAX)
+        } else {
+            wait
+        }
+    }
+
     pub fn failed(&self, key: &str) -> Duration {
         let mut m = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let n = m.entry(key.to_string()).or_insert(0);
@@ -48,5 +62,18 @@ mod tests {
         assert_eq!(b.failed("a"), MAX);
         b.succeeded("a");
         assert_eq!(b.failed("a"), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn an_unavailable_api_server_caps_the_wait() {
+        let b = Backoff::default();
+        for _ in 0..10 {
+            b.failed("a");
+        }
+        assert_eq!(b.failed_with("a", true), UNAVAILABLE_MAX);
+        assert_eq!(
+            b.failed_with("a", false),
+            Duration::from_secs(2048).min(MAX)
+        );
     }
 }

@@ -149,10 +149,28 @@ where
         use kube::runtime::WatchStreamExt;
         let kind = K::kind(&()).into_owned();
         let events = kube::runtime::watcher(self.api, self.config)
-            .default_backoff()
+            .backoff(watch_backoff())
             .modify(|o: &mut K| o.meta_mut().managed_fields = None);
         pump(events, self.writer, self.tx, kind)
     }
+}
+
+/// kube's default watch backoff grows to 30 s: after an API server outage a watch could
+/// stay silent that long after the server answers again. Here it grows to 5 s (a
+/// failed attempt costs a refused connection), reset after 2 minutes of health.
+fn watch_backoff() -> impl kube::runtime::utils::Backoff + Send {
+    use kube::runtime::utils::ResetTimerBackoff;
+    use kube::runtime::watcher::ExponentialBackoff;
+    let builder = backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(500))
+        .with_max_delay(std::time::Duration::from_secs(5))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times();
+    ResetTimerBackoff::new(
+        ExponentialBackoff::from(builder),
+        std::time::Duration::from_secs(120),
+    )
 }
 
 /// Applies each watch event to the store, then sends what changed to the subscribers:
@@ -255,6 +273,19 @@ mod tests {
         let mut names: Vec<String> = store.state().iter().map(|o| value(o).0).collect();
         names.sort();
         assert_eq!(names, ["b", "c"]);
+    }
+
+    #[test]
+    fn the_watch_backoff_stays_within_five_seconds() {
+        let waits: Vec<std::time::Duration> = watch_backoff().take(20).collect();
+        assert_eq!(waits.len(), 20, "never gives up");
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w <= std::time::Duration::from_secs(10)),
+            "{waits:?}"
+        );
+        assert!(waits[0] < std::time::Duration::from_secs(2), "{waits:?}");
     }
 
     #[tokio::test]

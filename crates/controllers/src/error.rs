@@ -58,6 +58,22 @@ impl Error {
         }
     }
 
+    /// The API server (or the path to it) was unavailable: connection refused or reset,
+    /// a timeout, 429 or a 5xx. Retried at short intervals, so reconciles resume within
+    /// seconds of the server answering again instead of after a backoff that grew
+    /// through the outage.
+    pub fn api_unavailable(&self) -> bool {
+        match self {
+            Error::Kube(e) => kube_unavailable(e),
+            Error::Patch(PatchError::Api { source, .. }) => kube_unavailable(source),
+            Error::ReconcileAndPatch { reconcile, patch } => {
+                reconcile.api_unavailable()
+                    || matches!(patch, PatchError::Api { source, .. } if kube_unavailable(source))
+            }
+            _ => false,
+        }
+    }
+
     /// A short, bounded label for the errors metric.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -84,5 +100,49 @@ impl Error {
                 patch: p,
             }),
         }
+    }
+}
+
+fn kube_unavailable(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn only_an_unavailable_api_server_counts_as_unavailable() {
+        assert!(Error::Kube(api(503)).api_unavailable());
+        assert!(Error::Kube(api(429)).api_unavailable());
+        assert!(Error::Kube(kube::Error::Service("connection refused".into())).api_unavailable());
+        assert!(!Error::Kube(api(409)).api_unavailable());
+        assert!(!Error::Kube(api(404)).api_unavailable());
+        let patch = PatchError::Api {
+            what: "status",
+            kind: "DockerMachine".into(),
+            namespace: "ns".into(),
+            name: "m".into(),
+            source: api(504),
+        };
+        assert!(Error::Patch(patch).api_unavailable());
+        let invalid = Error::Invalid {
+            kind: "DockerMachine".into(),
+            namespace: "ns".into(),
+            name: "m".into(),
+            message: "bad".into(),
+        };
+        assert!(!invalid.api_unavailable());
     }
 }

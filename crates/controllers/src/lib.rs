@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod filters;
 pub mod infra;
+pub mod ip_family;
 pub mod machine;
 pub mod machine_pool;
 pub mod metrics;

@@ -1,6 +1,7 @@
 //! The node container of a DockerMachine: its name, image, CAPD's run options, and
 //! when it is ready for anything to run in it.
 
+use crate::ip_family::IpFamily;
 use capd_api::consts::label;
 use capd_api::DockerMachine;
 use capd_runtime::{ContainerSpec, ExecOutput, Mount, PortPublish, RestartPolicy};
@@ -46,11 +47,14 @@ pub struct NodeParams<'a> {
     pub network: &'a str,
     pub control_plane: bool,
     pub failure_domain: Option<&'a str>,
+    /// The cluster's IP family.
+    pub family: IpFamily,
 }
 
 /// CAPD's (kind's) run options: privileged and unconfined, tmpfs on /tmp and /run,
 /// an anonymous volume on /var, /lib/modules read-only, a private cgroup namespace,
-/// hostname = name, the API server port published on 127.0.0.1 for control-plane nodes.
+/// hostname = name, the API server port published on 127.0.0.1 for control-plane nodes,
+/// IPv6 enabled and forwarding for an IPv6 or dual-stack cluster.
 pub fn spec(dm: &DockerMachine, p: &NodeParams<'_>) -> ContainerSpec {
     let role = if p.control_plane {
         label::ROLE_CONTROL_PLANE
@@ -76,6 +80,13 @@ pub fn spec(dm: &DockerMachine, p: &NodeParams<'_>) -> ContainerSpec {
         // node fails without it (missing `kubelet.slice/kubelet-kubepods.slice` paths).
         .cgroupns_private(true)
         .env("container", "docker");
+    if p.family.node_ipv6() {
+        // Docker disables IPv6 inside containers by default; kubelet, kube-proxy and the
+        // CNI need it on, and forwarding for pod traffic.
+        spec = spec
+            .sysctl("net.ipv6.conf.all.disable_ipv6", "0")
+            .sysctl("net.ipv6.conf.all.forwarding", "1");
+    }
     if let Some(fd) = p.failure_domain.filter(|f| !f.is_empty()) {
         spec = spec.label(FAILURE_DOMAIN_LABEL, fd);
     }
@@ -424,8 +435,10 @@ mod tests {
             network: "kind",
             control_plane: true,
             failure_domain: Some("fd1"),
+            family: IpFamily::V4,
         };
         let s = spec(&dm, &p);
+        assert!(s.sysctls.is_empty(), "IPv4: the engine's defaults");
         assert_eq!(
             s.labels.get("io.x-k8s.kind.role").map(String::as_str),
             Some("control-plane")
@@ -456,5 +469,37 @@ mod tests {
             spec(&dm, &w).cgroupns_private,
             "workers get a private cgroup namespace too"
         );
+    }
+
+    #[test]
+    fn ipv6_and_dual_stack_nodes_get_ipv6_on_and_forwarding() {
+        let dm = DockerMachine::new("m", DockerMachineSpec::default());
+        for family in [IpFamily::V6, IpFamily::Dual] {
+            let p = NodeParams {
+                name: "c-m",
+                cluster: "c",
+                image: "img",
+                network: "kind",
+                control_plane: false,
+                failure_domain: None,
+                family,
+            };
+            let sysctls = spec(&dm, &p).sysctls;
+            assert_eq!(
+                sysctls
+                    .get("net.ipv6.conf.all.disable_ipv6")
+                    .map(String::as_str),
+                Some("0"),
+                "{family:?}"
+            );
+            assert_eq!(
+                sysctls
+                    .get("net.ipv6.conf.all.forwarding")
+                    .map(String::as_str),
+                Some("1"),
+                "{family:?}"
+            );
+            assert_eq!(sysctls.len(), 2, "{family:?}");
+        }
     }
 }

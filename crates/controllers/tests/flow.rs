@@ -722,3 +722,236 @@ async fn a_control_plane_machine_reads_the_template_only_when_the_backends_chang
     assert_eq!(template_reads(&w.api), 1, "another backend: read again");
     assert!(live().await.contains("server c1-cp1 "));
 }
+
+/// Cluster c1 with `spec.clusterNetwork` pods and services CIDR blocks.
+fn cluster_with_network(status: Value, pods: &[&str], services: &[&str]) -> Cluster {
+    let mut c = capi_cluster("c1", "DockerCluster", status, false);
+    let own = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    c.spec.cluster_network.pods.cidr_blocks = own(pods);
+    c.spec.cluster_network.services.cidr_blocks = own(services);
+    c
+}
+
+/// A new control-plane DockerMachine of c1 whose bootstrap is a plain cloud-config (held
+/// by the API with its Secret); the node answers as never bootstrapped before.
+fn new_cp_docker_machine(w: &World, name: &str) -> DockerMachine {
+    let dm: DockerMachine = serde_json::from_value(json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerMachine",
+        "metadata": {"name": name, "namespace": "ns", "uid": "dm-uid",
+                     "labels": {"cluster.x-k8s.io/cluster-name": "c1", "cluster.x-k8s.io/control-plane": ""},
+                     "ownerReferences": [{"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine", "name": name, "uid": "m-uid"}]},
+        "spec": {}
+    }))
+    .unwrap();
+    w.api.hold(
+        &format!(
+            "/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/ns/dockermachines/{name}"
+        ),
+        serde_json::to_value(&dm).unwrap(),
+    );
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD
+        .encode("#cloud-config\nruncmd:\n- echo ok > /var/ok\n");
+    w.api.hold(&format!("/api/v1/namespaces/ns/secrets/{name}-bootstrap"), json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{name}-bootstrap"), "namespace": "ns"}, "data": {"value": data}}));
+    let answer = |stdout: &[u8]| ExecOutput {
+        stdout: stdout.to_vec(),
+        stderr: vec![],
+        exit_code: 0,
+    };
+    w.runtime.answer("/bin/sh -c test -f", answer(b"false\n"));
+    w.runtime.answer("/bin/sh -c test -d", answer(b"no\n"));
+    dm
+}
+
+/// Reconciles `dm` until its background bootstrap has finished and been taken up.
+async fn reconcile_until_bootstrapped(w: &World, dm: DockerMachine) {
+    let dm = Arc::new(dm);
+    machine::reconcile(dm.clone(), w.ctx.clone()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while w.ctx.bootstraps.running() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bootstrap task still running"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    machine::reconcile(dm, w.ctx.clone()).await.unwrap();
+}
+
+/// CAPD's IP families end to end through both flows: what the load balancer listens on and
+/// balances to, the endpoint, the node's sysctls and the machine's addresses. The
+/// in-memory network gives every container an IPv4 and an IPv6 address.
+#[tokio::test]
+async fn each_ip_family_shapes_load_balancer_endpoint_node_and_addresses() {
+    use std::net::IpAddr;
+    #[derive(Debug, Clone, Copy)]
+    enum F {
+        V4,
+        V6,
+        Dual,
+    }
+    let cases: [(&[&str], &[&str], F); 4] = [
+        (&[], &[], F::V4),
+        (&["192.168.0.0/16"], &["10.96.0.0/12"], F::V4),
+        (&["fd00:10::/48"], &["fd00:20::/108"], F::V6),
+        (
+            &["192.168.0.0/16", "fd00:10::/48"],
+            &["10.96.0.0/12", "fd00:20::/108"],
+            F::Dual,
+        ),
+    ];
+    for (pods, services, family) in cases {
+        let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
+        let w = world(
+            vec![cluster_with_network(cluster_provisioned(), pods, services)],
+            vec![cp_machine("cp0", false)],
+            vec![dc.clone()],
+        );
+        let after = provision(&w, dc).await;
+        let addrs_of = |info: capd_runtime::ContainerInfo| info.addresses(None).cloned().unwrap();
+        let lb = addrs_of(w.runtime.inspect_container("c1-lb").await.unwrap().unwrap());
+        let want_endpoint = match family {
+            F::V6 => IpAddr::V6(lb.ipv6.unwrap()),
+            F::V4 | F::Dual => IpAddr::V4(lb.ipv4.unwrap()),
+        };
+        assert_eq!(
+            after
+                .spec
+                .control_plane_endpoint
+                .host
+                .parse::<IpAddr>()
+                .ok(),
+            Some(want_endpoint),
+            "{family:?}"
+        );
+        assert!(
+            capd_api::conditions::is_true(after.conditions(), "Ready"),
+            "{family:?}"
+        );
+
+        reconcile_until_bootstrapped(&w, new_cp_docker_machine(&w, "cp0")).await;
+
+        let node = addrs_of(
+            w.runtime
+                .inspect_container("c1-cp0")
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+        let (v4, v6) = (
+            node.ipv4.unwrap().to_string(),
+            node.ipv6.unwrap().to_string(),
+        );
+        let (v4, v6) = (v4.as_str(), v6.as_str());
+        let cfg = String::from_utf8(
+            w.runtime
+                .read_file("c1-lb", capd_loadbalancer::CONFIG_PATH)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let backend = match family {
+            F::V6 => format!("server c1-cp0 [{v6}]:6443 "),
+            F::V4 | F::Dual => format!("server c1-cp0 {v4}:6443 "),
+        };
+        assert!(
+            cfg.contains(&backend),
+            "{family:?}: no `{backend}` in\n{cfg}"
+        );
+        assert_eq!(
+            cfg.contains("bind :::6443"),
+            matches!(family, F::V6),
+            "{family:?}: listens on IPv6 only for IPv6:\n{cfg}"
+        );
+
+        let sysctls = w.runtime.spec_of("c1-cp0").unwrap().sysctls;
+        let ipv6_on = BTreeMap::from([
+            (
+                "net.ipv6.conf.all.disable_ipv6".to_string(),
+                "0".to_string(),
+            ),
+            ("net.ipv6.conf.all.forwarding".to_string(), "1".to_string()),
+        ]);
+        match family {
+            F::V4 => assert!(sysctls.is_empty(), "{sysctls:?}"),
+            F::V6 | F::Dual => assert_eq!(sysctls, ipv6_on, "{family:?}"),
+        }
+
+        let sent = w.api.sent();
+        let status = sent
+            .iter()
+            .rev()
+            .find(|s| s.path.contains("/dockermachines/") && s.path.ends_with("/status"))
+            .expect("a status patch");
+        let ips: Vec<(&str, &str)> = status.body["status"]["addresses"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{family:?}: no addresses in {:#}", status.body))
+            .iter()
+            .map(|a| (a["type"].as_str().unwrap(), a["address"].as_str().unwrap()))
+            .filter(|(t, _)| *t != "Hostname")
+            .collect();
+        let want: Vec<(&str, &str)> = match family {
+            F::V4 => vec![("InternalIP", v4), ("ExternalIP", v4)],
+            F::V6 => vec![("InternalIP", v6), ("ExternalIP", v6)],
+            F::Dual => vec![
+                ("InternalIP", v4),
+                ("ExternalIP", v4),
+                ("InternalIP", v6),
+                ("ExternalIP", v6),
+            ],
+        };
+        assert_eq!(ips, want, "{family:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_network_of_mixed_families_is_invalid_and_nothing_is_created() {
+    let dc = docker_cluster("c1", json!({}), json!({}), Value::Null);
+    let w = world(
+        vec![cluster_with_network(
+            cluster_provisioned(),
+            &["fd00:10::/48"],
+            &["10.96.0.0/12"],
+        )],
+        vec![cp_machine("cp0", false)],
+        vec![dc.clone()],
+    );
+    let want = "Cluster ns/c1: spec.clusterNetwork: pods and services IP family mismatch";
+    w.api.hold(DC_PATH, serde_json::to_value(&dc).unwrap());
+    let err = cluster::reconcile(Arc::new(dc), w.ctx.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, capd_controllers::Error::Invalid { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), want);
+    let sent = w.api.sent();
+    let status = sent
+        .iter()
+        .rev()
+        .find(|s| s.path.ends_with("/status"))
+        .expect("a status patch");
+    let lb_condition = status.body["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "LoadBalancerAvailable")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (&lb_condition["status"], &lb_condition["message"]),
+        (&json!("False"), &json!(want)),
+        "the DockerCluster says why: {lb_condition}"
+    );
+
+    let err = machine::reconcile(Arc::new(new_cp_docker_machine(&w, "cp0")), w.ctx.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), want);
+    assert!(
+        w.runtime.container_names().is_empty(),
+        "no load balancer, no node: {:?}",
+        w.runtime.container_names()
+    );
+}

@@ -23,6 +23,9 @@ pub fn etcd_peer_port() -> u16 {
     crate::support::paths::port(ETCD_PEER_PORT)
 }
 
+/// How long a running but unready kube-apiserver gets before it is replaced.
+const RUNNING_APISERVER_GRACE: Duration = Duration::from_secs(60);
+
 pub fn apiserver_port() -> u16 {
     crate::support::paths::port(APISERVER_PORT)
 }
@@ -156,12 +159,24 @@ pub fn apiserver(
         crate::environment::pki::kubeconfig(pki, &apiserver_url())?,
     )?;
     if let Some(c) = running(prev, "kube-apiserver", bin) {
-        if kube_get(&kubeconfig, None, false, "/readyz").is_ok() {
+        // Running but not ready: right after etcd came back it needs a moment to
+        // reconnect. Give it that; replace it only if it stays unready.
+        let ready = wait_for(
+            "the running kube-apiserver /readyz",
+            RUNNING_APISERVER_GRACE,
+            || {
+                Ok(kube_get(&kubeconfig, None, false, "/readyz")
+                    .ok()
+                    .map(|_| ()))
+            },
+        );
+        if ready.is_ok() {
             return Ok(Outcome::Skipped(
                 c.clone(),
                 format!("running (pid {})", c.pid),
             ));
         }
+        procs::stop(c.pid, &bin.to_string_lossy(), Duration::from_secs(15))?;
     }
     port_free(apiserver_port(), "kube-apiserver")?;
     let args = capd_testenv::apiserver_flags(

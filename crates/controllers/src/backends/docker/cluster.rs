@@ -6,13 +6,15 @@ use super::load_balancer::{self, CONTAINER_OWNER_ANNOTATION};
 use crate::context::Context;
 use crate::contract::Checkpoint;
 use crate::error::Error;
+use crate::ip_family::{self, IpFamily};
 use capd_api::capi::Cluster;
 use capd_api::conditions::{self, NewCondition};
 use capd_api::consts::{condition, reason};
 use capd_api::{ApiEndpoint, DockerCluster, HasConditions};
+use capd_loadbalancer::LoadBalancerStatus;
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// How soon to look again while the new load balancer has no address yet.
@@ -35,9 +37,8 @@ pub async fn reconcile_normal(
         .entry(CONTAINER_OWNER_ANNOTATION.to_string())
         .or_insert(uid);
 
-    let lb = load_balancer::handle(dc, cluster, ctx);
-    let status = match lb.ensure().await {
-        Ok(s) => s,
+    let (family, status) = match ensure_load_balancer(dc, cluster, ctx).await {
+        Ok(ensured) => ensured,
         Err(e) => {
             set(
                 dc,
@@ -47,19 +48,22 @@ pub async fn reconcile_normal(
                     e.to_string(),
                 ),
             );
-            return Err(e.into());
+            return Err(e);
         }
     };
     let Some(ip) = status.ip else {
+        let (name, network) = (&status.name, &ctx.config.network);
+        let message = if family.load_balancer_ipv6() {
+            format!("load balancer {name} has no IPv6 address on network {network} yet (an IPv6 cluster needs a network with an IPv6 subnet)")
+        } else {
+            format!("load balancer {name} has no address on network {network} yet")
+        };
         set(
             dc,
             NewCondition::false_(
                 condition::LOAD_BALANCER_AVAILABLE,
                 reason::NOT_AVAILABLE,
-                format!(
-                    "load balancer {} has no address on network {} yet",
-                    status.name, ctx.config.network
-                ),
+                message,
             ),
         );
         return Ok(Action::requeue(ADDRESS_POLL));
@@ -80,10 +84,10 @@ pub async fn reconcile_normal(
             "LoadBalancerCreated",
             "CreateLoadBalancer",
             &format!(
-                "load balancer {} serves the control plane at {}:{} (host port {})",
+                "load balancer {} serves the control plane at {} (host port {})",
                 status.name,
-                ip,
-                dc.spec.control_plane_endpoint.port,
+                // `[v6]:port` for an IPv6 endpoint.
+                SocketAddr::new(ip, load_balancer::frontend_port(dc)),
                 status
                     .host_port
                     .map(|p| p.to_string())
@@ -134,6 +138,20 @@ pub async fn reconcile_normal(
     );
     set(dc, NewCondition::true_(condition::READY, reason::READY, ""));
     Ok(Action::requeue(LB_RECHECK))
+}
+
+/// The load balancer for the cluster's IP family, created or started when needed. The
+/// family is decided first: a bad clusterNetwork leaves no container behind.
+async fn ensure_load_balancer(
+    dc: &DockerCluster,
+    cluster: &Cluster,
+    ctx: &Context,
+) -> Result<(IpFamily, LoadBalancerStatus), Error> {
+    let family = ip_family::of_cluster(cluster)?;
+    let status = load_balancer::handle(dc, cluster, family, ctx)
+        .ensure()
+        .await?;
+    Ok((family, status))
 }
 
 /// Whether `addr` lies in one of `subnets` (`a.b.c.d/n` or IPv6 CIDRs): an endpoint
@@ -209,7 +227,11 @@ pub async fn reconcile_delete(
     );
     cp.checkpoint(dc).await?;
 
-    load_balancer::handle(dc, cluster, ctx).delete().await?;
+    // Removing it does not depend on the family, so a clusterNetwork made invalid after
+    // the fact does not block the deletion (CAPD's would fail here).
+    load_balancer::handle(dc, cluster, IpFamily::V4, ctx)
+        .delete()
+        .await?;
     crate::events::publish(
         ctx,
         &cp.regarding(),

@@ -4,6 +4,7 @@
 
 use crate::context::Context;
 use crate::error::Error;
+use crate::ip_family::IpFamily;
 use capd_api::capi::Cluster;
 use capd_api::consts::label;
 use capd_api::DockerCluster;
@@ -43,12 +44,18 @@ pub fn image(dc: &DockerCluster) -> String {
     format!("{repo}/haproxy:{tag}")
 }
 
-/// The load balancer of `cluster` as `dc` describes it. Reads nothing: a custom template
-/// is read when the load balancer renders a configuration.
-pub fn handle(dc: &DockerCluster, cluster: &Cluster, ctx: &Context) -> LoadBalancer {
+/// The load balancer of `cluster` as `dc` describes it, for the cluster's IP `family`.
+/// Reads nothing: a custom template is read when the load balancer renders a configuration.
+pub fn handle(
+    dc: &DockerCluster,
+    cluster: &Cluster,
+    family: IpFamily,
+    ctx: &Context,
+) -> LoadBalancer {
     let mut spec = LoadBalancerSpec::new(cluster.name_any());
     spec.image = image(dc);
     spec.network = ctx.config.network.clone();
+    spec.ipv6 = family.load_balancer_ipv6();
     spec.frontend_port = frontend_port(dc);
     spec.cluster_uid = dc
         .annotations()
@@ -138,18 +145,20 @@ pub enum Update {
     NoLoadBalancer,
 }
 
-/// Points the load balancer at the cluster's control-plane nodes. A control-plane
-/// Machine being deleted gets weight 0 (CAPD's drain): new connections go elsewhere while
-/// it leaves etcd. Serialised per cluster: each update lists the nodes, then writes.
+/// Points the load balancer at the cluster's control-plane nodes (at their addresses of
+/// the load balancer's family). A control-plane Machine being deleted gets weight 0
+/// (CAPD's drain): new connections go elsewhere while it leaves etcd. Serialised per
+/// cluster: each update lists the nodes, then writes.
 pub async fn update_backends(
     dc: &DockerCluster,
     cluster: &Cluster,
+    family: IpFamily,
     ctx: &Context,
 ) -> Result<Update, Error> {
     let ns = cluster.namespace().unwrap_or_default();
     let lock = ctx.lb_lock(&format!("{ns}/{}", cluster.name_any()));
     let _held = lock.lock().await;
-    let lb = handle(dc, cluster, ctx);
+    let lb = handle(dc, cluster, family, ctx);
     let backends = lb
         .control_plane_backends(&draining_weights(cluster, ctx))
         .await?;

@@ -10,6 +10,7 @@ use crate::bootstrap_tasks;
 use crate::context::Context;
 use crate::contract::Checkpoint;
 use crate::error::Error;
+use crate::ip_family::{self, IpFamily};
 use crate::node::{self, Readiness};
 use capd_api::capi::{Cluster, Machine};
 use capd_api::conditions::{self, NewCondition};
@@ -55,6 +56,8 @@ pub async fn reconcile_normal(
     ctx: &Context,
     cp: &mut dyn Checkpoint<DockerMachine>,
 ) -> Result<Action, Error> {
+    // First, as CAPD: a bad clusterNetwork is an error before any wait.
+    let family = ip_family::of_cluster(&o.cluster)?;
     // Waits, each reported the way CAPD reports it; the Cluster and Machine watches
     // bring us back when the awaited change happens.
     if !o.cluster.infrastructure_provisioned() {
@@ -85,7 +88,7 @@ pub async fn reconcile_normal(
     let cluster_name = o.cluster.name_any();
     let name = node::container_name(&cluster_name, &dm.name_any());
     let control_plane = o.machine.is_control_plane();
-    match ensure_container(dm, o, ctx, &name, control_plane, &cp.regarding()).await? {
+    match ensure_container(dm, o, ctx, &name, control_plane, family, &cp.regarding()).await? {
         ContainerChange::None => {}
         ContainerChange::Gone => {
             summarize_ready(dm, false);
@@ -133,7 +136,7 @@ pub async fn reconcile_normal(
 
     if control_plane {
         if let Some(dc) = &o.docker_cluster {
-            load_balancer::update_backends(dc, &o.cluster, ctx).await?;
+            load_balancer::update_backends(dc, &o.cluster, family, ctx).await?;
             dm.status_mut().load_balancer_configured = true;
         }
     }
@@ -198,17 +201,12 @@ pub async fn reconcile_normal(
         NewCondition::true_(condition::BOOTSTRAP_COMPLETED, reason::COMPLETED, ""),
     );
 
+    // Only the cluster's family: an IPv4 cluster on a dual-stack network reports no IPv6.
     let info = ctx.runtime.inspect_container(&name).await?;
     let ips: Vec<String> = info
         .as_ref()
         .and_then(|i| i.addresses(Some(&ctx.config.network)))
-        .map(|a| {
-            a.ipv4
-                .iter()
-                .map(|ip| ip.to_string())
-                .chain(a.ipv6.iter().map(|ip| ip.to_string()))
-                .collect()
-        })
+        .map(|a| family.select(a).iter().map(|ip| ip.to_string()).collect())
         .unwrap_or_default();
     if dm.spec.provider_id.is_empty() {
         dm.spec.provider_id = capd_api::docker_machine::provider_id(&name);
@@ -282,6 +280,7 @@ async fn ensure_container(
     ctx: &Context,
     name: &str,
     control_plane: bool,
+    family: IpFamily,
     regarding: &ObjectReference,
 ) -> Result<ContainerChange, Error> {
     let cluster_name = o.cluster.name_any();
@@ -356,11 +355,12 @@ async fn ensure_container(
     ctx.runtime.ensure_image(&image).await?;
     let params = node::NodeParams {
         name,
-        cluster: &o.cluster.name_any(),
+        cluster: &cluster_name,
         image: &image,
         network: &ctx.config.network,
         control_plane,
         failure_domain: o.machine.failure_domain(),
+        family,
     };
     let mut spec = node::spec(dm, &params);
     if let Some((key, pool)) = &o.pool_label {
@@ -847,11 +847,7 @@ pub async fn reconcile_delete(
     .await;
     if o.machine.is_control_plane() {
         if let Some(dc) = &o.docker_cluster {
-            // The load balancer itself may already be gone when the whole cluster goes.
-            if load_balancer::update_backends(dc, &o.cluster, ctx).await? == Update::NoLoadBalancer
-            {
-                info!("no load balancer left to update");
-            }
+            remove_backend(dc, o, ctx).await?;
         }
     }
     if o.cluster.metadata.deletion_timestamp.is_some() {
@@ -860,6 +856,26 @@ pub async fn reconcile_delete(
             .await;
     }
     Ok(Action::await_change())
+}
+
+/// Takes a deleted control-plane node out of the load balancer.
+async fn remove_backend(dc: &DockerCluster, o: &Objects, ctx: &Context) -> Result<(), Error> {
+    // Which addresses to balance to depends on the family; with a clusterNetwork made
+    // invalid after the fact there is no knowing, and rewriting the load balancer for
+    // the wrong family would cut off the other nodes. Leave it, and let the deletion go.
+    let family = match ip_family::of_cluster(&o.cluster) {
+        Ok(f) => f,
+        Err(e) => {
+            warn!(error = %e, "load balancer left as it is");
+            return Ok(());
+        }
+    };
+    // The load balancer itself may already be gone when the whole cluster goes.
+    if load_balancer::update_backends(dc, &o.cluster, family, ctx).await? == Update::NoLoadBalancer
+    {
+        info!("no load balancer left to update");
+    }
+    Ok(())
 }
 
 fn bootstrapped(dm: &DockerMachine) -> bool {
