@@ -81,6 +81,7 @@ async fn machine(
         network: &a.network,
         control_plane: false,
         failure_domain: None,
+        family: capd_controllers::ip_family::IpFamily::V4,
     };
     let spec = node::spec(&dm, &params).label("io.x-k8s.capd-rs.bench", "raw");
     rt.run_container(&spec).await?;

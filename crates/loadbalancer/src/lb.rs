@@ -256,7 +256,7 @@ impl LoadBalancer {
             }
             self.require_status().await
         }
-        .instrument(tracing::info_span!("ensure_load_balancer", cluster = %self.spec.cluster))
+        .instrument(tracing::info_span!("ensure_load_balancer", cluster = %self.spec.cluster, ipv6 = self.spec.ipv6))
         .await
     }
 

@@ -5,7 +5,7 @@
 //! manager tests.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ struct Container {
     spec: ContainerSpec,
     running: bool,
     ip: Ipv4Addr,
+    ipv6: Ipv6Addr,
     files: BTreeMap<String, Vec<u8>>,
 }
 
@@ -150,6 +151,8 @@ impl ContainerRuntime for MemoryRuntime {
             spec: spec.clone(),
             running: false,
             ip: Ipv4Addr::new(172, 18, 0, s.next_ip),
+            // Both families, as on kind's network (IPv4 and an IPv6 ULA subnet).
+            ipv6: Ipv6Addr::new(0xfc00, 0xf853, 0xccd, 0xe793, 0, 0, 0, s.next_ip.into()),
             files: BTreeMap::new(),
         };
         let id = c.id.clone();
@@ -175,7 +178,7 @@ impl ContainerRuntime for MemoryRuntime {
                     network,
                     NetworkAddresses {
                         ipv4: Some(c.ip),
-                        ipv6: None,
+                        ipv6: Some(c.ipv6),
                     },
                 )])
             } else {
@@ -314,6 +317,7 @@ mod tests {
         let info = rt.inspect_container("c-lb").await.unwrap().unwrap();
         assert!(info.state.is_running());
         assert!(info.addresses(None).and_then(|a| a.ipv4).is_some());
+        assert!(info.addresses(None).and_then(|a| a.ipv6).is_some());
         assert!(rt.create_container(&spec).await.unwrap_err().is_conflict());
         assert_eq!(
             rt.list_containers(&LabelFilter::new().with("k", "v"))

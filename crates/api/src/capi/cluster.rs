@@ -32,6 +32,39 @@ pub struct ClusterSpec {
     /// Present when the cluster is built from a ClusterClass.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topology: Option<ClusterTopology>,
+    /// Its pod and service ranges decide the cluster's IP family (IPv4, IPv6, dual).
+    #[serde(skip_serializing_if = "ClusterNetwork::is_empty")]
+    pub cluster_network: ClusterNetwork,
+}
+
+/// The fields of `Cluster.spec.clusterNetwork` the provider reads.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClusterNetwork {
+    #[serde(skip_serializing_if = "NetworkRanges::is_empty")]
+    pub pods: NetworkRanges,
+    #[serde(skip_serializing_if = "NetworkRanges::is_empty")]
+    pub services: NetworkRanges,
+}
+
+impl ClusterNetwork {
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty() && self.services.is_empty()
+    }
+}
+
+/// `Cluster.spec.clusterNetwork.{pods,services}`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NetworkRanges {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cidr_blocks: Vec<String>,
+}
+
+impl NetworkRanges {
+    pub fn is_empty(&self) -> bool {
+        self.cidr_blocks.is_empty()
+    }
 }
 
 /// The fields of `Cluster.spec.topology` the provider reads.

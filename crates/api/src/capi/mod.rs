@@ -11,7 +11,8 @@ mod machine;
 mod machine_pool;
 
 pub use cluster::{
-    Cluster, ClusterClassRef, ClusterInitialization, ClusterSpec, ClusterStatus, ClusterTopology,
+    Cluster, ClusterClassRef, ClusterInitialization, ClusterNetwork, ClusterSpec, ClusterStatus,
+    ClusterTopology, NetworkRanges,
 };
 pub use machine::{
     Bootstrap, Machine, MachineInitialization, MachineNodeReference, MachineSpec, MachineStatus,
