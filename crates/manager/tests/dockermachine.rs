@@ -5,7 +5,7 @@ mod common;
 
 use capd_api::capi::Machine;
 use capd_api::{DockerMachine, HasConditions};
-use capd_testenv::{b64, http_get, poll_until, unique_name, TestEnv};
+use capd_testenv::{b64, http_get, poll_until, TestEnv};
 use common::*;
 use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
@@ -34,45 +34,6 @@ fn exec(env: &TestEnv, node: &str, script: &str) -> String {
 
 /// A fake `kubeadm` (the node image has none): records each call, so tests can count them.
 const FAKE_KUBEADM: &str = "#!/bin/sh\necho \"$@\" >> /var/lib/kubeadm-calls\n";
-
-impl Fixture {
-    /// A provisioned Cluster + DockerCluster.
-    async fn cluster(&self, prefix: &str) -> String {
-        let name = unique_name(prefix);
-        self.create_cluster(&name, false, json!({})).await;
-        self.wait_provisioned(&name, LONG).await;
-        name
-    }
-
-    fn dockermachines(&self) -> Api<DockerMachine> {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
-    async fn wait_machine<F>(
-        &self,
-        name: &str,
-        what: &str,
-        timeout: Duration,
-        check: F,
-    ) -> DockerMachine
-    where
-        F: Fn(&DockerMachine) -> bool + Copy,
-    {
-        let api = self.dockermachines();
-        poll_until(&format!("DockerMachine {name}: {what}"), timeout, || {
-            let (api, name) = (api.clone(), name.to_string());
-            async move {
-                match api.get(&name).await {
-                    Ok(dm) if check(&dm) => Ok(dm),
-                    Ok(dm) => Err(format!("status {:?}", dm.status)),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        })
-        .await
-        .unwrap()
-    }
-}
 
 fn provisioned(dm: &DockerMachine) -> bool {
     dm.is_provisioned() && capd_api::conditions::is_true(dm.conditions(), "Ready")

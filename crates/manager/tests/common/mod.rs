@@ -3,6 +3,8 @@
 //! namespace, and helpers to create Cluster API objects and look at containers.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use capd_api::capi::{Cluster, Machine};
 use capd_api::{DockerCluster, DockerMachine};
 use capd_testenv::b64;
@@ -168,7 +170,20 @@ impl Fixture {
         bootstrap: &str,
         format: Option<&str>,
     ) {
-        let mut data = json!({"value": b64(bootstrap.as_bytes())});
+        self.machine_bytes(cluster, name, control_plane, bootstrap.as_bytes(), format)
+            .await
+    }
+
+    /// [`Fixture::machine`] with bootstrap data that need not be text.
+    pub async fn machine_bytes(
+        &self,
+        cluster: &str,
+        name: &str,
+        control_plane: bool,
+        bootstrap: &[u8],
+        format: Option<&str>,
+    ) {
+        let mut data = json!({"value": b64(bootstrap)});
         if let Some(f) = format {
             data["format"] = json!(b64(f.as_bytes()));
         }
@@ -210,6 +225,43 @@ impl Fixture {
             .create(&PostParams::default(), &m)
             .await
             .unwrap();
+    }
+
+    /// A provisioned Cluster + DockerCluster.
+    pub async fn cluster(&self, prefix: &str) -> String {
+        let name = unique_name(prefix);
+        self.create_cluster(&name, false, json!({})).await;
+        self.wait_provisioned(&name, LONG).await;
+        name
+    }
+
+    pub fn dockermachines(&self) -> Api<DockerMachine> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub async fn wait_machine<F>(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        check: F,
+    ) -> DockerMachine
+    where
+        F: Fn(&DockerMachine) -> bool + Copy,
+    {
+        let api = self.dockermachines();
+        poll_until(&format!("DockerMachine {name}: {what}"), timeout, || {
+            let (api, name) = (api.clone(), name.to_string());
+            async move {
+                match api.get(&name).await {
+                    Ok(dm) if check(&dm) => Ok(dm),
+                    Ok(dm) => Err(format!("status {:?}", dm.status)),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await
+        .unwrap()
     }
 
     pub fn clusters(&self) -> Api<Cluster> {
