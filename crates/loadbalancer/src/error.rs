@@ -17,6 +17,13 @@ pub enum Error {
         source: crate::SourceError,
     },
 
+    /// A custom configuration template was read but does not render.
+    #[error("configuration template from {origin} does not render: {source}")]
+    CustomTemplate {
+        origin: String,
+        source: TemplateError,
+    },
+
     /// The load-balancer container does not exist (yet).
     #[error("load balancer container {name} does not exist")]
     Missing { name: String },

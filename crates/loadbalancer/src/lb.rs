@@ -329,21 +329,21 @@ impl LoadBalancer {
 
     /// Renders `data`, reading the custom template if there is one.
     async fn render(&self, data: &ConfigData) -> Result<String> {
-        let custom = match &self.spec.config_template {
-            Some(source) => {
-                Some(
-                    source
-                        .load()
-                        .await
-                        .map_err(|source_error| Error::TemplateSource {
-                            origin: source.origin(),
-                            source: source_error,
-                        })?,
-                )
-            }
-            None => None,
+        let Some(source) = &self.spec.config_template else {
+            return Ok(config::render(data, None)?);
         };
-        Ok(config::render(data, custom.as_deref())?)
+        let custom = source
+            .load()
+            .await
+            .map_err(|source_error| Error::TemplateSource {
+                origin: source.origin(),
+                source: source_error,
+            })?;
+        // A custom template that fails while rendering: name where it came from.
+        config::render(data, Some(&custom)).map_err(|e| Error::CustomTemplate {
+            origin: source.origin(),
+            source: e,
+        })
     }
 
     /// Everything the configuration of `data` is rendered from, as text to record.

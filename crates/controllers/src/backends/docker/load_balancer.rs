@@ -109,9 +109,15 @@ impl ConfigMapTemplate {
             .get_opt(name)
             .await?
             .ok_or_else(|| invalid(format!("ConfigMap {name} not found")))?;
-        cm.data
+        let text = cm
+            .data
             .and_then(|d| d.get("value").cloned())
-            .ok_or_else(|| invalid(format!("ConfigMap {name} has no key `value`")))
+            .ok_or_else(|| invalid(format!("ConfigMap {name} has no key `value`")))?;
+        // A template that does not even parse is the user's to fix: say so on the
+        // DockerCluster, naming the ConfigMap and the field, before anything is made.
+        capd_loadbalancer::template::Template::parse(&text)
+            .map_err(|e| invalid(format!("ConfigMap {name}, key `value`: {e}")))?;
+        Ok(text)
     }
 }
 
