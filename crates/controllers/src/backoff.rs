@@ -1,5 +1,6 @@
 //! Per-object exponential backoff for failed reconciles: 1s, 2s, 4s ... capped at 5
-//! minutes, reset by the next success. While the API server is unavailable the cap is
+//! minutes, reset by the next success. While the API server or the container engine is
+//! unavailable the cap is
 //! [`UNAVAILABLE_MAX`]: the failed attempts cost a refused connection each, and work
 //! resumes within seconds of the server answering (not after a backoff that grew
 //! through the outage).

@@ -66,6 +66,7 @@ async fn flow<K: InfraCluster>(obj: &K, ctx: &Context) -> Result<Action, Error> 
             &mut dc,
             NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()),
         );
+        crate::events::on_error(ctx, &contract::Checkpoint::regarding(&writer), e).await;
     }
     writer.finish(dc, res).await
 }

@@ -55,9 +55,10 @@ pub fn error_policy<K: Object>(
     ctx: &Context,
 ) -> Action {
     let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
-    let wait = ctx
-        .backoff
-        .failed_with(&backoff_key::<K>(&ns, &name), err.api_unavailable());
+    let wait = ctx.backoff.failed_with(
+        &backoff_key::<K>(&ns, &name),
+        err.api_unavailable() || err.engine_unreachable().is_some(),
+    );
     tracing::warn!(controller, namespace = %ns, name = %name, error = %err, retry_in = ?wait, "reconcile failed");
     Action::requeue(wait)
 }

@@ -74,6 +74,20 @@ impl Error {
         }
     }
 
+    /// The engine error when the container engine did not answer (its message names
+    /// the address).
+    pub fn engine_unreachable(&self) -> Option<&capd_runtime::Error> {
+        match self {
+            Error::Runtime(e) | Error::LoadBalancer(capd_loadbalancer::Error::Runtime(e))
+                if e.is_unreachable() =>
+            {
+                Some(e)
+            }
+            Error::ReconcileAndPatch { reconcile, .. } => reconcile.engine_unreachable(),
+            _ => None,
+        }
+    }
+
     /// A short, bounded label for the errors metric.
     pub fn metric_label(&self) -> &'static str {
         match self {

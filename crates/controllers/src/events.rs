@@ -33,3 +33,20 @@ pub async fn publish(
         tracing::debug!(error = %e, "could not publish event");
     }
 }
+
+/// A Warning Event when a reconcile failed because the container engine did not answer,
+/// naming its address (the condition says it too; an Event reaches `kubectl get events`
+/// and alerting built on it). Repeats are aggregated by the recorder into one series.
+pub async fn on_error(ctx: &Context, regarding: &ObjectReference, err: &crate::Error) {
+    if let Some(engine) = err.engine_unreachable() {
+        publish(
+            ctx,
+            regarding,
+            true,
+            "EngineUnreachable",
+            "Reconcile",
+            &format!("the container engine does not answer: {engine}"),
+        )
+        .await;
+    }
+}

@@ -135,6 +135,7 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
             &mut dm,
             NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()),
         );
+        crate::events::on_error(ctx, &contract::Checkpoint::regarding(&writer), e).await;
     }
     backend::summarize_ready(&mut dm, res.is_err());
     writer.finish(dm, res).await

@@ -83,6 +83,7 @@ async fn flow<K: InfraPool>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             &mut view,
             NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()),
         );
+        crate::events::on_error(ctx, &contract::Checkpoint::regarding(&writer), e).await;
     }
     backend::summarize_ready(&mut view, res.is_err());
     writer.finish(view, res).await

@@ -116,6 +116,12 @@ impl Fixture {
 
     /// Starts the manager, watching only this fixture's namespace.
     pub async fn manager(&self, extra: &[&str]) -> Manager {
+        self.manager_env(extra, &[]).await
+    }
+
+    /// [`Fixture::manager`] with environment variables set over the defaults (e.g.
+    /// another `DOCKER_HOST`).
+    pub async fn manager_env(&self, extra: &[&str], envs: &[(&str, &str)]) -> Manager {
         let (health_port, metrics_port) = (free_port().unwrap(), free_port().unwrap());
         let log = self
             .env
@@ -136,6 +142,7 @@ impl Fixture {
             .env("KUBECONFIG", &self.env.state.kubeconfig)
             .env("DOCKER_HOST", self.env.docker_host())
             .env("RUST_LOG", "info,capd_controllers=debug")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
