@@ -74,11 +74,14 @@ enum Cmd {
     GenTemplates,
     /// Build Tilt from Go modules into ~/.cache/capd-rs (once) and print its path.
     Tilt,
-    /// Inject faults into real provisioning (leader SIGKILLs, an engine restart, delete all) and print what was counted.
+    /// Inject faults into real provisioning (leader SIGKILLs, engine and API server restarts, an unreachable engine, a churn soak) and print what was counted.
     Chaos {
         /// Leader SIGKILLs while 5 clusters × 2 machines provision.
         #[arg(long, default_value_t = 30)]
         kills: u32,
+        /// Minutes of create/delete churn in the soak.
+        #[arg(long, default_value_t = 30)]
+        soak_minutes: u32,
     },
     /// Benchmark capd-rs against CAPD and raw Docker (builds CAPD on demand); `bench --help` lists the options.
     #[command(disable_help_flag = true)]
@@ -151,7 +154,10 @@ fn main() {
             }),
             Cmd::Tilt => release::tilt(),
             Cmd::Bench { args } => bench::bench(&args),
-            Cmd::Chaos { kills } => commands::chaos::chaos(kills),
+            Cmd::Chaos {
+                kills,
+                soak_minutes,
+            } => commands::chaos::chaos(kills, soak_minutes),
         }
     });
     if let Err(e) = res {
