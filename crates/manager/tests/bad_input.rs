@@ -6,7 +6,7 @@
 
 mod common;
 
-use capd_api::{DockerCluster, DockerMachine, HasConditions};
+use capd_api::{DockerMachine, HasConditions};
 use capd_testenv::{b64, http_get, poll_until};
 use common::*;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -162,9 +162,6 @@ async fn a_custom_haproxy_template_that_does_not_render_is_reported_on_the_docke
     let f = Fixture::new("bad-tpl").await;
     let m = f.manager(&[]).await;
     let name = capd_testenv::unique_name("tpl");
-    if let Ok(mut n) = f.cluster_names.lock() {
-        n.push(name.clone());
-    }
     let cm: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "broken-template"},
         "data": {"value": "global\n  {{ if .FrontendControlPlanePort }\n"}
@@ -174,28 +171,12 @@ async fn a_custom_haproxy_template_that_does_not_render_is_reported_on_the_docke
         .create(&PostParams::default(), &cm)
         .await
         .unwrap();
-    let (repo, tag) = f.lb_image();
-    let dc: DockerCluster = serde_json::from_value(json!({
-        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerCluster",
-        "metadata": {"name": name},
-        "spec": {"loadBalancer": {"imageRepository": repo, "imageTag": tag,
-                 "customHAProxyConfigTemplateRef": {"name": "broken-template"}}}
-    }))
-    .unwrap();
-    f.dockerclusters()
-        .create(&PostParams::default(), &dc)
-        .await
-        .unwrap();
-    let cluster: capd_api::capi::Cluster = serde_json::from_value(json!({
-        "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
-        "metadata": {"name": name},
-        "spec": {"infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerCluster", "name": name}}
-    }))
-    .unwrap();
-    f.clusters()
-        .create(&PostParams::default(), &cluster)
-        .await
-        .unwrap();
+    f.create_cluster_with(
+        &name,
+        json!({"spec": {"loadBalancer": {"customHAProxyConfigTemplateRef": {"name": "broken-template"}}}}),
+        json!({}),
+    )
+    .await;
     let api = f.dockerclusters();
     let message = poll_until("the DockerCluster to report the template", LONG, || {
         let (api, name) = (api.clone(), name.clone());

@@ -18,7 +18,7 @@ use capd_testenv::{poll_until, unique_name};
 use common::faults::*;
 use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, ListParams};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -344,35 +344,7 @@ async fn chaos_leader_kills_engine_restart_and_delete() {
         );
         volumes.extend(v.split_whitespace().map(String::from));
     }
-    let deleted = Instant::now();
-    for c in &clusters {
-        f.clusters()
-            .delete(c, &DeleteParams::default())
-            .await
-            .unwrap();
-    }
-    poll_until("every cluster gone", RECOVERY_BOUND, || {
-        let left: usize = clusters
-            .iter()
-            .map(|c| containers_of(&f.env, c).len())
-            .sum();
-        let api = f.clusters();
-        async move {
-            let objects = api
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| e.to_string())?
-                .items
-                .len();
-            if objects == 0 && left == 0 {
-                Ok(())
-            } else {
-                Err(format!("{objects} Clusters, {left} containers"))
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let deleted = delete_all(&f, &clusters, RECOVERY_BOUND).await;
     let orphan_volumes = volumes
         .iter()
         .filter(|v| docker_out(&f, &["volume", "inspect", v]).0)
@@ -383,7 +355,7 @@ async fn chaos_leader_kills_engine_restart_and_delete() {
         duplicates: 0,
         second_bootstraps: 0,
         orphans: orphan_volumes,
-        recovery: deleted.elapsed(),
+        recovery: deleted,
         seen: format!(
             "0 containers, {orphan_volumes} of {} node volumes left",
             volumes.len()

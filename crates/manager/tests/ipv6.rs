@@ -5,11 +5,9 @@
 
 mod common;
 
-use capd_api::capi::Cluster;
-use capd_api::{DockerCluster, DockerMachine, HasConditions, MachineAddressType};
+use capd_api::{DockerMachine, HasConditions, MachineAddressType};
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use common::*;
-use kube::api::PostParams;
 use serde_json::json;
 use std::net::Ipv6Addr;
 use std::time::{Duration, SystemTime};
@@ -118,36 +116,15 @@ fn haproxy_cfg(env: &TestEnv, lb: &str) -> Result<String, String> {
 
 /// A Cluster whose pods and services are IPv6, and its DockerCluster.
 async fn create_ipv6_cluster(f: &Fixture, name: &str) {
-    if let Ok(mut n) = f.cluster_names.lock() {
-        n.push(name.to_string());
-    }
-    let (repo, tag) = f.lb_image();
-    let dc: DockerCluster = serde_json::from_value(json!({
-        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerCluster",
-        "metadata": {"name": name},
-        "spec": {"loadBalancer": {"imageRepository": repo, "imageTag": tag}}
-    }))
-    .unwrap();
-    f.dockerclusters()
-        .create(&PostParams::default(), &dc)
-        .await
-        .unwrap();
-    let cluster: Cluster = serde_json::from_value(json!({
-        "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
-        "metadata": {"name": name},
-        "spec": {
-            "clusterNetwork": {
-                "pods": {"cidrBlocks": ["fd00:10::/48"]},
-                "services": {"cidrBlocks": ["fd00:20::/108"]}
-            },
-            "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerCluster", "name": name}
-        }
-    }))
-    .unwrap();
-    f.clusters()
-        .create(&PostParams::default(), &cluster)
-        .await
-        .unwrap();
+    f.create_cluster_with(
+        name,
+        json!({}),
+        json!({"spec": {"clusterNetwork": {
+            "pods": {"cidrBlocks": ["fd00:10::/48"]},
+            "services": {"cidrBlocks": ["fd00:20::/108"]}
+        }}}),
+    )
+    .await
 }
 
 fn provisioned(dm: &DockerMachine) -> bool {

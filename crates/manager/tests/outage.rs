@@ -16,7 +16,6 @@ mod common;
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use common::faults::*;
 use common::*;
-use kube::api::{DeleteParams, ListParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -209,42 +208,14 @@ async fn api_server_and_etcd_outages_during_provisioning() {
     }
 
     // Delete everything: nothing left behind.
-    let deleted = Instant::now();
-    for c in &clusters {
-        f.clusters()
-            .delete(c, &DeleteParams::default())
-            .await
-            .unwrap();
-    }
-    poll_until("every cluster gone", LONG, || {
-        let left: usize = clusters
-            .iter()
-            .map(|c| containers_of(&f.env, c).len())
-            .sum();
-        let api = f.clusters();
-        async move {
-            let objects = api
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| e.to_string())?
-                .items
-                .len();
-            if objects == 0 && left == 0 {
-                Ok(())
-            } else {
-                Err(format!("{objects} Clusters, {left} containers"))
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let deleted = delete_all(&f, &clusters, LONG).await;
     Row {
         fault: "delete all after the outages".into(),
         trials: clusters.len(),
         duplicates: 0,
         second_bootstraps: 0,
         orphans: 0,
-        recovery: deleted.elapsed(),
+        recovery: deleted,
         seen: "0 containers left".into(),
     }
     .print();

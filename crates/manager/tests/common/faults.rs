@@ -253,3 +253,42 @@ pub async fn all_ready(f: &Fixture, clusters: &[String], machines: usize) -> Res
         ))
     }
 }
+
+/// Deletes every Cluster of `clusters` and waits (bounded) until neither the objects nor
+/// any of their containers are left; returns how long it took.
+pub async fn delete_all(
+    f: &Fixture,
+    clusters: &[String],
+    bound: std::time::Duration,
+) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    for c in clusters {
+        f.clusters()
+            .delete(c, &kube::api::DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    capd_testenv::poll_until("every cluster gone", bound, || {
+        let left: usize = clusters
+            .iter()
+            .map(|c| containers_of(&f.env, c).len())
+            .sum();
+        let api = f.clusters();
+        async move {
+            let objects = api
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .len();
+            if objects == 0 && left == 0 {
+                Ok(())
+            } else {
+                Err(format!("{objects} Clusters, {left} containers"))
+            }
+        }
+    })
+    .await
+    .unwrap();
+    start.elapsed()
+}

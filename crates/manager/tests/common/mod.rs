@@ -294,29 +294,46 @@ impl Fixture {
         cluster_paused: bool,
         dc_annotations: serde_json::Value,
     ) {
+        self.create_cluster_with(
+            name,
+            json!({"metadata": {"annotations": dc_annotations}}),
+            json!({"spec": {"paused": cluster_paused}}),
+        )
+        .await
+    }
+
+    /// [`Fixture::create_cluster`] with `dc_extra` and `cluster_extra` merged into the
+    /// DockerCluster and the Cluster (e.g. a custom template, a cluster network).
+    pub async fn create_cluster_with(
+        &self,
+        name: &str,
+        dc_extra: serde_json::Value,
+        cluster_extra: serde_json::Value,
+    ) {
         if let Ok(mut n) = self.cluster_names.lock() {
             n.push(name.to_string());
         }
         let (repo, tag) = self.lb_image();
-        let dc: DockerCluster = serde_json::from_value(json!({
+        let mut dc = json!({
             "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "DockerCluster",
-            "metadata": {"name": name, "annotations": dc_annotations},
+            "metadata": {"name": name},
             "spec": {"loadBalancer": {"imageRepository": repo, "imageTag": tag}}
-        }))
-        .unwrap();
+        });
+        merge(&mut dc, dc_extra);
+        let dc: DockerCluster = serde_json::from_value(dc).unwrap();
         self.dockerclusters()
             .create(&PostParams::default(), &dc)
             .await
             .unwrap();
-        let cluster: Cluster = serde_json::from_value(json!({
+        let mut cluster = json!({
             "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
             "metadata": {"name": name},
             "spec": {
-                "paused": cluster_paused,
                 "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerCluster", "name": name}
             }
-        }))
-        .unwrap();
+        });
+        merge(&mut cluster, cluster_extra);
+        let cluster: Cluster = serde_json::from_value(cluster).unwrap();
         self.clusters()
             .create(&PostParams::default(), &cluster)
             .await
@@ -467,4 +484,16 @@ pub fn container_ip(env: &TestEnv, name: &str, network: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Merges `extra` into `base`, objects key by key (JSON merge patch without deletions).
+pub fn merge(base: &mut serde_json::Value, extra: serde_json::Value) {
+    match (base, extra) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(e)) => {
+            for (k, v) in e {
+                merge(b.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, e) => *b = e,
+    }
 }
