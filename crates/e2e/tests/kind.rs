@@ -21,13 +21,20 @@
 //! 6. `clusterctl upgrade apply` to v0.1.1 (this build) with both clusters running: this
 //!    build's image runs, the inventory says v0.1.1, every container and Machine is the
 //!    same and both clusters stay Available;
-//! 7. self-hosted, as Cluster API's self-hosted spec: the images loaded into the
+//! 7. MachineHealthCheck remediation on the default-flavour cluster: a
+//!    MachineHealthCheck on its MachineDeployment's Machines (Node Ready Unknown or
+//!    False for 20 s), the worker's node container removed by hand (`docker rm -f`):
+//!    the Machine remediated (deleted) and replaced by a new one with a new, running
+//!    container, two Nodes Ready again, nothing of the old Machine left, the
+//!    control-plane container the same, the Cluster Available; the MachineHealthCheck
+//!    deleted afterwards;
+//! 8. self-hosted, as Cluster API's self-hosted spec: the images loaded into the
 //!    workload nodes (`kind load`, which finds them by the kind labels CAPD sets),
 //!    `clusterctl init` (v0.1.1) on the workload cluster, `clusterctl move` into it (the
 //!    same Machines and containers adopted, nothing left behind), the workers scaled
 //!    1 → 2 by the moved providers, and `clusterctl move` back;
-//! 8. both workload clusters deleted: no container or infrastructure object left;
-//! 9. the kind cluster deleted: no container of it left.
+//! 9. both workload clusters deleted: no container or infrastructure object left;
+//! 10. the kind cluster deleted: no container of it left.
 //!
 //! `CAPD_E2E_KEEP=1` keeps the kind cluster (`CAPD_E2E_KIND_CLUSTER` names it).
 
@@ -45,7 +52,10 @@ use capd_e2e::yaml::{apply, parse_docs, read_docs};
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams,
+};
+use kube::ResourceExt;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -318,7 +328,26 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
         })
         .await?;
 
-    // 7. Self-hosted, as Cluster API's self-hosted spec: the workload cluster becomes
+    // 7. MachineHealthCheck remediation on the default-flavour cluster: its worker's
+    // node container removed behind the provider's back, the Machine replaced.
+    steps
+        .run(
+            "MachineHealthCheck: the worker's node container removed, the Machine remediated",
+            async {
+                mhc_remediation(
+                    env,
+                    &client,
+                    &kubeconfig,
+                    &config_home,
+                    classic_ns,
+                    &classic,
+                )
+                .await
+            },
+        )
+        .await?;
+
+    // 8. Self-hosted, as Cluster API's self-hosted spec: the workload cluster becomes
     // its own management cluster and keeps managing itself.
     let wl_kubeconfig = dir.join("workload.kubeconfig");
     let wl_client = steps
@@ -451,7 +480,7 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
         )
         .await?;
 
-    // 8. Delete the workload clusters.
+    // 9. Delete the workload clusters.
     steps
         .run(
             "delete the workload clusters: nothing of them left",
@@ -489,7 +518,7 @@ async fn suite(env: &TestEnv, steps: &mut Steps) -> Result<()> {
         .await?;
     drop(cleanup);
 
-    // 9. Delete the management cluster.
+    // 10. Delete the management cluster.
     steps
         .run("kind delete cluster: nothing of it left", async {
             if std::env::var_os("CAPD_E2E_KEEP").is_some() {
@@ -702,6 +731,427 @@ async fn cluster_available(
             dms.iter().map(|m| &m.data["status"]).collect::<Vec<_>>()
         );
     }
+    Ok(())
+}
+
+/// How long the worker's Node may be Ready=Unknown (kubelet gone: the workload
+/// kube-controller-manager marks it after its node-monitor grace period, 50 s by default)
+/// or Ready=False before the MachineHealthCheck calls its Machine unhealthy.
+///
+/// Node conditions only, no `unhealthyMachineConditions`: the Machine condition that
+/// reflects a vanished container, InfrastructureReady (the DockerMachine's Ready,
+/// mirrored), is False the same way on every new Machine until it is provisioned, so a
+/// short timeout on it would remediate the replacement too, over and over. Nor would it
+/// be faster: nothing tells the provider a container went away; it sees it at the next
+/// reconcile of the DockerMachine, and the Machine's status-only changes (NodeHealthy
+/// Unknown) do not bring one (the provider's Machine event filter), so in practice that
+/// is the Machine's deletion by this remediation, or the periodic resync.
+const MHC_NODE_TIMEOUT_SECONDS: i64 = 20;
+/// Node gone quiet (node-monitor grace period), the MachineHealthCheck's timeout, drain
+/// (skipped for an unreachable Node), DockerMachine and Node deletion: about 90 s.
+const REMEDIATION_TIMEOUT: Duration = Duration::from_secs(240);
+/// A new worker: container, `kubeadm join`, the Node Ready with its pod network.
+const REPLACEMENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The container CAPD names for a machine: the machine's name when it starts with the
+/// cluster's, else `<cluster>-<machine>` (`capd_controllers::node::container_name`).
+fn machine_container(cluster: &str, machine: &str) -> String {
+    if machine.starts_with(&format!("{cluster}-")) {
+        machine.to_string()
+    } else {
+        format!("{cluster}-{machine}")
+    }
+}
+
+/// The container's ID if it is running.
+fn running_container(env: &TestEnv, name: &str) -> Result<String> {
+    let out = stdout(capd_e2e::cmd::docker(env).args([
+        "inspect",
+        "-f",
+        "{{.State.Running}} {{.Id}}",
+        name,
+    ]))?;
+    match out.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["true", id] => Ok(id.to_string()),
+        _ => bail!("container {name} is not running: {}", out.trim()),
+    }
+}
+
+/// IDs of every container, running or not, named exactly `name`.
+fn containers_named(env: &TestEnv, name: &str) -> Result<Vec<String>> {
+    Ok(stdout(capd_e2e::cmd::docker(env).args([
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        &format!("name=^/{name}$"),
+    ]))?
+    .split_whitespace()
+    .map(String::from)
+    .collect())
+}
+
+/// The one Machine selected by `labels`, with its infrastructure machine's name.
+async fn only_machine(
+    machines: &Api<DynamicObject>,
+    labels: &str,
+) -> Result<(DynamicObject, String)> {
+    let list = machines
+        .list(&ListParams::default().labels(labels))
+        .await?
+        .items;
+    let [m] = list.as_slice() else {
+        bail!(
+            "want one Machine with {labels}, found {:?}",
+            list.iter().map(|m| m.name_any()).collect::<Vec<_>>()
+        );
+    };
+    let infra = m.data["spec"]["infrastructureRef"]["name"]
+        .as_str()
+        .ok_or_else(|| anyhow!("Machine {}: no spec.infrastructureRef.name", m.name_any()))?
+        .to_string();
+    Ok((m.clone(), infra))
+}
+
+/// `condition` with its reason, `Type=Status (Reason)`, for a timeline.
+fn condition_with_reason(obj: &Value, type_: &str) -> Option<String> {
+    let c = obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)?;
+    Some(format!(
+        "{type_}={} ({})",
+        c["status"].as_str().unwrap_or("?"),
+        c["reason"].as_str().unwrap_or("")
+    ))
+}
+
+/// A MachineHealthCheck on the cluster's MachineDeployment's Machines; the worker's node
+/// container removed with `docker rm -f`; Cluster API remediates: the Machine deleted,
+/// a new one made by the MachineSet, the cluster whole again. What happened when is
+/// printed as a timeline.
+async fn mhc_remediation(
+    env: &TestEnv,
+    client: &kube::Client,
+    kubeconfig: &Path,
+    config_home: &Path,
+    ns: &str,
+    cluster: &str,
+) -> Result<()> {
+    let machines = v1beta2(client, ns, "cluster.x-k8s.io", "Machine");
+    let docker_machines = v1beta2(
+        client,
+        ns,
+        "infrastructure.cluster.x-k8s.io",
+        "DockerMachine",
+    );
+    let mhcs = v1beta2(client, ns, "cluster.x-k8s.io", "MachineHealthCheck");
+    let nodes = Api::<Node>::all(
+        workload_client(
+            env,
+            kubeconfig,
+            config_home,
+            cluster,
+            ns,
+            None,
+            WORKLOAD_TIMEOUT,
+        )
+        .await?,
+    );
+
+    // The MachineDeployment, its worker, and the control plane as they are.
+    let mds = v1beta2(client, ns, "cluster.x-k8s.io", "MachineDeployment")
+        .list(&ListParams::default().labels(&format!("cluster.x-k8s.io/cluster-name={cluster}")))
+        .await?
+        .items;
+    let [md] = mds.as_slice() else {
+        bail!(
+            "want one MachineDeployment of {cluster}, found {:?}",
+            mds.iter().map(|m| m.name_any()).collect::<Vec<_>>()
+        );
+    };
+    let md = md.name_any();
+    let worker_selector = format!("cluster.x-k8s.io/deployment-name={md}");
+    let (old, old_dm) = only_machine(&machines, &worker_selector).await?;
+    let old_name = old.name_any();
+    let old_node = old.data["status"]["nodeRef"]["name"]
+        .as_str()
+        .ok_or_else(|| anyhow!("Machine {old_name}: no status.nodeRef"))?
+        .to_string();
+    let old_container = machine_container(cluster, &old_dm);
+    let old_id = running_container(env, &old_container)?;
+    let (_, cp_dm) = only_machine(
+        &machines,
+        &format!("cluster.x-k8s.io/cluster-name={cluster},cluster.x-k8s.io/control-plane"),
+    )
+    .await?;
+    let cp_container = machine_container(cluster, &cp_dm);
+    let cp_id = running_container(env, &cp_container)?;
+    let before = node_containers(env, cluster)?;
+    eprintln!(
+        "    worker: Machine {old_name}, DockerMachine {old_dm}, Node {old_node}, container {old_container}"
+    );
+
+    // The MachineHealthCheck, and the worker seen healthy by it before anything breaks.
+    let mhc_name = format!("{md}-unhealthy-node");
+    let mhc: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "cluster.x-k8s.io/v1beta2",
+        "kind": "MachineHealthCheck",
+        "metadata": { "name": mhc_name, "namespace": ns },
+        "spec": {
+            "clusterName": cluster,
+            "selector": { "matchLabels": { "cluster.x-k8s.io/deployment-name": md } },
+            "checks": {
+                "nodeStartupTimeoutSeconds": 600,
+                "unhealthyNodeConditions": [
+                    { "type": "Ready", "status": "Unknown", "timeoutSeconds": MHC_NODE_TIMEOUT_SECONDS },
+                    { "type": "Ready", "status": "False", "timeoutSeconds": MHC_NODE_TIMEOUT_SECONDS },
+                ],
+            },
+            "remediation": { "triggerIf": { "unhealthyLessThanOrEqualTo": "100%" } },
+        },
+    }))?;
+    mhcs.create(&PostParams::default(), &mhc)
+        .await
+        .with_context(|| format!("creating MachineHealthCheck {ns}/{mhc_name}"))?;
+    let mhc_healthy = || {
+        let (mhcs, machines) = (mhcs.clone(), machines.clone());
+        let (mhc_name, selector) = (mhc_name.clone(), worker_selector.clone());
+        async move {
+            let m = mhcs.get(&mhc_name).await.map_err(|e| e.to_string())?;
+            let (expected, healthy) = (
+                &m.data["status"]["expectedMachines"],
+                &m.data["status"]["currentHealthy"],
+            );
+            let checked: Vec<_> = machines
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .iter()
+                .map(|w| (w.name_any(), condition(&w.data, "HealthCheckSucceeded")))
+                .collect();
+            if *expected == 1
+                && *healthy == 1
+                && checked.len() == 1
+                && checked[0].1.as_deref() == Some("True")
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "MachineHealthCheck expectedMachines {expected}, currentHealthy {healthy}; Machines HealthCheckSucceeded {checked:?}"
+                ))
+            }
+        }
+    };
+    poll_until(
+        "the MachineHealthCheck sees the worker healthy",
+        Duration::from_secs(60),
+        &mhc_healthy,
+    )
+    .await?;
+
+    // The worker's node container removed behind everyone's back.
+    run(capd_e2e::cmd::docker(env).args(["rm", "-f", &old_container]))?;
+    let broken = std::time::Instant::now();
+    let timeline = std::sync::Mutex::new(vec![(
+        Duration::ZERO,
+        format!("docker rm -f {old_container}"),
+    )]);
+    let note = |what: String| {
+        let mut t = timeline.lock().unwrap();
+        if !t.iter().any(|(_, w)| *w == what) {
+            t.push((broken.elapsed(), what));
+        }
+    };
+
+    // Remediation: the old Machine unhealthy, then deleted.
+    let res = poll_until(
+        &format!("Machine {old_name} remediated (deleted)"),
+        REMEDIATION_TIMEOUT,
+        || {
+            let (machines, docker_machines, nodes) =
+                (machines.clone(), docker_machines.clone(), nodes.clone());
+            let (old_name, old_dm, old_node) = (old_name.clone(), old_dm.clone(), old_node.clone());
+            let note = &note;
+            async move {
+                if let Ok(Some(n)) = nodes.get_opt(&old_node).await {
+                    if let Some(r) = n
+                        .status
+                        .and_then(|s| s.conditions)
+                        .and_then(|cs| cs.into_iter().find(|c| c.type_ == "Ready"))
+                    {
+                        note(format!(
+                            "Node {old_node} Ready={} ({})",
+                            r.status,
+                            r.reason.unwrap_or_default()
+                        ));
+                    }
+                }
+                if let Ok(Some(dm)) = docker_machines.get_opt(&old_dm).await {
+                    for c in ["ContainerProvisioned", "Ready"] {
+                        if let Some(s) = condition_with_reason(&dm.data, c) {
+                            note(format!("DockerMachine {s}"));
+                        }
+                    }
+                }
+                let Some(m) = machines
+                    .get_opt(&old_name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                else {
+                    note(format!("Machine {old_name} gone"));
+                    return Ok(());
+                };
+                let seen: Vec<String> = [
+                    "InfrastructureReady",
+                    "NodeHealthy",
+                    "HealthCheckSucceeded",
+                    "OwnerRemediated",
+                ]
+                .iter()
+                .filter_map(|c| condition_with_reason(&m.data, c))
+                .collect();
+                for s in &seen {
+                    note(format!("Machine {s}"));
+                }
+                if m.metadata.deletion_timestamp.is_some() {
+                    note(format!(
+                        "Machine deleting: {}",
+                        condition_with_reason(&m.data, "Deleting").unwrap_or_default()
+                    ));
+                }
+                Err(format!("Machine {old_name}: {seen:?}"))
+            }
+        },
+    )
+    .await;
+    let print_timeline = || {
+        for (at, what) in timeline.lock().unwrap().iter() {
+            eprintln!("    {:>6.1}s  {what}", at.as_secs_f64());
+        }
+    };
+    if let Err(e) = res {
+        print_timeline();
+        let describe = stdout(
+            clusterctl(env, kubeconfig, config_home)
+                .args(["describe", "cluster", cluster, "-n", ns]),
+        )
+        .unwrap_or_else(|e| format!("{e:#}"));
+        let mhc = mhcs.get(&mhc_name).await.map(|m| m.data["status"].clone());
+        bail!("{e}\nMachineHealthCheck status: {mhc:?}\n{describe}");
+    }
+
+    // The replacement: a new Machine Ready with a new, running node container.
+    let (new_name, new_container, new_id) = poll_until(
+        "a new worker Machine Ready with a running node container",
+        REPLACEMENT_TIMEOUT,
+        || {
+            let machines = machines.clone();
+            let (selector, old_name) = (worker_selector.clone(), old_name.clone());
+            async move {
+                let ws = machines
+                    .list(&ListParams::default().labels(&selector))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .items;
+                let states: Vec<_> = ws
+                    .iter()
+                    .map(|w| (w.name_any(), condition(&w.data, "Ready")))
+                    .collect();
+                let [w] = ws.as_slice() else {
+                    return Err(format!("worker Machines {states:?}"));
+                };
+                if w.name_any() == old_name
+                    || condition(&w.data, "Ready").as_deref() != Some("True")
+                {
+                    return Err(format!("worker Machines {states:?}"));
+                }
+                let dm = w.data["spec"]["infrastructureRef"]["name"]
+                    .as_str()
+                    .ok_or("no spec.infrastructureRef.name")?;
+                let container = machine_container(cluster, dm);
+                let id = running_container(env, &container).map_err(|e| format!("{e:#}"))?;
+                Ok((w.name_any(), container, id))
+            }
+        },
+    )
+    .await?;
+    note(format!(
+        "Machine {new_name} Ready, container {new_container} running"
+    ));
+    wait_ready_nodes(env, cluster, &nodes, 2, REPLACEMENT_TIMEOUT).await?;
+    note("2 Nodes Ready".into());
+    print_timeline();
+
+    // Nothing of the old Machine left; the control plane and load balancer untouched.
+    let names: Vec<String> = nodes
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .map(|n| n.name_any())
+        .collect();
+    if names.contains(&old_node) {
+        bail!("Node {old_node} of the remediated Machine is still there: {names:?}");
+    }
+    let left = containers_named(env, &old_container)?;
+    if new_container != old_container && !left.is_empty() {
+        bail!("container(s) {left:?} of the remediated Machine left");
+    }
+    if docker_machines.get_opt(&old_dm).await?.is_some() {
+        bail!("DockerMachine {old_dm} of the remediated Machine left");
+    }
+    if new_id == old_id {
+        bail!("the new Machine {new_name} runs in the old container {old_id}");
+    }
+    let cp_now = running_container(env, &cp_container)?;
+    if cp_now != cp_id {
+        bail!("the control-plane container {cp_container} changed: {cp_id} → {cp_now}");
+    }
+    let mut want: Vec<String> = before.iter().filter(|c| **c != old_id).cloned().collect();
+    want.push(new_id.clone());
+    want.sort();
+    let after = node_containers(env, cluster)?;
+    if after != want {
+        bail!(
+            "containers {after:?}; want the ones before {before:?} without {old_id}, with {new_id}"
+        );
+    }
+    cluster_available(
+        env,
+        client,
+        kubeconfig,
+        config_home,
+        ns,
+        cluster,
+        2,
+        "DockerMachine",
+    )
+    .await?;
+    poll_until(
+        "the MachineHealthCheck sees the new worker healthy",
+        Duration::from_secs(60),
+        &mhc_healthy,
+    )
+    .await?;
+
+    // The later steps see the cluster as it was: no MachineHealthCheck.
+    mhcs.delete(&mhc_name, &DeleteParams::default()).await?;
+    poll_until(
+        "the MachineHealthCheck deleted",
+        Duration::from_secs(60),
+        || {
+            let (mhcs, mhc_name) = (mhcs.clone(), mhc_name.clone());
+            async move {
+                match mhcs.get_opt(&mhc_name).await.map_err(|e| e.to_string())? {
+                    None => Ok(()),
+                    Some(_) => Err("still there".to_string()),
+                }
+            }
+        },
+    )
+    .await?;
     Ok(())
 }
 
