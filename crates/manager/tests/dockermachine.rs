@@ -535,7 +535,8 @@ async fn a_provisioned_machine_whose_container_vanished_is_reported_not_recreate
     let (ok, out) = docker(&f.env, &["rm", "-f", "-v", &node]);
     assert!(ok, "removing {node}: {out}");
 
-    poke(&f, "w0").await;
+    // No event to wake the controller (nothing watches containers): its periodic look
+    // at provisioned machines reports it.
     let dm = f
         .wait_machine(
             "w0",

@@ -218,8 +218,21 @@ pub async fn reconcile_normal(
     }
     dm.set_provisioned(true);
 
+    // Cluster API sets nodeRef only once the Node carries our providerID (set, with the
+    // uninitialized taint lifted, in one patch): nothing left to do in the workload
+    // cluster, so no request there or for its kubeconfig.
+    if o.machine.node_name().is_some() {
+        return Ok(Action::requeue(NODE_RECHECK));
+    }
     set_node_provider_id(dm, o, ctx, &name).await
 }
+
+/// How often a provisioned machine's node container is looked at again. Nothing watches
+/// containers: one removed or stopped behind our back would otherwise be reported only
+/// at the next event or resync (a MachineHealthCheck keyed on the Machine's conditions
+/// would wait that long). A look is engine calls only, no API request when nothing
+/// changed.
+pub const NODE_RECHECK: Duration = Duration::from_secs(30);
 
 /// What [`ensure_container`] had to do to have the node container running.
 enum ContainerChange {
