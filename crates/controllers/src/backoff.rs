@@ -15,27 +15,34 @@ pub struct Backoff {
 }
 
 const MAX: Duration = Duration::from_secs(300);
+
+/// 1 s after the first failure, doubling, capped at [`MAX`].
+fn wait_after(failures: u32) -> Duration {
+    let secs = 1u64
+        .checked_shl(failures.saturating_sub(1).min(16))
+        .unwrap_or(u64::MAX);
+    Duration::from_secs(secs).min(MAX)
+}
 pub const UNAVAILABLE_MAX: Duration = Duration::from_secs(5);
 
 impl Backoff {
-    /// The wait after a failure; `unavailable`: the API server did not answer.
+    /// The wait after a failure; `unavailable`: the API server or the engine did not
+    /// answer. Such a failure is not counted: after an outage, the object's next
+    /// ordinary failure backs off from where it was, not from a count the outage grew.
     pub fn failed_with(&self, key: &str, unavailable: bool) -> Duration {
-        let wait = self.failed(key);
         if unavailable {
-            wait.min(UNAVAILABLE_MAX)
-        } else {
-            wait
+            let m = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            let n = m.get(key).copied().unwrap_or(0).saturating_add(1);
+            return wait_after(n).min(UNAVAILABLE_MAX);
         }
+        self.failed(key)
     }
 
     pub fn failed(&self, key: &str) -> Duration {
         let mut m = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let n = m.entry(key.to_string()).or_insert(0);
         *n = n.saturating_add(1);
-        let secs = 1u64
-            .checked_shl(n.saturating_sub(1).min(16))
-            .unwrap_or(u64::MAX);
-        Duration::from_secs(secs).min(MAX)
+        wait_after(*n)
     }
 
     pub fn succeeded(&self, key: &str) {
@@ -72,9 +79,12 @@ mod tests {
             b.failed("a");
         }
         assert_eq!(b.failed_with("a", true), UNAVAILABLE_MAX);
-        assert_eq!(
-            b.failed_with("a", false),
-            Duration::from_secs(2048).min(MAX)
-        );
+        assert_eq!(b.failed_with("a", false), MAX);
+        // An outage does not grow the count.
+        let c = Backoff::default();
+        for _ in 0..30 {
+            assert!(c.failed_with("c", true) <= UNAVAILABLE_MAX);
+        }
+        assert_eq!(c.failed_with("c", false), Duration::from_secs(1));
     }
 }

@@ -163,25 +163,31 @@ async fn api_server_and_etcd_outages_during_provisioning() {
         .unwrap();
         let back = Instant::now();
 
-        // Without its Lease the manager must not go on reconciling: it exits, and is
-        // started again as its Deployment would start it.
-        let exited = manager.child.try_wait().ok().flatten();
-        if let Some(status) = exited {
-            let log = std::fs::read_to_string(&manager.log).unwrap_or_default();
-            assert!(
-                log.contains("lost leader election Lease"),
-                "the manager exited ({status}) for another reason than its Lease: {}",
-                manager.log.display()
-            );
-            manager = f.manager(&lease_args).await;
+        // Without its Lease the manager must not go on reconciling: it exits (maybe a
+        // little after the API answers: it releases the Lease first) and is started
+        // again, as its Deployment would start it.
+        let mut exited = None;
+        let deadline = Instant::now() + RESUME_BOUND;
+        loop {
+            if let Some(status) = manager.child.try_wait().ok().flatten() {
+                let log = std::fs::read_to_string(&manager.log).unwrap_or_default();
+                assert!(
+                    log.contains("lost leader election Lease"),
+                    "the manager exited ({status}) for another reason than its Lease: {}",
+                    manager.log.display()
+                );
+                exited = Some(status);
+                manager = f.manager(&lease_args).await;
+            }
+            match all_ready(&f, &clusters, MACHINES).await {
+                Ok(()) => break,
+                Err(e) if Instant::now() > deadline => {
+                    panic!("every cluster provisioned after: {}: {e}", fault.describe())
+                }
+                // Polled, with the deadline above.
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
         }
-        poll_until(
-            &format!("every cluster provisioned after: {}", fault.describe()),
-            RESUME_BOUND,
-            || all_ready(&f, &clusters, MACHINES),
-        )
-        .await
-        .unwrap();
         let recovery = back.elapsed();
         // The rest of the plane (Cluster API's managers) may still be coming back.
         assert!(env_guard.wait_up(), "`cargo xtask up` after the fault");

@@ -118,17 +118,18 @@ fn extract(repo: &Path, commit: &str, into: &Path) -> Result<()> {
     let mut tar = Command::new("tar");
     tar.arg("-x").arg("-C").arg(into).stdin(Stdio::piped());
     let mut child = tar.spawn().context("running tar")?;
-    {
+    let written = {
         use std::io::Write;
-        let mut stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| anyhow!("tar has no stdin"))?;
-        stdin
-            .write_all(&archive.stdout)
-            .context("writing the archive to tar")?;
-    }
+        match child.stdin.take() {
+            Some(mut stdin) => stdin
+                .write_all(&archive.stdout)
+                .map_err(anyhow::Error::from),
+            None => Err(anyhow!("tar has no stdin")),
+        }
+    };
+    // Waited for in every case (a tar that exits early breaks the pipe).
     let status = child.wait().context("waiting for tar")?;
+    written.context("writing the archive to tar")?;
     if !status.success() {
         bail!("tar -x -C {}: {status}", into.display());
     }

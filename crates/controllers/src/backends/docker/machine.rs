@@ -100,6 +100,8 @@ pub async fn reconcile_normal(
         }
         // A new container: nothing of the old one's boot or images holds for it.
         ContainerChange::Created => {
+            // Whatever a task did (or reported) was for the container this one replaces.
+            ctx.bootstraps.abort(&name);
             set(
                 dm,
                 NewCondition::false_(
@@ -119,6 +121,8 @@ pub async fn reconcile_normal(
         }
         // Restarted: systemd boots again; loaded images live on in its /var volume.
         ContainerChange::Started => {
+            // A task's exec died with the container; the markers say where to resume.
+            ctx.bootstraps.abort(&name);
             set(
                 dm,
                 NewCondition::false_(
