@@ -50,6 +50,16 @@ impl FakeApi {
         self.sent.lock().unwrap().clear();
     }
 
+    /// The body of the last status patch sent to a path containing `path_part`.
+    fn last_status(&self, path_part: &str) -> Value {
+        self.sent()
+            .into_iter()
+            .rev()
+            .find(|s| s.path.contains(path_part) && s.path.ends_with("/status"))
+            .map(|s| s.body)
+            .expect("a status patch")
+    }
+
     fn client(&self) -> kube::Client {
         let api = self.clone();
         let svc = tower::service_fn(move |req: Request<Body>| {
@@ -92,6 +102,15 @@ impl FakeApi {
             .body(Body::from(serde_json::to_vec(&out).unwrap()))
             .unwrap()
     }
+}
+
+/// Condition `type_` of a status patch body (`null` when absent).
+fn condition(body: &Value, type_: &str) -> Value {
+    body["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn store_of<K>(objs: Vec<K>) -> Store<K>
@@ -476,31 +495,13 @@ async fn a_machine_goes_from_nothing_to_bootstrapped_its_bootstrap_in_the_backgr
         action,
         kube::runtime::controller::Action::requeue(capd_controllers::bootstrap_tasks::POLL)
     );
-    let first = w.api.sent();
-    let bootstrapping = first
-        .iter()
-        .rev()
-        .find(|s| s.path.ends_with("/status"))
-        .expect("a status patch");
-    let completed = bootstrapping.body["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "BootstrapCompleted")
-        .cloned();
+    let completed = condition(&w.api.last_status(""), "BootstrapCompleted");
     assert_eq!(
-        completed.as_ref().map(|c| (&c["status"], &c["message"])),
-        Some((&json!("False"), &json!("bootstrapping"))),
-        "{completed:?}"
+        (&completed["status"], &completed["message"]),
+        (&json!("False"), &json!("bootstrapping")),
+        "{completed}"
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while w.ctx.bootstraps.running() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "bootstrap task still running"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_for_bootstraps(&w).await;
     // The next reconcile takes the outcome.
     machine::reconcile(dm, w.ctx.clone()).await.unwrap();
 
@@ -767,6 +768,12 @@ fn new_cp_docker_machine(w: &World, name: &str) -> DockerMachine {
 async fn reconcile_until_bootstrapped(w: &World, dm: DockerMachine) {
     let dm = Arc::new(dm);
     machine::reconcile(dm.clone(), w.ctx.clone()).await.unwrap();
+    wait_for_bootstraps(w).await;
+    machine::reconcile(dm, w.ctx.clone()).await.unwrap();
+}
+
+/// Polls (10 s at most) until no background bootstrap runs.
+async fn wait_for_bootstraps(w: &World) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while w.ctx.bootstraps.running() > 0 {
         assert!(
@@ -775,7 +782,6 @@ async fn reconcile_until_bootstrapped(w: &World, dm: DockerMachine) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    machine::reconcile(dm, w.ctx.clone()).await.unwrap();
 }
 
 /// CAPD's IP families end to end through both flows: what the load balancer listens on and
@@ -877,15 +883,10 @@ async fn each_ip_family_shapes_load_balancer_endpoint_node_and_addresses() {
             F::V6 | F::Dual => assert_eq!(sysctls, ipv6_on, "{family:?}"),
         }
 
-        let sent = w.api.sent();
-        let status = sent
-            .iter()
-            .rev()
-            .find(|s| s.path.contains("/dockermachines/") && s.path.ends_with("/status"))
-            .expect("a status patch");
-        let ips: Vec<(&str, &str)> = status.body["status"]["addresses"]
+        let status = w.api.last_status("/dockermachines/");
+        let ips: Vec<(&str, &str)> = status["status"]["addresses"]
             .as_array()
-            .unwrap_or_else(|| panic!("{family:?}: no addresses in {:#}", status.body))
+            .unwrap_or_else(|| panic!("{family:?}: no addresses in {status:#}"))
             .iter()
             .map(|a| (a["type"].as_str().unwrap(), a["address"].as_str().unwrap()))
             .filter(|(t, _)| *t != "Hostname")
@@ -926,19 +927,7 @@ async fn a_cluster_network_of_mixed_families_is_invalid_and_nothing_is_created()
         "{err:?}"
     );
     assert_eq!(err.to_string(), want);
-    let sent = w.api.sent();
-    let status = sent
-        .iter()
-        .rev()
-        .find(|s| s.path.ends_with("/status"))
-        .expect("a status patch");
-    let lb_condition = status.body["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "LoadBalancerAvailable")
-        .cloned()
-        .unwrap_or_default();
+    let lb_condition = condition(&w.api.last_status(""), "LoadBalancerAvailable");
     assert_eq!(
         (&lb_condition["status"], &lb_condition["message"]),
         (&json!("False"), &json!(want)),
