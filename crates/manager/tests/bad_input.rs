@@ -19,26 +19,16 @@ async fn machine_condition(
     f: &Fixture,
     name: &str,
     type_: &str,
-    done: impl Fn(&str, &str) -> bool,
+    done: impl Fn(&str, &str) -> bool + Copy,
 ) -> (String, String, String) {
-    let api: Api<DockerMachine> = Api::namespaced(f.client.clone(), &f.ns);
-    poll_until(&format!("DockerMachine {name}: {type_}"), LONG, || {
-        let (api, name) = (api.clone(), name.to_string());
-        let done = &done;
-        async move {
-            let dm = api.get(&name).await.map_err(|e| e.to_string())?;
-            let c = capd_api::conditions::get(dm.conditions(), type_)
-                .cloned()
-                .ok_or_else(|| format!("no {type_} yet: {:?}", dm.status))?;
-            if done(&c.status, &c.message) {
-                Ok((c.status, c.reason, c.message))
-            } else {
-                Err(format!("{type_} {} {}: {}", c.status, c.reason, c.message))
-            }
-        }
-    })
-    .await
-    .unwrap()
+    let get = |dm: &DockerMachine| capd_api::conditions::get(dm.conditions(), type_).cloned();
+    let dm = f
+        .wait_machine(name, type_, LONG, |dm| {
+            get(dm).is_some_and(|c| done(&c.status, &c.message))
+        })
+        .await;
+    let c = get(&dm).expect("the condition wait_machine saw");
+    (c.status, c.reason, c.message)
 }
 
 fn healthy(m: &Manager) {
@@ -56,16 +46,10 @@ async fn binary_garbage_as_bootstrap_data_fails_the_machine_naming_the_secret() 
     let cluster = f.cluster("bin").await;
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 131 % 251) as u8).collect();
     f.machine_bytes(&cluster, "g0", false, &garbage, None).await;
-    let (_, reason, message) =
-        machine_condition(&f, "g0", "BootstrapCompleted", |s, _| s == "False").await;
-    let (_, reason, message) = if reason == "Failed" {
-        (String::new(), reason, message)
-    } else {
-        machine_condition(&f, "g0", "BootstrapCompleted", |_, msg| {
-            msg.contains("g0-bootstrap")
-        })
-        .await
-    };
+    let (_, reason, message) = machine_condition(&f, "g0", "BootstrapCompleted", |s, msg| {
+        s == "False" && msg.contains("g0-bootstrap")
+    })
+    .await;
     assert_eq!(reason, "Failed", "{message}");
     assert!(
         message.contains("g0-bootstrap"),
@@ -147,10 +131,7 @@ async fn a_kubeconfig_secret_that_does_not_parse_is_reported_on_the_machine() {
         "names the Secret and what is wrong: {message}"
     );
     // The node itself was made and bootstrapped: only the workload step is blocked.
-    let dm = Api::<DockerMachine>::namespaced(f.client.clone(), &f.ns)
-        .get("k0")
-        .await
-        .unwrap();
+    let dm = f.dockermachines().get("k0").await.unwrap();
     assert!(capd_api::conditions::is_true(
         dm.conditions(),
         "BootstrapCompleted"
