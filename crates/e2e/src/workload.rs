@@ -5,6 +5,22 @@ use crate::cmd::docker;
 use capd_testenv::TestEnv;
 
 /// IDs of every container, running or not, labelled `io.x-k8s.kind.cluster=<cluster>`.
+/// A namespaced API for Cluster API objects of `group`/`kind` at v1beta2, untyped.
+pub fn v1beta2(
+    client: &kube::Client,
+    ns: &str,
+    group: &str,
+    kind: &str,
+) -> kube::Api<kube::api::DynamicObject> {
+    kube::Api::namespaced_with(
+        client.clone(),
+        ns,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            group, "v1beta2", kind,
+        )),
+    )
+}
+
 pub fn containers_of(env: &TestEnv, cluster: &str) -> Vec<String> {
     let out = docker(env)
         .args([

@@ -45,16 +45,14 @@ use capd_e2e::cmd::{clusterctl, kubectl, run, stdout};
 use capd_e2e::kind::{build_binary_image, capi_binary_for, deployment_images, KindCluster};
 use capd_e2e::steps::Steps;
 use capd_e2e::workload::{
-    containers_of, generate, render_repo_from, render_repo_version, wait_ready_nodes,
+    containers_of, generate, render_repo_from, render_repo_version, v1beta2, wait_ready_nodes,
     workload_client, PreviousRelease, REPO_VERSION,
 };
 use capd_e2e::yaml::{apply, parse_docs, read_docs};
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams,
-};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::ResourceExt;
 use serde_json::Value;
 use std::path::Path;
@@ -70,14 +68,6 @@ const PREVIOUS_IMAGE: &str = "localhost/capd-rs/capd-manager:e2e-kind-previous";
 /// CAPI's own e2e bounds: control plane 10 minutes, workers 5.
 const WORKLOAD_TIMEOUT: Duration = Duration::from_secs(900);
 const CERT_MANAGER_TEST_CRDS: &str = include_str!("../fixtures/cert-manager-test-crds.yaml");
-
-fn v1beta2(client: &kube::Client, ns: &str, group: &str, kind: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(
-        client.clone(),
-        ns,
-        &ApiResource::from_gvk(&GroupVersionKind::gvk(group, "v1beta2", kind)),
-    )
-}
 
 fn condition(obj: &Value, type_: &str) -> Option<String> {
     obj["status"]["conditions"]

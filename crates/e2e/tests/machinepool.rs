@@ -8,14 +8,11 @@
 
 use capd_e2e::cmd::docker;
 use capd_e2e::workload::{
-    containers_of, generate_from_repo, wait_ready_nodes, workload_client, Cleanup,
+    containers_of, generate_from_repo, v1beta2, wait_ready_nodes, workload_client, Cleanup,
 };
 use capd_testenv::{poll_until, unique_name, TestEnv};
 use k8s_openapi::api::core::v1::{Namespace, Node};
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
-    PatchParams, PostParams,
-};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -24,14 +21,6 @@ const KUBERNETES_VERSION: &str = "v1.36.3";
 /// CAPI's own e2e bounds: control plane 10 minutes, workers 5.
 const CONTROL_PLANE_TIMEOUT: Duration = Duration::from_secs(900);
 const WORKERS_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn dynamic(client: &kube::Client, ns: &str, group: &str, kind: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(
-        client.clone(),
-        ns,
-        &ApiResource::from_gvk(&GroupVersionKind::gvk(group, "v1beta2", kind)),
-    )
-}
 
 /// Names of the node containers CAPD's pool label marks as the pool's.
 fn pool_containers(env: &TestEnv, cluster: &str) -> Vec<String> {
@@ -59,13 +48,13 @@ async fn wait_pool(
     cluster: &str,
     want: usize,
 ) -> Value {
-    let pools = dynamic(
+    let pools = v1beta2(
         client,
         ns,
         "infrastructure.cluster.x-k8s.io",
         "DevMachinePool",
     );
-    let machines = dynamic(client, ns, "infrastructure.cluster.x-k8s.io", "DevMachine");
+    let machines = v1beta2(client, ns, "infrastructure.cluster.x-k8s.io", "DevMachine");
     poll_until(&format!("the pool at {want} machines"), WORKERS_TIMEOUT, || {
         let (pools, machines, containers) = (pools.clone(), machines.clone(), pool_containers(env, cluster));
         async move {
@@ -206,7 +195,7 @@ async fn development_mp_flavour_pool_scales_its_nodes() {
     }
     let before = pool_containers(&env, &cluster);
 
-    let clusters = dynamic(&client, &ns, "cluster.x-k8s.io", "Cluster");
+    let clusters = v1beta2(&client, &ns, "cluster.x-k8s.io", "Cluster");
     scale(&clusters, &cluster, 3).await;
     if let Err(e) = wait_ready_nodes(&env, &cluster, &nodes, 4, WORKERS_TIMEOUT).await {
         fail(e, &manager);
@@ -237,7 +226,7 @@ async fn development_mp_flavour_pool_scales_its_nodes() {
         .await
         .unwrap();
     let kinds = ["DevMachinePool", "DevMachine", "DevCluster"]
-        .map(|k| dynamic(&client, &ns, "infrastructure.cluster.x-k8s.io", k));
+        .map(|k| v1beta2(&client, &ns, "infrastructure.cluster.x-k8s.io", k));
     poll_until(
         "the cluster's containers and Dev* objects to be gone",
         Duration::from_secs(300),
