@@ -296,14 +296,17 @@ impl LoadBalancer {
         let prepared = async {
             // Nothing runs yet that could check a custom template's output; if HAProxy
             // rejects it the container exits, and update_backends reports why.
+            // One archive, one engine request: all three live in HAProxy's directory.
+            let inputs = self.inputs(data);
             self.runtime
-                .write_file(id, CONFIG_PATH, rendered.as_bytes(), 0o644)
-                .await?;
-            self.runtime
-                .write_file(id, APPLIED_PATH, rendered.as_bytes(), 0o644)
-                .await?;
-            self.runtime
-                .write_file(id, INPUTS_PATH, self.inputs(data).as_bytes(), 0o644)
+                .write_files(
+                    id,
+                    &[
+                        (CONFIG_PATH, rendered.as_bytes(), 0o644),
+                        (APPLIED_PATH, rendered.as_bytes(), 0o644),
+                        (INPUTS_PATH, inputs.as_bytes(), 0o644),
+                    ],
+                )
                 .await?;
             self.runtime.start_container(id).await?;
             Ok::<(), Error>(())
@@ -508,10 +511,16 @@ impl LoadBalancer {
             }
             self.wait_reload_ready(&name).await?;
             self.reload(&name).await?;
+            // The record of what is live, and last (in the same archive) its inputs.
             self.runtime
-                .write_file(&name, APPLIED_PATH, rendered.as_bytes(), 0o644)
+                .write_files(
+                    &name,
+                    &[
+                        (APPLIED_PATH, rendered.as_bytes(), 0o644),
+                        (INPUTS_PATH, inputs.as_bytes(), 0o644),
+                    ],
+                )
                 .await?;
-            self.runtime.write_file(&name, INPUTS_PATH, inputs.as_bytes(), 0o644).await?;
             tracing::info!(container = %name, backends = backends.len(), "load balancer reconfigured");
             Ok(true)
         }

@@ -82,6 +82,16 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
         mode: u32,
     ) -> Result<()>;
 
+    /// Writes several regular files into the container, `(path, contents, mode)` each.
+    /// The engine's implementation sends files of one directory as one archive (one
+    /// request instead of one per file); this default writes them one by one.
+    async fn write_files(&self, container: &str, files: &[(&str, &[u8], u32)]) -> Result<()> {
+        for (path, contents, mode) in files {
+            self.write_file(container, path, contents, *mode).await?;
+        }
+        Ok(())
+    }
+
     /// Reads a regular file from the container.
     async fn read_file(&self, container: &str, path: &str) -> Result<Vec<u8>>;
 

@@ -213,6 +213,32 @@ async fn container_lifecycle_exec_files_and_signals() {
                 .unwrap(),
             b"short"
         );
+        // Several files: one directory in one archive, two directories one by one.
+        rt.write_files(
+            &name,
+            &[
+                ("/etc/capd-test/many/a", b"A", 0o644),
+                ("/etc/capd-test/many/b", b"BB", 0o600),
+                ("/etc/capd-test/other/c", b"CCC", 0o644),
+            ],
+        )
+        .await
+        .unwrap();
+        for (path, want) in [
+            ("/etc/capd-test/many/a", &b"A"[..]),
+            ("/etc/capd-test/many/b", b"BB"),
+            ("/etc/capd-test/other/c", b"CCC"),
+        ] {
+            assert_eq!(rt.read_file(&name, path).await.unwrap(), want, "{path}");
+        }
+        let mode = rt
+            .exec_checked(
+                &name,
+                ExecRequest::new(["stat", "-c", "%a", "/etc/capd-test/many/b"]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(mode.stdout_lossy().trim(), "600");
         match rt.read_file(&name, "/no/such/file").await {
             Err(Error::NotFound {
                 kind: ObjectKind::File,

@@ -27,20 +27,22 @@ pub fn split_path(path: &str) -> Result<(&str, &str)> {
     Ok((if dir.is_empty() { "/" } else { dir }, name))
 }
 
-/// A tar archive holding one regular file.
-pub fn single_file_tar(name: &str, contents: &[u8], mode: u32) -> std::io::Result<Vec<u8>> {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(contents.len() as u64);
-    header.set_mode(mode);
-    header.set_mtime(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    );
-    header.set_entry_type(tar::EntryType::Regular);
-    let mut builder = tar::Builder::new(Vec::with_capacity(contents.len() + 1024));
-    builder.append_data(&mut header, name, contents)?;
+/// A tar archive holding regular files `(name, contents, mode)`, in that order.
+pub fn files_tar(files: &[(&str, &[u8], u32)]) -> std::io::Result<Vec<u8>> {
+    let mtime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let size: usize = files.iter().map(|(_, c, _)| c.len() + 1024).sum();
+    let mut builder = tar::Builder::new(Vec::with_capacity(size));
+    for (name, contents, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(*mode);
+        header.set_mtime(mtime);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, name, *contents)?;
+    }
     builder.into_inner()
 }
 
@@ -61,15 +63,14 @@ pub fn first_file_in_tar(archive: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
 }
 
 impl DockerRuntime {
-    pub(super) async fn write_file_impl(
+    /// Writes `files`, all in directory `dir` (names without a directory), as one archive.
+    pub(super) async fn write_files_impl(
         &self,
         container: &str,
-        path: &str,
-        contents: &[u8],
-        mode: u32,
+        dir: &str,
+        files: &[(&str, &[u8], u32)],
     ) -> Result<()> {
-        let (dir, name) = split_path(path)?;
-        let archive = single_file_tar(name, contents, mode).map_err(|e| Error::InvalidContent {
+        let archive = files_tar(files).map_err(|e| Error::InvalidContent {
             operation: "write file",
             message: e.to_string(),
         })?;
@@ -148,8 +149,32 @@ mod tests {
 
     #[test]
     fn tar_round_trip() {
-        let ar = single_file_tar("haproxy.cfg", b"global\n", 0o644).unwrap();
+        let ar = files_tar(&[("haproxy.cfg", b"global\n", 0o644)]).unwrap();
         assert_eq!(first_file_in_tar(&ar).unwrap().unwrap(), b"global\n");
+    }
+
+    #[test]
+    fn files_tar_keeps_each_file_in_order() {
+        let ar = files_tar(&[("a", b"1", 0o644), ("b", b"22", 0o600)]).unwrap();
+        let mut archive = tar::Archive::new(&ar[..]);
+        let got: Vec<(String, u32, Vec<u8>)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let mut buf = Vec::new();
+                e.read_to_end(&mut buf).unwrap();
+                let path = e.path().unwrap().to_string_lossy().into_owned();
+                (path, e.header().mode().unwrap(), buf)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a".to_string(), 0o644, b"1".to_vec()),
+                ("b".to_string(), 0o600, b"22".to_vec())
+            ]
+        );
     }
 
     #[test]

@@ -537,8 +537,36 @@ impl ContainerRuntime for DockerRuntime {
         contents: &[u8],
         mode: u32,
     ) -> Result<()> {
-        self.write_file_impl(container, path, contents, mode)
+        let (dir, name) = files::split_path(path)?;
+        self.write_files_impl(container, dir, &[(name, contents, mode)])
             .instrument(tracing::debug_span!("write_file", container, path))
+            .await
+    }
+
+    async fn write_files(&self, container: &str, files: &[(&str, &[u8], u32)]) -> Result<()> {
+        let mut split = Vec::with_capacity(files.len());
+        for (path, contents, mode) in files {
+            let (dir, name) = files::split_path(path)?;
+            split.push((dir, (name, *contents, *mode)));
+        }
+        let Some((dir, _)) = split.first().copied() else {
+            return Ok(());
+        };
+        if split.iter().any(|(d, _)| *d != dir) {
+            // Archives are extracted into one directory: one per file then.
+            for (path, contents, mode) in files {
+                self.write_file(container, path, contents, *mode).await?;
+            }
+            return Ok(());
+        }
+        let named: Vec<(&str, &[u8], u32)> = split.into_iter().map(|(_, f)| f).collect();
+        self.write_files_impl(container, dir, &named)
+            .instrument(tracing::debug_span!(
+                "write_files",
+                container,
+                dir,
+                files = named.len()
+            ))
             .await
     }
 
