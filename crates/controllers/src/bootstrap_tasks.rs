@@ -16,8 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// How often a reconcile looks at a running bootstrap (in memory: no API request).
-pub const POLL: Duration = Duration::from_secs(2);
+/// How often a reconcile looks at a running bootstrap (in memory: no API request). A
+/// finished task wakes its object at once (see [`BootstrapTasks::finished`]); this look
+/// is the safety net for a wake-up that was dropped.
+pub const POLL: Duration = Duration::from_secs(10);
+
+/// Wake-ups kept for a slow controller before the oldest are dropped (POLL covers those).
+const WAKE_BACKLOG: usize = 1024;
 
 /// Where a node's bootstrap stands, as far as this process knows.
 #[derive(Debug)]
@@ -29,72 +34,115 @@ pub enum State {
     Finished(Result<Outcome, capd_runtime::Error>),
 }
 
-#[derive(Default)]
+/// The object to reconcile when a node's bootstrap has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wake {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+type Slot = Arc<Mutex<Option<Result<Outcome, capd_runtime::Error>>>>;
+
+struct Task {
+    handle: JoinHandle<()>,
+    /// Filled by the task before it wakes anyone, so the woken reconcile finds it.
+    outcome: Slot,
+}
+
 pub struct BootstrapTasks {
-    tasks: Mutex<HashMap<String, JoinHandle<Result<Outcome, capd_runtime::Error>>>>,
+    tasks: Mutex<HashMap<String, Task>>,
+    wakes: async_broadcast::Sender<Wake>,
+    /// Keeps the channel open while no controller listens (tests, start-up).
+    _idle: async_broadcast::InactiveReceiver<Wake>,
+}
+
+impl Default for BootstrapTasks {
+    fn default() -> Self {
+        let (mut wakes, rx) = async_broadcast::broadcast(WAKE_BACKLOG);
+        wakes.set_overflow(true);
+        Self {
+            tasks: Mutex::default(),
+            wakes,
+            _idle: rx.deactivate(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl BootstrapTasks {
-    fn tasks(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, JoinHandle<Result<Outcome, capd_runtime::Error>>>>
-    {
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The state of `node`'s task; a finished one is removed as it is reported.
     pub async fn take(&self, node: &str) -> State {
-        let handle = {
-            let mut tasks = self.tasks();
-            match tasks.get(node) {
-                None => return State::None,
-                Some(h) if !h.is_finished() => return State::Running,
-                Some(_) => tasks.remove(node),
-            }
+        let mut tasks = lock(&self.tasks);
+        let Some(task) = tasks.get(node) else {
+            return State::None;
         };
-        match handle {
-            None => State::None,
-            Some(h) => match h.await {
-                Ok(result) => State::Finished(result),
-                // Panicked or aborted: the markers in the node say where to resume.
-                Err(e) => {
-                    tracing::warn!(node, error = %e, "bootstrap task ended without an outcome");
-                    State::None
-                }
-            },
+        let outcome = lock(&task.outcome).take();
+        if let Some(outcome) = outcome {
+            tasks.remove(node);
+            return State::Finished(outcome);
         }
+        if task.handle.is_finished() {
+            // Panicked or aborted: the markers in the node say where to resume.
+            tracing::warn!(node, "bootstrap task ended without an outcome");
+            tasks.remove(node);
+            return State::None;
+        }
+        State::Running
     }
 
-    /// Starts `plan` in `node` unless a task for it runs already.
+    /// Starts `plan` in `node` unless a task for it runs already; `wake` is announced
+    /// on [`BootstrapTasks::finished`] once the outcome can be taken.
     pub fn start(
         &self,
         runtime: Arc<dyn ContainerRuntime>,
         node: &str,
         plan: Plan,
         timeout: Duration,
+        wake: Wake,
     ) {
-        let mut tasks = self.tasks();
+        let mut tasks = lock(&self.tasks);
         if tasks.contains_key(node) {
             return;
         }
         let owned = node.to_string();
+        let outcome: Slot = Arc::default();
+        let slot = outcome.clone();
+        let wakes = self.wakes.clone();
         let span = tracing::info_span!("bootstrap", node = %owned);
-        let task = tokio::spawn(tracing::Instrument::instrument(
-            async move { bootstrap_exec::run(runtime.as_ref(), &owned, &plan, timeout).await },
+        let handle = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let result = bootstrap_exec::run(runtime.as_ref(), &owned, &plan, timeout).await;
+                *lock(&slot) = Some(result);
+                // No listener, or a full backlog (the oldest is dropped): POLL covers it.
+                let _ = wakes.try_broadcast(wake);
+            },
             span,
         ));
-        tasks.insert(node.to_string(), task);
+        tasks.insert(node.to_string(), Task { handle, outcome });
+    }
+
+    /// Wake-ups for the objects whose bootstrap has just ended (every controller gets
+    /// every one and keeps those of its kind).
+    pub fn finished(&self) -> async_broadcast::Receiver<Wake> {
+        self.wakes.new_receiver()
     }
 
     /// Stops `node`'s task (its machine is being deleted).
     pub fn abort(&self, node: &str) {
-        if let Some(h) = self.tasks().remove(node) {
-            h.abort();
+        if let Some(t) = lock(&self.tasks).remove(node) {
+            t.handle.abort();
         }
     }
 
     pub fn running(&self) -> usize {
-        self.tasks().values().filter(|h| !h.is_finished()).count()
+        lock(&self.tasks)
+            .values()
+            .filter(|t| !t.handle.is_finished())
+            .count()
     }
 }
 
@@ -121,6 +169,14 @@ mod tests {
         .unwrap()
     }
 
+    fn wake(name: &str) -> Wake {
+        Wake {
+            kind: "DockerMachine".into(),
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
     async fn finished(tasks: &BootstrapTasks, node: &str) -> Result<Outcome, capd_runtime::Error> {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
@@ -143,8 +199,8 @@ mod tests {
         node(&rt, "n1").await;
         let tasks = BootstrapTasks::default();
         assert!(matches!(tasks.take("n1").await, State::None));
-        tasks.start(rt.clone(), "n1", plan(), Duration::from_secs(10));
-        tasks.start(rt.clone(), "n1", plan(), Duration::from_secs(10));
+        tasks.start(rt.clone(), "n1", plan(), Duration::from_secs(10), wake("n"));
+        tasks.start(rt.clone(), "n1", plan(), Duration::from_secs(10), wake("n"));
         assert!(matches!(tasks.take("n1").await, State::Running));
         assert_eq!(tasks.running(), 1);
         match finished(&tasks, "n1").await {
@@ -162,13 +218,44 @@ mod tests {
         let rt = Arc::new(MemoryRuntime::new());
         let tasks = BootstrapTasks::default();
         // No such container: the engine's error comes back typed.
-        tasks.start(rt.clone(), "missing", plan(), Duration::from_secs(10));
+        tasks.start(
+            rt.clone(),
+            "missing",
+            plan(),
+            Duration::from_secs(10),
+            wake("n"),
+        );
         assert!(finished(&tasks, "missing").await.is_err());
 
         node(&rt, "n2").await;
-        tasks.start(rt.clone(), "n2", plan(), Duration::from_secs(10));
+        tasks.start(rt.clone(), "n2", plan(), Duration::from_secs(10), wake("n"));
         tasks.abort("n2");
         assert!(matches!(tasks.take("n2").await, State::None));
         assert_eq!(tasks.running(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_finished_task_wakes_its_object_with_the_outcome_ready() {
+        use futures::StreamExt;
+        let rt = Arc::new(MemoryRuntime::new());
+        node(&rt, "n3").await;
+        let tasks = BootstrapTasks::default();
+        let mut woken = tasks.finished();
+        tasks.start(
+            rt.clone(),
+            "n3",
+            plan(),
+            Duration::from_secs(10),
+            wake("m3"),
+        );
+        let got = tokio::time::timeout(Duration::from_secs(10), woken.next())
+            .await
+            .expect("a wake-up within 10 s");
+        assert_eq!(got, Some(wake("m3")));
+        // The woken reconcile finds the outcome, not a task still running.
+        match tasks.take("n3").await {
+            State::Finished(Ok(Outcome::Completed { ran, .. })) => assert_eq!(ran, 2),
+            other => panic!("{other:?}"),
+        }
     }
 }

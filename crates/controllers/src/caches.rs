@@ -7,6 +7,8 @@ use crate::infra::{InfraCluster, Unsupported};
 use capd_api::capi::{Cluster, Machine, MachinePool};
 use capd_api::consts::GROUP;
 use capd_api::DockerCluster;
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +25,9 @@ pub struct Caches {
     pub machine_pools: Option<Store<MachinePool>>,
     /// Infrastructure cluster kind → its store, as the docker backend sees the objects.
     infra_clusters: BTreeMap<&'static str, InfraClusterLookup>,
+    /// The metadata of Secrets labelled with a cluster name (`<cluster>-kubeconfig` among
+    /// them): whether a workload kubeconfig exists, and its version, without a GET.
+    secrets: Option<Store<PartialObjectMeta<Secret>>>,
 }
 
 impl Caches {
@@ -32,6 +37,7 @@ impl Caches {
             machines,
             machine_pools: None,
             infra_clusters: BTreeMap::new(),
+            secrets: None,
         }
     }
 
@@ -53,6 +59,23 @@ impl Caches {
     pub fn with_machine_pools(mut self, store: Store<MachinePool>) -> Self {
         self.machine_pools = Some(store);
         self
+    }
+
+    pub fn with_secrets(mut self, store: Store<PartialObjectMeta<Secret>>) -> Self {
+        self.secrets = Some(store);
+        self
+    }
+
+    /// What the Secret watch knows of `<cluster>-kubeconfig`: `None` without that watch,
+    /// `Some(None)` when there is no such Secret, else its resourceVersion.
+    pub fn kubeconfig_version(&self, ns: &str, cluster: &str) -> Option<Option<String>> {
+        let store = self.secrets.as_ref()?;
+        let name = format!("{cluster}-kubeconfig");
+        Some(
+            store
+                .get(&ObjectRef::new(&name).within(ns))
+                .map(|s| s.metadata.resource_version.clone().unwrap_or_default()),
+        )
     }
 
     pub fn machine_pool(&self, ns: &str, name: &str) -> Option<Arc<MachinePool>> {
@@ -96,11 +119,21 @@ impl Caches {
 pub struct Shared<K: kube::Resource<DynamicType = ()> + Clone + 'static> {
     pub store: Store<K>,
     writer: kube::runtime::reflector::store::Writer<K>,
-    tx: async_broadcast::Sender<Arc<K>>,
+    tx: async_broadcast::Sender<Msg<K>>,
     /// Keeps the channel open while no subscriber is active.
-    _rx: async_broadcast::InactiveReceiver<Arc<K>>,
+    _rx: async_broadcast::InactiveReceiver<Msg<K>>,
+    /// For `PartialObjectMeta<_>` kube asks for metadata only.
     api: kube::Api<K>,
     config: kube::runtime::watcher::Config,
+}
+
+/// What the watch tells its subscribers.
+#[derive(Clone)]
+enum Msg<K: kube::Resource<DynamicType = ()>> {
+    /// The object as it is now.
+    Changed(Arc<K>),
+    /// Gone: nothing to reconcile, but a subscriber's filter forgets it.
+    Deleted(ObjectRef<K>),
 }
 
 /// Events a subscriber may lag behind before the watch waits for it.
@@ -139,9 +172,15 @@ where
         filter: crate::filters::Filter<K>,
     ) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
         use futures::StreamExt;
-        self.tx
-            .new_receiver()
-            .filter(move |o| futures::future::ready(filter.changed(o)))
+        self.tx.new_receiver().filter_map(move |m| {
+            futures::future::ready(match m {
+                Msg::Changed(o) => filter.changed(&o).then_some(o),
+                Msg::Deleted(r) => {
+                    filter.forget(&r);
+                    None
+                }
+            })
+        })
     }
 
     /// The watch itself: runs until the process ends, retrying with backoff.
@@ -179,7 +218,7 @@ fn watch_backoff() -> impl kube::runtime::utils::Backoff + Send {
 async fn pump<K, S>(
     events: S,
     mut writer: kube::runtime::reflector::store::Writer<K>,
-    tx: async_broadcast::Sender<Arc<K>>,
+    tx: async_broadcast::Sender<Msg<K>>,
     kind: String,
 ) where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
@@ -199,15 +238,38 @@ async fn pump<K, S>(
                 continue;
             }
         };
-        writer.apply_watcher_event(&ev);
-        let changed = match &ev {
-            Event::Apply(o) => store.get(&ObjectRef::from_obj(o)).into_iter().collect(),
-            Event::InitDone => store.state(),
-            Event::Init | Event::InitApply(_) | Event::Delete(_) => Vec::new(),
+        // A re-list replaces the store: what it no longer holds was deleted meanwhile.
+        let before: Vec<ObjectRef<K>> = match &ev {
+            Event::InitDone => store
+                .state()
+                .iter()
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect(),
+            _ => Vec::new(),
         };
-        for o in changed {
+        writer.apply_watcher_event(&ev);
+        let messages: Vec<Msg<K>> = match &ev {
+            Event::Apply(o) => store
+                .get(&ObjectRef::from_obj(o))
+                .map(Msg::Changed)
+                .into_iter()
+                .collect(),
+            Event::InitDone => {
+                let now = store.state();
+                let mut m: Vec<Msg<K>> = before
+                    .into_iter()
+                    .filter(|r| store.get(r).is_none())
+                    .map(Msg::Deleted)
+                    .collect();
+                m.extend(now.into_iter().map(Msg::Changed));
+                m
+            }
+            Event::Delete(o) => vec![Msg::Deleted(ObjectRef::from_obj(o))],
+            Event::Init | Event::InitApply(_) => Vec::new(),
+        };
+        for m in messages {
             // Fails only when every receiver is gone: then no one is listening.
-            let _ = tx.broadcast_direct(o).await;
+            let _ = tx.broadcast_direct(m).await;
         }
     }
 }
@@ -237,6 +299,73 @@ mod tests {
         )
     }
 
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    async fn changed(m: Msg<ConfigMap>) -> Option<(String, String)> {
+        match m {
+            Msg::Changed(o) => Some(value(&o)),
+            Msg::Deleted(_) => None,
+        }
+    }
+
+    /// A subscriber's filter forgets what was deleted, by a watch Delete or by missing
+    /// from a re-list (deleted while the watch was down), and lets a re-created one in.
+    #[tokio::test]
+    async fn a_filter_forgets_deleted_objects() {
+        let api: kube::Api<ConfigMap> = kube::Api::all(
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap()))
+                .unwrap(),
+        );
+        let shared = Shared::new(api, kube::runtime::watcher::Config::default());
+        let filter = Arc::new(crate::filters::Filter::new(|_: &ConfigMap| 0));
+        let seen = filter.clone();
+        let sub = shared.tx.new_receiver().filter_map(move |m| {
+            let filter = filter.clone();
+            async move {
+                match m {
+                    Msg::Changed(o) => filter.changed(&o).then(|| value(&o)),
+                    Msg::Deleted(r) => {
+                        filter.forget(&r);
+                        None
+                    }
+                }
+            }
+        });
+        let events = futures::stream::iter(
+            vec![
+                Event::Init,
+                Event::InitApply(cm("a", "1")),
+                Event::InitApply(cm("b", "1")),
+                Event::InitDone,
+                Event::Delete(cm("a", "1")),
+                // The watch restarts; b was deleted while it was down.
+                Event::Init,
+                Event::InitApply(cm("c", "1")),
+                Event::InitDone,
+                Event::Apply(cm("a", "2")),
+            ]
+            .into_iter()
+            .map(Ok),
+        );
+        let Shared {
+            writer, tx, _rx, ..
+        } = shared;
+        pump(events, writer, tx, "ConfigMap".into()).await;
+        drop(_rx);
+        let mut got: Vec<(String, String)> = sub.collect().await;
+        got[..2].sort();
+        let want = owned(&[("a", "1"), ("b", "1"), ("c", "1"), ("a", "2")]);
+        // a re-created passes the filter again (its fingerprint was forgotten).
+        assert_eq!(got, want);
+        // c and a are remembered; b (gone in the re-list) and the first a are not.
+        assert_eq!(seen.remembered(), 2);
+    }
+
     /// The stall kube 5.0's subscriber has: a listed object deleted before the
     /// subscriber reads it. Here the subscriber gets it, and everything after.
     #[tokio::test]
@@ -261,13 +390,10 @@ mod tests {
         );
         pump(events, writer, tx, "ConfigMap".into()).await;
         drop(rx);
-        let mut got: Vec<(String, String)> = sub.map(|o| value(&o)).collect().await;
+        let mut got: Vec<(String, String)> = sub.filter_map(changed).collect().await;
         // The list's order is the store's (a map); sort it alone.
         got[..2].sort();
-        let want: Vec<(String, String)> = [("a", "1"), ("b", "1"), ("b", "2"), ("c", "1")]
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
+        let want = owned(&[("a", "1"), ("b", "1"), ("b", "2"), ("c", "1")]);
         assert_eq!(got, want);
         // The store reflects the delete.
         let mut names: Vec<String> = store.state().iter().map(|o| value(o).0).collect();
@@ -299,7 +425,7 @@ mod tests {
             Ok(Event::Apply(cm("a", "1"))),
         ]);
         pump(events, writer, tx, "ConfigMap".into()).await;
-        let got: Vec<(String, String)> = sub.map(|o| value(&o)).collect().await;
+        let got: Vec<(String, String)> = sub.filter_map(changed).collect().await;
         assert_eq!(got, [("a".to_string(), "1".to_string())]);
     }
 }

@@ -9,8 +9,7 @@ use crate::context::Context;
 use crate::contract::{self, Writer, CLUSTER_FINALIZER};
 use crate::error::Error;
 use crate::infra::InfraCluster;
-use capd_api::conditions::NewCondition;
-use capd_api::consts::{condition, reason};
+
 use capd_api::DockerCluster;
 use kube::runtime::controller::Action;
 use std::sync::Arc;
@@ -61,12 +60,7 @@ async fn flow<K: InfraCluster>(obj: &K, ctx: &Context) -> Result<Action, Error> 
             .await?;
         backend::reconcile_normal(&mut dc, &cluster, ctx, &mut writer).await
     };
-    if let Err(e) = &res {
-        backend::set(
-            &mut dc,
-            NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()),
-        );
-        crate::events::on_error(ctx, &contract::Checkpoint::regarding(&writer), e).await;
-    }
+    let regarding = contract::Checkpoint::regarding(&writer);
+    contract::report_failure(&mut dc, &res, backend::set, ctx, &regarding).await;
     writer.finish(dc, res).await
 }

@@ -47,6 +47,25 @@ pub async fn instrumented<K: Object>(
     res
 }
 
+/// A failed reconcile says so on the object (Ready=False, InternalError, the error's
+/// text) and, for an unreachable engine, in a Warning Event; `set` is the flow's
+/// condition setter. Nothing happens for a reconcile that succeeded.
+pub async fn report_failure<V>(
+    view: &mut V,
+    res: &Result<Action, Error>,
+    set: fn(&mut V, NewCondition),
+    ctx: &Context,
+    regarding: &k8s_openapi::api::core::v1::ObjectReference,
+) {
+    if let Err(e) = res {
+        set(
+            view,
+            NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()),
+        );
+        crate::events::on_error(ctx, regarding, e).await;
+    }
+}
+
 /// After a failed reconcile: requeue with the object's own exponential backoff.
 pub fn error_policy<K: Object>(
     controller: &'static str,

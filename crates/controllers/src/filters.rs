@@ -8,9 +8,12 @@
 //! - a Machine's events for its infrastructure machine: bootstrap data, infrastructureRef,
 //!   deletion, Node, labels (control-plane role), version, failure domain;
 //! - a MachinePool's events for its infrastructure pool: its spec, deletion;
-//! - a pool's machine's events for the pool: spec, owners, deletion, provisioned.
+//! - a pool's machine's events for the pool: spec, owners, deletion, provisioned;
+//! - a `<cluster>-kubeconfig` Secret's events for the cluster's machines: any new version.
 
 use capd_api::capi::{Cluster, Machine, MachinePool};
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -48,6 +51,17 @@ impl<K: Resource<DynamicType = ()>> Filter<K> {
         }
         seen.insert(key, fp) != Some(fp)
     }
+
+    /// The object is gone (a watch Delete, or missing from a re-list): its fingerprint
+    /// goes too, so the map stays as small as the live set.
+    pub fn forget(&self, obj: &ObjectRef<K>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.remove(obj);
+    }
+
+    pub fn remembered(&self) -> usize {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
 }
 
 fn hash_of(v: &impl Serialize) -> u64 {
@@ -68,6 +82,20 @@ pub fn without_status<K: Resource<DynamicType = ()>>(obj: &K) -> u64 {
         &m.owner_references,
         &m.deletion_timestamp,
     ))
+}
+
+/// A workload kubeconfig Secret, by version (its contents are not watched, only that it
+/// changed); other Secrets pass once, and map to nothing.
+pub fn kubeconfig_secret(s: &PartialObjectMeta<Secret>) -> u64 {
+    if s.metadata
+        .name
+        .as_deref()
+        .is_some_and(|n| n.ends_with("-kubeconfig"))
+    {
+        hash_of(&s.metadata.resource_version)
+    } else {
+        0
+    }
 }
 
 /// What an infrastructure object's reconcile reads of its Cluster.

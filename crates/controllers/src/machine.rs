@@ -10,8 +10,7 @@ use crate::contract::{self, Writer, MACHINE_FINALIZER};
 use crate::error::Error;
 use crate::infra::InfraMachine;
 use crate::node;
-use capd_api::conditions::NewCondition;
-use capd_api::consts::{condition, label, reason};
+use capd_api::consts::label;
 use capd_api::DockerMachine;
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
@@ -130,13 +129,8 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
             .await?;
         backend::reconcile_normal(&mut dm, &objs, ctx, &mut writer).await
     };
-    if let Err(e) = &res {
-        backend::set(
-            &mut dm,
-            NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()),
-        );
-        crate::events::on_error(ctx, &contract::Checkpoint::regarding(&writer), e).await;
-    }
+    let regarding = contract::Checkpoint::regarding(&writer);
+    contract::report_failure(&mut dm, &res, backend::set, ctx, &regarding).await;
     backend::summarize_ready(&mut dm, res.is_err());
     writer.finish(dm, res).await
 }

@@ -10,8 +10,7 @@ use crate::context::Context;
 use crate::contract::{self, Writer};
 use crate::error::Error;
 use crate::infra::InfraPool;
-use capd_api::conditions::NewCondition;
-use capd_api::consts::{condition, finalizer, label, reason};
+use capd_api::consts::{finalizer, label};
 use capd_api::machine_pool::DockerMachinePool;
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
@@ -78,13 +77,8 @@ async fn flow<K: InfraPool>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             .await?;
         backend::reconcile_normal::<K>(&mut view, &pool, &cluster, ctx).await
     };
-    if let Err(e) = &res {
-        backend::set(
-            &mut view,
-            NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()),
-        );
-        crate::events::on_error(ctx, &contract::Checkpoint::regarding(&writer), e).await;
-    }
+    let regarding = contract::Checkpoint::regarding(&writer);
+    contract::report_failure(&mut view, &res, backend::set, ctx, &regarding).await;
     backend::summarize_ready(&mut view, res.is_err());
     writer.finish(view, res).await
 }

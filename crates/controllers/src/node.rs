@@ -152,6 +152,10 @@ pub fn proxy_env(
 /// moment kind and CAPD wait for ("Reached target Multi-User System" in the log).
 /// Not `--quiet`: the state it prints (`inactive`, ...) goes into the condition message.
 pub const SYSTEMD_READY_COMMAND: [&str; 3] = ["systemctl", "is-active", "multi-user.target"];
+/// Returns once systemd has finished booting (whatever the outcome: `degraded` exits
+/// non-zero too): waited on, bounded, while multi-user.target is not active yet, so the
+/// next look comes the moment the node is up rather than at the next poll.
+pub const SYSTEMD_BOOT_WAIT_COMMAND: [&str; 3] = ["systemctl", "is-system-running", "--wait"];
 /// CAPD's second check: the CRI (containerd) answers, so kubeadm's preflight finds it.
 pub const CRI_READY_COMMAND: [&str; 2] = ["crictl", "ps"];
 

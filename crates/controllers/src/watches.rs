@@ -2,6 +2,8 @@
 
 use capd_api::capi::{Cluster, Machine, MachinePool};
 use capd_api::consts::{label, GROUP};
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::ResourceExt;
 
@@ -66,12 +68,35 @@ where
     let (Some(ns), name) = (cluster.namespace(), cluster.name_any()) else {
         return Vec::new();
     };
+    machines_of(&ns, &name, machines)
+}
+
+/// A cluster's `<cluster>-kubeconfig` Secret → its machines (those waiting for the
+/// workload cluster). Other Secrets map to nothing.
+pub fn kubeconfig_to_machines<K>(
+    secret: &PartialObjectMeta<Secret>,
+    machines: &Store<K>,
+) -> Vec<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    let name = secret.name_any();
+    let (Some(ns), Some(cluster)) = (secret.namespace(), name.strip_suffix("-kubeconfig")) else {
+        return Vec::new();
+    };
+    machines_of(&ns, cluster, machines)
+}
+
+fn machines_of<K>(ns: &str, cluster: &str, machines: &Store<K>) -> Vec<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
     machines
         .state()
         .iter()
         .filter(|m| {
-            m.namespace().as_deref() == Some(ns.as_str())
-                && m.labels().get(label::CLUSTER_NAME) == Some(&name)
+            m.namespace().as_deref() == Some(ns)
+                && m.labels().get(label::CLUSTER_NAME).map(String::as_str) == Some(cluster)
         })
         .map(|m| ObjectRef::from_obj(m.as_ref()))
         .collect()
@@ -102,5 +127,50 @@ mod tests {
         assert!(cluster_to_infra::<DockerCluster>(&c, "DockerMachine").is_none());
         c.spec.infrastructure_ref.api_group = "other.io".into();
         assert!(cluster_to_infra::<DockerCluster>(&c, "DockerCluster").is_none());
+    }
+
+    #[test]
+    fn a_kubeconfig_secret_wakes_its_clusters_machines_and_no_other_secret_does() {
+        use capd_api::DockerMachine;
+        let mut writer = kube::runtime::reflector::store::Writer::<DockerMachine>::default();
+        for (name, ns, cluster) in [
+            ("m1", "ns", "c1"),
+            ("m2", "ns", "c1"),
+            ("m3", "ns", "c2"),
+            ("m4", "other", "c1"),
+        ] {
+            let dm: DockerMachine = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": ns, "labels": {label::CLUSTER_NAME: cluster}},
+                "spec": {}
+            }))
+            .unwrap();
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(dm));
+        }
+        let store = writer.as_reader();
+        let secret = |name: &str| -> PartialObjectMeta<Secret> {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name, "namespace": "ns", "resourceVersion": "7"}
+            }))
+            .unwrap()
+        };
+        let mut woken: Vec<String> = kubeconfig_to_machines(&secret("c1-kubeconfig"), &store)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        woken.sort();
+        assert_eq!(woken, ["m1", "m2"]);
+        assert!(kubeconfig_to_machines(&secret("c1-md-0-abcde"), &store).is_empty());
+        // The filter passes a kubeconfig on every new version, any other Secret once.
+        let f = crate::filters::Filter::new(crate::filters::kubeconfig_secret);
+        let (kc, other) = (secret("c1-kubeconfig"), secret("c1-bootstrap"));
+        assert!(f.changed(&kc) && !f.changed(&kc));
+        let mut newer = kc.clone();
+        newer.metadata.resource_version = Some("8".into());
+        assert!(f.changed(&newer));
+        assert!(f.changed(&other));
+        let mut other2 = other.clone();
+        other2.metadata.resource_version = Some("9".into());
+        assert!(!f.changed(&other2));
     }
 }

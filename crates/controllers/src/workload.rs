@@ -1,6 +1,8 @@
 //! Clients for workload clusters, one per cluster, built from the `<cluster>-kubeconfig`
 //! Secret and reused while that Secret is unchanged; dropped when the Secret changes or
-//! disappears, or the cluster goes away (the multi-cluster cache of the seeds).
+//! disappears, or the cluster goes away (the multi-cluster cache of the seeds). The
+//! manager's Secret metadata watch says whether it changed; the Secret is read (GET)
+//! only to build a client.
 
 use crate::error::Error;
 use k8s_openapi::api::core::v1::Secret;
@@ -16,13 +18,30 @@ pub struct WorkloadClients {
 
 impl WorkloadClients {
     /// The workload cluster's client, or `None` while its kubeconfig Secret doesn't exist.
+    /// `known` is what the Secret watch says of it ([`crate::caches::Caches::kubeconfig_version`]):
+    /// absent, or the version the current client was built from, costs no request.
     pub async fn get(
         &self,
         mgmt: &kube::Client,
         namespace: &str,
         cluster: &str,
+        known: Option<Option<String>>,
     ) -> Result<Option<kube::Client>, Error> {
         let key = (namespace.to_string(), cluster.to_string());
+        match &known {
+            Some(None) => {
+                self.clients.lock().await.remove(&key);
+                return Ok(None);
+            }
+            Some(Some(version)) => {
+                if let Some((v, c)) = self.clients.lock().await.get(&key) {
+                    if v == version {
+                        return Ok(Some(c.clone()));
+                    }
+                }
+            }
+            None => {}
+        }
         let name = format!("{cluster}-kubeconfig");
         let Some(secret) = Api::<Secret>::namespaced(mgmt.clone(), namespace)
             .get_opt(&name)

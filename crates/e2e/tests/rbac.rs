@@ -101,6 +101,10 @@ async fn manager_provisions_with_exactly_the_cluster_role() {
             Some(ns.as_str()),
         ),
         ("get", "", "secrets", Some(ns.as_str())),
+        // The metadata-only watch of cluster-labelled Secrets (kubeconfigs); CAPD v1.14.0
+        // has these too (and patch, which this provider does not need).
+        ("list", "", "secrets", None),
+        ("watch", "", "secrets", Some(ns.as_str())),
         ("get", "", "configmaps", Some(ns.as_str())),
         ("create", "events.k8s.io", "events", Some(ns.as_str())),
         ("patch", "", "events", Some(ns.as_str())),
@@ -123,8 +127,7 @@ async fn manager_provisions_with_exactly_the_cluster_role() {
         assert!(can_i(&sa, verb, group, resource, namespace).await.unwrap(), "capd-manager may not {verb} {group}/{resource} in {namespace:?}, but the manager needs it");
     }
     let denied = [
-        ("list", "", "secrets", None),
-        ("watch", "", "secrets", Some(ns.as_str())),
+        ("patch", "", "secrets", Some(ns.as_str())),
         ("create", "", "secrets", Some(ns.as_str())),
         ("list", "", "pods", None),
         ("get", "", "nodes", None),

@@ -22,7 +22,10 @@ use capd_controllers::{
 use capd_runtime::{ContainerRuntime, DockerRuntime};
 use flags::{Flags, LogFormat};
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{controller, watcher, Controller};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
@@ -274,6 +277,9 @@ struct Watches {
     dev_clusters: Shared<DevCluster>,
     docker_machines: Shared<DockerMachine>,
     dev_machines: Shared<DevMachine>,
+    /// Secrets labelled with a cluster name, metadata only: whether a cluster's
+    /// `<cluster>-kubeconfig` exists and changed, without reading it (or any Secret's data).
+    secrets: Shared<PartialObjectMeta<Secret>>,
     /// Only where the management cluster serves MachinePools.
     pools: Option<PoolWatches>,
 }
@@ -314,6 +320,14 @@ impl Watches {
             dev_clusters: Shared::new(api(client, ns), wc.clone()),
             docker_machines: Shared::new(api(client, ns), wc.clone()),
             dev_machines: Shared::new(api(client, ns), wc.clone()),
+            // Not by the watch filter: Cluster API does not put that label on the
+            // kubeconfig Secrets it writes.
+            secrets: Shared::new(
+                api(client, ns),
+                watcher::Config::default()
+                    .any_semantic()
+                    .labels(capd_api::consts::label::CLUSTER_NAME),
+            ),
             pools: pools.then(|| PoolWatches {
                 machine_pools: Shared::new(api(client, ns), wc.clone()),
                 docker: Shared::new(api(client, ns), wc.clone()),
@@ -325,7 +339,8 @@ impl Watches {
     fn caches(&self) -> Caches {
         let caches = Caches::new(self.clusters.store.clone(), self.machines.store.clone())
             .with_infra_cluster("DockerCluster", self.docker_clusters.store.clone())
-            .with_infra_cluster("DevCluster", self.dev_clusters.store.clone());
+            .with_infra_cluster("DevCluster", self.dev_clusters.store.clone())
+            .with_secrets(self.secrets.store.clone());
         match &self.pools {
             Some(p) => caches.with_machine_pools(p.machine_pools.store.clone()),
             None => caches,
@@ -377,10 +392,13 @@ where
 {
     let kind = K::kind(&()).into_owned();
     let store = own.store.clone();
+    let secret_store = own.store.clone();
+    let bootstrapped = bootstrap_wakes::<K>(&ctx);
     Controller::for_shared_stream(
         own.subscribe(Filter::new(filters::without_status::<K>)),
         own.store.clone(),
     )
+    .reconcile_on(bootstrapped)
     .watches_shared_stream(
         w.machines
             .subscribe(Filter::new(filters::machine_for_infra)),
@@ -391,11 +409,29 @@ where
             .subscribe(Filter::new(filters::cluster_for_infra)),
         move |c| watches::cluster_to_machines(&c, &store),
     )
+    .watches_shared_stream(
+        w.secrets.subscribe(Filter::new(filters::kubeconfig_secret)),
+        move |s| watches::kubeconfig_to_machines(&s, &secret_store),
+    )
     .with_config(controller::Config::default().concurrency(concurrency))
     .reconcile_all_on(resync(period))
     .graceful_shutdown_on(stop(shutdown))
     .run(machine::reconcile::<K>, machine::error_policy::<K>, ctx)
     .for_each(|_| futures::future::ready(()))
+}
+
+/// The machines of kind `K` whose bootstrap task has just ended: their reconcile takes
+/// the outcome now rather than at its next look.
+fn bootstrap_wakes<K>(ctx: &Context) -> impl futures::Stream<Item = ObjectRef<K>> + use<K>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let kind = K::kind(&()).into_owned();
+    ctx.bootstraps.finished().filter_map(move |w| {
+        futures::future::ready(
+            (w.kind == kind).then(|| ObjectRef::new(&w.name).within(&w.namespace)),
+        )
+    })
 }
 
 /// The machine pool controller of kind `P`, whose machines are of kind `M`: its own
@@ -577,8 +613,11 @@ async fn run_controllers(
         dev_clusters,
         docker_machines,
         dev_machines,
+        secrets,
         pools,
     } = w;
+    let secrets_store = secrets.store.clone();
+    tokio::spawn(secrets.run());
     let (c, m, dc, devc, dm, devm) = (
         clusters.store.clone(),
         machines.store.clone(),
@@ -599,7 +638,8 @@ async fn run_controllers(
         dc.wait_until_ready(),
         devc.wait_until_ready(),
         dm.wait_until_ready(),
-        devm.wait_until_ready()
+        devm.wait_until_ready(),
+        secrets_store.wait_until_ready()
     );
     if let Some(PoolWatches {
         machine_pools,

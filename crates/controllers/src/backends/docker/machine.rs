@@ -29,6 +29,9 @@ use tracing::{info, warn};
 const NODE_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How soon to look again while the node boots (kind nodes take a few seconds).
 const NODE_BOOT_POLL: Duration = Duration::from_secs(2);
+/// How long one reconcile waits on systemd's own end-of-boot signal before it requeues:
+/// a node usually finishes booting within this of its start.
+const NODE_BOOT_WAIT: Duration = Duration::from_secs(5);
 /// Bound of loading all preLoadImages in one reconcile (CAPD's task timeout).
 const PRELOAD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How soon to retry preLoadImages after a failure (CAPD's delay).
@@ -160,7 +163,7 @@ pub async fn reconcile_normal(
     // v1beta2 has no spec.bootstrapped (CAPD dropped it): the condition says it for
     // this manager, the sentinel in the node for any other (restart, clusterctl move).
     if !bootstrapped(dm) {
-        match bootstrap(dm, o, ctx, &name, &secret_name).await? {
+        match bootstrap(dm, o, ctx, &name, &secret_name, &cp.regarding()).await? {
             Bootstrap::Completed => {}
             // In the background (CAPD does the same): this worker is free for other
             // machines; the look again is in memory, no API request.
@@ -439,7 +442,13 @@ async fn wait_for_node_boot(
         );
         return Ok(None);
     }
-    let systemd = probe(ctx, name, &node::SYSTEMD_READY_COMMAND).await?;
+    let mut systemd = probe(ctx, name, &node::SYSTEMD_READY_COMMAND).await?;
+    if matches!(systemd, node::Probe::Exited { code, .. } if code != 0) {
+        // Still booting: wait (bounded) for systemd to say it is done, then look again.
+        // Its verdict is not the answer (a `degraded` boot exits non-zero too).
+        probe_within(ctx, name, &node::SYSTEMD_BOOT_WAIT_COMMAND, NODE_BOOT_WAIT).await?;
+        systemd = probe(ctx, name, &node::SYSTEMD_READY_COMMAND).await?;
+    }
     let cri = if systemd.succeeded() {
         Some(probe(ctx, name, &node::CRI_READY_COMMAND).await?)
     } else {
@@ -485,11 +494,18 @@ async fn wait_for_node_boot(
 }
 
 async fn probe(ctx: &Context, name: &str, argv: &[&str]) -> Result<node::Probe, Error> {
+    probe_within(ctx, name, argv, NODE_PROBE_TIMEOUT).await
+}
+
+async fn probe_within(
+    ctx: &Context,
+    name: &str,
+    argv: &[&str],
+    bound: Duration,
+) -> Result<node::Probe, Error> {
     let request = capd_runtime::ExecRequest::new(argv.iter().copied());
     Ok(node::Probe::from_exec(
-        ctx.runtime
-            .exec_timeout(name, request, NODE_PROBE_TIMEOUT)
-            .await,
+        ctx.runtime.exec_timeout(name, request, bound).await,
     )?)
 }
 
@@ -595,6 +611,7 @@ async fn bootstrap(
     ctx: &Context,
     node_name: &str,
     secret_name: &str,
+    regarding: &ObjectReference,
 ) -> Result<Bootstrap, Error> {
     // A node that already has a Node (or the CAPD sentinel from an earlier manager or
     // before `clusterctl move`) must never be bootstrapped twice.
@@ -684,8 +701,19 @@ async fn bootstrap(
             "bootstrapping",
         ),
     );
-    ctx.bootstraps
-        .start(ctx.runtime.clone(), node_name, plan, dm.bootstrap_timeout());
+    // The object reconciled (a DockerMachine or a DevMachine) is woken when it ends.
+    let wake = bootstrap_tasks::Wake {
+        kind: regarding.kind.clone().unwrap_or_default(),
+        namespace: regarding.namespace.clone().unwrap_or_default(),
+        name: regarding.name.clone().unwrap_or_default(),
+    };
+    ctx.bootstraps.start(
+        ctx.runtime.clone(),
+        node_name,
+        plan,
+        dm.bootstrap_timeout(),
+        wake,
+    );
     Ok(Bootstrap::Running)
 }
 
@@ -698,13 +726,17 @@ async fn set_node_provider_id(
     node_name: &str,
 ) -> Result<Action, Error> {
     let ns = dm.namespace().unwrap_or_default();
-    let Some(client) = ctx
-        .workload
-        .get(&ctx.client, &ns, &o.cluster.name_any())
-        .await?
-    else {
-        // No kubeconfig yet (or never, without a control plane provider). Nothing
-        // watches Secrets, so look again rather than wait for a Cluster change.
+    let cluster = o.cluster.name_any();
+    let known = match ctx.caches.kubeconfig_version(&ns, &cluster) {
+        // Not seen, yet the control plane is initialized: maybe a kubeconfig Secret
+        // without the cluster-name label (written by hand); read it by name.
+        Some(None) if o.cluster.control_plane_initialized() => None,
+        known => known,
+    };
+    let Some(client) = ctx.workload.get(&ctx.client, &ns, &cluster, known).await? else {
+        // No kubeconfig yet (or never, without a control plane provider). The Secret
+        // watch wakes us when it comes; the look again is a safety net (and the only
+        // way without that watch), answered from the cache.
         return Ok(Action::requeue(Duration::from_secs(30)));
     };
     let nodes: Api<Node> = Api::all(client);
