@@ -111,6 +111,10 @@ struct RunArgs {
     /// Upper bound for each wait (provisioning, deletion), in seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// `clusters`: once every cluster is provisioned, keep the manager this many seconds
+    /// with nothing to do and count its reconciles, API requests and CPU in that window.
+    #[arg(long, default_value_t = 0)]
+    idle: u64,
 }
 
 impl RunArgs {
@@ -160,6 +164,9 @@ impl RunArgs {
         if !self.m_sweep.is_empty() {
             let v: Vec<String> = self.m_sweep.iter().map(|n| n.to_string()).collect();
             s.push_str(&format!(" --m-sweep {}", v.join(",")));
+        }
+        if self.idle > 0 {
+            s.push_str(&format!(" --idle {}", self.idle));
         }
         if self.repeat > 1 {
             s.push_str(&format!(" --repeat {}", self.repeat));
@@ -263,6 +270,8 @@ struct Ctx {
     lb_repo: String,
     lb_tag: String,
     timeout: Duration,
+    /// `clusters`: the idle window after done (zero: none).
+    idle: Duration,
 }
 
 fn run_id() -> String {
@@ -329,6 +338,7 @@ async fn run(a: RunArgs) -> Result<()> {
         lb_repo,
         lb_tag,
         timeout: Duration::from_secs(a.timeout),
+        idle: Duration::from_secs(a.idle),
     };
     let mut machine = Machine::probe(&engine.version);
     machine.load_before = probe::loadavg();
@@ -653,6 +663,25 @@ async fn run_provider(
         // Steady: what the manager keeps once the work is done.
         tokio::time::sleep_until(steady_at).await;
         let steady = probe::status_kb(p.pid(), "VmRSS").unwrap_or(0);
+        // Idle: a fixed window of nothing to do (a measurement period, not a wait for a
+        // condition), counted from the manager's own metrics.
+        let idle = if sc == Scenario::Clusters && !ctx.idle.is_zero() {
+            let i0 = p.snapshot().await?;
+            tokio::time::sleep(ctx.idle).await;
+            p.alive()?;
+            let i1 = p.snapshot().await?;
+            let reconciles = i1.reconciles.get("dockercluster").copied().unwrap_or(0.0)
+                - i0.reconciles.get("dockercluster").copied().unwrap_or(0.0);
+            Some(report::Idle {
+                seconds: ctx.idle.as_secs_f64(),
+                reconciles_per_cluster: reconciles / size as f64,
+                api_requests: i1.api_requests - i0.api_requests,
+                cpu_s: i1.cpu_s - i0.cpu_s,
+                rss_mib: probe::status_kb(p.pid(), "VmRSS").unwrap_or(0) as f64 / 1024.0,
+            })
+        } else {
+            None
+        };
         let control_plane_s = workload_times.map(|t| t.control_plane.as_secs_f64());
         Ok::<_, anyhow::Error>((
             wall,
@@ -663,6 +692,7 @@ async fn run_provider(
             steady,
             control_plane_s,
             node_mem,
+            idle,
         ))
     }
     .await;
@@ -690,7 +720,8 @@ async fn run_provider(
     if removed > 0 {
         eprintln!("    removed {removed} leftover container(s) of {prefix}");
     }
-    let (wall, delete_s, owned_s, after, hwm, steady, control_plane_s, node_mem_mib) = measured?;
+    let (wall, delete_s, owned_s, after, hwm, steady, control_plane_s, node_mem_mib, idle) =
+        measured?;
     let (clusters, machines) = object_counts(sc, size);
     let mut per_object = BTreeMap::new();
     let mut mean_ms = BTreeMap::new();
@@ -727,6 +758,7 @@ async fn run_provider(
         mean_reconcile_ms: mean_ms,
         reconcile_errors: errors,
         load_1m: load,
+        idle,
     })
 }
 
@@ -791,6 +823,7 @@ async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize, rep: usize) -> Result<Mea
         mean_reconcile_ms: BTreeMap::new(),
         reconcile_errors: BTreeMap::new(),
         load_1m: load,
+        idle: None,
     })
 }
 

@@ -1,6 +1,8 @@
 //! Raw Docker: the containers the providers create, created, started and (for machines)
 //! bootstrapped with the same execs, straight through the engine API with no Kubernetes
-//! object and no controller. Every object's steps run in sequence, all objects at once:
+//! object and no controller. Every object's steps run in sequence, all objects at once,
+//! in the order Cluster API imposes (a cluster's nodes after its load balancer), each
+//! node bootstrapped once it has booted (systemd, then the CRI, as the providers wait):
 //! the floor a provider can be measured against. Runs as its own process
 //! (`capd-bench raw ...`) so its memory and CPU are measured like a manager's.
 
@@ -85,6 +87,7 @@ async fn machine(
     };
     let spec = node::spec(&dm, &params).label("io.x-k8s.capd-rs.bench", "raw");
     rt.run_container(&spec).await?;
+    wait_for_boot(rt, &name).await?;
     for action in &plan.actions {
         let mut req = ExecRequest::new(action.argv.clone());
         if let Some(stdin) = &action.stdin {
@@ -97,6 +100,40 @@ async fn machine(
     rt.inspect_container(&name).await?;
     Ok(())
 }
+
+/// The providers' wait before a bootstrap (CAPD's and capd-rs's `CGroupsReady`): systemd
+/// at multi-user.target (waited on with `systemctl is-system-running --wait` in between,
+/// as capd-rs does), then `crictl ps` answering, looked at every [`BOOT_LOOK`]: the floor
+/// of what a provider waiting for it could reach.
+async fn wait_for_boot(rt: &dyn ContainerRuntime, name: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let run = |argv: &'static [&'static str]| async move {
+        rt.exec(name, ExecRequest::new(argv.iter().copied()))
+            .await
+            .with_context(|| format!("{name}: {}", argv.join(" ")))
+    };
+    for argv in [
+        &node::SYSTEMD_READY_COMMAND[..],
+        &node::CRI_READY_COMMAND[..],
+    ] {
+        loop {
+            if run(argv).await?.success() {
+                break;
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!("{name}: `{}` did not succeed within 120 s", argv.join(" "));
+            }
+            if argv == node::SYSTEMD_READY_COMMAND {
+                run(&node::SYSTEMD_BOOT_WAIT_COMMAND).await?;
+            } else {
+                tokio::time::sleep(BOOT_LOOK).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+const BOOT_LOOK: Duration = Duration::from_millis(250);
 
 pub async fn worker(a: RawArgs) -> Result<()> {
     let rt = DockerRuntime::from_env().context("container engine (DOCKER_HOST)")?;
@@ -121,14 +158,17 @@ pub async fn worker(a: RawArgs) -> Result<()> {
             .await?;
         }
         Scenario::Machines => {
+            // Nodes after their load balancer, as Cluster API orders them (a machine
+            // waits for the cluster's infrastructure to be provisioned).
             let c = cluster(0);
-            let nodes = futures::future::try_join_all((0..a.count).map(|i| {
+            load_balancer(rt, &a, &c).await?;
+            futures::future::try_join_all((0..a.count).map(|i| {
                 let (c, m) = (c.clone(), format!("{}-m{i:02}", cluster(0)));
                 let plan = &plan;
                 let a = &a;
                 async move { machine(rt, a, &c, &m, plan).await }
-            }));
-            futures::future::try_join(load_balancer(rt, &a, &c), nodes).await?;
+            }))
+            .await?;
         }
         Scenario::Churn => {
             futures::future::try_join_all((0..a.count).map(|i| {
@@ -137,11 +177,8 @@ pub async fn worker(a: RawArgs) -> Result<()> {
                 let a = &a;
                 async move {
                     let m = format!("{c}-m00");
-                    futures::future::try_join(
-                        load_balancer(rt, a, &c),
-                        machine(rt, a, &c, &m, plan),
-                    )
-                    .await
+                    load_balancer(rt, a, &c).await?;
+                    machine(rt, a, &c, &m, plan).await
                 }
             }))
             .await?;

@@ -40,6 +40,20 @@ pub struct Measurement {
     pub reconcile_errors: BTreeMap<String, f64>,
     /// 1-minute load average when the run started.
     pub load_1m: f64,
+    /// `clusters` with `--idle`: the window after done.
+    #[serde(default)]
+    pub idle: Option<Idle>,
+}
+
+/// What a manager did in a window with nothing to do (`--idle`).
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy)]
+pub struct Idle {
+    pub seconds: f64,
+    pub reconciles_per_cluster: f64,
+    pub api_requests: f64,
+    pub cpu_s: f64,
+    /// Resident memory at the end of the window.
+    pub rss_mib: f64,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Default)]
@@ -357,7 +371,8 @@ impl Report {
                     if m.contender == Contender::Raw {
                         None
                     } else {
-                        Some(m.reconcile_errors.values().sum())
+                        // + 0.0: an empty sum is -0.0, printed "-0".
+                        Some(m.reconcile_errors.values().sum::<f64>() + 0.0)
                     }
                 }),
                 decimals: 0,
@@ -367,6 +382,26 @@ impl Report {
                 values: get(&|m| Some(m.load_1m)),
                 decimals: 2,
             });
+            if ms.iter().flatten().any(|m| m.idle.is_some()) {
+                let idle_rows: [(&'static str, fn(&Idle) -> f64, usize); 5] = [
+                    ("idle window after done (s)", |i| i.seconds, 0),
+                    (
+                        "idle: reconciles / DockerCluster",
+                        |i| i.reconciles_per_cluster,
+                        1,
+                    ),
+                    ("idle: API requests", |i| i.api_requests, 0),
+                    ("idle: CPU (s)", |i| i.cpu_s, 2),
+                    ("idle: RSS at its end (MiB)", |i| i.rss_mib, 1),
+                ];
+                for (name, f, decimals) in idle_rows {
+                    rows.push(Row {
+                        name,
+                        values: get(&|m| m.idle.as_ref().map(f)),
+                        decimals,
+                    });
+                }
+            }
             out.push(Table {
                 title,
                 rows,
@@ -623,7 +658,7 @@ fn workload_rows(
         },
         Row {
             name: "failed reconciles",
-            values: get(&|m| Some(m.reconcile_errors.values().sum())),
+            values: get(&|m| Some(m.reconcile_errors.values().sum::<f64>() + 0.0)),
             decimals: 0,
         },
         Row {
@@ -763,17 +798,17 @@ mod tests {
         assert_eq!(nice_ceiling(0.8), 1.0);
     }
 
-    #[test]
-    fn workload_tables_show_raw_docker_as_not_applicable() {
-        let m = |contender, wall_s| Measurement {
+    /// A measurement with plausible figures, for the table tests.
+    fn measurement(contender: Contender, scenario: Scenario, size: usize) -> Measurement {
+        Measurement {
             contender,
-            scenario: Scenario::Workload,
-            size: 3,
-            wall_s,
+            scenario,
+            size,
+            wall_s: 10.0,
             delete_s: None,
             owned_s: Some(2.0),
-            control_plane_s: Some(60.0),
-            node_mem_mib: Some(700.0),
+            control_plane_s: None,
+            node_mem_mib: None,
             peak_rss_mib: 20.0,
             steady_rss_mib: 19.0,
             cpu_s: 1.0,
@@ -782,6 +817,17 @@ mod tests {
             mean_reconcile_ms: BTreeMap::new(),
             reconcile_errors: BTreeMap::new(),
             load_1m: 1.0,
+            idle: None,
+        }
+    }
+
+    #[test]
+    fn workload_tables_show_raw_docker_as_not_applicable() {
+        let m = |contender, wall_s| Measurement {
+            wall_s,
+            control_plane_s: Some(60.0),
+            node_mem_mib: Some(700.0),
+            ..measurement(contender, Scenario::Workload, 3)
         };
         let r = Report {
             run_id: "t".into(),
@@ -804,6 +850,46 @@ mod tests {
         );
         assert!(
             md.contains("| control-plane node container (MiB) | 700 | 700 | n/a | 1.00x | n/a |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn an_idle_window_adds_its_rows_to_the_clusters_table() {
+        let m = |contender, idle: Option<Idle>| Measurement {
+            idle,
+            ..measurement(contender, Scenario::Clusters, 20)
+        };
+        let idle = |api_requests| Idle {
+            seconds: 300.0,
+            reconciles_per_cluster: 10.0,
+            api_requests,
+            cpu_s: 0.5,
+            rss_mib: 18.0,
+        };
+        let r = Report {
+            run_id: "t".into(),
+            command: "c".into(),
+            machine: Machine::default(),
+            n: 20,
+            m: 0,
+            k: 0,
+            w: vec![],
+            measurements: vec![
+                m(Contender::CapdRs, Some(idle(0.0))),
+                m(Contender::Capd, Some(idle(40.0))),
+                m(Contender::Raw, None),
+            ],
+            failures: vec![],
+            images: vec![],
+        };
+        let md = r.markdown();
+        assert!(
+            md.contains("| idle window after done (s) | 300 | 300 | - |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| idle: API requests | 0 | 40 | - | 0.00x | - |"),
             "{md}"
         );
     }
