@@ -1121,7 +1121,8 @@ async fn mhc_remediation(
     .await?;
     poll_until(
         "the MachineHealthCheck sees the new worker healthy",
-        Duration::from_secs(60),
+        // Its controller looks again on its own schedule; a loaded machine is slower.
+        Duration::from_secs(180),
         &mhc_healthy,
     )
     .await?;

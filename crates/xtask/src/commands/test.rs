@@ -161,6 +161,13 @@ pub fn test(extra: &[String]) -> Result<()> {
         };
         ok &= tilt;
     }
+    // CI shows the head and the tail of a long output: the panic messages again, last.
+    if !counts.panics.is_empty() {
+        println!("==> the failures again (the full output is above)");
+        for p in &counts.panics {
+            println!("{}", p.join("\n"));
+        }
+    }
     // One plain closing line with the totals, after the fuzzers' output.
     println!("tests: {} passed, {} failed", counts.passed, counts.failed);
     if !ok {
@@ -173,7 +180,14 @@ pub fn test(extra: &[String]) -> Result<()> {
 struct Counts {
     passed: u64,
     failed: u64,
+    /// Each failed test's panic message, as printed.
+    panics: Vec<Vec<String>>,
+    /// The panic message being read, if one is.
+    reading: Option<Vec<String>>,
 }
+
+/// Lines kept of one panic message (a kind suite's error can carry a whole describe).
+const PANIC_LINES: usize = 80;
 
 impl Counts {
     /// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.
@@ -192,6 +206,7 @@ impl Counts {
                     self.passed += p;
                     self.failed += f;
                 }
+                self.read_panic(&line);
             }
         }
         Ok(child.wait()?.success())
@@ -214,9 +229,55 @@ fn test_result_counts(line: &str) -> Option<(u64, u64)> {
     Some((num("passed")?, num("failed")?))
 }
 
+impl Counts {
+    /// Keeps a panic message: from `thread '...' panicked at` to the blank line (or the
+    /// backtrace note, or the next test's output) that ends it.
+    fn read_panic(&mut self, line: &str) {
+        if line.starts_with("thread '") && line.contains(" panicked at ") {
+            if let Some(done) = self.reading.replace(Vec::new()) {
+                self.panics.push(done);
+            }
+        }
+        let Some(lines) = self.reading.as_mut() else {
+            return;
+        };
+        let end = line.trim().is_empty()
+            || line.starts_with("note: run with `RUST_BACKTRACE")
+            || line.starts_with("---- ")
+            || line.starts_with("failures:");
+        if end {
+            if let Some(done) = self.reading.take() {
+                self.panics.push(done);
+            }
+        } else if lines.len() < PANIC_LINES {
+            lines.push(line.to_string());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keeps_each_panic_message() {
+        let out = "running 2 tests\n---- a stdout ----\n==> step\nthread 'a' (12) panicked at x.rs:1:2:\nstep failed: boom\n  because\n\nnote: run with `RUST_BACKTRACE=1`\n---- b stdout ----\nthread 'b' panicked at y.rs:3:4:\nother\nfailures:\n";
+        let mut c = Counts::default();
+        for line in out.lines() {
+            c.read_panic(line);
+        }
+        assert_eq!(
+            c.panics,
+            vec![
+                vec![
+                    "thread 'a' (12) panicked at x.rs:1:2:",
+                    "step failed: boom",
+                    "  because"
+                ],
+                vec!["thread 'b' panicked at y.rs:3:4:", "other"],
+            ]
+        );
+    }
 
     #[test]
     fn reads_cargo_test_result_lines() {
