@@ -184,15 +184,34 @@ async fn development_mp_flavour_pool_scales_its_nodes() {
         .iter()
         .filter_map(|v| v.as_str().map(String::from))
         .collect();
-    let listed = nodes.list(&ListParams::default()).await.unwrap();
-    for id in &ids {
-        assert!(
-            listed.items.iter().any(
-                |n| n.spec.as_ref().and_then(|s| s.provider_id.as_deref()) == Some(id.as_str())
-            ),
-            "no Node has the pool's providerID {id}"
-        );
-    }
+    // The provider sets a Node's providerID once kubelet has registered it, which may
+    // come a moment after the Node shows Ready: poll.
+    poll_until(
+        "every providerID the pool lists on a Node",
+        Duration::from_secs(60),
+        || {
+            let (nodes, ids) = (nodes.clone(), ids.clone());
+            async move {
+                let listed = nodes
+                    .list(&ListParams::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let on_nodes: Vec<&str> = listed
+                    .items
+                    .iter()
+                    .filter_map(|n| n.spec.as_ref().and_then(|s| s.provider_id.as_deref()))
+                    .collect();
+                match ids.iter().find(|id| !on_nodes.contains(&id.as_str())) {
+                    None => Ok(()),
+                    Some(id) => Err(format!(
+                        "no Node has the pool's providerID {id}; Nodes have {on_nodes:?}"
+                    )),
+                }
+            }
+        },
+    )
+    .await
+    .unwrap();
     let before = pool_containers(&env, &cluster);
 
     let clusters = v1beta2(&client, &ns, "cluster.x-k8s.io", "Cluster");

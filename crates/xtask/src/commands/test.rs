@@ -243,6 +243,7 @@ impl Counts {
         };
         let end = line.trim().is_empty()
             || line.starts_with("note: run with `RUST_BACKTRACE")
+            || line.starts_with("stack backtrace:")
             || line.starts_with("---- ")
             || line.starts_with("failures:");
         if end {
@@ -261,7 +262,7 @@ mod tests {
 
     #[test]
     fn keeps_each_panic_message() {
-        let out = "running 2 tests\n---- a stdout ----\n==> step\nthread 'a' (12) panicked at x.rs:1:2:\nstep failed: boom\n  because\n\nnote: run with `RUST_BACKTRACE=1`\n---- b stdout ----\nthread 'b' panicked at y.rs:3:4:\nother\nfailures:\n";
+        let out = "running 2 tests\n---- a stdout ----\n==> step\nthread 'a' (12) panicked at x.rs:1:2:\nstep failed: boom\n  because\nstack backtrace:\n   0: x\n\nnote: run with `RUST_BACKTRACE=1`\n---- b stdout ----\nthread 'b' panicked at y.rs:3:4:\nother\nfailures:\n";
         let mut c = Counts::default();
         for line in out.lines() {
             c.read_panic(line);

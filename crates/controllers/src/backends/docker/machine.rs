@@ -32,6 +32,9 @@ const NODE_BOOT_POLL: Duration = Duration::from_secs(2);
 /// How long one reconcile waits on systemd's own end-of-boot signal before it requeues:
 /// a node usually finishes booting within this of its start.
 const NODE_BOOT_WAIT: Duration = Duration::from_secs(5);
+/// How soon to look again for a Node that has not registered yet (a workload-cluster
+/// GET, no request to the management cluster).
+const NODE_REGISTRATION_POLL: Duration = Duration::from_secs(3);
 /// Bound of loading all preLoadImages in one reconcile (CAPD's task timeout).
 const PRELOAD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How soon to retry preLoadImages after a failure (CAPD's delay).
@@ -749,7 +752,8 @@ async fn set_node_provider_id(
         }
     };
     let Some(node) = node else {
-        return Ok(Action::requeue(Duration::from_secs(10)));
+        // kubelet has not registered it yet; it usually does within seconds of the join.
+        return Ok(Action::requeue(NODE_REGISTRATION_POLL));
     };
     let want = dm.spec.provider_id.clone();
     let current = node
