@@ -70,7 +70,7 @@ impl Caches {
     /// `Some(None)` when there is no such Secret, else its resourceVersion.
     pub fn kubeconfig_version(&self, ns: &str, cluster: &str) -> Option<Option<String>> {
         let store = self.secrets.as_ref()?;
-        let name = format!("{cluster}-kubeconfig");
+        let name = crate::workload::kubeconfig_secret_name(cluster);
         Some(
             store
                 .get(&ObjectRef::new(&name).within(ns))
@@ -136,6 +136,20 @@ enum Msg<K: kube::Resource<DynamicType = ()>> {
     Deleted(ObjectRef<K>),
 }
 
+impl<K: kube::Resource<DynamicType = ()>> Msg<K> {
+    /// What a subscriber with `filter` passes on: a changed object its filter lets
+    /// through; nothing for a deleted one, which the filter forgets.
+    fn through(self, filter: &crate::filters::Filter<K>) -> Option<Arc<K>> {
+        match self {
+            Msg::Changed(o) => filter.changed(&o).then_some(o),
+            Msg::Deleted(r) => {
+                filter.forget(&r);
+                None
+            }
+        }
+    }
+}
+
 /// Events a subscriber may lag behind before the watch waits for it.
 const SUBSCRIBER_BUFFER: usize = 4096;
 
@@ -172,15 +186,9 @@ where
         filter: crate::filters::Filter<K>,
     ) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
         use futures::StreamExt;
-        self.tx.new_receiver().filter_map(move |m| {
-            futures::future::ready(match m {
-                Msg::Changed(o) => filter.changed(&o).then_some(o),
-                Msg::Deleted(r) => {
-                    filter.forget(&r);
-                    None
-                }
-            })
-        })
+        self.tx
+            .new_receiver()
+            .filter_map(move |m| futures::future::ready(m.through(&filter)))
     }
 
     /// The watch itself: runs until the process ends, retrying with backoff.
@@ -324,18 +332,10 @@ mod tests {
         let shared = Shared::new(api, kube::runtime::watcher::Config::default());
         let filter = Arc::new(crate::filters::Filter::new(|_: &ConfigMap| 0));
         let seen = filter.clone();
-        let sub = shared.tx.new_receiver().filter_map(move |m| {
-            let filter = filter.clone();
-            async move {
-                match m {
-                    Msg::Changed(o) => filter.changed(&o).then(|| value(&o)),
-                    Msg::Deleted(r) => {
-                        filter.forget(&r);
-                        None
-                    }
-                }
-            }
-        });
+        let sub = shared
+            .tx
+            .new_receiver()
+            .filter_map(move |m| futures::future::ready(m.through(&filter).map(|o| value(&o))));
         let events = futures::stream::iter(
             vec![
                 Event::Init,

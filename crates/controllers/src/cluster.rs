@@ -9,7 +9,6 @@ use crate::context::Context;
 use crate::contract::{self, Writer, CLUSTER_FINALIZER};
 use crate::error::Error;
 use crate::infra::InfraCluster;
-
 use capd_api::DockerCluster;
 use kube::runtime::controller::Action;
 use std::sync::Arc;
@@ -60,7 +59,6 @@ async fn flow<K: InfraCluster>(obj: &K, ctx: &Context) -> Result<Action, Error> 
             .await?;
         backend::reconcile_normal(&mut dc, &cluster, ctx, &mut writer).await
     };
-    let regarding = contract::Checkpoint::regarding(&writer);
-    contract::report_failure(&mut dc, &res, backend::set, ctx, &regarding).await;
+    contract::report_failure(&mut dc, &res, backend::set, ctx, &writer).await;
     writer.finish(dc, res).await
 }

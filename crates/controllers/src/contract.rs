@@ -55,14 +55,14 @@ pub async fn report_failure<V>(
     res: &Result<Action, Error>,
     set: fn(&mut V, NewCondition),
     ctx: &Context,
-    regarding: &k8s_openapi::api::core::v1::ObjectReference,
+    cp: &(impl Checkpoint<V> + Sync),
 ) {
     if let Err(e) = res {
         set(
             view,
             NewCondition::false_(condition::READY, reason::INTERNAL_ERROR, e.to_string()),
         );
-        crate::events::on_error(ctx, regarding, e).await;
+        crate::events::on_error(ctx, &cp.regarding(), e).await;
     }
 }
 

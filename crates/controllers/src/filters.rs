@@ -36,11 +36,15 @@ impl<K: Resource<DynamicType = ()>> Filter<K> {
         }
     }
 
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<K>, u64>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Whether this event of `obj` changes what the consumer cares about.
     pub fn changed(&self, obj: &K) -> bool {
         let key = ObjectRef::from_obj(obj);
         let fp = (self.fingerprint)(obj);
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.seen();
         // A deleted object will not come back under the same fingerprint; forgetting it
         // keeps the map as small as the live set.
         if obj.meta().deletion_timestamp.is_some()
@@ -55,12 +59,11 @@ impl<K: Resource<DynamicType = ()>> Filter<K> {
     /// The object is gone (a watch Delete, or missing from a re-list): its fingerprint
     /// goes too, so the map stays as small as the live set.
     pub fn forget(&self, obj: &ObjectRef<K>) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.remove(obj);
+        self.seen().remove(obj);
     }
 
     pub fn remembered(&self) -> usize {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.seen().len()
     }
 }
 
@@ -90,7 +93,8 @@ pub fn kubeconfig_secret(s: &PartialObjectMeta<Secret>) -> u64 {
     if s.metadata
         .name
         .as_deref()
-        .is_some_and(|n| n.ends_with("-kubeconfig"))
+        .and_then(crate::workload::kubeconfig_secret_cluster)
+        .is_some()
     {
         hash_of(&s.metadata.resource_version)
     } else {

@@ -129,8 +129,7 @@ async fn flow<K: InfraMachine>(obj: &K, ctx: &Context) -> Result<Action, Error> 
             .await?;
         backend::reconcile_normal(&mut dm, &objs, ctx, &mut writer).await
     };
-    let regarding = contract::Checkpoint::regarding(&writer);
-    contract::report_failure(&mut dm, &res, backend::set, ctx, &regarding).await;
+    contract::report_failure(&mut dm, &res, backend::set, ctx, &writer).await;
     backend::summarize_ready(&mut dm, res.is_err());
     writer.finish(dm, res).await
 }

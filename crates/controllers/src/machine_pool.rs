@@ -77,8 +77,7 @@ async fn flow<K: InfraPool>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             .await?;
         backend::reconcile_normal::<K>(&mut view, &pool, &cluster, ctx).await
     };
-    let regarding = contract::Checkpoint::regarding(&writer);
-    contract::report_failure(&mut view, &res, backend::set, ctx, &regarding).await;
+    contract::report_failure(&mut view, &res, backend::set, ctx, &writer).await;
     backend::summarize_ready(&mut view, res.is_err());
     writer.finish(view, res).await
 }

@@ -81,7 +81,10 @@ where
     K: kube::Resource<DynamicType = ()> + Clone,
 {
     let name = secret.name_any();
-    let (Some(ns), Some(cluster)) = (secret.namespace(), name.strip_suffix("-kubeconfig")) else {
+    let (Some(ns), Some(cluster)) = (
+        secret.namespace(),
+        crate::workload::kubeconfig_secret_cluster(&name),
+    ) else {
         return Vec::new();
     };
     machines_of(&ns, cluster, machines)

@@ -11,6 +11,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+/// Cluster API's name for a cluster's kubeconfig Secret: `<cluster>-kubeconfig`.
+pub fn kubeconfig_secret_name(cluster: &str) -> String {
+    format!("{cluster}-kubeconfig")
+}
+
+/// The cluster whose kubeconfig Secret is named `secret`, if it is one.
+pub fn kubeconfig_secret_cluster(secret: &str) -> Option<&str> {
+    secret.strip_suffix("-kubeconfig")
+}
+
 #[derive(Default)]
 pub struct WorkloadClients {
     clients: Mutex<HashMap<(String, String), (String, kube::Client)>>,
@@ -42,7 +52,7 @@ impl WorkloadClients {
             }
             None => {}
         }
-        let name = format!("{cluster}-kubeconfig");
+        let name = kubeconfig_secret_name(cluster);
         let Some(secret) = Api::<Secret>::namespaced(mgmt.clone(), namespace)
             .get_opt(&name)
             .await?
