@@ -26,7 +26,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{controller, watcher, Controller};
+use kube::runtime::{controller, Controller};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::Ordering;
@@ -308,30 +308,27 @@ async fn machine_pools_served(client: &kube::Client, ns: Option<&str>) -> Result
 
 impl Watches {
     fn new(flags: &Flags, client: &kube::Client, pools: bool) -> Self {
-        let mut wc = watcher::Config::default().any_semantic();
-        if let Some(sel) = watches::label_selector(flags.watch_filter.as_deref()) {
-            wc = wc.labels(&sel);
-        }
+        let sel = watches::label_selector(flags.watch_filter.as_deref());
+        // Each its own configuration: each watch its own timeout.
+        let wc = || watches::watch_config(sel.as_deref());
         let ns = flags.namespace.as_deref();
         Self {
-            clusters: Shared::new(api(client, ns), wc.clone()),
-            machines: Shared::new(api(client, ns), wc.clone()),
-            docker_clusters: Shared::new(api(client, ns), wc.clone()),
-            dev_clusters: Shared::new(api(client, ns), wc.clone()),
-            docker_machines: Shared::new(api(client, ns), wc.clone()),
-            dev_machines: Shared::new(api(client, ns), wc.clone()),
+            clusters: Shared::new(api(client, ns), wc()),
+            machines: Shared::new(api(client, ns), wc()),
+            docker_clusters: Shared::new(api(client, ns), wc()),
+            dev_clusters: Shared::new(api(client, ns), wc()),
+            docker_machines: Shared::new(api(client, ns), wc()),
+            dev_machines: Shared::new(api(client, ns), wc()),
             // Not by the watch filter: Cluster API does not put that label on the
             // kubeconfig Secrets it writes.
             secrets: Shared::new(
                 api(client, ns),
-                watcher::Config::default()
-                    .any_semantic()
-                    .labels(capd_api::consts::label::CLUSTER_NAME),
+                watches::watch_config(Some(capd_api::consts::label::CLUSTER_NAME)),
             ),
             pools: pools.then(|| PoolWatches {
-                machine_pools: Shared::new(api(client, ns), wc.clone()),
-                docker: Shared::new(api(client, ns), wc.clone()),
-                dev: Shared::new(api(client, ns), wc),
+                machine_pools: Shared::new(api(client, ns), wc()),
+                docker: Shared::new(api(client, ns), wc()),
+                dev: Shared::new(api(client, ns), wc()),
             }),
         }
     }
@@ -492,16 +489,16 @@ fn template_controller<K>(
 where
     K: template::CapacityTemplate + kube::Resource<DynamicType = ()>,
 {
-    let mut wc = watcher::Config::default().any_semantic();
-    if let Some(sel) = watches::label_selector(flags.watch_filter.as_deref()) {
-        wc = wc.labels(&sel);
-    }
-    Controller::new(api::<K>(client, flags.namespace.as_deref()), wc)
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .reconcile_all_on(resync(flags.sync_period))
-        .graceful_shutdown_on(stop(shutdown))
-        .run(template::reconcile::<K>, template::error_policy::<K>, ctx)
-        .for_each(|_| futures::future::ready(()))
+    let sel = watches::label_selector(flags.watch_filter.as_deref());
+    Controller::new(
+        api::<K>(client, flags.namespace.as_deref()),
+        watches::watch_config(sel.as_deref()),
+    )
+    .with_config(controller::Config::default().concurrency(concurrency))
+    .reconcile_all_on(resync(flags.sync_period))
+    .graceful_shutdown_on(stop(shutdown))
+    .run(template::reconcile::<K>, template::error_policy::<K>, ctx)
+    .for_each(|_| futures::future::ready(()))
 }
 
 async fn stop(mut rx: watch::Receiver<bool>) {

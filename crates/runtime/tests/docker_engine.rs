@@ -635,8 +635,9 @@ async fn containers_get_fixed_addresses_on_configured_subnets() {
         .collect();
     let auto = unique_name("rt-auto");
     let auto_container = unique_name("rt-auto");
+    let (squatter, late) = (unique_name("rt-squat"), unique_name("rt-late"));
     let mut all = names.clone();
-    all.push(auto_container.clone());
+    all.extend([auto_container.clone(), squatter.clone(), late.clone()]);
     with_cleanup(rt, &all, async {
         let specs: Vec<_> = names
             .iter()
@@ -665,6 +666,40 @@ async fn containers_get_fixed_addresses_on_configured_subnets() {
         assert_eq!(
             addresses,
             ["252", "253", "254"].map(|last| format!("{prefix}.255.{last}")),
+        );
+        // Another engine client takes the address the runtime would give next, which
+        // the runtime's recent look at the network does not show: the start is refused,
+        // and the container gets the one below.
+        let next = format!("{prefix}.255.251");
+        let squat = e
+            .env
+            .docker()
+            .args([
+                "run",
+                "-d",
+                "--name",
+                &squatter,
+                "--network",
+                &network,
+                "--ip",
+                &next,
+            ])
+            .args(["--label", &format!("{TEST_LABEL}=true"), e.haproxy_image()])
+            .args(["sleep", "300"])
+            .output()
+            .unwrap();
+        assert!(
+            squat.status.success(),
+            "{}",
+            String::from_utf8_lossy(&squat.stderr)
+        );
+        let spec = test_container(&late, e.haproxy_image(), &late)
+            .network(&network)
+            .cmd(["sleep", "300"]);
+        rt.run_container(&spec).await.unwrap();
+        assert_eq!(
+            fixed_address(&e, &late, &network),
+            format!("{prefix}.255.250")
         );
         // Stopped and started again: the same address.
         let first = &names[0];

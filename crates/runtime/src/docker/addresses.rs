@@ -13,9 +13,25 @@
 //! chose, the engine refuses fixed addresses: that network is remembered and its
 //! containers get dynamic ones.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long the engine's word on a network's used addresses is trusted. Without it every
+/// create lists every container on the network: a burst of n creates makes n listings of
+/// up to n containers each, all held in memory at once (100 load balancers: the
+/// manager's peak heap). Another engine client's container that comes within the window
+/// shows up as a refused start, and the start looks again ([`Reservations::forget`]).
+pub const LOOK_TTL: Duration = Duration::from_secs(5);
+
+/// What the engine said a network holds: its configured IPv4 subnet, if any, and the
+/// addresses in use then, plus those this runtime gave out since.
+#[derive(Debug, Clone)]
+pub struct Look {
+    pub subnet: Option<Subnet>,
+    pub used: HashSet<Ipv4Addr>,
+}
 
 /// An IPv4 subnet, `a.b.c.d/len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +95,7 @@ pub fn parse_address(text: &str) -> Option<Ipv4Addr> {
 pub struct Reservations {
     in_flight: Mutex<BTreeSet<(String, Ipv4Addr)>>,
     dynamic_networks: Mutex<HashSet<String>>,
+    looks: Mutex<HashMap<String, (Look, Instant)>>,
 }
 
 impl Reservations {
@@ -116,9 +133,38 @@ impl Reservations {
         Some(address)
     }
 
-    pub fn release(&self, network: &str, address: Ipv4Addr) {
+    /// Ends a reservation. `kept`: a container now has the address (the engine lists it,
+    /// and so does the look until it is taken again); otherwise it is free.
+    pub fn release(&self, network: &str, address: Ipv4Addr, kept: bool) {
         if let Ok(mut in_flight) = self.in_flight.lock() {
             in_flight.remove(&(network.to_string(), address));
+        }
+        if kept {
+            if let Ok(mut looks) = self.looks.lock() {
+                if let Some((look, _)) = looks.get_mut(network) {
+                    look.used.insert(address);
+                }
+            }
+        }
+    }
+
+    /// The last look at `network`, if taken less than [`LOOK_TTL`] before `now`.
+    pub fn recent(&self, network: &str, now: Instant) -> Option<Look> {
+        let looks = self.looks.lock().ok()?;
+        let (look, at) = looks.get(network)?;
+        (now.saturating_duration_since(*at) < LOOK_TTL).then(|| look.clone())
+    }
+
+    pub fn remember(&self, network: &str, look: Look, now: Instant) {
+        if let Ok(mut looks) = self.looks.lock() {
+            looks.insert(network.to_string(), (look, now));
+        }
+    }
+
+    /// The next reservation on `network` looks at the engine again.
+    pub fn forget(&self, network: &str) {
+        if let Ok(mut looks) = self.looks.lock() {
+            looks.remove(network);
         }
     }
 }
@@ -189,10 +235,43 @@ mod tests {
         assert_ne!(a, b);
         // Another network's reservations do not count.
         assert_eq!(r.reserve("other", s, HashSet::new()), Some(a));
-        r.release("kind", a);
+        r.release("kind", a, false);
         assert_eq!(r.reserve("kind", s, HashSet::new()), Some(a));
         assert!(!r.dynamic_only("kind"));
         r.mark_dynamic_only("kind");
         assert!(r.dynamic_only("kind"));
+    }
+
+    #[test]
+    fn a_look_serves_until_it_is_old_or_forgotten_and_keeps_what_was_given_out() {
+        let r = Reservations::default();
+        let s = Subnet::parse("172.18.0.0/16").unwrap();
+        let t0 = Instant::now();
+        assert!(r.recent("kind", t0).is_none());
+        let look = Look {
+            subnet: Some(s),
+            used: [ip("172.18.255.254")].into(),
+        };
+        r.remember("kind", look, t0);
+        let seen = r.recent("kind", t0 + LOOK_TTL / 2).unwrap();
+        assert_eq!(seen.subnet, Some(s));
+        let a = r.reserve("kind", s, seen.used).unwrap();
+        assert_eq!(a, ip("172.18.255.253"));
+        // Created: the look now counts it, so the next one gets the one below.
+        r.release("kind", a, true);
+        let seen = r.recent("kind", t0 + LOOK_TTL / 2).unwrap();
+        assert!(seen.used.contains(&a));
+        assert_eq!(r.reserve("kind", s, seen.used), Some(ip("172.18.255.252")));
+        // A failed create frees its address without counting it.
+        r.release("kind", ip("172.18.255.252"), false);
+        assert!(!r
+            .recent("kind", t0)
+            .unwrap()
+            .used
+            .contains(&ip("172.18.255.252")));
+        assert!(r.recent("other", t0).is_none());
+        assert!(r.recent("kind", t0 + LOOK_TTL).is_none());
+        r.forget("kind");
+        assert!(r.recent("kind", t0).is_none());
     }
 }

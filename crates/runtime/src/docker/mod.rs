@@ -79,6 +79,8 @@ pub struct DockerRuntime {
     unnegotiated: Docker,
     negotiated: OnceCell<Docker>,
     addresses: addresses::Reservations,
+    /// One look at a network's addresses at a time: the creates that wait for it find it fresh.
+    looking: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for DockerRuntime {
@@ -111,6 +113,7 @@ impl DockerRuntime {
             unnegotiated,
             negotiated: OnceCell::new(),
             addresses: addresses::Reservations::default(),
+            looking: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -174,8 +177,7 @@ impl DockerRuntime {
         let address = self.reserve_address(network).await?;
         let created = self.create_with(spec, address).await;
         if let Some(a) = address {
-            // Created or not, the engine now lists it (or it is free again).
-            self.addresses.release(network, a);
+            self.addresses.release(network, a, created.is_ok());
         }
         created
     }
@@ -210,7 +212,11 @@ impl DockerRuntime {
                     None
                 }
                 Readdress::Dynamic => None,
-                Readdress::Next => self.reserve_address(&network).await?,
+                Readdress::Next => {
+                    // Taken by another engine client since the last look.
+                    self.addresses.forget(&network);
+                    self.reserve_address(&network).await?
+                }
             };
             let ctx = || self.ctx("reconnect container", ObjectKind::Network, &network);
             docker
@@ -234,7 +240,7 @@ impl DockerRuntime {
                 .await
                 .map_err(|e| self.map(e, ctx()));
             if let Some(a) = address {
-                self.addresses.release(&network, a);
+                self.addresses.release(&network, a, connected.is_ok());
             }
             connected?;
         }
@@ -285,6 +291,28 @@ impl DockerRuntime {
         if self.addresses.dynamic_only(network) {
             return Ok(None);
         }
+        let look = {
+            let _one_at_a_time = self.looking.lock().await;
+            match self.addresses.recent(network, std::time::Instant::now()) {
+                Some(look) => look,
+                None => match self.look_at_addresses(network).await? {
+                    Some(look) => {
+                        self.addresses
+                            .remember(network, look.clone(), std::time::Instant::now());
+                        look
+                    }
+                    None => return Ok(None),
+                },
+            }
+        };
+        Ok(look
+            .subnet
+            .and_then(|subnet| self.addresses.reserve(network, subnet, look.used)))
+    }
+
+    /// The configured IPv4 subnet of `network` and the addresses its containers hold
+    /// (`None` when the network does not exist).
+    async fn look_at_addresses(&self, network: &str) -> Result<Option<addresses::Look>> {
         let docker = self.client().await?;
         let n = match docker.inspect_network(network, None).await {
             Ok(n) => n,
@@ -301,7 +329,10 @@ impl DockerRuntime {
             .iter()
             .find_map(|c| c.subnet.as_deref().and_then(addresses::Subnet::parse))
         else {
-            return Ok(None);
+            return Ok(Some(addresses::Look {
+                subnet: None,
+                used: Default::default(),
+            }));
         };
         let mut used: std::collections::HashSet<Ipv4Addr> = configs
             .iter()
@@ -333,7 +364,10 @@ impl DockerRuntime {
                 }
             }
         }
-        Ok(self.addresses.reserve(network, subnet, used))
+        Ok(Some(addresses::Look {
+            subnet: Some(subnet),
+            used,
+        }))
     }
 
     async fn remove_impl(&self, container: &str) -> Result<()> {
