@@ -3,6 +3,7 @@
 mod authz;
 mod certwatch;
 mod flags;
+mod heap;
 mod http;
 mod leader;
 mod throttle;
@@ -36,6 +37,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 fn main() -> std::process::ExitCode {
+    heap::one_arena();
     let flags = Flags::parse_normalized();
     init_logging(flags.log_format, flags.log_filter());
     info!(feature_gates = ?flags.feature_gates, "flags read");
@@ -113,7 +115,8 @@ async fn run(flags: Flags) -> Result<()> {
     );
     let metrics = Arc::new(Metrics::register(&mut registry));
 
-    let client = client(&flags, requests).await?;
+    let client = client(&flags, requests.clone()).await?;
+    tokio::spawn(heap::trim_after_work(move || requests.get(), heap::trim));
     let runtime: Arc<dyn ContainerRuntime> =
         Arc::new(DockerRuntime::from_env().context("container engine (DOCKER_HOST)")?);
     match runtime.engine_info().await {
