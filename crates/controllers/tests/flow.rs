@@ -487,14 +487,34 @@ async fn a_machine_goes_from_nothing_to_bootstrapped_its_bootstrap_in_the_backgr
         },
     );
 
-    // The first reconcile creates and boots the node and starts the bootstrap in the
-    // background: the worker is free again, the machine is looked at again shortly.
+    // The node's systemd is still starting for the first three looks, and its
+    // end-of-boot wait returns at once (it does not answer yet).
+    w.runtime.answer_times(
+        "systemctl is-active multi-user.target",
+        ExecOutput {
+            stdout: b"activating\n".to_vec(),
+            stderr: vec![],
+            exit_code: 3,
+        },
+        3,
+    );
+
+    // The first reconcile creates and boots the node (looking again within its bound,
+    // not after a requeue) and starts the bootstrap in the background: the worker is
+    // free again, the machine is looked at again shortly.
     let dm = Arc::new(dm);
     let action = machine::reconcile(dm.clone(), w.ctx.clone()).await.unwrap();
     assert_eq!(
         action,
         kube::runtime::controller::Action::requeue(capd_controllers::bootstrap_tasks::POLL)
     );
+    let waits = w
+        .runtime
+        .calls()
+        .iter()
+        .filter(|c| c.ends_with("systemctl is-system-running --wait"))
+        .count();
+    assert_eq!(waits, 3, "{:?}", w.runtime.calls());
     let completed = condition(&w.api.last_status(""), "BootstrapCompleted");
     assert_eq!(
         (&completed["status"], &completed["message"]),

@@ -33,8 +33,9 @@ struct Container {
 struct State {
     containers: BTreeMap<String, Container>,
     next_ip: u8,
-    /// Command line → what it answers (checked by prefix of the joined argv).
-    answers: Vec<(String, ExecOutput)>,
+    /// Command line → what it answers (checked by prefix of the joined argv), and for how
+    /// many more calls (`None`: from now on).
+    answers: Vec<(String, ExecOutput, Option<usize>)>,
     calls: Vec<String>,
 }
 
@@ -50,7 +51,17 @@ impl MemoryRuntime {
 
     /// Commands whose joined argv starts with `prefix` answer `output` from now on.
     pub fn answer(&self, prefix: &str, output: ExecOutput) {
-        self.lock().answers.insert(0, (prefix.to_string(), output));
+        self.lock()
+            .answers
+            .insert(0, (prefix.to_string(), output, None));
+    }
+
+    /// Commands whose joined argv starts with `prefix` answer `output` for the next
+    /// `times` such calls, then as before (e.g. a node that boots after a few looks).
+    pub fn answer_times(&self, prefix: &str, output: ExecOutput, times: usize) {
+        self.lock()
+            .answers
+            .insert(0, (prefix.to_string(), output, Some(times)));
     }
 
     /// Every call so far, e.g. `create c-lb`, `exec c-lb /bin/sh -c kill -s HUP 1`.
@@ -227,11 +238,17 @@ impl ContainerRuntime for MemoryRuntime {
         let line = request.display();
         self.record(format!("exec {container} {line}"));
         let mut s = self.lock();
-        let answer = s
+        let i = s
             .answers
             .iter()
-            .find(|(p, _)| line.starts_with(p.as_str()))
-            .map(|(_, o)| o.clone());
+            .position(|(p, _, left)| line.starts_with(p.as_str()) && left.is_none_or(|n| n > 0));
+        let answer = i.map(|i| {
+            let (_, o, left) = &mut s.answers[i];
+            if let Some(n) = left {
+                *n -= 1;
+            }
+            o.clone()
+        });
         let c = find(&mut s, container).ok_or_else(|| not_found(container))?;
         if !c.running {
             return Err(Error::Conflict {

@@ -32,6 +32,8 @@ const NODE_BOOT_POLL: Duration = Duration::from_secs(2);
 /// How long one reconcile waits on systemd's own end-of-boot signal before it requeues:
 /// a node usually finishes booting within this of its start.
 const NODE_BOOT_WAIT: Duration = Duration::from_secs(5);
+/// Between two looks within [`NODE_BOOT_WAIT`] when systemd did not answer the wait yet.
+const NODE_BOOT_LOOK: Duration = Duration::from_millis(250);
 /// How soon to look again for a Node that has not registered yet (a workload-cluster
 /// GET, no request to the management cluster).
 const NODE_REGISTRATION_POLL: Duration = Duration::from_secs(3);
@@ -446,11 +448,21 @@ async fn wait_for_node_boot(
         return Ok(None);
     }
     let mut systemd = probe(ctx, name, &node::SYSTEMD_READY_COMMAND).await?;
-    if matches!(systemd, node::Probe::Exited { code, .. } if code != 0) {
-        // Still booting: wait (bounded) for systemd to say it is done, then look again.
-        // Its verdict is not the answer (a `degraded` boot exits non-zero too).
-        probe_within(ctx, name, &node::SYSTEMD_BOOT_WAIT_COMMAND, NODE_BOOT_WAIT).await?;
+    // Still booting: wait (bounded) for systemd to say it is done, then look again. Its
+    // verdict is not the answer (a `degraded` boot exits non-zero too). Right after the
+    // start the wait returns at once (systemd does not answer yet): look again shortly,
+    // within the same bound, rather than after a requeue.
+    let deadline = std::time::Instant::now() + NODE_BOOT_WAIT;
+    while matches!(systemd, node::Probe::Exited { code, .. } if code != 0) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        probe_within(ctx, name, &node::SYSTEMD_BOOT_WAIT_COMMAND, left).await?;
         systemd = probe(ctx, name, &node::SYSTEMD_READY_COMMAND).await?;
+        if matches!(systemd, node::Probe::Exited { code, .. } if code != 0) {
+            tokio::time::sleep(NODE_BOOT_LOOK.min(left)).await;
+        }
     }
     let cri = if systemd.succeeded() {
         Some(probe(ctx, name, &node::CRI_READY_COMMAND).await?)
