@@ -194,6 +194,11 @@ impl Probe {
         matches!(self, Probe::Exited { code: 0, .. })
     }
 
+    /// Ran and said no: for `systemctl is-active multi-user.target`, systemd is still booting.
+    pub fn said_no(&self) -> bool {
+        matches!(self, Probe::Exited { code, .. } if *code != 0)
+    }
+
     /// Why it did not succeed, for a condition message; `None` when it did.
     fn failure(&self) -> Option<String> {
         match self {

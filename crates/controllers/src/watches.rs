@@ -131,6 +131,7 @@ pub fn watch_config(labels: Option<&str>) -> watcher::Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use capd_api::DockerCluster;
 
     #[test]
     fn watch_timeouts_spread_over_client_gos_window() {
@@ -144,7 +145,6 @@ mod tests {
         assert_eq!(wc.label_selector.as_deref(), Some("a=b"));
         assert_eq!(wc.list_semantic, watcher::ListSemantic::Any);
     }
-    use capd_api::DockerCluster;
 
     #[test]
     fn maps_only_our_kind_and_group() {

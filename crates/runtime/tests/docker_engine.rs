@@ -594,6 +594,18 @@ async fn image_loaded_into_node_containerd() {
 
 /// The container's fixed address on `network` as the engine recorded it (empty when
 /// its address is dynamic).
+/// Runs the docker CLI against the environment's engine, as another engine client would;
+/// fails the test, with the CLI's message, when the command fails.
+fn docker_ok(e: &Engine, args: &[&str]) {
+    let out = e.env.docker().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn fixed_address(e: &Engine, container: &str, network: &str) -> String {
     let out = e
         .env
@@ -671,10 +683,10 @@ async fn containers_get_fixed_addresses_on_configured_subnets() {
         // the runtime's recent look at the network does not show: the start is refused,
         // and the container gets the one below.
         let next = format!("{prefix}.255.251");
-        let squat = e
-            .env
-            .docker()
-            .args([
+        let label = format!("{TEST_LABEL}=true");
+        docker_ok(
+            &e,
+            &[
                 "run",
                 "-d",
                 "--name",
@@ -683,15 +695,12 @@ async fn containers_get_fixed_addresses_on_configured_subnets() {
                 &network,
                 "--ip",
                 &next,
-            ])
-            .args(["--label", &format!("{TEST_LABEL}=true"), e.haproxy_image()])
-            .args(["sleep", "300"])
-            .output()
-            .unwrap();
-        assert!(
-            squat.status.success(),
-            "{}",
-            String::from_utf8_lossy(&squat.stderr)
+                "--label",
+                &label,
+                e.haproxy_image(),
+                "sleep",
+                "300",
+            ],
         );
         let spec = test_container(&late, e.haproxy_image(), &late)
             .network(&network)
@@ -712,23 +721,7 @@ async fn containers_get_fixed_addresses_on_configured_subnets() {
         assert_eq!(before, after);
 
         // A network whose subnet the engine chose: dynamic, and still created.
-        let made = e
-            .env
-            .docker()
-            .args([
-                "network",
-                "create",
-                "--label",
-                &format!("{TEST_LABEL}=true"),
-                &auto,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            made.status.success(),
-            "{}",
-            String::from_utf8_lossy(&made.stderr)
-        );
+        docker_ok(&e, &["network", "create", "--label", &label, &auto]);
         let spec = test_container(&auto_container, e.haproxy_image(), &auto_container)
             .network(&auto)
             .cmd(["sleep", "300"]);

@@ -453,14 +453,14 @@ async fn wait_for_node_boot(
     // start the wait returns at once (systemd does not answer yet): look again shortly,
     // within the same bound, rather than after a requeue.
     let deadline = std::time::Instant::now() + NODE_BOOT_WAIT;
-    while matches!(systemd, node::Probe::Exited { code, .. } if code != 0) {
+    while systemd.said_no() {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
             break;
         }
         probe_within(ctx, name, &node::SYSTEMD_BOOT_WAIT_COMMAND, left).await?;
         systemd = probe(ctx, name, &node::SYSTEMD_READY_COMMAND).await?;
-        if matches!(systemd, node::Probe::Exited { code, .. } if code != 0) {
+        if systemd.said_no() {
             tokio::time::sleep(NODE_BOOT_LOOK.min(left)).await;
         }
     }
