@@ -11,6 +11,7 @@ mod provider;
 mod raw;
 mod report;
 mod scenario;
+mod timeline;
 mod workload;
 
 use anyhow::{bail, Context, Result};
@@ -608,11 +609,17 @@ async fn run_provider(
     let mut p = Provider::start(who, &*plane, &ctx.env, &ctx.bins, &log).await?;
     let rt: &dyn ContainerRuntime = ctx.rt.as_ref();
     let load = probe::loadavg().0;
+    let recorder = if sc == Scenario::Workload {
+        None
+    } else {
+        Some(timeline::Recorder::start(&objs).await?)
+    };
     // Let the informers' first lists settle before the baseline.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = p.snapshot().await?;
     let sampler = probe::RssSampler::start(p.pid());
     let start = Instant::now();
+    let mut delete_at = start;
     let measured = async {
         objs.create_all(sc, size).await?;
         let (owned, workload_times) = if sc == Scenario::Workload {
@@ -632,6 +639,7 @@ async fn run_provider(
         let mut delete_s = None;
         if sc == Scenario::Churn {
             let d = Instant::now();
+            delete_at = d;
             objs.delete_clusters().await?;
             objs.wait_gone(rt, ctx.timeout, || p.alive()).await?;
             delete_s = Some(d.elapsed().as_secs_f64());
@@ -722,6 +730,10 @@ async fn run_provider(
     }
     let (wall, delete_s, owned_s, after, hwm, steady, control_plane_s, node_mem_mib, idle) =
         measured?;
+    let split = recorder.and_then(|r| {
+        let from = (r.seconds(start), r.seconds(delete_at));
+        timeline::split(&r.marks(), sc, &timeline::units(&objs, sc, size), from)
+    });
     let (clusters, machines) = object_counts(sc, size);
     let mut per_object = BTreeMap::new();
     let mut mean_ms = BTreeMap::new();
@@ -748,6 +760,8 @@ async fn run_provider(
         wall_s: wall,
         delete_s,
         owned_s: Some(owned_s),
+        own_s: split.map(|s| s.own_s),
+        rest_s: split.map(|s| s.rest_s),
         control_plane_s,
         node_mem_mib,
         peak_rss_mib: hwm.max(sampler.peak_kb()) as f64 / 1024.0,
@@ -813,6 +827,8 @@ async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize, rep: usize) -> Result<Mea
         wall_s: r.wall_s,
         delete_s: r.delete_s,
         owned_s: None,
+        own_s: timeline::median(r.per_unit_s.clone()),
+        rest_s: None,
         control_plane_s: None,
         node_mem_mib: None,
         peak_rss_mib: r.peak_rss_kb as f64 / 1024.0,

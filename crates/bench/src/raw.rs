@@ -37,6 +37,11 @@ pub struct RawArgs {
 pub struct RawResult {
     pub wall_s: f64,
     pub delete_s: Option<f64>,
+    /// Seconds of each unit's own container work (clusters: a load balancer; machines: a
+    /// node; churn: a cluster's load balancer and node, created, then removed), the
+    /// floor of a provider's own time per unit (see `timeline`).
+    #[serde(default)]
+    pub per_unit_s: Vec<f64>,
     pub cpu_s: f64,
     pub peak_rss_kb: u64,
     pub rss_kb: u64,
@@ -148,14 +153,19 @@ pub async fn worker(a: RawArgs) -> Result<()> {
     let start = Instant::now();
     rt.ensure_network(&NetworkSpec::bridge(&a.network)).await?;
     let mut delete_s = None;
-    match a.scenario {
+    let timed = |f: Instant| f.elapsed().as_secs_f64();
+    let per_unit_s = match a.scenario {
         Scenario::Clusters => {
             futures::future::try_join_all((0..a.count).map(|i| {
                 let c = cluster(i);
                 let a = &a;
-                async move { load_balancer(rt, a, &c).await }
+                async move {
+                    let t = Instant::now();
+                    load_balancer(rt, a, &c).await?;
+                    Ok::<_, anyhow::Error>(timed(t))
+                }
             }))
-            .await?;
+            .await?
         }
         Scenario::Machines => {
             // Nodes after their load balancer, as Cluster API orders them (a machine
@@ -166,48 +176,64 @@ pub async fn worker(a: RawArgs) -> Result<()> {
                 let (c, m) = (c.clone(), format!("{}-m{i:02}", cluster(0)));
                 let plan = &plan;
                 let a = &a;
-                async move { machine(rt, a, &c, &m, plan).await }
+                async move {
+                    let t = Instant::now();
+                    machine(rt, a, &c, &m, plan).await?;
+                    Ok::<_, anyhow::Error>(timed(t))
+                }
             }))
-            .await?;
+            .await?
         }
         Scenario::Churn => {
-            futures::future::try_join_all((0..a.count).map(|i| {
+            let created = futures::future::try_join_all((0..a.count).map(|i| {
                 let c = cluster(i);
                 let plan = &plan;
                 let a = &a;
                 async move {
+                    let t = Instant::now();
                     let m = format!("{c}-m00");
                     load_balancer(rt, a, &c).await?;
-                    machine(rt, a, &c, &m, plan).await
+                    machine(rt, a, &c, &m, plan).await?;
+                    Ok::<_, anyhow::Error>(timed(t))
                 }
             }))
             .await?;
+            // Each cluster's node, then its load balancer: the order Cluster API deletes
+            // them in (a Cluster's Machines before its infrastructure).
             let del = Instant::now();
-            scenario::remove_containers(rt, &a.prefix).await?;
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !scenario::containers_with_prefix(rt, &a.prefix)
-                .await?
-                .is_empty()
-            {
-                if Instant::now() > deadline {
-                    anyhow::bail!(
-                        "containers of {} still there 120s after removing them",
-                        a.prefix
-                    );
+            let removed = futures::future::try_join_all((0..a.count).map(|i| {
+                let c = cluster(i);
+                async move {
+                    let t = Instant::now();
+                    rt.remove_container(&node::container_name(&c, &format!("{c}-m00")))
+                        .await?;
+                    rt.remove_container(&LoadBalancerSpec::new(&c).container_name())
+                        .await?;
+                    Ok::<_, anyhow::Error>(timed(t))
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            }))
+            .await?;
+            let left = scenario::containers_with_prefix(rt, &a.prefix).await?;
+            if !left.is_empty() {
+                anyhow::bail!(
+                    "{} containers of {} left after removing them",
+                    left.len(),
+                    a.prefix
+                );
             }
             delete_s = Some(del.elapsed().as_secs_f64());
+            created.iter().zip(&removed).map(|(c, r)| c + r).collect()
         }
         Scenario::Workload => {
             anyhow::bail!("workload: raw Docker has no equivalent (no Cluster API, no kubeadm)")
         }
-    }
+    };
     let wall_s = start.elapsed().as_secs_f64();
     let pid = std::process::id();
     let r = RawResult {
         wall_s,
         delete_s,
+        per_unit_s,
         cpu_s: probe::cpu_seconds(pid).unwrap_or(0.0),
         peak_rss_kb: probe::status_kb(pid, "VmHWM").unwrap_or(0),
         rss_kb: probe::status_kb(pid, "VmRSS").unwrap_or(0),

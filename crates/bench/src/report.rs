@@ -21,6 +21,13 @@ pub struct Measurement {
     /// object (the providers wait for it); `None` for raw Docker.
     #[serde(default)]
     pub owned_s: Option<f64>,
+    /// Median per unit (a cluster, or a machine) of the provider's own seconds (see
+    /// `timeline`); raw Docker: its container work per unit.
+    #[serde(default)]
+    pub own_s: Option<f64>,
+    /// Median per unit of the rest: Cluster API's steps and waits (providers only).
+    #[serde(default)]
+    pub rest_s: Option<f64>,
     /// workload: seconds until every Cluster had `status.initialization.controlPlaneInitialized`.
     #[serde(default)]
     pub control_plane_s: Option<f64>,
@@ -307,6 +314,16 @@ impl Report {
                     }
                 }),
                 decimals: 1,
+            });
+            rows.push(Row {
+                name: "per unit: the provider's own steps (s)",
+                values: get(&|m| m.own_s),
+                decimals: 2,
+            });
+            rows.push(Row {
+                name: "per unit: Cluster API's steps and waits (s)",
+                values: get(&|m| m.rest_s),
+                decimals: 2,
             });
             if sc == Scenario::Churn {
                 rows.push(Row {
@@ -807,6 +824,8 @@ mod tests {
             wall_s: 10.0,
             delete_s: None,
             owned_s: Some(2.0),
+            own_s: Some(1.0),
+            rest_s: Some(0.5),
             control_plane_s: None,
             node_mem_mib: None,
             peak_rss_mib: 20.0,
@@ -850,6 +869,45 @@ mod tests {
         );
         assert!(
             md.contains("| control-plane node container (MiB) | 700 | 700 | n/a | 1.00x | n/a |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn the_per_unit_split_sets_the_providers_own_steps_beside_raw_docker() {
+        let m = |contender, own_s, rest_s| Measurement {
+            own_s,
+            rest_s,
+            delete_s: Some(7.0),
+            ..measurement(contender, Scenario::Churn, 10)
+        };
+        let r = Report {
+            run_id: "t".into(),
+            command: "c".into(),
+            machine: Machine::default(),
+            n: 0,
+            m: 0,
+            k: 10,
+            w: vec![],
+            measurements: vec![
+                m(Contender::CapdRs, Some(2.4), Some(6.0)),
+                m(Contender::Capd, Some(3.0), Some(7.5)),
+                m(Contender::Raw, Some(2.0), None),
+            ],
+            failures: vec![],
+            images: vec![],
+        };
+        let md = r.markdown();
+        assert!(
+            md.contains(
+                "| per unit: the provider's own steps (s) | 2.40 | 3.00 | 2.00 | 0.80x | 1.20x |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| per unit: Cluster API's steps and waits (s) | 6.00 | 7.50 | - | 0.80x | - |"
+            ),
             "{md}"
         );
     }

@@ -389,12 +389,12 @@ pub fn bootstrap_failures(machines: &[DynamicObject]) -> Result<()> {
     Ok(())
 }
 
-fn provisioned(o: &Value) -> bool {
+pub fn provisioned(o: &Value) -> bool {
     o["status"]["initialization"]["provisioned"].as_bool() == Some(true)
 }
 
 /// (status, reason, message) of a v1beta2 condition; empty strings when absent.
-fn condition(o: &Value, type_: &str) -> (String, String, String) {
+pub fn condition(o: &Value, type_: &str) -> (String, String, String) {
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
     o["status"]["conditions"]
         .as_array()
