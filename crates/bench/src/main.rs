@@ -827,7 +827,7 @@ async fn run_raw(ctx: &Ctx, sc: Scenario, size: usize, rep: usize) -> Result<Mea
         wall_s: r.wall_s,
         delete_s: r.delete_s,
         owned_s: None,
-        own_s: timeline::median(r.per_unit_s.clone()),
+        own_s: report::median_of(r.per_unit_s.clone()),
         rest_s: None,
         control_plane_s: None,
         node_mem_mib: None,

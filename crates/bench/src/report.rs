@@ -177,9 +177,13 @@ struct Row {
     decimals: usize,
 }
 
-/// Median of `f` over the runs that have it (mean of the middle two for an even count).
+/// Median of `f` over the runs that have it.
 fn median(runs: &[&Measurement], f: &dyn Fn(&Measurement) -> Option<f64>) -> Option<f64> {
-    let mut v: Vec<f64> = runs.iter().filter_map(|m| f(m)).collect();
+    median_of(runs.iter().filter_map(|m| f(m)).collect())
+}
+
+/// Median of `v` (mean of the middle two for an even count); `None` when empty.
+pub fn median_of(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
@@ -815,6 +819,22 @@ mod tests {
         assert_eq!(nice_ceiling(0.8), 1.0);
     }
 
+    /// A report of `measurements` (sizes as the tables read them from the measurements).
+    fn report(measurements: Vec<Measurement>) -> Report {
+        Report {
+            run_id: "t".into(),
+            command: "c".into(),
+            machine: Machine::default(),
+            n: 0,
+            m: 0,
+            k: 0,
+            w: vec![],
+            measurements,
+            failures: vec![],
+            images: vec![],
+        }
+    }
+
     /// A measurement with plausible figures, for the table tests.
     fn measurement(contender: Contender, scenario: Scenario, size: usize) -> Measurement {
         Measurement {
@@ -849,16 +869,9 @@ mod tests {
             ..measurement(contender, Scenario::Workload, 3)
         };
         let r = Report {
-            run_id: "t".into(),
-            command: "c".into(),
-            machine: Machine::default(),
-            n: 0,
-            m: 0,
-            k: 0,
             w: vec![3],
-            measurements: vec![m(Contender::CapdRs, 90.0), m(Contender::Capd, 120.0)],
-            failures: vec![],
             images: vec![("kindest/node:v1.36.3".into(), 1249.6)],
+            ..report(vec![m(Contender::CapdRs, 90.0), m(Contender::Capd, 120.0)])
         };
         let md = r.markdown();
         assert!(md.contains("| `kindest/node:v1.36.3` | 1250 |"), "{md}");
@@ -882,20 +895,12 @@ mod tests {
             ..measurement(contender, Scenario::Churn, 10)
         };
         let r = Report {
-            run_id: "t".into(),
-            command: "c".into(),
-            machine: Machine::default(),
-            n: 0,
-            m: 0,
             k: 10,
-            w: vec![],
-            measurements: vec![
+            ..report(vec![
                 m(Contender::CapdRs, Some(2.4), Some(6.0)),
                 m(Contender::Capd, Some(3.0), Some(7.5)),
                 m(Contender::Raw, Some(2.0), None),
-            ],
-            failures: vec![],
-            images: vec![],
+            ])
         };
         let md = r.markdown();
         assert!(
@@ -926,20 +931,12 @@ mod tests {
             rss_mib: 18.0,
         };
         let r = Report {
-            run_id: "t".into(),
-            command: "c".into(),
-            machine: Machine::default(),
             n: 20,
-            m: 0,
-            k: 0,
-            w: vec![],
-            measurements: vec![
+            ..report(vec![
                 m(Contender::CapdRs, Some(idle(0.0))),
                 m(Contender::Capd, Some(idle(40.0))),
                 m(Contender::Raw, None),
-            ],
-            failures: vec![],
-            images: vec![],
+            ])
         };
         let md = r.markdown();
         assert!(

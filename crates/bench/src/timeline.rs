@@ -10,6 +10,7 @@
 //! - the rest of the unit's time: Cluster API's steps and waits (owner references,
 //!   `infrastructureProvisioned`, deleting the children, its requeues).
 
+use crate::report::median_of;
 use crate::scenario::{self, Scenario};
 use anyhow::{Context, Result};
 use futures::StreamExt;
@@ -193,25 +194,12 @@ pub fn split(
         .iter()
         .filter_map(|(c, m)| marks.unit(sc, c, m, from))
         .collect();
-    let own = median(per.iter().map(|p| p.0).collect())?;
-    let rest = median(per.iter().map(|p| (p.1 - p.0).max(0.0)).collect())?;
+    let own = median_of(per.iter().map(|p| p.0).collect())?;
+    let rest = median_of(per.iter().map(|p| (p.1 - p.0).max(0.0)).collect())?;
     Some(Split {
         own_s: own,
         rest_s: rest,
         units: per.len(),
-    })
-}
-
-pub fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     })
 }
 
@@ -332,6 +320,8 @@ fn watcher(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Kind::*;
+    use Step::*;
 
     fn marks(notes: &[(Kind, &str, Step, f64)]) -> Marks {
         let mut m = Marks::default();
@@ -343,8 +333,6 @@ mod tests {
 
     #[test]
     fn churn_counts_the_providers_spans_and_leaves_cluster_apis_waits_to_the_rest() {
-        use Kind::*;
-        use Step::*;
         let m = marks(&[
             (DockerCluster, "c", Owned, 0.5),
             (DockerCluster, "c", Done, 2.0),
@@ -378,8 +366,6 @@ mod tests {
 
     #[test]
     fn a_unit_missing_a_mark_is_left_out_not_counted_as_zero() {
-        use Kind::*;
-        use Step::*;
         let m = marks(&[
             (DockerCluster, "a", Owned, 1.0),
             (DockerCluster, "a", Done, 3.0),
