@@ -609,10 +609,17 @@ async fn run_provider(
     let mut p = Provider::start(who, &*plane, &ctx.env, &ctx.bins, &log).await?;
     let rt: &dyn ContainerRuntime = ctx.rt.as_ref();
     let load = probe::loadavg().0;
+    // A side measurement: without it the run goes on, its per-unit rows empty.
     let recorder = if sc == Scenario::Workload {
         None
     } else {
-        Some(timeline::Recorder::start(&objs).await?)
+        match timeline::Recorder::start(&objs).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("    timeline: {e:#}; no per-unit split for this run");
+                None
+            }
+        }
     };
     // Let the informers' first lists settle before the baseline.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -732,7 +739,18 @@ async fn run_provider(
         measured?;
     let split = recorder.and_then(|r| {
         let from = (r.seconds(start), r.seconds(delete_at));
-        timeline::split(&r.marks(), sc, &timeline::units(&objs, sc, size), from)
+        let marks = r.marks();
+        let units = timeline::units(&objs, sc, size);
+        let split = timeline::split(&marks, sc, &units, from);
+        let complete = split.map_or(0, |s| s.units);
+        if complete < units.len() || marks.gaps > 0 {
+            eprintln!(
+                "    timeline: {complete} of {} units with every step seen, {} watch gap(s); the per-unit rows are over those",
+                units.len(),
+                marks.gaps
+            );
+        }
+        split
     });
     let (clusters, machines) = object_counts(sc, size);
     let mut per_object = BTreeMap::new();

@@ -319,6 +319,13 @@ impl Report {
                 }),
                 decimals: 1,
             });
+            if sc == Scenario::Churn {
+                rows.push(Row {
+                    name: "  deleting (s)",
+                    values: get(&|m| m.delete_s),
+                    decimals: 1,
+                });
+            }
             rows.push(Row {
                 name: "per unit: the provider's own steps (s)",
                 values: get(&|m| m.own_s),
@@ -329,13 +336,6 @@ impl Report {
                 values: get(&|m| m.rest_s),
                 decimals: 2,
             });
-            if sc == Scenario::Churn {
-                rows.push(Row {
-                    name: "  deleting (s)",
-                    values: get(&|m| m.delete_s),
-                    decimals: 1,
-                });
-            }
             rows.push(Row {
                 name: "peak RSS (MiB)",
                 values: get(&|m| Some(m.peak_rss_mib)),
