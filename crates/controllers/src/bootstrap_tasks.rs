@@ -11,7 +11,7 @@
 use crate::bootstrap_exec::{self, Outcome};
 use capd_bootstrap::Plan;
 use capd_runtime::ContainerRuntime;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -32,6 +32,11 @@ pub enum State {
     Running,
     /// Finished; the outcome is handed out once and forgotten.
     Finished(Result<Outcome, capd_runtime::Error>),
+    /// Completed by this process, its outcome handed out before. A reconcile of an
+    /// object read before that status write reached the cache asks again: running the
+    /// plan a second time would exec into a node that may be going away (its failure
+    /// would then be reported as the bootstrap's).
+    Completed,
 }
 
 /// The object to reconcile when a node's bootstrap has ended.
@@ -52,6 +57,9 @@ struct Task {
 
 pub struct BootstrapTasks {
     tasks: Mutex<HashMap<String, Task>>,
+    /// Nodes whose bootstrap completed here; forgotten on [`BootstrapTasks::abort`]
+    /// (a new or restarted container, or the machine deleted).
+    completed: Mutex<HashSet<String>>,
     wakes: async_broadcast::Sender<Wake>,
     /// Keeps the channel open while no controller listens (tests, start-up).
     _idle: async_broadcast::InactiveReceiver<Wake>,
@@ -63,6 +71,7 @@ impl Default for BootstrapTasks {
         wakes.set_overflow(true);
         Self {
             tasks: Mutex::default(),
+            completed: Mutex::default(),
             wakes,
             _idle: rx.deactivate(),
         }
@@ -78,11 +87,17 @@ impl BootstrapTasks {
     pub async fn take(&self, node: &str) -> State {
         let mut tasks = lock(&self.tasks);
         let Some(task) = tasks.get(node) else {
+            if lock(&self.completed).contains(node) {
+                return State::Completed;
+            }
             return State::None;
         };
         let outcome = lock(&task.outcome).take();
         if let Some(outcome) = outcome {
             tasks.remove(node);
+            if matches!(outcome, Ok(Outcome::Completed { .. })) {
+                lock(&self.completed).insert(node.to_string());
+            }
             return State::Finished(outcome);
         }
         if task.handle.is_finished() {
@@ -131,8 +146,10 @@ impl BootstrapTasks {
         self.wakes.new_receiver()
     }
 
-    /// Stops `node`'s task (its machine is being deleted).
+    /// Stops `node`'s task and forgets its completion (its machine is being deleted, or
+    /// its container is new or restarted).
     pub fn abort(&self, node: &str) {
+        lock(&self.completed).remove(node);
         if let Some(t) = lock(&self.tasks).remove(node) {
             t.handle.abort();
         }
@@ -182,7 +199,7 @@ mod tests {
         loop {
             match tasks.take(node).await {
                 State::Finished(r) => return r,
-                State::None => panic!("{node}: no task"),
+                State::None | State::Completed => panic!("{node}: no task"),
                 State::Running if std::time::Instant::now() > deadline => {
                     panic!("{node}: still running")
                 }
@@ -194,7 +211,7 @@ mod tests {
     // Current-thread runtime: a spawned task does not run before the test yields, so
     // "running" right after the start is deterministic.
     #[tokio::test]
-    async fn one_task_per_node_its_outcome_handed_out_once() {
+    async fn one_task_per_node_its_outcome_handed_out_once_then_remembered_if_completed() {
         let rt = Arc::new(MemoryRuntime::new());
         node(&rt, "n1").await;
         let tasks = BootstrapTasks::default();
@@ -207,6 +224,11 @@ mod tests {
             Ok(Outcome::Completed { ran, .. }) => assert_eq!(ran, 2),
             other => panic!("{other:?}"),
         }
+        // Asked again (a reconcile of an object read before the completion was written):
+        // completed, until the container is replaced or the machine deleted.
+        assert!(matches!(tasks.take("n1").await, State::Completed));
+        assert!(matches!(tasks.take("n1").await, State::Completed));
+        tasks.abort("n1");
         assert!(matches!(tasks.take("n1").await, State::None));
         // Each command ran once although start was called twice.
         let ran = rt.calls().iter().filter(|c| c.contains("echo one")).count();
@@ -226,6 +248,8 @@ mod tests {
             wake("n"),
         );
         assert!(finished(&tasks, "missing").await.is_err());
+        // Only a completion is remembered: an error leaves the next reconcile to retry.
+        assert!(matches!(tasks.take("missing").await, State::None));
 
         node(&rt, "n2").await;
         tasks.start(rt.clone(), "n2", plan(), Duration::from_secs(10), wake("n"));

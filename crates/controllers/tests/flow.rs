@@ -523,7 +523,7 @@ async fn a_machine_goes_from_nothing_to_bootstrapped_its_bootstrap_in_the_backgr
     );
     wait_for_bootstraps(&w).await;
     // The next reconcile takes the outcome.
-    machine::reconcile(dm, w.ctx.clone()).await.unwrap();
+    machine::reconcile(dm.clone(), w.ctx.clone()).await.unwrap();
 
     assert_eq!(w.runtime.container_names(), ["c1-m1"]);
     let sent = w.api.sent();
@@ -576,6 +576,21 @@ async fn a_machine_goes_from_nothing_to_bootstrapped_its_bootstrap_in_the_backgr
             .any(|p| p.contains("/machines/") || p.contains("/clusters/")),
         "owners come from the caches: {gets:?}"
     );
+
+    // A reconcile of the object as read before the completion was written (the cache
+    // not caught up yet): the bootstrap is not run again, the machine stays completed.
+    let execs = |w: &World| {
+        w.runtime
+            .calls()
+            .iter()
+            .filter(|c| c.contains("echo hi") || c.contains("test -f"))
+            .count()
+    };
+    let before = execs(&w);
+    machine::reconcile(dm, w.ctx.clone()).await.unwrap();
+    assert_eq!(execs(&w), before, "{:?}", w.runtime.calls());
+    let completed = condition(&w.api.last_status(""), "BootstrapCompleted");
+    assert_eq!(completed["status"], json!("True"), "{completed}");
 }
 
 /// A control-plane Machine of cluster c1, being deleted or not.

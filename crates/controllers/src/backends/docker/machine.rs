@@ -636,6 +636,7 @@ async fn bootstrap(
     match ctx.bootstraps.take(node_name).await {
         bootstrap_tasks::State::None => {}
         bootstrap_tasks::State::Running => return Ok(Bootstrap::Running),
+        bootstrap_tasks::State::Completed => return Ok(Bootstrap::Completed),
         bootstrap_tasks::State::Finished(outcome) => {
             return match outcome? {
                 BootstrapOutcome::Completed { ran, skipped } => {
