@@ -43,6 +43,10 @@ const CANDIDATE_PATH: &str = "/usr/local/etc/haproxy/haproxy.cfg.candidate";
 
 /// How long to wait for HAProxy's master to be ready for a reload signal.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a stopped load balancer's start is tried again while the engine answers
+/// with server errors (see `LoadBalancer::start_stopped`), and how often.
+const RESTART_GRACE: Duration = Duration::from_secs(10);
+const RESTART_RETRY: Duration = Duration::from_millis(500);
 
 /// SIGHUP (signal 1) is bit 0 of /proc/PID/status `SigCgt`.
 const SIGHUP_MASK: u64 = 1;
@@ -223,7 +227,7 @@ impl LoadBalancer {
                         tracing::info!(container = %name, "starting this cluster's stopped load balancer");
                         // A stopped container does not hold its network: it may be gone.
                         self.ensure_network().await?;
-                        match self.runtime.start_container(&name).await {
+                        match self.start_stopped(&name).await {
                             Ok(()) => return self.require_status().await,
                             Err(e) if e.is_unreachable() => return Err(e.into()),
                             Err(e) => {
@@ -269,6 +273,24 @@ impl LoadBalancer {
             ..NetworkSpec::bridge(&self.spec.network)
         };
         Ok(self.runtime.ensure_network(&spec).await?)
+    }
+
+    /// Starts this cluster's stopped container. An engine that has just come back can
+    /// refuse a start with a server error for a moment (its network store not restored
+    /// yet); those are tried again within [`RESTART_GRACE`] before the container is
+    /// given up and replaced, which would cost it its address and so the cluster's
+    /// control-plane endpoint.
+    async fn start_stopped(&self, name: &str) -> std::result::Result<(), capd_runtime::Error> {
+        let deadline = tokio::time::Instant::now() + RESTART_GRACE;
+        loop {
+            match self.runtime.start_container(name).await {
+                Err(e) if e.is_server_error() && tokio::time::Instant::now() < deadline => {
+                    tracing::info!(container = %name, error = %e, "the engine refused the start; trying again");
+                    tokio::time::sleep(RESTART_RETRY).await;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Waits for a container someone else is creating under our name: the engine
@@ -846,6 +868,31 @@ mod tests {
             },
         );
         rt
+    }
+
+    #[tokio::test]
+    async fn a_stopped_load_balancer_refused_by_a_returning_engine_is_started_not_replaced() {
+        let rt = memory_runtime();
+        let spec = LoadBalancerSpec {
+            cluster_uid: Some("u1".into()),
+            ..LoadBalancerSpec::new("c1")
+        };
+        let lb = LoadBalancer::new(rt.clone(), spec);
+        let first = lb.ensure().await.unwrap();
+        rt.stop_container("c1-lb", Duration::from_secs(1))
+            .await
+            .unwrap();
+        // The engine has just come back: its first two answers to a start are 500s.
+        rt.refuse_starts("c1-lb", 2);
+        let again = lb.ensure().await.unwrap();
+        assert_eq!(again.container_id, first.container_id, "the same container");
+        let starts = rt.calls().iter().filter(|c| *c == "start c1-lb").count();
+        assert_eq!(starts, 3, "started on the third try: {:?}", rt.calls());
+        assert!(
+            rt.calls().iter().all(|c| !c.starts_with("remove")),
+            "nothing removed: {:?}",
+            rt.calls()
+        );
     }
 
     #[tokio::test]

@@ -107,6 +107,12 @@ impl Error {
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Conflict { .. })
     }
+
+    /// True when the engine failed on its side (HTTP 5xx): what an engine that has just
+    /// come back answers for a moment while it restores its state.
+    pub fn is_server_error(&self) -> bool {
+        matches!(self, Error::Engine { status, .. } if *status >= 500)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -36,6 +36,8 @@ struct State {
     /// Command line → what it answers (checked by prefix of the joined argv), and for how
     /// many more calls (`None`: from now on).
     answers: Vec<(String, ExecOutput, Option<usize>)>,
+    /// Container → how many more starts the engine refuses with a server error.
+    refused_starts: BTreeMap<String, usize>,
     calls: Vec<String>,
 }
 
@@ -65,6 +67,14 @@ impl MemoryRuntime {
     }
 
     /// Every call so far, e.g. `create c-lb`, `exec c-lb /bin/sh -c kill -s HUP 1`.
+    /// The next `times` starts of `container` fail as an engine that has just come back
+    /// can fail them (HTTP 500).
+    pub fn refuse_starts(&self, container: &str, times: usize) {
+        self.lock()
+            .refused_starts
+            .insert(container.to_string(), times);
+    }
+
     pub fn calls(&self) -> Vec<String> {
         self.lock().calls.clone()
     }
@@ -174,6 +184,14 @@ impl ContainerRuntime for MemoryRuntime {
     async fn start_container(&self, container: &str) -> Result<()> {
         self.record(format!("start {container}"));
         let mut s = self.lock();
+        if let Some(left) = s.refused_starts.get_mut(container).filter(|n| **n > 0) {
+            *left -= 1;
+            return Err(Error::Engine {
+                operation: "start container",
+                status: 500,
+                message: "failed to update store for object type *libnetwork.endpoint".into(),
+            });
+        }
         find(&mut s, container)
             .ok_or_else(|| not_found(container))?
             .running = true;
